@@ -1,0 +1,297 @@
+// The grader's main(): a driver that runs each test in a child process of its own.
+//
+// Why a child per test: a test that hangs is killed at its deadline and reported as
+// TIMEOUT while the others still run; a crash in student code (SIGSEGV, abort) costs one
+// test, not the grader; each test gets a fresh IPC namespace whose leftovers are found
+// after the fact, including those of processes the test had killed. The child is this
+// same binary re-executed (exec, not a bare fork), which keeps ThreadSanitizer happy.
+//
+// Modes:
+//   (default)                 driver: list, run each test in a child, report, exit
+//   IPCLAB_GRADER_RESULT=FILE child: run the one test gtest's filter selects, write FILE
+//   --gtest_list_tests        plain gtest
+#include <fcntl.h>       // open
+#include <signal.h>      // SIGKILL
+#include <sys/prctl.h>   // PR_SET_CHILD_SUBREAPER
+#include <sys/wait.h>    // waitpid
+#include <unistd.h>      // getpid
+
+#include <cstdio>      // stdout
+#include <cstdlib>     // std::getenv
+#include <filesystem>  // std::filesystem
+#include <fstream>     // std::ofstream
+#include <set>         // std::set
+#include <sstream>     // std::istringstream
+
+#include <fmt/core.h>  // fmt::print
+
+#include "grader/grader.hpp"
+#include "grader/report.hpp"
+#include "ipclab/clock.hpp"      // Deadline, Stopwatch
+#include "ipclab/fd.hpp"         // Fd
+#include "ipclab/inventory.hpp"  // inventory, remove_object
+#include "ipclab/names.hpp"      // names::rundir_base
+#include "ipclab/process.hpp"    // spawn, wait_for
+
+namespace fs = std::filesystem;
+
+namespace grader {
+namespace {
+
+// ---- child side -------------------------------------------------------------------------
+
+/// Writes the one test's outcome for the driver and prints failures readably.
+class ResultWriter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit ResultWriter(std::string path) : path_(std::move(path)) {}
+
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (r.skipped()) {
+      skip_message_ = r.message();
+      return;
+    }
+    if (!r.failed()) return;
+    const std::string where =
+        r.file_name() != nullptr ? fmt::format("{}:{}", fs::path(r.file_name()).filename().string(), r.line_number())
+                                 : std::string("(unknown)");
+    fmt::print("{}: {}\n", where, r.message());
+    std::fflush(stdout);
+  }
+
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    const auto* r = info.result();
+    const char* status = r->Skipped() ? "skipped" : r->Failed() ? "failed" : "passed";
+    std::ofstream out(path_);
+    out << status << "\n" << skip_message_;
+  }
+
+ private:
+  std::string path_;
+  std::string skip_message_;
+};
+
+int child_main(int argc, char** argv, const char* result_path) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  delete listeners.Release(listeners.default_result_printer());  // the driver reports
+  listeners.Append(new ResultWriter(result_path));
+  // A test that writes to a program that has exited must see EPIPE, not die.
+  struct sigaction sa{};
+  sa.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &sa, nullptr);
+  return RUN_ALL_TESTS();
+}
+
+// ---- driver side ------------------------------------------------------------------------
+
+struct Args {
+  std::string filter = "*";
+  std::string xml_out;
+  std::string json_out;
+  double per_test_timeout = 30;
+  bool verbose = false;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    auto value = [&](const char* flag) -> std::optional<std::string> {
+      const std::string f = std::string(flag) + "=";
+      if (s.compare(0, f.size(), f) == 0) return s.substr(f.size());
+      return std::nullopt;
+    };
+    if (auto v = value("--gtest_filter")) a.filter = *v;
+    else if (auto v2 = value("--gtest_output")) a.xml_out = v2->compare(0, 4, "xml:") == 0 ? v2->substr(4) : "";
+    else if (auto v3 = value("--json")) a.json_out = *v3;
+    else if (auto v4 = value("--per-test-timeout")) a.per_test_timeout = std::stod(*v4);
+    else if (s == "--verbose" || s == "-v") a.verbose = true;
+    else if (s == "--help" || s == "-h") {
+      fmt::print(
+          "usage: {} [--gtest_filter=PATTERN] [--per-test-timeout=SECONDS] [--json=FILE] [-v]\n"
+          "Runs each graded test in a child process with its own IPC namespace, a watchdog\n"
+          "and a leak check; prints one line per test and `{}: N/M points`.\n"
+          "Environment: IPCLAB_SEED (seed for randomized tests), IPCLAB_RESULTS_DIR (write\n"
+          "<dir>/<lab>.json), IPCLAB_TIMEOUT_SCALE (stretch deadlines, e.g. sanitizers).\n",
+          argv[0], lab_id());
+      std::exit(0);
+    } else {
+      fmt::print(stderr, "{}: unknown argument {}\n", argv[0], s);
+      std::exit(2);
+    }
+  }
+  if (const char* scale = std::getenv("IPCLAB_TIMEOUT_SCALE"); scale != nullptr && std::atof(scale) > 1)
+    a.per_test_timeout *= std::atof(scale);
+  return a;
+}
+
+/// The tests gtest selects for the filter, in gtest's order (asks this binary itself).
+std::vector<std::string> list_tests(const std::string& self, const std::string& filter) {
+  RunOptions opts;
+  opts.timeout = 60'000ms;
+  auto r = run({self, "--gtest_list_tests", "--gtest_filter=" + filter}, opts);
+  if (r.exit_code() != 0) {
+    fmt::print(stderr, "grader: cannot list tests:\n{}", r.describe());
+    std::exit(3);
+  }
+  std::vector<std::string> out;
+  std::string suite;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto hash = line.find("  #");
+    if (hash != std::string::npos) line = line.substr(0, hash);
+    if (line[0] != ' ') suite = line;  // "Suite."
+    else out.push_back(suite + line.substr(line.find_first_not_of(' ')));
+  }
+  return out;
+}
+
+/// Kills and reaps every process that is still our child: orphans of the test that the
+/// subreaper setting made ours, and their children in turn.
+int kill_leftover_children() {
+  int killed = 0;
+  for (int round = 0; round < 100; ++round) {
+    const auto kids = ipclab::child_pids();
+    if (kids.empty()) break;
+    for (pid_t k : kids) {
+      ::kill(k, SIGKILL);
+      ++killed;
+    }
+    for (pid_t k : kids) ::waitpid(k, nullptr, 0);
+  }
+  return killed;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TestOutcome run_one(const std::string& self, const std::string& name, int index, const Args& args) {
+  TestOutcome t;
+  t.name = name;
+  if (const TestMeta* meta = find_test(name)) {
+    t.max_score = meta->points;
+    t.hint = meta->hint;
+    t.hidden = meta->hidden;
+  }
+  const std::string ns = fmt::format("{}-{}-{}", lab_id(), ::getpid(), index);
+  const std::string rundir = ipclab::names::rundir_base() + "/" + ns;
+  const std::string scratch = ipclab::names::rundir_base() + "/" + ns + ".scratch";
+  fs::create_directories(rundir);
+  fs::create_directories(scratch);
+  const std::string result_file = scratch + "/.result";
+  const std::string output_file = rundir + ".output";
+
+  ipclab::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ipclab::Fd output(::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ipclab::SpawnOptions so;
+  so.stdin_fd = devnull.get();
+  so.stdout_fd = output.get();
+  so.stderr_fd = output.get();
+  so.new_process_group = true;
+  so.parent_death_signal = SIGKILL;
+  so.env = {"IPCLAB_NS=" + ns, "IPCLAB_RUNDIR=" + rundir, "IPCLAB_GRADER_SCRATCH=" + scratch,
+            "IPCLAB_GRADER_RESULT=" + result_file, fmt::format("IPCLAB_SEED={}", seed())};
+
+  ipclab::Stopwatch sw;
+  const pid_t pid = ipclab::spawn({self, "--gtest_filter=" + name}, so);
+  output.reset();
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(args.per_test_timeout * 1000));
+  auto status = ipclab::wait_for(pid, ipclab::Deadline(timeout));
+  if (!status) {
+    ipclab::kill_group(pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    status = ipclab::wait_for(pid);
+    t.status = Status::kTimeout;
+  }
+  ipclab::kill_group(pid, SIGKILL);  // anything left in the test's own group
+  kill_leftover_children();
+  t.seconds = sw.elapsed_s();
+
+  t.output = read_text(output_file);
+  const std::string result = read_text(result_file);
+  if (t.status != Status::kTimeout) {
+    if (result.rfind("passed", 0) == 0) t.status = Status::kPassed;
+    else if (result.rfind("skipped", 0) == 0) {
+      t.status = Status::kSkipped;
+      t.output += result.substr(result.find('\n') + 1);
+    } else if (result.rfind("failed", 0) == 0) t.status = Status::kFailed;
+    else if (status->signaled()) {
+      t.status = Status::kCrashed;
+      t.output += fmt::format("the test process was {}\n", status->describe());
+    } else {
+      t.status = Status::kCrashed;
+      t.output += fmt::format("the test process {} without reporting a result\n", status->describe());
+    }
+  } else {
+    t.output += fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
+                            args.per_test_timeout);
+  }
+
+  // Leak guard: whatever the test left in its namespace is removed and named.
+  const auto leftovers = ipclab::inventory(ns, rundir);
+  if (!leftovers.empty()) {
+    std::string names;
+    for (const auto& obj : leftovers) {
+      names += "    " + ipclab::describe(obj) + "\n";
+      ipclab::remove_object(obj);
+    }
+    t.output += "leaked IPC objects (removed by the grader):\n" + names;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
+  }
+  std::error_code ec;
+  fs::remove_all(rundir, ec);
+  fs::remove_all(scratch, ec);
+  fs::remove(output_file, ec);
+  t.score = t.status == Status::kPassed ? t.max_score : 0;
+  return t;
+}
+
+int driver_main(int argc, char** argv) {
+  const Args args = parse_args(argc, argv);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  // Orphans of a test (a program that exits before its children) become ours, so they are
+  // killed after the test instead of living on under init.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  const auto tests = list_tests(self, args.filter);
+  LabReport report;
+  report.lab = lab_id();
+  report.title = lab_title();
+  fmt::print("== {}: {} ({} tests) ==\n", report.lab, report.title, tests.size());
+  ipclab::Stopwatch total;
+  int index = 0;
+  for (const auto& name : tests) {
+    TestOutcome t = run_one(self, name, ++index, args);
+    print_outcome(t, args.verbose);
+    report.tests.push_back(std::move(t));
+  }
+  report.seconds = total.elapsed_s();
+  print_summary(report);
+
+  if (!args.json_out.empty()) write_json(report, args.json_out);
+  if (const char* dir = std::getenv("IPCLAB_RESULTS_DIR"); dir != nullptr && *dir != '\0') {
+    fs::create_directories(dir);
+    write_json(report, fmt::format("{}/{}.json", dir, report.lab));
+  }
+  if (!args.xml_out.empty()) write_junit(report, args.xml_out);
+  if (report.all_skipped()) return 77;
+  return report.all_passed() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace grader
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--gtest_list_tests") {
+      ::testing::InitGoogleTest(&argc, argv);
+      return RUN_ALL_TESTS();
+    }
+  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT"); result != nullptr && *result != '\0')
+    return grader::child_main(argc, argv, result);
+  return grader::driver_main(argc, argv);
+}

@@ -1,0 +1,173 @@
+#include "grader/report.hpp"
+
+#include <unistd.h>  // isatty
+
+#include <fstream>  // std::ofstream
+#include <sstream>  // std::istringstream
+
+#include <fmt/core.h>  // fmt::format, fmt::print
+
+namespace grader {
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::kPassed: return "passed";
+    case Status::kFailed: return "failed";
+    case Status::kTimeout: return "timeout";
+    case Status::kCrashed: return "crashed";
+    case Status::kSkipped: return "skipped";
+  }
+  return "?";
+}
+
+int LabReport::score() const {
+  int s = 0;
+  for (const auto& t : tests) s += t.score;
+  return s;
+}
+
+int LabReport::max_score() const {
+  int s = 0;
+  for (const auto& t : tests)
+    if (t.status != Status::kSkipped) s += t.max_score;
+  return s;
+}
+
+int LabReport::count(Status st) const {
+  int n = 0;
+  for (const auto& t : tests) n += t.status == st;
+  return n;
+}
+
+bool LabReport::all_passed() const {
+  for (const auto& t : tests)
+    if (t.status != Status::kPassed && t.status != Status::kSkipped) return false;
+  return true;
+}
+
+bool LabReport::all_skipped() const { return !tests.empty() && count(Status::kSkipped) == static_cast<int>(tests.size()); }
+
+namespace {
+const char* verdict(Status s) {
+  switch (s) {
+    case Status::kPassed: return "OK";
+    case Status::kFailed: return "FAIL";
+    case Status::kTimeout: return "TIMEOUT";
+    case Status::kCrashed: return "CRASH";
+    case Status::kSkipped: return "SKIP";
+  }
+  return "?";
+}
+
+std::string indent(const std::string& text, std::size_t max_lines) {
+  std::istringstream in(text);
+  std::string out;
+  std::size_t n = 0, total = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++total;
+    if (n < max_lines) {
+      out += "    " + line + "\n";
+      ++n;
+    }
+  }
+  if (total > n) out += fmt::format("    ... ({} more lines)\n", total - n);
+  return out;
+}
+}  // namespace
+
+void print_outcome(const TestOutcome& t, bool verbose) {
+  fmt::print("== Test {} == {} ({:.1f}s) {}/{}{}\n", t.name, verdict(t.status), t.seconds, t.score,
+             t.max_score, t.hidden ? " [hidden]" : "");
+  const bool bad = t.status != Status::kPassed && t.status != Status::kSkipped;
+  if ((bad || verbose || t.status == Status::kSkipped) && !t.output.empty())
+    fmt::print("{}", indent(t.output, bad ? 80 : 10));
+  if (bad && !t.hint.empty()) fmt::print("    hint: {}\n", t.hint);
+}
+
+void print_summary(const LabReport& r) {
+  const int skipped = r.count(Status::kSkipped);
+  fmt::print("{}: {}/{} points ({} passed, {} failed, {} timeouts, {} crashed{}) in {:.1f}s\n", r.lab,
+             r.score(), r.max_score(), r.count(Status::kPassed), r.count(Status::kFailed),
+             r.count(Status::kTimeout), r.count(Status::kCrashed),
+             skipped ? fmt::format(", {} skipped", skipped) : std::string(), r.seconds);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) out += fmt::format("\\u{:04x}", c);
+        else out += static_cast<char>(c);  // UTF-8 passes through; invalid bytes are rare here
+    }
+  }
+  return out;
+}
+
+void write_json(const LabReport& r, const std::string& path) {
+  std::ofstream out(path);
+  out << fmt::format(
+      "{{\"lab\": \"{}\", \"title\": \"{}\", \"score\": {}, \"max_score\": {}, \"passed\": {}, "
+      "\"failed\": {}, \"timeouts\": {}, \"crashed\": {}, \"skipped\": {}, \"time\": {:.2f}, \"tests\": [",
+      json_escape(r.lab), json_escape(r.title), r.score(), r.max_score(), r.count(Status::kPassed),
+      r.count(Status::kFailed), r.count(Status::kTimeout), r.count(Status::kCrashed),
+      r.count(Status::kSkipped), r.seconds);
+  for (std::size_t i = 0; i < r.tests.size(); ++i) {
+    const auto& t = r.tests[i];
+    std::string output = t.output;
+    if (t.status != Status::kPassed && !t.hint.empty()) output += "hint: " + t.hint + "\n";
+    out << fmt::format(
+        "{}\n  {{\"name\": \"{}\", \"score\": {}, \"max_score\": {}, \"status\": \"{}\", "
+        "\"output\": \"{}\", \"visibility\": \"{}\", \"time\": {:.2f}}}",
+        i ? "," : "", json_escape(t.name), t.score, t.max_score, status_name(t.status),
+        json_escape(output.size() > 20000 ? output.substr(0, 20000) + "\n...(truncated)" : output),
+        t.hidden ? "after_due_date" : "visible", t.seconds);
+  }
+  out << "\n]}\n";
+}
+
+namespace {
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default:
+        if (c < 0x20 && c != '\n' && c != '\t') out += '?';
+        else out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void write_junit(const LabReport& r, const std::string& path) {
+  std::ofstream out(path);
+  const int failures = r.count(Status::kFailed) + r.count(Status::kTimeout) + r.count(Status::kCrashed);
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << fmt::format("<testsuites tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.2f}\">\n",
+                     r.tests.size(), failures, r.seconds);
+  out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.2f}\">\n",
+                     xml_escape(r.lab), r.tests.size(), failures, r.count(Status::kSkipped), r.seconds);
+  for (const auto& t : r.tests) {
+    const auto dot = t.name.find('.');
+    out << fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.2f}\">", xml_escape(t.name.substr(0, dot)),
+                       xml_escape(t.name.substr(dot + 1)), t.seconds);
+    if (t.status == Status::kSkipped) out << "<skipped/>";
+    else if (t.status != Status::kPassed)
+      out << fmt::format("<failure message=\"{}\">{}</failure>", status_name(t.status), xml_escape(t.output));
+    out << "</testcase>\n";
+  }
+  out << "  </testsuite>\n</testsuites>\n";
+}
+
+}  // namespace grader

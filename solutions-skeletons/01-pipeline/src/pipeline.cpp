@@ -1,0 +1,22 @@
+// Lab 01: running cmd1 | cmd2 | ... | cmdN. Read the contract in
+// include/lab01/pipeline.hpp (run_pipeline) and the README before you start.
+#include "ipclab/error.hpp"  // ipclab::UsageError, ipclab::SysError, ipclab::NotImplemented
+#include "lab01/pipeline.hpp"
+
+namespace ipclab::lab01 {
+
+PipelineResult run_pipeline([[maybe_unused]] const std::vector<Command>& commands,
+                            [[maybe_unused]] const Options& opts) {
+  // TODO(lab01): for each command i:
+  //  1. unless it is the last, make a pipe for its output (pipe2 with O_CLOEXEC);
+  //  2. fork; in the child: reset SIGPIPE to SIG_DFL, dup2 the input onto 0 and the
+  //     output onto 1, close every descriptor from 3 up, execvp — and if execvp returns,
+  //     print `mypipe: NAME: command not found` and _exit(127) (126 for other errors);
+  //  3. in the parent: close the ends the child now owns *before* the next fork.
+  // Then waitpid every stage (in order) and compute the pipeline's status:
+  // the last stage's, or with opts.pipefail the rightmost non-zero one.
+  // Draw the descriptor table of every process first (README, "Thinking exercise").
+  throw NotImplemented("TODO(lab01): implement run_pipeline() in src/pipeline.cpp");
+}
+
+}  // namespace ipclab::lab01
