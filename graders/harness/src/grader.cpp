@@ -54,9 +54,15 @@ const TestMeta* find_test(const std::string& full_name) {
   return nullptr;
 }
 
-int register_lab(const char* id, const char* title) {
+static std::string& default_bin_path_ref() {
+  static std::string path;
+  return path;
+}
+
+int register_lab(const char* id, const char* title, const char* default_bin_path) {
   lab_id_ref() = id;
   lab_title_ref() = title;
+  default_bin_path_ref() = default_bin_path;
   return 0;
 }
 std::string lab_id() { return lab_id_ref(); }
@@ -77,11 +83,7 @@ std::string scratch() { return env_or("IPCLAB_GRADER_SCRATCH", "/tmp"); }
 
 std::string program(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
-#ifdef IPCLAB_DEFAULT_BIN_PATH
-  const std::string path = env_or("IPCLAB_BIN_PATH", IPCLAB_DEFAULT_BIN_PATH);
-#else
-  const std::string path = env_or("IPCLAB_BIN_PATH", "");
-#endif
+  const std::string path = env_or("IPCLAB_BIN_PATH", default_bin_path_ref());
   std::istringstream dirs(path);
   for (std::string dir; std::getline(dirs, dir, ':');) {
     if (dir.empty()) continue;
@@ -347,6 +349,8 @@ bool wait_until(const std::function<bool()>& pred, ms timeout) {
 
 std::string excerpt(const std::string& text, std::size_t max_bytes) {
   std::string s = text.size() <= max_bytes ? text : text.substr(0, max_bytes);
+  const bool final_newline = !s.empty() && s.back() == '\n';
+  if (final_newline) s.pop_back();  // shown as one line, not a blank one
   // Make control characters visible and indent continuation lines.
   std::string out;
   for (char c : s) {
@@ -421,22 +425,22 @@ std::string diff(const std::string& expected, const std::string& actual, int max
   return s;
 }
 
-void expect_output(const RunResult& r, const std::string& expected) {
+void expect_output(const RunResult& r, const std::string& expected, std::source_location where) {
   if (r.out == expected) return;
-  ADD_FAILURE() << "stdout differs from the expected output\n"
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "stdout differs from the expected output\n"
                 << r.describe() << "  expected " << expected.size() << " bytes, got "
                 << r.out.size() << " bytes (- expected, + actual):\n"
                 << diff(expected, r.out);
 }
 
-void expect_exit(const RunResult& r, int code) {
+void expect_exit(const RunResult& r, int code, std::source_location where) {
   if (!r.timed_out && r.exit_code() == code) return;
-  ADD_FAILURE() << "expected shell status " << code << "\n" << r.describe();
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "expected shell status " << code << "\n" << r.describe();
 }
 
-void expect_finished(const RunResult& r) {
+void expect_finished(const RunResult& r, std::source_location where) {
   if (!r.timed_out) return;
-  ADD_FAILURE() << "the program did not finish in time (it hangs, or something it started keeps "
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "the program did not finish in time (it hangs, or something it started keeps "
                    "its output open)\n"
                 << r.describe();
 }
@@ -461,14 +465,15 @@ std::uint64_t seed() {
   return s;
 }
 
-void repeat(int times, const std::function<void(int, std::uint64_t)>& body) {
+void repeat(int times, const std::function<void(int, std::uint64_t)>& body,
+            std::source_location where) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string name = info != nullptr ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "?";
   for (int i = 0; i < times; ++i) {
     const std::uint64_t s = seed() + static_cast<std::uint64_t>(i);
     body(i, s);
     if (::testing::Test::HasFailure()) {
-      ADD_FAILURE() << fmt::format(
+      ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << fmt::format(
           "failed on repetition {} of {} (seed {}); credit needs every repetition to pass.\n"
           "  reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}",
           i + 1, times, s, s, lab_id(), name);

@@ -98,6 +98,7 @@ GRADED_TEST(Hygiene, StagesHoldOnlyStdFds, 4,
   grader::Process p({"mypipe", "cat", "cat", "cat"});
   std::vector<pid_t> stages;
   ASSERT_TRUE(grader::wait_until([&] {
+    if (!p.running()) return true;  // reported below, without waiting out the deadline
     stages = ipclab::child_pids(p.pid());
     if (stages.size() != 3) return false;
     for (pid_t s : stages)
@@ -105,8 +106,16 @@ GRADED_TEST(Hygiene, StagesHoldOnlyStdFds, 4,
     return true;
   })) << "expected 3 running `cat` stages under mypipe (pid " << p.pid() << "), found "
       << stages.size();
+  ASSERT_TRUE(p.running()) << "mypipe exited while its stages should still be waiting for input:\n"
+                           << p.finish().describe();
   for (pid_t s : stages) {
-    const auto extra = grader::extra_fds(s);
+    // Right after exec, cat itself may still hold a locale file it is loading: wait for
+    // the stage to settle (blocked reading stdin) before judging its table.
+    std::vector<std::string> extra;
+    grader::wait_until([&] {
+      extra = grader::extra_fds(s);
+      return extra.empty();
+    }, 2'000ms);
     EXPECT_TRUE(extra.empty()) << "stage pid " << s << " holds descriptors beyond 0,1,2:\n    "
                                << fmt::format("{}", fmt::join(extra, "\n    "));
   }
@@ -120,7 +129,13 @@ GRADED_TEST(Hygiene, StagesHoldOnlyStdFds, 4,
     pipes.insert(out);
   }
   EXPECT_EQ(pipes.size(), 2u) << "expected two distinct pipes between three stages";
-  const auto parent_extra = grader::extra_fds(p.pid());
+  // mypipe closes its last pipe end just after the last fork, possibly after that stage's
+  // exec: wait for it, with a deadline.
+  std::vector<std::string> parent_extra;
+  grader::wait_until([&] {
+    parent_extra = grader::extra_fds(p.pid());
+    return parent_extra.empty();
+  }, 2'000ms);
   EXPECT_TRUE(parent_extra.empty())
       << "mypipe itself still holds descriptors beyond 0,1,2 while its stages run "
          "(a pipe end the parent never closed keeps a reader from seeing EOF):\n    "

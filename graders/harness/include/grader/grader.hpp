@@ -27,6 +27,7 @@
 #include <cstdint>      // std::uint64_t
 #include <functional>   // std::function
 #include <optional>     // std::optional
+#include <source_location>  // std::source_location: failures point at the test's line
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
@@ -61,8 +62,10 @@ const std::vector<TestMeta>& registry();
 /// The registered metadata of "Suite.Name", or nullptr.
 const TestMeta* find_test(const std::string& full_name);
 
-/// Names the lab: GRADER_LAB("lab01", "Shell pipeline executor") once per grader.
-int register_lab(const char* id, const char* title);
+/// Names the lab: GRADER_LAB("lab01", "Shell pipeline executor") once per grader. It also
+/// records where the lab's programs were built (IPCLAB_DEFAULT_BIN_PATH, set by meson for
+/// the grader's sources), so the grader finds them when run outside `meson test`.
+int register_lab(const char* id, const char* title, const char* default_bin_path);
 std::string lab_id();
 std::string lab_title();
 
@@ -81,8 +84,14 @@ std::string lab_title();
       ::grader::register_test(#Suite, #Name, Points, "" __VA_ARGS__, GRADER_HIDDEN_);          \
   TEST(Suite, Name)
 
-#define GRADER_LAB(Id, Title) \
-  [[maybe_unused]] static const int grader_lab_registration = ::grader::register_lab(Id, Title)
+#ifdef IPCLAB_DEFAULT_BIN_PATH
+#define GRADER_BIN_PATH_ IPCLAB_DEFAULT_BIN_PATH
+#else
+#define GRADER_BIN_PATH_ ""
+#endif
+#define GRADER_LAB(Id, Title)                                  \
+  [[maybe_unused]] static const int grader_lab_registration = \
+      ::grader::register_lab(Id, Title, GRADER_BIN_PATH_)
 
 // ---- the test's environment -------------------------------------------------------------
 
@@ -182,11 +191,14 @@ class Process {
 bool wait_until(const std::function<bool()>& pred, ms timeout = 5'000ms);
 
 /// EXPECT that stdout equals `expected`; on failure prints the report and a diff.
-void expect_output(const RunResult& r, const std::string& expected);
+void expect_output(const RunResult& r, const std::string& expected,
+                   std::source_location where = std::source_location::current());
 /// EXPECT that the shell status is `code`, with the report on failure.
-void expect_exit(const RunResult& r, int code);
+void expect_exit(const RunResult& r, int code,
+                 std::source_location where = std::source_location::current());
 /// EXPECT that the run finished before its deadline.
-void expect_finished(const RunResult& r);
+void expect_finished(const RunResult& r,
+                     std::source_location where = std::source_location::current());
 /// A line diff of two texts ("-expected" / "+actual"), at most `max_lines` lines.
 std::string diff(const std::string& expected, const std::string& actual, int max_lines = 40);
 /// Replaces each pid with <pid> (whole numbers only).
@@ -200,7 +212,8 @@ std::string excerpt(const std::string& text, std::size_t max_bytes = 600);
 std::uint64_t seed();
 /// Runs body(iteration, seed) `times` times, stopping at the first failure, which it
 /// reports with the seed and the command that reproduces it. Credit only if all pass.
-void repeat(int times, const std::function<void(int, std::uint64_t)>& body);
+void repeat(int times, const std::function<void(int, std::uint64_t)>& body,
+            std::source_location where = std::source_location::current());
 
 // ---- process inspection ---------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+# The front door. Two commands do everything on a fresh Debian machine (as root):
+#   make grade   install what is missing, build, run every grader on the reference
+#                solutions, print the score table
+#   make test    the same build, plus common/ unit tests, the skeleton check, the tools'
+#                tests and the format check; ends with one line `N passed, M failed`
+# Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
+# make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make clean.
+
+BUILD ?= build
+MESON_FLAGS ?=
+LAB ?=
+OUT ?= handout
+
+.PHONY: all deps build grade test bench handout submit clean-ipc asan tsan format format-check clean
+
+all: build
+
+deps:
+	@tools/install-deps
+
+# Configure once; reconfigure only if the directory is not a Meson build yet.
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+grade: build
+	tools/grade -C $(BUILD)
+
+test: deps
+	tools/run-tests
+
+lab%: build
+	meson test -C $(BUILD) $@
+
+bench: build
+	@echo "No benchmark programs are built yet: they arrive with labs 06, 08, 12-15 and 20."
+
+asan: deps
+	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	meson test -C build-asan --setup=asan --suite labs --suite common
+
+tsan: deps
+	@test -f build-tsan/build.ninja || meson setup build-tsan -Db_sanitize=thread
+	ninja -C build-tsan
+	meson test -C build-tsan --setup=tsan --suite labs --suite common
+
+handout:
+	tools/make-handout $(OUT)
+
+submit:
+	@test -n "$(LAB)" || { echo "usage: make submit LAB=01" >&2; exit 2; }
+	tools/submit $(LAB)
+
+clean-ipc: build
+	$(BUILD)/tools/ipc-clean --all-ns
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+format-check:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf build build-skeleton build-asan build-tsan
