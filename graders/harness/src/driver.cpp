@@ -246,6 +246,9 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   fs::remove_all(scratch, ec);
   fs::remove(output_file, ec);
   t.score = t.status == Status::kPassed ? t.max_score : 0;
+  if (t.status != Status::kPassed && t.status != Status::kSkipped)
+    t.output += fmt::format("reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}\n",
+                            seed(), lab_id(), name);
   return t;
 }
 

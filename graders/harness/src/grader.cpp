@@ -12,7 +12,7 @@
 #include <fstream>    // std::ifstream
 #include <map>        // std::map
 #include <random>     // std::random_device
-#include <regex>      // std::regex
+#include <cctype>     // std::isdigit
 #include <sstream>    // std::istringstream
 
 #include <fmt/core.h>    // fmt::format
@@ -446,11 +446,23 @@ void expect_finished(const RunResult& r, std::source_location where) {
 }
 
 std::string mask_pids(std::string text, const std::vector<pid_t>& pids) {
-  for (pid_t p : pids) {
-    const std::regex re("\\b" + std::to_string(p) + "\\b");
-    text = std::regex_replace(text, re, "<pid>");
+  // Whole numbers only: pid 12 must not mask the 12 in 3120.
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (std::isdigit(static_cast<unsigned char>(text[i])) == 0) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])) != 0) ++j;
+    const std::string number = text.substr(i, j - i);
+    const bool is_pid = std::any_of(pids.begin(), pids.end(),
+                                    [&](pid_t p) { return std::to_string(p) == number; });
+    out += is_pid ? "<pid>" : number;
+    i = j;
   }
-  return text;
+  return out;
 }
 
 // ---- racy and randomized tests ----------------------------------------------------------
