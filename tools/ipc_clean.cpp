@@ -26,14 +26,17 @@ int main(int argc, char** argv) {
     if (!ns.empty() && !ipclab::names::valid_ns(ns))
       throw ipclab::UsageError(fmt::format("namespace \"{}\": use 1-64 of [A-Za-z0-9_-]", ns));
     std::vector<std::string> spaces;
-    if (all_ns) spaces = ipclab::known_namespaces();
-    else spaces.push_back(ns.empty() ? ipclab::names::ns() : ns);
+    if (all_ns)
+      spaces = ipclab::known_namespaces();
+    else
+      spaces.push_back(ns.empty() ? ipclab::names::ns() : ns);
 
     int found = 0, failed = 0;
     for (const auto& space : spaces) {
       // The current namespace may have its run directory moved by IPCLAB_RUNDIR.
       const bool current = space == ipclab::names::ns() && std::getenv("IPCLAB_RUNDIR") != nullptr;
-      const std::string dir = current ? ipclab::names::rundir() : ipclab::names::rundir_base() + "/" + space;
+      const std::string dir =
+          current ? ipclab::names::rundir() : ipclab::names::rundir_base() + "/" + space;
       for (const auto& obj : ipclab::inventory(space, dir)) {
         ++found;
         if (dry_run) {
@@ -53,15 +56,18 @@ int main(int argc, char** argv) {
         bool spent = true;
         for (const auto& e : fs::directory_iterator(dir)) {
           const auto name = e.path().filename().string();
-          const bool bookkeeping = name == ".mqueues" || (name.size() > 4 && name.ends_with(".key"));
+          const bool bookkeeping =
+              name == ".mqueues" || (name.size() > 4 && name.ends_with(".key"));
           spent = spent && bookkeeping && e.is_regular_file();
         }
         std::error_code ec;
         if (spent) fs::remove_all(dir, ec);
       }
     }
-    if (found == 0) fmt::print("clean: nothing left behind{}\n", all_ns ? " in any namespace" : "");
-    else if (dry_run) fmt::print("{} object(s) left behind; run without --dry-run to remove\n", found);
+    if (found == 0)
+      fmt::print("clean: nothing left behind{}\n", all_ns ? " in any namespace" : "");
+    else if (dry_run)
+      fmt::print("{} object(s) left behind; run without --dry-run to remove\n", found);
     if (failed > 0) return ipclab::kExitSystem;
     return dry_run && found > 0 ? ipclab::kExitFailed : ipclab::kExitOk;
   });

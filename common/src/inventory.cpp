@@ -43,10 +43,12 @@ std::vector<std::string> list_dir(const std::string& dir) {
   return out;
 }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.compare(0, p.size(), p) == 0;
+}
 
 bool is_mqueue_mount(const std::string& dir) {
-  struct statfs st{};
+  struct statfs st {};
   return ::statfs(dir.c_str(), &st) == 0 && st.f_type == kMqueueMagic;
 }
 
@@ -86,19 +88,29 @@ std::vector<std::pair<key_t, int>> sysv_table(const char* kind) {
 
 const char* kind_name(IpcObject::Kind kind) {
   switch (kind) {
-    case IpcObject::Kind::kShm: return "shm";
-    case IpcObject::Kind::kSem: return "sem";
-    case IpcObject::Kind::kMqueue: return "mqueue";
-    case IpcObject::Kind::kSysvMsg: return "sysv-msg";
-    case IpcObject::Kind::kSysvSem: return "sysv-sem";
-    case IpcObject::Kind::kSysvShm: return "sysv-shm";
-    case IpcObject::Kind::kFifo: return "fifo";
-    case IpcObject::Kind::kSocket: return "socket";
+    case IpcObject::Kind::kShm:
+      return "shm";
+    case IpcObject::Kind::kSem:
+      return "sem";
+    case IpcObject::Kind::kMqueue:
+      return "mqueue";
+    case IpcObject::Kind::kSysvMsg:
+      return "sysv-msg";
+    case IpcObject::Kind::kSysvSem:
+      return "sysv-sem";
+    case IpcObject::Kind::kSysvShm:
+      return "sysv-shm";
+    case IpcObject::Kind::kFifo:
+      return "fifo";
+    case IpcObject::Kind::kSocket:
+      return "socket";
   }
   return "?";
 }
 
-std::string describe(const IpcObject& obj) { return fmt::format("{} {}", kind_name(obj.kind), obj.name); }
+std::string describe(const IpcObject& obj) {
+  return fmt::format("{} {}", kind_name(obj.kind), obj.name);
+}
 
 std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundir) {
   using K = IpcObject::Kind;
@@ -106,8 +118,10 @@ std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundi
   const std::string stem = "ipclab." + ns + ".";
 
   for (const auto& n : list_dir("/dev/shm")) {
-    if (starts_with(n, stem)) out.push_back({K::kShm, "/" + n, -1, ns});
-    else if (starts_with(n, "sem." + stem)) out.push_back({K::kSem, "/" + n.substr(4), -1, ns});
+    if (starts_with(n, stem))
+      out.push_back({K::kShm, "/" + n, -1, ns});
+    else if (starts_with(n, "sem." + stem))
+      out.push_back({K::kSem, "/" + n.substr(4), -1, ns});
   }
 
   if (auto queues = list_mqueues()) {
@@ -128,10 +142,12 @@ std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundi
   const auto entries = list_dir(rundir);
   for (const auto& n : entries) {
     const std::string p = rundir + "/" + n;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) continue;
-    if (S_ISFIFO(st.st_mode)) out.push_back({K::kFifo, p, -1, ns});
-    else if (S_ISSOCK(st.st_mode)) out.push_back({K::kSocket, p, -1, ns});
+    if (S_ISFIFO(st.st_mode))
+      out.push_back({K::kFifo, p, -1, ns});
+    else if (S_ISSOCK(st.st_mode))
+      out.push_back({K::kSocket, p, -1, ns});
     else if (S_ISREG(st.st_mode) && n.size() > 4 && n.compare(n.size() - 4, 4, ".key") == 0) {
       const key_t k = ::ftok(p.c_str(), 'I');
       if (k != -1) keys.insert(k);
@@ -143,7 +159,8 @@ std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundi
     for (const auto& [table, kind] : tables)
       for (const auto& [key, id] : sysv_table(table))
         if (keys.count(key))
-          out.push_back({kind, fmt::format("key 0x{:08x} id {}", static_cast<unsigned>(key), id), id, ns});
+          out.push_back(
+              {kind, fmt::format("key 0x{:08x} id {}", static_cast<unsigned>(key), id), id, ns});
   }
   return out;
 }
@@ -156,7 +173,8 @@ std::vector<std::string> known_namespaces() {
     if (!starts_with(n, lead)) return;
     const std::string rest = n.substr(lead.size());
     const auto dot = rest.find('.');
-    if (dot != std::string::npos && names::valid_ns(rest.substr(0, dot))) found.insert(rest.substr(0, dot));
+    if (dot != std::string::npos && names::valid_ns(rest.substr(0, dot)))
+      found.insert(rest.substr(0, dot));
   };
   for (const auto& n : list_dir("/dev/shm")) {
     from_prefixed(n, "ipclab.");
@@ -171,14 +189,28 @@ bool remove_object(const IpcObject& obj, std::string* why) {
   using K = IpcObject::Kind;
   int rc = 0;
   switch (obj.kind) {
-    case K::kShm: rc = ::shm_unlink(obj.name.c_str()); break;
-    case K::kSem: rc = ::sem_unlink(obj.name.c_str()); break;
-    case K::kMqueue: rc = ::mq_unlink(obj.name.c_str()); break;
-    case K::kSysvMsg: rc = ::msgctl(obj.id, IPC_RMID, nullptr); break;
-    case K::kSysvSem: rc = ::semctl(obj.id, 0, IPC_RMID); break;
-    case K::kSysvShm: rc = ::shmctl(obj.id, IPC_RMID, nullptr); break;
+    case K::kShm:
+      rc = ::shm_unlink(obj.name.c_str());
+      break;
+    case K::kSem:
+      rc = ::sem_unlink(obj.name.c_str());
+      break;
+    case K::kMqueue:
+      rc = ::mq_unlink(obj.name.c_str());
+      break;
+    case K::kSysvMsg:
+      rc = ::msgctl(obj.id, IPC_RMID, nullptr);
+      break;
+    case K::kSysvSem:
+      rc = ::semctl(obj.id, 0, IPC_RMID);
+      break;
+    case K::kSysvShm:
+      rc = ::shmctl(obj.id, IPC_RMID, nullptr);
+      break;
     case K::kFifo:
-    case K::kSocket: rc = ::unlink(obj.name.c_str()); break;
+    case K::kSocket:
+      rc = ::unlink(obj.name.c_str());
+      break;
   }
   if (rc == 0 || errno == ENOENT || errno == EINVAL || errno == EIDRM) return true;
   if (why != nullptr) *why = std::strerror(errno);

@@ -61,7 +61,8 @@ void write_frame(int fd, std::span<const std::byte> payload) {
   // Header and payload in one buffer: one write(2) for small frames, so a frame up to
   // PIPE_BUF is atomic on a pipe shared by several writers.
   std::string buf(4 + payload.size(), '\0');
-  put_be32(reinterpret_cast<unsigned char*>(buf.data()), static_cast<std::uint32_t>(payload.size()));
+  put_be32(reinterpret_cast<unsigned char*>(buf.data()),
+           static_cast<std::uint32_t>(payload.size()));
   if (!payload.empty()) std::memcpy(buf.data() + 4, payload.data(), payload.size());
   write_full(fd, buf.data(), buf.size());
 }
@@ -76,7 +77,8 @@ std::optional<std::string> read_frame(int fd, std::uint32_t max_len) {
   if (got == 0) return std::nullopt;
   if (got < sizeof hdr) throw_error(EPROTO, "read_frame(fd {}): end of file inside header", fd);
   const std::uint32_t len = get_be32(hdr);
-  if (len > max_len) throw_error(EPROTO, "read_frame(fd {}): length {} > limit {}", fd, len, max_len);
+  if (len > max_len)
+    throw_error(EPROTO, "read_frame(fd {}): length {} > limit {}", fd, len, max_len);
   std::string payload(len, '\0');
   if (read_full(fd, payload.data(), len) < len)
     throw_error(EPROTO, "read_frame(fd {}): end of file inside a {}-byte payload", fd, len);

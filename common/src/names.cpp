@@ -26,6 +26,7 @@ std::optional<std::string> g_rundir_override;
 
 bool valid_component(std::string_view s, bool allow_dot) {
   if (s.empty() || s.size() > 64) return false;
+  if (s == "." || s == "..") return false;  // path() would name the run directory or its parent
   for (char c : s) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '-' || (allow_dot && c == '.');
@@ -109,7 +110,8 @@ key_t sysv_key(std::string_view name) {
   const std::string file = sysv_key_file(name);
   // O_CREAT without O_EXCL: the same name gives the same key for every process that uses
   // it, as long as the file lives (ftok hashes the inode).
-  Fd fd(check_unix(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600), "open(\"{}\")", file));
+  Fd fd(
+      check_unix(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600), "open(\"{}\")", file));
   const key_t key = ::ftok(file.c_str(), 'I');
   if (key == -1) throw_errno("ftok(\"{}\")", file);
   return key;

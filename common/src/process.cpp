@@ -1,14 +1,14 @@
 #include "ipclab/process.hpp"
 
-#include <dirent.h>       // opendir
-#include <fcntl.h>        // fcntl
+#include <dirent.h>             // opendir
+#include <fcntl.h>              // fcntl
 #include <linux/close_range.h>  // CLOSE_RANGE_CLOEXEC
-#include <poll.h>         // poll
-#include <signal.h>       // kill, sigaction
-#include <sys/prctl.h>    // prctl, PR_SET_PDEATHSIG
-#include <sys/syscall.h>  // SYS_pidfd_open
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // fork, execve
+#include <poll.h>               // poll
+#include <signal.h>             // kill, sigaction
+#include <sys/prctl.h>          // prctl, PR_SET_PDEATHSIG
+#include <sys/syscall.h>        // SYS_pidfd_open
+#include <sys/wait.h>           // waitpid
+#include <unistd.h>             // fork, execve
 
 #include <algorithm>  // std::max
 #include <cerrno>     // errno
@@ -99,6 +99,9 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
   for (const auto& m : opts.extra_fds) moves.push_back(m);
   int max_target = 2;
   for (const auto& m : moves) max_target = std::max(max_target, m.second);
+  constexpr std::size_t kMaxMoves = 64;  // the child keeps them in a fixed array (no malloc)
+  if (moves.size() > kMaxMoves)
+    throw_error(EINVAL, "spawn \"{}\": more than {} descriptors to pass", argv[0], kMaxMoves);
 
   Pipe err_pipe = make_pipe(O_CLOEXEC);
   const pid_t parent = ::getpid();
@@ -107,16 +110,16 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
   if (pid == 0) {
     // Child: async-signal-safe calls only from here to execve.
     // The error pipe must not sit on a target descriptor: move it above them all.
-    int efd = ::fcntl(err_pipe.write.get(), F_DUPFD_CLOEXEC, max_target + 1);
-    if (efd < 0) efd = err_pipe.write.get();
+    const int efd = ::fcntl(err_pipe.write.get(), F_DUPFD_CLOEXEC, max_target + 1);
+    if (efd < 0) child_fail(err_pipe.write.get(), errno);  // before any dup2 could clobber it
     if (opts.new_process_group) ::setpgid(0, 0);
     if (opts.parent_death_signal != 0) {
       if (::prctl(PR_SET_PDEATHSIG, opts.parent_death_signal) < 0) child_fail(efd, errno);
       if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
     }
     // Move sources above every target first, so no dup2 clobbers a later source.
-    int tmp[64];
-    const std::size_t n = std::min<std::size_t>(moves.size(), 64);
+    int tmp[kMaxMoves];
+    const std::size_t n = moves.size();
     for (std::size_t i = 0; i < n; ++i) {
       tmp[i] = ::fcntl(moves[i].first, F_DUPFD, max_target + 1);
       if (tmp[i] < 0) child_fail(efd, errno);
@@ -128,14 +131,13 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
     for (int fd = 3; fd <= max_target; ++fd) {
       bool keep = false;
       for (std::size_t i = 0; i < n; ++i) keep = keep || moves[i].second == fd;
-      if (keep) ::fcntl(fd, F_SETFD, 0);
-      else if (fd != efd) ::close(fd);
+      if (!keep && fd != efd) ::close(fd);  // targets: dup2 already cleared close-on-exec
     }
     if (::syscall(SYS_close_range, max_target + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
       for (int fd = max_target + 1; fd < 65536; ++fd)
         if (fd != efd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
     sigset_t none;
@@ -251,8 +253,11 @@ std::string shell_quote(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {
     if (!out.empty()) out += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == std::string::npos;
+    const bool plain =
+        !a.empty() &&
+        a.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
+            std::string::npos;
     if (plain) {
       out += a;
     } else {

@@ -49,7 +49,7 @@ PosixShm PosixShm::create(const std::string& name, std::size_t size, int mode) {
 PosixShm PosixShm::open(const std::string& name, bool read_only) {
   Fd fd(check_unix(::shm_open(name.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0),
                    "shm_open(\"{}\")", name));
-  struct stat st{};
+  struct stat st {};
   check_unix(::fstat(fd.get(), &st), "fstat(\"{}\")", name);
   return PosixShm(name, std::move(fd), static_cast<std::size_t>(st.st_size), read_only);
 }
@@ -61,7 +61,8 @@ bool PosixShm::unlink(const std::string& name) {
 }
 
 void PosixShm::resize(std::size_t size) {
-  check_unix(::ftruncate(fd_.get(), static_cast<off_t>(size)), "ftruncate(\"{}\", {})", name_, size);
+  check_unix(::ftruncate(fd_.get(), static_cast<off_t>(size)), "ftruncate(\"{}\", {})", name_,
+             size);
   size_ = size;
 }
 

@@ -33,6 +33,7 @@ double Samples::mean() const {
 }
 
 double Samples::stddev() const {
+  if (empty()) throw std::logic_error("Samples::stddev of no samples");
   if (values_.size() < 2) return 0;
   const double m = mean();
   double acc = 0;

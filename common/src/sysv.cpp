@@ -38,7 +38,7 @@ bool SysvMsgQueue::send(long mtype, std::string_view data, bool nowait) {
 }
 
 std::optional<std::pair<long, std::string>> SysvMsgQueue::receive(long mtype, std::size_t max_size,
-                                                                   bool nowait) {
+                                                                  bool nowait) {
   std::vector<char> buf(sizeof(long) + max_size);
   for (;;) {
     const ssize_t n = ::msgrcv(id_, buf.data(), max_size, mtype, nowait ? IPC_NOWAIT : 0);
@@ -84,7 +84,15 @@ int SysvSemSet::get(int sem) const {
 }
 
 void SysvSemSet::set(int sem, int value) {
-  check_unix(::semctl(id_, sem, SETVAL, value), "semctl(id {}, {}, SETVAL, {})", id_, sem, value);
+  // semctl's fourth argument is a union the caller defines (semctl(2)); an int only
+  // happens to work where the union is passed like one.
+  union semun {
+    int val;
+    semid_ds* buf;
+    unsigned short* array;
+  } arg{};
+  arg.val = value;
+  check_unix(::semctl(id_, sem, SETVAL, arg), "semctl(id {}, {}, SETVAL, {})", id_, sem, value);
 }
 
 void SysvSemSet::op(std::span<const struct sembuf> ops) {
@@ -103,7 +111,8 @@ bool SysvSemSet::remove() {
 
 SysvShm SysvShm::create(key_t key, std::size_t size, int mode) {
   return SysvShm(check_unix(::shmget(key, size, IPC_CREAT | IPC_EXCL | mode),
-                            "shmget(0x{:x}, {}, IPC_CREAT|IPC_EXCL)", static_cast<unsigned>(key), size));
+                            "shmget(0x{:x}, {}, IPC_CREAT|IPC_EXCL)", static_cast<unsigned>(key),
+                            size));
 }
 
 std::optional<SysvShm> SysvShm::open(key_t key) {

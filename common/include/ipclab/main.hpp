@@ -16,8 +16,8 @@
 #include <exception>  // std::exception
 #include <utility>    // std::forward
 
-#include <CLI/CLI.hpp>  // CLI::App, CLI::ParseError
 #include <fmt/core.h>   // fmt::print
+#include <CLI/CLI.hpp>  // CLI::App, CLI::ParseError
 
 #include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed, NotImplemented
 

@@ -8,11 +8,11 @@
 #include <fcntl.h>   // O_RDWR, O_RDONLY, O_WRONLY
 #include <mqueue.h>  // mqd_t, mq_attr
 
-#include <cstddef>   // std::size_t
-#include <optional>  // std::optional
-#include <string>    // std::string
+#include <cstddef>      // std::size_t
+#include <optional>     // std::optional
+#include <string>       // std::string
 #include <string_view>  // std::string_view
-#include <utility>   // std::exchange
+#include <utility>      // std::exchange
 
 #include "ipclab/clock.hpp"  // Deadline
 
@@ -27,8 +27,8 @@ class PosixMq {
  public:
   /// Creates (or with exclusive=false opens-or-creates) a queue with the given attributes,
   /// recording the name for ipc-clean. Throws SysError naming the limit on EINVAL.
-  static PosixMq create(const std::string& name, long max_msgs, long msg_size,
-                        int flags = O_RDWR, bool exclusive = true, int mode = 0600);
+  static PosixMq create(const std::string& name, long max_msgs, long msg_size, int flags = O_RDWR,
+                        bool exclusive = true, int mode = 0600);
   /// Opens an existing queue (flags: O_RDONLY, O_WRONLY, O_RDWR, optionally O_NONBLOCK).
   static PosixMq open(const std::string& name, int flags = O_RDWR);
   /// mq_unlink; returns false if it did not exist.

@@ -35,7 +35,9 @@ class Mapping {
 
   void* data() const { return addr_; }
   template <typename T>
-  T* as() const { return static_cast<T*>(addr_); }
+  T* as() const {
+    return static_cast<T*>(addr_);
+  }
   std::size_t size() const { return size_; }
   void reset() noexcept;
   /// msync(MS_SYNC) of the whole mapping.

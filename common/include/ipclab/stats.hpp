@@ -12,7 +12,10 @@ namespace ipclab {
 /// Keeps every sample; percentiles are exact (nearest-rank on the sorted samples).
 class Samples {
  public:
-  void add(double v) { values_.push_back(v); sorted_ = false; }
+  void add(double v) {
+    values_.push_back(v);
+    sorted_ = false;
+  }
   void reserve(std::size_t n) { values_.reserve(n); }
   std::size_t count() const { return values_.size(); }
   bool empty() const { return values_.empty(); }
@@ -39,7 +42,9 @@ class Histogram {
   std::uint64_t count() const { return count_; }
   std::int64_t min() const { return count_ ? min_ : 0; }
   std::int64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0;
+  }
   /// p in [0, 100]: the upper bound of the bucket holding the p-th percentile sample.
   std::int64_t percentile(double p) const;
 

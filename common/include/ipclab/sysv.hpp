@@ -6,13 +6,13 @@
 #include <sys/sem.h>    // struct sembuf
 #include <sys/types.h>  // key_t
 
-#include <cstddef>   // std::size_t
-#include <optional>  // std::optional
-#include <span>      // std::span
-#include <string>    // std::string
+#include <cstddef>      // std::size_t
+#include <optional>     // std::optional
+#include <span>         // std::span
+#include <string>       // std::string
 #include <string_view>  // std::string_view
-#include <utility>   // std::exchange
-#include <vector>    // std::vector
+#include <utility>      // std::exchange
+#include <vector>       // std::vector
 
 namespace ipclab {
 

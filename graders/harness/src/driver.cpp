@@ -10,11 +10,11 @@
 //   (default)                 driver: list, run each test in a child, report, exit
 //   IPCLAB_GRADER_RESULT=FILE child: run the one test gtest's filter selects, write FILE
 //   --gtest_list_tests        plain gtest
-#include <fcntl.h>       // open
-#include <signal.h>      // SIGKILL
-#include <sys/prctl.h>   // PR_SET_CHILD_SUBREAPER
-#include <sys/wait.h>    // waitpid
-#include <unistd.h>      // getpid
+#include <fcntl.h>      // open
+#include <signal.h>     // SIGKILL
+#include <sys/prctl.h>  // PR_SET_CHILD_SUBREAPER
+#include <sys/wait.h>   // waitpid
+#include <unistd.h>     // getpid
 
 #include <cstdio>      // stdout
 #include <cstdlib>     // std::getenv
@@ -52,8 +52,9 @@ class ResultWriter : public ::testing::EmptyTestEventListener {
     }
     if (!r.failed()) return;
     const std::string where =
-        r.file_name() != nullptr ? fmt::format("{}:{}", fs::path(r.file_name()).filename().string(), r.line_number())
-                                 : std::string("(unknown)");
+        r.file_name() != nullptr
+            ? fmt::format("{}:{}", fs::path(r.file_name()).filename().string(), r.line_number())
+            : std::string("(unknown)");
     fmt::print("{}: {}\n", where, r.message());
     std::fflush(stdout);
   }
@@ -76,7 +77,7 @@ int child_main(int argc, char** argv, const char* result_path) {
   delete listeners.Release(listeners.default_result_printer());  // the driver reports
   listeners.Append(new ResultWriter(result_path));
   // A test that writes to a program that has exited must see EPIPE, not die.
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &sa, nullptr);
   return RUN_ALL_TESTS();
@@ -101,11 +102,16 @@ Args parse_args(int argc, char** argv) {
       if (s.compare(0, f.size(), f) == 0) return s.substr(f.size());
       return std::nullopt;
     };
-    if (auto v = value("--gtest_filter")) a.filter = *v;
-    else if (auto v2 = value("--gtest_output")) a.xml_out = v2->compare(0, 4, "xml:") == 0 ? v2->substr(4) : "";
-    else if (auto v3 = value("--json")) a.json_out = *v3;
-    else if (auto v4 = value("--per-test-timeout")) a.per_test_timeout = std::stod(*v4);
-    else if (s == "--verbose" || s == "-v") a.verbose = true;
+    if (auto v = value("--gtest_filter"))
+      a.filter = *v;
+    else if (auto v2 = value("--gtest_output"))
+      a.xml_out = v2->compare(0, 4, "xml:") == 0 ? v2->substr(4) : "";
+    else if (auto v3 = value("--json"))
+      a.json_out = *v3;
+    else if (auto v4 = value("--per-test-timeout"))
+      a.per_test_timeout = std::stod(*v4);
+    else if (s == "--verbose" || s == "-v")
+      a.verbose = true;
     else if (s == "--help" || s == "-h") {
       fmt::print(
           "usage: {} [--gtest_filter=PATTERN] [--per-test-timeout=SECONDS] [--json=FILE] [-v]\n"
@@ -120,7 +126,8 @@ Args parse_args(int argc, char** argv) {
       std::exit(2);
     }
   }
-  if (const char* scale = std::getenv("IPCLAB_TIMEOUT_SCALE"); scale != nullptr && std::atof(scale) > 1)
+  if (const char* scale = std::getenv("IPCLAB_TIMEOUT_SCALE");
+      scale != nullptr && std::atof(scale) > 1)
     a.per_test_timeout *= std::atof(scale);
   return a;
 }
@@ -141,8 +148,10 @@ std::vector<std::string> list_tests(const std::string& self, const std::string& 
     if (line.empty()) continue;
     const auto hash = line.find("  #");
     if (hash != std::string::npos) line = line.substr(0, hash);
-    if (line[0] != ' ') suite = line;  // "Suite."
-    else out.push_back(suite + line.substr(line.find_first_not_of(' ')));
+    if (line[0] != ' ')
+      suite = line;  // "Suite."
+    else
+      out.push_back(suite + line.substr(line.find_first_not_of(' ')));
   }
   return out;
 }
@@ -198,7 +207,8 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   ipclab::Stopwatch sw;
   const pid_t pid = ipclab::spawn({self, "--gtest_filter=" + name}, so);
   output.reset();
-  const auto timeout = std::chrono::milliseconds(static_cast<long long>(args.per_test_timeout * 1000));
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<long long>(args.per_test_timeout * 1000));
   auto status = ipclab::wait_for(pid, ipclab::Deadline(timeout));
   if (!status) {
     ipclab::kill_group(pid, SIGKILL);
@@ -213,21 +223,25 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   t.output = read_text(output_file);
   const std::string result = read_text(result_file);
   if (t.status != Status::kTimeout) {
-    if (result.rfind("passed", 0) == 0) t.status = Status::kPassed;
+    if (result.rfind("passed", 0) == 0)
+      t.status = Status::kPassed;
     else if (result.rfind("skipped", 0) == 0) {
       t.status = Status::kSkipped;
       t.output += result.substr(result.find('\n') + 1);
-    } else if (result.rfind("failed", 0) == 0) t.status = Status::kFailed;
+    } else if (result.rfind("failed", 0) == 0)
+      t.status = Status::kFailed;
     else if (status->signaled()) {
       t.status = Status::kCrashed;
       t.output += fmt::format("the test process was {}\n", status->describe());
     } else {
       t.status = Status::kCrashed;
-      t.output += fmt::format("the test process {} without reporting a result\n", status->describe());
+      t.output +=
+          fmt::format("the test process {} without reporting a result\n", status->describe());
     }
   } else {
-    t.output += fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
-                            args.per_test_timeout);
+    t.output +=
+        fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
+                    args.per_test_timeout);
   }
 
   // Leak guard: whatever the test left in its namespace is removed and named.
@@ -247,8 +261,9 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   fs::remove(output_file, ec);
   t.score = t.status == Status::kPassed ? t.max_score : 0;
   if (t.status != Status::kPassed && t.status != Status::kSkipped)
-    t.output += fmt::format("reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}\n",
-                            seed(), lab_id(), name);
+    t.output += fmt::format(
+        "reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}\n", seed(),
+        lab_id(), name);
   return t;
 }
 
@@ -294,7 +309,8 @@ int main(int argc, char** argv) {
       ::testing::InitGoogleTest(&argc, argv);
       return RUN_ALL_TESTS();
     }
-  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT"); result != nullptr && *result != '\0')
+  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT");
+      result != nullptr && *result != '\0')
     return grader::child_main(argc, argv, result);
   return grader::driver_main(argc, argv);
 }

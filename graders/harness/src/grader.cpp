@@ -8,11 +8,11 @@
 #include <unistd.h>    // sysconf
 
 #include <algorithm>  // std::min
+#include <cctype>     // std::isdigit
 #include <cstdlib>    // std::getenv
 #include <fstream>    // std::ifstream
 #include <map>        // std::map
 #include <random>     // std::random_device
-#include <cctype>     // std::isdigit
 #include <sstream>    // std::istringstream
 
 #include <fmt/core.h>    // fmt::format
@@ -88,8 +88,9 @@ std::string program(const std::string& name) {
   for (std::string dir; std::getline(dirs, dir, ':');) {
     if (dir.empty()) continue;
     const std::string candidate = dir + "/" + name;
-    struct stat st{};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0)
       return candidate;
   }
   return name;
@@ -97,7 +98,8 @@ std::string program(const std::string& name) {
 
 ms scaled(ms timeout) {
   const double scale = std::atof(env_or("IPCLAB_TIMEOUT_SCALE", "1").c_str());
-  return scale > 1 ? ms(static_cast<long long>(static_cast<double>(timeout.count()) * scale)) : timeout;
+  return scale > 1 ? ms(static_cast<long long>(static_cast<double>(timeout.count()) * scale))
+                   : timeout;
 }
 
 // ---- running programs -------------------------------------------------------------------
@@ -199,15 +201,19 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
       if (got > 0) {
         (fds[i].fd == out.read.get() ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
       } else if (got == 0 || errno != EAGAIN) {
-        if (fds[i].fd == out.read.get()) out_open = false;
-        else err_open = false;
+        if (fds[i].fd == out.read.get())
+          out_open = false;
+        else
+          err_open = false;
       }
     }
   }
   if (!status || out_open || err_open) {
     r.timed_out = true;
-    if (!status) kill_and_reap(r.pid);
-    else ipclab::kill_group(r.pid, SIGKILL);
+    if (!status)
+      kill_and_reap(r.pid);
+    else
+      ipclab::kill_group(r.pid, SIGKILL);
     if (status) r.status = *status;
   } else {
     r.status = *status;
@@ -228,11 +234,14 @@ Process::Process(std::vector<std::string> argv, Options opts) : argv_(std::move(
   const int id = counter();
   out_path_ = fmt::format("{}/proc{}.out", scratch(), id);
   err_path_ = fmt::format("{}/proc{}.err", scratch(), id);
-  ipclab::Fd out(ipclab::check_unix(::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-                                    "open(\"{}\")", out_path_));
-  ipclab::Fd err(ipclab::check_unix(::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
-                                    "open(\"{}\")", err_path_));
-  ipclab::Fd devnull(ipclab::check_unix(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open(/dev/null)"));
+  ipclab::Fd out(
+      ipclab::check_unix(::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                         "open(\"{}\")", out_path_));
+  ipclab::Fd err(
+      ipclab::check_unix(::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                         "open(\"{}\")", err_path_));
+  ipclab::Fd devnull(
+      ipclab::check_unix(::open("/dev/null", O_RDONLY | O_CLOEXEC), "open(/dev/null)"));
   auto so = spawn_options(opts.env, opts.cwd);
   ipclab::Pipe in;
   if (opts.stdin_pipe) {
@@ -354,9 +363,12 @@ std::string excerpt(const std::string& text, std::size_t max_bytes) {
   // Make control characters visible and indent continuation lines.
   std::string out;
   for (char c : s) {
-    if (c == '\n') out += "\n           ";
-    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') out += fmt::format("\\x{:02x}", c);
-    else out += c;
+    if (c == '\n')
+      out += "\n           ";
+    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += c;
   }
   while (!out.empty() && (out.back() == ' ')) out.pop_back();
   if (text.size() > max_bytes) out += fmt::format("... ({} more bytes)", text.size() - max_bytes);
@@ -417,7 +429,8 @@ std::string diff(const std::string& expected, const std::string& actual, int max
   int shown = 0;
   for (const auto& line : out) {
     if (shown++ == max_lines) {
-      s += fmt::format("    ... ({} more diff lines)\n", out.size() - static_cast<std::size_t>(max_lines));
+      s += fmt::format("    ... ({} more diff lines)\n",
+                       out.size() - static_cast<std::size_t>(max_lines));
       break;
     }
     s += "    " + (line.size() > 200 ? line.substr(0, 200) + "..." : line) + "\n";
@@ -427,22 +440,26 @@ std::string diff(const std::string& expected, const std::string& actual, int max
 
 void expect_output(const RunResult& r, const std::string& expected, std::source_location where) {
   if (r.out == expected) return;
-  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "stdout differs from the expected output\n"
-                << r.describe() << "  expected " << expected.size() << " bytes, got "
-                << r.out.size() << " bytes (- expected, + actual):\n"
-                << diff(expected, r.out);
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+      << "stdout differs from the expected output\n"
+      << r.describe() << "  expected " << expected.size() << " bytes, got " << r.out.size()
+      << " bytes (- expected, + actual):\n"
+      << diff(expected, r.out);
 }
 
 void expect_exit(const RunResult& r, int code, std::source_location where) {
   if (!r.timed_out && r.exit_code() == code) return;
-  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "expected shell status " << code << "\n" << r.describe();
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+      << "expected shell status " << code << "\n"
+      << r.describe();
 }
 
 void expect_finished(const RunResult& r, std::source_location where) {
   if (!r.timed_out) return;
-  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "the program did not finish in time (it hangs, or something it started keeps "
-                   "its output open)\n"
-                << r.describe();
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+      << "the program did not finish in time (it hangs, or something it started keeps "
+         "its output open)\n"
+      << r.describe();
 }
 
 std::string mask_pids(std::string text, const std::vector<pid_t>& pids) {
@@ -457,8 +474,8 @@ std::string mask_pids(std::string text, const std::vector<pid_t>& pids) {
     std::size_t j = i;
     while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])) != 0) ++j;
     const std::string number = text.substr(i, j - i);
-    const bool is_pid = std::any_of(pids.begin(), pids.end(),
-                                    [&](pid_t p) { return std::to_string(p) == number; });
+    const bool is_pid =
+        std::any_of(pids.begin(), pids.end(), [&](pid_t p) { return std::to_string(p) == number; });
     out += is_pid ? "<pid>" : number;
     i = j;
   }
@@ -470,7 +487,8 @@ std::string mask_pids(std::string text, const std::vector<pid_t>& pids) {
 std::uint64_t seed() {
   static const std::uint64_t s = [] {
     const char* env = std::getenv("IPCLAB_SEED");
-    if (env != nullptr && *env != '\0') return static_cast<std::uint64_t>(std::strtoull(env, nullptr, 10));
+    if (env != nullptr && *env != '\0')
+      return static_cast<std::uint64_t>(std::strtoull(env, nullptr, 10));
     std::random_device rd;
     return (static_cast<std::uint64_t>(rd()) << 32 | rd()) % 1'000'000'000;
   }();
@@ -480,7 +498,8 @@ std::uint64_t seed() {
 void repeat(int times, const std::function<void(int, std::uint64_t)>& body,
             std::source_location where) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name = info != nullptr ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "?";
+  const std::string name =
+      info != nullptr ? fmt::format("{}.{}", info->test_suite_name(), info->name()) : "?";
   for (int i = 0; i < times; ++i) {
     const std::uint64_t s = seed() + static_cast<std::uint64_t>(i);
     body(i, s);

@@ -1,6 +1,8 @@
 #include "grader/report.hpp"
 
-#include <unistd.h>  // isatty
+#include <unistd.h>  // getpid
+
+#include <cstdio>  // std::rename
 
 #include <fstream>  // std::ofstream
 #include <sstream>  // std::istringstream
@@ -11,11 +13,16 @@ namespace grader {
 
 const char* status_name(Status s) {
   switch (s) {
-    case Status::kPassed: return "passed";
-    case Status::kFailed: return "failed";
-    case Status::kTimeout: return "timeout";
-    case Status::kCrashed: return "crashed";
-    case Status::kSkipped: return "skipped";
+    case Status::kPassed:
+      return "passed";
+    case Status::kFailed:
+      return "failed";
+    case Status::kTimeout:
+      return "timeout";
+    case Status::kCrashed:
+      return "crashed";
+    case Status::kSkipped:
+      return "skipped";
   }
   return "?";
 }
@@ -45,16 +52,41 @@ bool LabReport::all_passed() const {
   return true;
 }
 
-bool LabReport::all_skipped() const { return !tests.empty() && count(Status::kSkipped) == static_cast<int>(tests.size()); }
+bool LabReport::all_skipped() const {
+  return !tests.empty() && count(Status::kSkipped) == static_cast<int>(tests.size());
+}
 
 namespace {
+/// Writes a file whole or not at all: a temporary beside it, then rename(2). Meson gives
+/// every `--repeat` run of a test the same --gtest_output path, and parallel repeats would
+/// otherwise interleave their XML.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path)
+      : path_(std::move(path)), tmp_(fmt::format("{}.tmp.{}", path_, ::getpid())), out_(tmp_) {}
+  ~AtomicFile() {
+    out_.close();
+    std::rename(tmp_.c_str(), path_.c_str());
+  }
+  std::ofstream& stream() { return out_; }
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+};
+
 const char* verdict(Status s) {
   switch (s) {
-    case Status::kPassed: return "OK";
-    case Status::kFailed: return "FAIL";
-    case Status::kTimeout: return "TIMEOUT";
-    case Status::kCrashed: return "CRASH";
-    case Status::kSkipped: return "SKIP";
+    case Status::kPassed:
+      return "OK";
+    case Status::kFailed:
+      return "FAIL";
+    case Status::kTimeout:
+      return "TIMEOUT";
+    case Status::kCrashed:
+      return "CRASH";
+    case Status::kSkipped:
+      return "SKIP";
   }
   return "?";
 }
@@ -86,8 +118,8 @@ void print_outcome(const TestOutcome& t, bool verbose) {
 
 void print_summary(const LabReport& r) {
   const int skipped = r.count(Status::kSkipped);
-  fmt::print("{}: {}/{} points ({} passed, {} failed, {} timeouts, {} crashed{}) in {:.1f}s\n", r.lab,
-             r.score(), r.max_score(), r.count(Status::kPassed), r.count(Status::kFailed),
+  fmt::print("{}: {}/{} points ({} passed, {} failed, {} timeouts, {} crashed{}) in {:.1f}s\n",
+             r.lab, r.score(), r.max_score(), r.count(Status::kPassed), r.count(Status::kFailed),
              r.count(Status::kTimeout), r.count(Status::kCrashed),
              skipped ? fmt::format(", {} skipped", skipped) : std::string(), r.seconds);
 }
@@ -97,24 +129,38 @@ std::string json_escape(const std::string& s) {
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
-        if (c < 0x20 || c == 0x7f) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);  // UTF-8 passes through; invalid bytes are rare here
+        if (c < 0x20 || c == 0x7f)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);  // UTF-8 passes through; invalid bytes are rare here
     }
   }
   return out;
 }
 
 void write_json(const LabReport& r, const std::string& path) {
-  std::ofstream out(path);
+  AtomicFile file(path);
+  auto& out = file.stream();
   out << fmt::format(
       "{{\"lab\": \"{}\", \"title\": \"{}\", \"score\": {}, \"max_score\": {}, \"passed\": {}, "
-      "\"failed\": {}, \"timeouts\": {}, \"crashed\": {}, \"skipped\": {}, \"time\": {:.2f}, \"tests\": [",
+      "\"failed\": {}, \"timeouts\": {}, \"crashed\": {}, \"skipped\": {}, \"time\": {:.2f}, "
+      "\"tests\": [",
       json_escape(r.lab), json_escape(r.title), r.score(), r.max_score(), r.count(Status::kPassed),
       r.count(Status::kFailed), r.count(Status::kTimeout), r.count(Status::kCrashed),
       r.count(Status::kSkipped), r.seconds);
@@ -137,13 +183,23 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
-        if (c < 0x20 && c != '\n' && c != '\t') out += '?';
-        else out += static_cast<char>(c);
+        if (c < 0x20 && c != '\n' && c != '\t')
+          out += '?';
+        else
+          out += static_cast<char>(c);
     }
   }
   return out;
@@ -151,20 +207,27 @@ std::string xml_escape(const std::string& s) {
 }  // namespace
 
 void write_junit(const LabReport& r, const std::string& path) {
-  std::ofstream out(path);
-  const int failures = r.count(Status::kFailed) + r.count(Status::kTimeout) + r.count(Status::kCrashed);
+  AtomicFile file(path);
+  auto& out = file.stream();
+  const int failures =
+      r.count(Status::kFailed) + r.count(Status::kTimeout) + r.count(Status::kCrashed);
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << fmt::format("<testsuites tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.2f}\">\n",
                      r.tests.size(), failures, r.seconds);
-  out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.2f}\">\n",
-                     xml_escape(r.lab), r.tests.size(), failures, r.count(Status::kSkipped), r.seconds);
+  out << fmt::format(
+      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" "
+      "time=\"{:.2f}\">\n",
+      xml_escape(r.lab), r.tests.size(), failures, r.count(Status::kSkipped), r.seconds);
   for (const auto& t : r.tests) {
     const auto dot = t.name.find('.');
-    out << fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.2f}\">", xml_escape(t.name.substr(0, dot)),
-                       xml_escape(t.name.substr(dot + 1)), t.seconds);
-    if (t.status == Status::kSkipped) out << "<skipped/>";
+    out << fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.2f}\">",
+                       xml_escape(t.name.substr(0, dot)), xml_escape(t.name.substr(dot + 1)),
+                       t.seconds);
+    if (t.status == Status::kSkipped)
+      out << "<skipped/>";
     else if (t.status != Status::kPassed)
-      out << fmt::format("<failure message=\"{}\">{}</failure>", status_name(t.status), xml_escape(t.output));
+      out << fmt::format("<failure message=\"{}\">{}</failure>", status_name(t.status),
+                         xml_escape(t.output));
     out << "</testcase>\n";
   }
   out << "  </testsuite>\n</testsuites>\n";

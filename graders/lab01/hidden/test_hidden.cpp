@@ -17,14 +17,15 @@ using lab01_test::commands;
 using lab01_test::run_in_process;
 
 GRADED_TEST(Hidden, RandomPipelinesMatchBash, 3) {
-  const std::vector<std::string> pool = {"cat",      "sort",       "sort -r", "tr a-z A-Z",
-                                         "uniq",     "grep -v e",  "head -n 40", "tail -n 25",
-                                         "cut -c1-3", "tac",       "sort -n",  "wc -l"};
+  const std::vector<std::string> pool = {"cat",       "sort",      "sort -r",    "tr a-z A-Z",
+                                         "uniq",      "grep -v e", "head -n 40", "tail -n 25",
+                                         "cut -c1-3", "tac",       "sort -n",    "wc -l"};
   grader::repeat(6, [&](int, std::uint64_t s) {
     std::mt19937_64 rng(s);
     std::string input;
     const int lines = 20 + static_cast<int>(rng() % 400);
-    for (int i = 0; i < lines; ++i) input += fmt::format("{}{}\n", "abcdefgh"[rng() % 8], rng() % 1000);
+    for (int i = 0; i < lines; ++i)
+      input += fmt::format("{}{}\n", "abcdefgh"[rng() % 8], rng() % 1000);
     std::vector<std::string> argv = {"mypipe"};
     std::string script;
     const int stages = 1 + static_cast<int>(rng() % 6);
@@ -93,7 +94,7 @@ GRADED_TEST(Hidden, ParseCorners, 1) {
 GRADED_TEST(Hidden, SigpipeResetInChildren, 2,
             "README §Pitfalls 6 — an ignored SIGPIPE is inherited across exec; reset it") {
   // The grader ignores SIGPIPE (as many servers do): stages must not inherit that.
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &sa, nullptr);
   auto r = run_in_process(commands({{"yes"}, {"head", "-1"}}));

@@ -18,7 +18,8 @@ using namespace std::chrono_literals;
 
 namespace lab01_test {
 
-inline std::vector<ipclab::lab01::Command> commands(std::initializer_list<std::vector<std::string>> list) {
+inline std::vector<ipclab::lab01::Command> commands(
+    std::initializer_list<std::vector<std::string>> list) {
   std::vector<ipclab::lab01::Command> out;
   for (const auto& argv : list) out.push_back({argv});
   return out;

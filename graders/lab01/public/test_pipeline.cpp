@@ -45,7 +45,8 @@ GRADED_TEST(Pipeline, SingleCommandMatchesBash, 1) {
   expect_exit(r, 0);
 }
 
-GRADED_TEST(Pipeline, TwoStagesMatchBash, 3, "README §Pitfalls 1 — the parent must close its pipe ends") {
+GRADED_TEST(Pipeline, TwoStagesMatchBash, 3,
+            "README §Pitfalls 1 — the parent must close its pipe ends") {
   auto r = run({"mypipe", "seq 1 300", "grep 7"});
   expect_output(r, bash("seq 1 300 | grep 7").out);
   expect_exit(r, 0);
@@ -104,18 +105,20 @@ GRADED_TEST(Hygiene, StagesHoldOnlyStdFds, 4,
     for (pid_t s : stages)
       if (ipclab::process_comm(s) != "cat") return false;  // not yet exec'd
     return true;
-  })) << "expected 3 running `cat` stages under mypipe (pid " << p.pid() << "), found "
-      << stages.size();
+  })) << "expected 3 running `cat` stages under mypipe (pid "
+      << p.pid() << "), found " << stages.size();
   ASSERT_TRUE(p.running()) << "mypipe exited while its stages should still be waiting for input:\n"
                            << p.finish().describe();
   for (pid_t s : stages) {
     // Right after exec, cat itself may still hold a locale file it is loading: wait for
     // the stage to settle (blocked reading stdin) before judging its table.
     std::vector<std::string> extra;
-    grader::wait_until([&] {
-      extra = grader::extra_fds(s);
-      return extra.empty();
-    }, 2'000ms);
+    grader::wait_until(
+        [&] {
+          extra = grader::extra_fds(s);
+          return extra.empty();
+        },
+        2'000ms);
     EXPECT_TRUE(extra.empty()) << "stage pid " << s << " holds descriptors beyond 0,1,2:\n    "
                                << fmt::format("{}", fmt::join(extra, "\n    "));
   }
@@ -132,10 +135,12 @@ GRADED_TEST(Hygiene, StagesHoldOnlyStdFds, 4,
   // mypipe closes its last pipe end just after the last fork, possibly after that stage's
   // exec: wait for it, with a deadline.
   std::vector<std::string> parent_extra;
-  grader::wait_until([&] {
-    parent_extra = grader::extra_fds(p.pid());
-    return parent_extra.empty();
-  }, 2'000ms);
+  grader::wait_until(
+      [&] {
+        parent_extra = grader::extra_fds(p.pid());
+        return parent_extra.empty();
+      },
+      2'000ms);
   EXPECT_TRUE(parent_extra.empty())
       << "mypipe itself still holds descriptors beyond 0,1,2 while its stages run "
          "(a pipe end the parent never closed keeps a reader from seeing EOF):\n    "
@@ -151,14 +156,16 @@ GRADED_TEST(Hygiene, NoZombiesAfterReturn, 3, "README §Pitfalls 4 — waitpid e
   ASSERT_EQ(r.result.stages.size(), 3u);
   for (const auto& s : r.result.stages) {
     const char state = ipclab::process_state(s.pid);
-    EXPECT_EQ(state, 0) << "stage pid " << s.pid << " still exists after run_pipeline returned (state '"
-                        << state << "'): it was not waited for";
+    EXPECT_EQ(state, 0) << "stage pid " << s.pid
+                        << " still exists after run_pipeline returned (state '" << state
+                        << "'): it was not waited for";
   }
   EXPECT_TRUE(grader::zombie_children().empty()) << "zombie children left behind";
   EXPECT_EQ(r.result.stages[1].exit_code, 3);
 }
 
-GRADED_TEST(Hygiene, CallerDescriptorsUnchanged, 2, "README §Pitfalls 1 — close both ends in the parent") {
+GRADED_TEST(Hygiene, CallerDescriptorsUnchanged, 2,
+            "README §Pitfalls 1 — close both ends in the parent") {
   const auto before = ipclab::open_fds();
   run_in_process(commands({{"echo", "x"}, {"cat"}, {"cat"}, {"wc", "-c"}}));
   const auto after = ipclab::open_fds();
@@ -171,7 +178,8 @@ GRADED_TEST(Hygiene, CallerDescriptorsUnchanged, 2, "README §Pitfalls 1 — clo
 GRADED_TEST(Errors, CommandNotFoundIs127, 3, "README §Pitfalls 5 — a failed exec must _exit(127)") {
   auto r = run({"mypipe", "ipclab_no_such_cmd --flag"});
   expect_exit(r, 127);
-  EXPECT_NE(r.err.find("mypipe: ipclab_no_such_cmd: command not found"), std::string::npos) << r.describe();
+  EXPECT_NE(r.err.find("mypipe: ipclab_no_such_cmd: command not found"), std::string::npos)
+      << r.describe();
   // In the middle of a pipeline: the rest still runs and ends, as in bash.
   auto m = run({"mypipe", "echo hi", "ipclab_no_such_cmd", "wc -c"});
   grader::expect_finished(m);

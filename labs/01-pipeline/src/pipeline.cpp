@@ -17,7 +17,7 @@
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // fork, dup2, execvp, pipe2
 
-#include <cerrno>  // errno
+#include <cerrno>   // errno
 #include <cstring>  // std::strlen
 
 #include <fmt/core.h>  // fmt::format
@@ -95,7 +95,8 @@ PipelineResult run_pipeline(const std::vector<Command>& commands, const Options&
     argv.push_back(nullptr);
 
     const pid_t pid = ::fork();
-    if (pid == 0) exec_stage(argv, i == 0 ? opts.stdin_fd : prev_read, last ? opts.stdout_fd : fds[1]);
+    if (pid == 0)
+      exec_stage(argv, i == 0 ? opts.stdin_fd : prev_read, last ? opts.stdout_fd : fds[1]);
     const int fork_errno = errno;
     // Parent: the ends now held by the child are closed here at once.
     if (prev_read >= 0) ::close(prev_read);

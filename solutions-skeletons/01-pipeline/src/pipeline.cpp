@@ -1,7 +1,7 @@
 // Lab 01: running cmd1 | cmd2 | ... | cmdN. Read the contract in
 // include/lab01/pipeline.hpp (run_pipeline) and the README before you start.
-#include "ipclab/error.hpp"  // ipclab::UsageError, ipclab::SysError, ipclab::NotImplemented
 #include "lab01/pipeline.hpp"
+#include "ipclab/error.hpp"  // ipclab::UsageError, ipclab::SysError, ipclab::NotImplemented
 
 namespace ipclab::lab01 {
 

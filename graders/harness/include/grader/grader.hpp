@@ -23,14 +23,14 @@
 
 #include <sys/types.h>  // pid_t
 
-#include <chrono>       // std::chrono
-#include <cstdint>      // std::uint64_t
-#include <functional>   // std::function
-#include <optional>     // std::optional
+#include <chrono>           // std::chrono
+#include <cstdint>          // std::uint64_t
+#include <functional>       // std::function
+#include <optional>         // std::optional
 #include <source_location>  // std::source_location: failures point at the test's line
-#include <string>       // std::string
-#include <string_view>  // std::string_view
-#include <vector>       // std::vector
+#include <string>           // std::string
+#include <string_view>      // std::string_view
+#include <vector>           // std::vector
 
 #include <fmt/core.h>     // fmt::format, for test messages
 #include <fmt/ranges.h>   // fmt::join
@@ -79,9 +79,9 @@ std::string lab_title();
 #define GRADER_CAT(a, b) GRADER_CAT_(a, b)
 
 /// GRADED_TEST(Suite, Name, points [, "hint"]) { body }
-#define GRADED_TEST(Suite, Name, Points, ...)                                                 \
-  [[maybe_unused]] static const int GRADER_CAT(grader_reg_##Suite##_##Name, __LINE__) =       \
-      ::grader::register_test(#Suite, #Name, Points, "" __VA_ARGS__, GRADER_HIDDEN_);          \
+#define GRADED_TEST(Suite, Name, Points, ...)                                           \
+  [[maybe_unused]] static const int GRADER_CAT(grader_reg_##Suite##_##Name, __LINE__) = \
+      ::grader::register_test(#Suite, #Name, Points, "" __VA_ARGS__, GRADER_HIDDEN_);   \
   TEST(Suite, Name)
 
 #ifdef IPCLAB_DEFAULT_BIN_PATH
@@ -89,7 +89,7 @@ std::string lab_title();
 #else
 #define GRADER_BIN_PATH_ ""
 #endif
-#define GRADER_LAB(Id, Title)                                  \
+#define GRADER_LAB(Id, Title)                                 \
   [[maybe_unused]] static const int grader_lab_registration = \
       ::grader::register_lab(Id, Title, GRADER_BIN_PATH_)
 
