@@ -27,9 +27,13 @@
 #include "ipclab/fd.hpp"      // Fd, make_pipe, dup_fd, open_fds, fd_target
 #include "ipclab/io.hpp"      // read_full, write_full, read_all, write_frame, read_frame
 #include "ipclab/signal.hpp"  // ignore_sigpipe, ShutdownSignals
+#include "test_util.hpp"      // sys_error_of, wait_until
 
 namespace ipclab {
 namespace {
+
+using test::sys_error_of;
+using test::wait_until;
 
 /// True if `fd` is an open descriptor of this process.
 bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
@@ -42,18 +46,6 @@ std::string pattern(std::size_t n, unsigned seed = 0) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed + i / 256) & 0xff);
   return s;
-}
-
-/// Runs `call` and returns the errc of the SysError it throws (a default errc if none).
-template <typename F>
-std::error_code sys_error_of(F&& call, std::string* what = nullptr) {
-  try {
-    call();
-  } catch (const SysError& e) {
-    if (what != nullptr) *what = e.what();
-    return e.code();
-  }
-  return {};
 }
 
 /// Runs a helper thread's body, keeping what it throws for the test to report after the
@@ -82,17 +74,6 @@ bool thread_sleeps(pid_t tid) {
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S';
-}
-
-/// Polls `cond` until it holds or 10 s pass.
-template <typename F>
-bool wait_until(F&& cond) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 // ---- Fd -------------------------------------------------------------------------------

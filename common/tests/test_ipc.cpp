@@ -37,24 +37,15 @@
 #include "ipclab/sem.hpp"        // NamedSemaphore
 #include "ipclab/shm.hpp"        // PosixShm, Mapping
 #include "ipclab/sysv.hpp"       // SysvMsgQueue, SysvSemSet, SysvShm
+#include "test_util.hpp"         // sys_error_of
 
 namespace ipclab {
 namespace {
 
+using test::sys_error_of;
+
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-/// Runs `call`; returns the error code of the SysError it throws (empty if none).
-template <typename F>
-std::error_code sys_error_of(F&& call, std::string* what = nullptr) {
-  try {
-    call();
-  } catch (const SysError& e) {
-    if (what != nullptr) *what = e.what();
-    return e.code();
-  }
-  return {};
-}
 
 std::chrono::nanoseconds elapsed(const Stopwatch& sw) {
   return std::chrono::nanoseconds(sw.elapsed_ns());

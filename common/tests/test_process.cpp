@@ -31,20 +31,12 @@
 #include "ipclab/fd.hpp"       // Fd, make_pipe, open_fds, fd_target
 #include "ipclab/io.hpp"       // read_all, read_full, write_full
 #include "ipclab/process.hpp"  // spawn, wait_for, ...
+#include "test_util.hpp"       // wait_until
 
 namespace ipclab {
 namespace {
 
-/// Polls `cond` until it holds or `timeout` passes; true if it held.
-template <typename F>
-bool wait_until(F&& cond, Clock::duration timeout = std::chrono::seconds(10)) {
-  const Deadline deadline(timeout);
-  for (;;) {
-    if (cond()) return true;
-    if (deadline.expired()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
+using test::wait_until;
 
 bool contains(const std::vector<pid_t>& v, pid_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
