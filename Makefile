@@ -4,14 +4,14 @@
 #   make test    the same build, plus common/ unit tests, the skeleton check, the tools'
 #                tests and the format check; ends with one line `N passed, M failed`
 # Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
-# make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make clean.
+# make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean.
 
 BUILD ?= build
 MESON_FLAGS ?=
 LAB ?=
 OUT ?= handout
 
-.PHONY: all deps build grade test bench handout submit clean-ipc asan tsan format format-check clean
+.PHONY: all deps build grade test bench handout submit clean-ipc asan tsan format format-check tidy clean
 
 all: build
 
@@ -62,6 +62,10 @@ format:
 
 format-check:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+# clang-tidy (.clang-tidy) over common/, the labs' reference code and programs, tools/.
+tidy: build
+	tools/run-tests --only tidy
 
 clean:
 	rm -rf build build-skeleton build-asan build-tsan

@@ -12,7 +12,8 @@
 
 namespace fs = std::filesystem;
 
-int main(int argc, char** argv) {
+// run_main maps every exception to an exit code; only setting up the parser precedes it.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   CLI::App app{"ipc-clean: list and remove IPC objects left behind by ipc-labs programs"};
   std::string ns;
   bool all_ns = false;

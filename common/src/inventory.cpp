@@ -15,7 +15,7 @@
 
 #include <algorithm>  // std::sort, std::find
 #include <cerrno>     // errno
-#include <cstring>    // std::strerror
+#include <cstring>    // strerrordesc_np
 #include <fstream>    // std::ifstream
 #include <optional>   // std::optional
 #include <set>        // std::set
@@ -141,7 +141,9 @@ std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundi
   std::set<key_t> keys;
   const auto entries = list_dir(rundir);
   for (const auto& n : entries) {
-    const std::string p = rundir + "/" + n;
+    std::string p = rundir;
+    p += '/';
+    p += n;
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) continue;
     if (S_ISFIFO(st.st_mode))
@@ -213,7 +215,7 @@ bool remove_object(const IpcObject& obj, std::string* why) {
       break;
   }
   if (rc == 0 || errno == ENOENT || errno == EINVAL || errno == EIDRM) return true;
-  if (why != nullptr) *why = std::strerror(errno);
+  if (why != nullptr) *why = ::strerrordesc_np(errno);  // thread-safe, unlike strerror
   return false;
 }
 

@@ -12,7 +12,8 @@
 
 #include <algorithm>  // std::max
 #include <cerrno>     // errno
-#include <cstring>    // std::strsignal
+#include <charconv>   // std::from_chars
+#include <cstring>    // std::strlen, sigdescr_np
 #include <fstream>    // std::ifstream
 #include <set>        // std::set
 #include <sstream>    // std::istringstream
@@ -37,7 +38,9 @@ int WaitStatus::shell_status() const { return exited() ? exit_code() : 128 + sig
 std::string WaitStatus::describe() const {
   if (exited()) return fmt::format("exited with status {}", exit_code());
   if (signaled())
-    return fmt::format("killed by signal {} ({}){}", signal(), ::strsignal(signal()),
+    // sigdescr_np, not strsignal: it is thread-safe (a static table, no shared buffer).
+    return fmt::format("killed by signal {} ({}){}", signal(),
+                       ::sigdescr_np(signal()) != nullptr ? ::sigdescr_np(signal()) : "unknown",
                        core_dumped() ? ", core dumped" : "");
   return fmt::format("raw wait status 0x{:x}", raw_);
 }
@@ -52,7 +55,9 @@ std::string resolve_program(const std::string& name) {
   std::istringstream dirs(path);
   for (std::string dir; std::getline(dirs, dir, ':');) {
     if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    std::string candidate = dir;
+    candidate += '/';
+    candidate += name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return {};
@@ -84,10 +89,12 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
   if (program.empty()) throw_error(ENOENT, "spawn \"{}\"", argv[0]);
 
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   const auto env = build_env(opts.env);
   std::vector<char*> cenv;
+  cenv.reserve(env.size() + 1);
   for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
 
@@ -142,6 +149,8 @@ pid_t spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
     sigset_t none;
     sigemptyset(&none);
+    // The child has one thread, so the process-wide mask is its own.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) < 0) child_fail(efd, errno);
     ::execve(program.c_str(), cargv.data(), cenv.data());
@@ -217,8 +226,10 @@ std::vector<pid_t> child_pids(pid_t pid) {
     // Kernel without CONFIG_PROC_CHILDREN: scan every /proc/<pid>/stat for the parent.
     if (DIR* d = ::opendir("/proc")) {
       while (const dirent* e = ::readdir(d)) {
-        const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-        if (p <= 0) continue;
+        pid_t p = 0;
+        const char* name = e->d_name;
+        const auto [end, ec] = std::from_chars(name, name + std::strlen(name), p);
+        if (ec != std::errc{} || *end != '\0' || p <= 0) continue;
         std::ifstream in(fmt::format("/proc/{}/stat", p));
         std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         const auto close = stat.rfind(')');

@@ -142,6 +142,8 @@ std::size_t SysvShm::size() const {
 void* SysvShm::attach(bool read_only) {
   if (addr_ != nullptr) return addr_;
   void* p = ::shmat(id_, nullptr, read_only ? SHM_RDONLY : 0);
+  // shmat's error value is (void*)-1, not nullptr.
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
   if (p == reinterpret_cast<void*>(-1)) throw_errno("shmat(id {})", id_);
   addr_ = p;
   return p;

@@ -41,7 +41,7 @@ void write_stderr(const char* s) {
 
 /// The child's side: wire up 0 and 1, shed every other descriptor, exec. Never returns.
 [[noreturn]] void exec_stage(const std::vector<char*>& argv, int in_fd, int out_fd) {
-  ::signal(SIGPIPE, SIG_DFL);
+  (void)::signal(SIGPIPE, SIG_DFL);  // cannot fail for SIGPIPE with SIG_DFL
   if (in_fd != 0 && ::dup2(in_fd, 0) < 0) ::_exit(kNotExecutable);
   if (out_fd != 1 && ::dup2(out_fd, 1) < 0) ::_exit(kNotExecutable);
   // Close 3 and up (in_fd/out_fd included: they now live on as 0 and 1).
