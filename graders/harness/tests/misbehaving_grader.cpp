@@ -1,0 +1,60 @@
+// A grader whose tests misbehave on purpose: harness_tests.cpp runs it and checks that the
+// driver reports each misbehaviour as it must (TIMEOUT, CRASH, leak, orphan, skip, hint).
+// Not a lab: it is not registered in the `labs` suite.
+#include <fcntl.h>     // O_CREAT
+#include <signal.h>    // raise
+#include <sys/mman.h>  // shm_open
+#include <sys/msg.h>   // msgget
+#include <sys/stat.h>  // mkfifo
+#include <unistd.h>    // pause, fork
+
+#include <cstdlib>  // std::getenv
+#include <fstream>  // std::ofstream
+#include <thread>   // std::this_thread
+
+#include "grader/grader.hpp"
+#include "ipclab/error.hpp"  // NotImplemented
+#include "ipclab/names.hpp"
+#include "ipclab/process.hpp"
+
+GRADER_LAB("selftest", "The harness's own misbehaving grader");
+
+GRADED_TEST(Self, Passes, 2) { EXPECT_EQ(1 + 1, 2); }
+
+GRADED_TEST(Self, Fails, 3, "README §Pitfalls 9 — this hint must be printed") {
+  EXPECT_EQ(1 + 1, 3);
+}
+
+GRADED_TEST(Self, Hangs, 1) {
+  for (;;) ::pause();  // only the watchdog ends this
+}
+
+GRADED_TEST(Self, Crashes, 1) { ::raise(SIGSEGV); }
+
+GRADED_TEST(Self, ThrowsNotImplemented, 1) { throw ipclab::NotImplemented("TODO(selftest)"); }
+
+GRADED_TEST(Self, LeaksShmAndFifoAndSysvQueue, 1) {
+  const int fd = ::shm_open(ipclab::names::posix("leaked").c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ASSERT_EQ(::mkfifo(ipclab::names::path("leaked_fifo").c_str(), 0600), 0);
+  ASSERT_GE(::msgget(ipclab::names::sysv_key("leaked_queue"), IPC_CREAT | 0600), 0);
+}
+
+GRADED_TEST(Self, LeavesAnOrphanBehind, 1) {
+  // A daemon-like grandchild in a session of its own: no process group kill reaches it,
+  // and its parent exits at once, so it is reparented (to the driver, the subreaper).
+  auto r = grader::bash("setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $!");
+  std::ofstream(std::string(std::getenv("SELFTEST_DIR")) + "/orphan.pid") << r.out;
+  EXPECT_TRUE(
+      grader::wait_until([&] { return ipclab::process_comm(std::stoi(r.out)) == "sleep"; }));
+}
+
+GRADED_TEST(Self, Skips, 1) { GTEST_SKIP() << "rpcbind is not running (this is a test)"; }
+
+GRADED_TEST(Self, RunReportsTimeoutOfAChild, 1) {
+  auto r = grader::run({"sleep", "30"}, {.timeout = std::chrono::milliseconds(200)});
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.exit_code(), -1);
+  EXPECT_EQ(ipclab::process_state(r.pid), 0) << "the timed-out child was not reaped";
+}
