@@ -5,6 +5,7 @@
 #include <array>    // std::array
 #include <cerrno>   // errno, EPROTO
 #include <cstring>  // std::memcpy
+#include <fstream>  // std::ifstream
 
 #include "ipclab/error.hpp"  // throw_errno, throw_error
 
@@ -41,6 +42,11 @@ std::string read_all(int fd) {
     if (n == 0) return out;
     out.append(chunk.data(), static_cast<std::size_t>(n));
   }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 namespace {

@@ -23,6 +23,7 @@
 
 #include "ipclab/error.hpp"  // throw_errno
 #include "ipclab/fd.hpp"     // Fd, make_pipe
+#include "ipclab/io.hpp"     // read_file
 
 extern char** environ;
 
@@ -207,6 +208,12 @@ bool kill_group(pid_t pgid, int sig) {
   throw_errno("kill(-{}, {})", pgid, sig);
 }
 
+WaitStatus kill_and_reap(pid_t pid) {
+  kill_group(pid, SIGKILL);  // ESRCH when it leads no group: fine
+  ::kill(pid, SIGKILL);
+  return wait_for(pid);
+}
+
 std::vector<pid_t> child_pids(pid_t pid) {
   const pid_t self = pid == 0 ? ::getpid() : pid;
   std::set<pid_t> out;
@@ -230,14 +237,7 @@ std::vector<pid_t> child_pids(pid_t pid) {
         const char* name = e->d_name;
         const auto [end, ec] = std::from_chars(name, name + std::strlen(name), p);
         if (ec != std::errc{} || *end != '\0' || p <= 0) continue;
-        std::ifstream in(fmt::format("/proc/{}/stat", p));
-        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        const auto close = stat.rfind(')');
-        if (close == std::string::npos) continue;
-        std::istringstream rest(stat.substr(close + 2));
-        char state = 0;
-        pid_t ppid = 0;
-        if (rest >> state >> ppid && ppid == self) out.insert(p);
+        if (const auto st = proc_stat(p); st && st->ppid == self) out.insert(p);
       }
       ::closedir(d);
     }
@@ -245,12 +245,25 @@ std::vector<pid_t> child_pids(pid_t pid) {
   return {out.begin(), out.end()};
 }
 
-char process_state(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+std::optional<ProcStat> proc_stat(pid_t pid) {
+  const std::string stat = read_file(fmt::format("/proc/{}/stat", pid == 0 ? ::getpid() : pid));
+  // The command name (field 2) is in parentheses and may itself contain ')' or blanks:
+  // the fields that follow start after the last ')'.
   const auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
-  return stat[close + 2];
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 1));
+  ProcStat st;
+  std::string skip;
+  rest >> st.state >> st.ppid;
+  for (int field = 5; field <= 13; ++field) rest >> skip;  // pgrp .. cmajflt
+  rest >> st.utime_ticks >> st.stime_ticks;
+  if (!rest) return std::nullopt;
+  return st;
+}
+
+char process_state(pid_t pid) {
+  const auto st = proc_stat(pid);
+  return st ? st->state : 0;
 }
 
 std::string process_comm(pid_t pid) {

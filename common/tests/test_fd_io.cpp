@@ -296,6 +296,15 @@ TEST(Io, WriteFullLargerThanThePipeWithAConcurrentReader) {
   EXPECT_TRUE(got == data);
 }
 
+TEST(Io, ReadFileReadsWholeFileOrNothing) {
+  const std::string path = ::testing::TempDir() + "ipclab-read-file-" + std::to_string(::getpid());
+  const std::string data = pattern(300'000, 5);  // NULs included, larger than one chunk
+  { std::ofstream(path, std::ios::binary) << data; }
+  EXPECT_TRUE(read_file(path) == data);
+  ::unlink(path.c_str());
+  EXPECT_EQ(read_file(path), "");  // missing: empty, no throw
+}
+
 TEST(Io, ReadAllReadsUntilEof) {
   ignore_sigpipe();
   const std::string data = pattern(200'000, 9);

@@ -446,6 +446,66 @@ TEST_F(ProcessTest, ExitedUnreapedChildIsAZombie) {
   EXPECT_FALSE(contains(child_pids(), pid));
 }
 
+TEST_F(ProcessTest, ProcStatParsesStateParentAndCpuTime) {
+  const auto me = proc_stat(0);
+  ASSERT_TRUE(me.has_value());
+  EXPECT_EQ(me->state, 'R');
+  EXPECT_EQ(me->ppid, ::getppid());
+  // Burn a little CPU so the tick counters cannot both be zero.
+  const Deadline busy(std::chrono::milliseconds(60));
+  volatile std::uint64_t x = 0;
+  while (!busy.expired()) x = x + 1;
+  const auto later = proc_stat(0);
+  ASSERT_TRUE(later.has_value());
+  EXPECT_GT(later->utime_ticks + later->stime_ticks, 0u);
+  // A command name with ')' and blanks must not shift the fields: the kernel takes comm
+  // from the program's file name, so run a copy of sleep called "a) b".
+  const std::string dir = ::testing::TempDir() + "ipclab-comm-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string odd = dir + "/a) b";
+  std::filesystem::copy_file("/bin/sleep", odd, std::filesystem::copy_options::overwrite_existing);
+  const pid_t pid = start({odd, "5"});
+  ASSERT_TRUE(wait_until([&] { return process_comm(pid) == "a) b"; })) << process_comm(pid);
+  const auto child = proc_stat(pid);
+  ASSERT_TRUE(child.has_value());
+  EXPECT_EQ(child->ppid, ::getpid());
+  // Just after exec it may still be running; asleep in nanosleep is where it settles (a
+  // misparse would read a letter of the name, never 'S').
+  EXPECT_TRUE(wait_until([&] {
+    const auto now = proc_stat(pid);
+    return now && now->state == 'S';
+  }));
+  EXPECT_EQ(kill_and_reap(pid).signal(), SIGKILL);
+  forget(pid);
+  EXPECT_FALSE(proc_stat(pid).has_value());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ProcessTest, KillAndReapEndsTheProcessAndItsGroup) {
+  // sh leads its own group and starts a grandchild there; kill_and_reap must end both.
+  Pipe out = make_pipe();
+  SpawnOptions so;
+  so.new_process_group = true;
+  so.stdout_fd = out.write.get();
+  const pid_t pid = start({"sh", "-c", "sleep 30 & echo $!; wait"}, so);
+  out.write.reset();
+  std::string line;
+  char c = 0;
+  while (read_full(out.read.get(), &c, 1) == 1 && c != '\n') line += c;
+  const pid_t grandchild = static_cast<pid_t>(std::stol(line));
+  ASSERT_TRUE(wait_until([&] { return process_comm(grandchild) == "sleep"; }));
+
+  const WaitStatus st = kill_and_reap(pid);
+  forget(pid);
+  EXPECT_EQ(st.signal(), SIGKILL);
+  EXPECT_EQ(process_state(pid), 0) << "not reaped";
+  // The grandchild is now init's to reap; dead (gone or a zombie) is what counts.
+  EXPECT_TRUE(wait_until([&] {
+    const char state = process_state(grandchild);
+    return state == 0 || state == 'Z';
+  })) << "the grandchild in the group survived";
+}
+
 TEST_F(ProcessTest, ProcessComm) {
   const pid_t pid = start({"sleep", "5"});
   EXPECT_EQ(process_comm(pid), "sleep");

@@ -22,6 +22,8 @@ void write_full(int fd, const void* buf, std::size_t size);
 inline void write_full(int fd, std::string_view s) { write_full(fd, s.data(), s.size()); }
 /// Reads until end of file.
 std::string read_all(int fd);
+/// The whole content of the file at `path`; empty if it cannot be opened.
+std::string read_file(const std::string& path);
 
 /// The largest frame payload read_frame accepts unless told otherwise (16 MiB).
 inline constexpr std::uint32_t kMaxFrameDefault = 16u << 20;

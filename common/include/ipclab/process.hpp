@@ -5,6 +5,7 @@
 #include <sys/types.h>  // pid_t
 
 #include <chrono>       // std::chrono::duration
+#include <cstdint>      // std::uint64_t
 #include <optional>     // std::optional
 #include <string>       // std::string
 #include <string_view>  // std::string_view
@@ -70,9 +71,21 @@ std::optional<WaitStatus> try_wait(pid_t pid);
 
 /// kill(-pgid, sig); ESRCH (group already gone) is not an error. Returns false if gone.
 bool kill_group(pid_t pgid, int sig);
+/// SIGKILL to the process and to the group it leads (if any), then waits for it: for a
+/// child that passed its deadline.
+WaitStatus kill_and_reap(pid_t pid);
 
 /// Children of `pid` (from /proc; pid 0 = this process).
 std::vector<pid_t> child_pids(pid_t pid = 0);
+/// The fields of /proc/<pid>/stat the kit uses (pid 0 = this process).
+struct ProcStat {
+  char state = 0;  // 'R', 'S', 'Z', ...
+  pid_t ppid = 0;
+  std::uint64_t utime_ticks = 0;  // user CPU time, in clock ticks (sysconf(_SC_CLK_TCK))
+  std::uint64_t stime_ticks = 0;  // system CPU time, in clock ticks
+};
+/// nullopt if the process does not exist (any more).
+std::optional<ProcStat> proc_stat(pid_t pid);
 /// The one-letter state of a process from /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 if
 /// it does not exist.
 char process_state(pid_t pid);

@@ -30,6 +30,7 @@
 #include "ipclab/clock.hpp"      // Deadline, Stopwatch
 #include "ipclab/fd.hpp"         // Fd
 #include "ipclab/inventory.hpp"  // inventory, remove_object
+#include "ipclab/io.hpp"         // read_file
 #include "ipclab/names.hpp"      // names::rundir_base
 #include "ipclab/process.hpp"    // spawn, wait_for
 
@@ -172,11 +173,6 @@ int kill_leftover_children() {
   return killed;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TestOutcome run_one(const std::string& self, const std::string& name, int index, const Args& args) {
   TestOutcome t;
   t.name = name;
@@ -211,17 +207,15 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
       std::chrono::milliseconds(static_cast<long long>(args.per_test_timeout * 1000));
   auto status = ipclab::wait_for(pid, ipclab::Deadline(timeout));
   if (!status) {
-    ipclab::kill_group(pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    status = ipclab::wait_for(pid);
+    status = ipclab::kill_and_reap(pid);
     t.status = Status::kTimeout;
   }
   ipclab::kill_group(pid, SIGKILL);  // anything left in the test's own group
   kill_leftover_children();
   t.seconds = sw.elapsed_s();
 
-  t.output = read_text(output_file);
-  const std::string result = read_text(result_file);
+  t.output = ipclab::read_file(output_file);
+  const std::string result = ipclab::read_file(result_file);
   if (t.status != Status::kTimeout) {
     if (result.rfind("passed", 0) == 0)
       t.status = Status::kPassed;

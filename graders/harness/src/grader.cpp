@@ -10,7 +10,6 @@
 #include <algorithm>  // std::min
 #include <cctype>     // std::isdigit
 #include <cstdlib>    // std::getenv
-#include <fstream>    // std::ifstream
 #include <map>        // std::map
 #include <random>     // std::random_device
 #include <sstream>    // std::istringstream
@@ -115,17 +114,6 @@ ipclab::SpawnOptions spawn_options(const std::vector<std::string>& env, const st
   return so;
 }
 
-void kill_and_reap(pid_t pid) {
-  ipclab::kill_group(pid, SIGKILL);
-  ::kill(pid, SIGKILL);
-  ipclab::wait_for(pid);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 int counter() {
   static int n = 0;
   return ++n;
@@ -211,7 +199,7 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
   if (!status || out_open || err_open) {
     r.timed_out = true;
     if (!status)
-      kill_and_reap(r.pid);
+      ipclab::kill_and_reap(r.pid);
     else
       ipclab::kill_group(r.pid, SIGKILL);
     if (status) r.status = *status;
@@ -290,8 +278,8 @@ void Process::write(std::string_view data) {
 }
 
 void Process::close_stdin() { stdin_.reset(); }
-std::string Process::out() const { return read_file(out_path_); }
-std::string Process::err() const { return read_file(err_path_); }
+std::string Process::out() const { return ipclab::read_file(out_path_); }
+std::string Process::err() const { return ipclab::read_file(err_path_); }
 
 bool Process::wait_for_output(std::string_view needle, ms timeout) const {
   return wait_until([&] { return out().find(needle) != std::string::npos; }, timeout);
@@ -335,11 +323,10 @@ RunResult Process::finish(ms timeout) {
 
 void Process::kill() {
   if (pid_ <= 0) return;
-  ipclab::kill_group(pid_, SIGKILL);
-  if (!status_) {
-    ::kill(pid_, SIGKILL);
-    status_ = ipclab::wait_for(pid_);
-  }
+  if (status_)
+    ipclab::kill_group(pid_, SIGKILL);  // exited: whatever it left in its group
+  else
+    status_ = ipclab::kill_and_reap(pid_);
   stdin_.reset();
 }
 
@@ -523,18 +510,10 @@ std::vector<pid_t> zombie_children() {
 }
 
 double cpu_seconds(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid == 0 ? ::getpid() : pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const auto st = ipclab::proc_stat(pid);
+  if (!st) return 0;
+  return static_cast<double>(st->utime_ticks + st->stime_ticks) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 std::vector<std::string> extra_fds(pid_t pid) {

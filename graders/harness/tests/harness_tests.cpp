@@ -13,6 +13,7 @@
 
 #include "grader/grader.hpp"
 #include "ipclab/inventory.hpp"
+#include "ipclab/io.hpp"  // read_file
 #include "ipclab/names.hpp"
 #include "ipclab/process.hpp"
 
@@ -45,8 +46,7 @@ class Harness : public ::testing::Test {
     result_ = new grader::RunResult(
         grader::run({MISBEHAVING_GRADER, "--per-test-timeout=2", "--json=" + *dir_ + "/r.json"},
                     {.timeout = std::chrono::milliseconds(60'000)}));
-    std::ifstream in(*dir_ + "/r.json");
-    json_ = new std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    json_ = new std::string(ipclab::read_file(*dir_ + "/r.json"));
     tests_ = new std::map<std::string, Outcome>(parse(*json_));
   }
   static void TearDownTestSuite() {
