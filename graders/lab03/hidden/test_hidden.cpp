@@ -1,0 +1,262 @@
+// Lab 03 hidden grader: the corners of the contract — a child reaped elsewhere, other
+// children left alone, early close of either side, caller descriptors, many streams
+// closed in random order, a caller whose stdin or stdout is closed.
+#include <fcntl.h>         // open
+#include <signal.h>        // sigaction, SIGCHLD
+#include <sys/resource.h>  // setrlimit, RLIMIT_NOFILE
+#include <sys/wait.h>      // waitpid
+
+#include <algorithm>  // std::shuffle
+#include <random>     // std::mt19937_64
+
+#include "../public/common.hpp"
+#include "ipclab/io.hpp"  // read_file
+
+using ipclab::read_file;
+using namespace lab03_test;
+
+GRADED_TEST(Hidden, ReapedElsewhereIsEchildLikeGlibc, 2,
+            "README §Pitfalls 4 — waitpid fails with ECHILD when the child was reaped "
+            "elsewhere: return -1, but the stream is closed all the same") {
+  const auto fds_before = ipclab::open_fds();
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;  // children are reaped by the kernel: no status for anyone
+  struct sigaction old {};
+  ::sigaction(SIGCHLD, &ign, &old);
+  FILE* g = ::popen("echo x; exit 3", "r");
+  const Reference ref = [&] {
+    Reference r;
+    char buf[64];
+    while (std::fread(buf, 1, sizeof buf, g) > 0) {
+    }
+    r.status = ::pclose(g);
+    r.err = errno;
+    return r;
+  }();
+  FILE* f = mypopen("echo x; exit 3", "r");
+  std::optional<CloseResult> mine;
+  if (f != nullptr && new_fds(fds_before).size() == 1) {
+    read_to_eof(::fileno(f));
+    mine = close_within(f);
+  }
+  ::sigaction(SIGCHLD, &old, nullptr);
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(mine.has_value()) << "mypopen left more than one new descriptor open";
+  ASSERT_EQ(ref.status, -1);  // glibc: -1 with ECHILD
+  EXPECT_EQ(mine->ret, -1) << "mypclose: " << mine->describe();
+  EXPECT_EQ(mine->err, ref.err) << "mypclose: " << mine->describe()
+                                << "; glibc: " << status_text(ref.status, ref.err);
+  EXPECT_EQ(ipclab::open_fds(), fds_before)
+      << "the stream was not closed: " << describe_fds(0, new_fds(fds_before));
+}
+
+GRADED_TEST(Hidden, DoesNotReapOtherChildren, 2,
+            "README §Pitfalls 4 — waitpid(pid), not wait(): the caller's other children are "
+            "not yours") {
+  const pid_t other = ipclab::spawn({"sh", "-c", "exit 5"});
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(other) == 'Z'; }));
+  FILE* f = mypopen("exit 3", "r");
+  ASSERT_NE(f, nullptr) << "mypopen failed: " << errno_name(errno);
+  read_to_eof(::fileno(f));
+  const auto closed = close_within(f);
+  EXPECT_EQ(closed.ret, 3 << 8) << "mypclose: " << closed.describe();
+  int status = 0;
+  const pid_t got = ::waitpid(other, &status, WNOHANG);
+  EXPECT_EQ(got, other) << "the caller's own child (pid " << other
+                        << ") was reaped by mypclose: its status is lost";
+  if (got == other) {
+    EXPECT_EQ(status, 5 << 8);
+  }
+}
+
+GRADED_TEST(Hidden, EarlyCloseOfReaderEndsWriter, 2,
+            "README §Pitfalls 1 — a writer learns its reader is gone only when every read end "
+            "is closed") {
+  FILE* f = mypopen("yes 2>/dev/null", "r");
+  ASSERT_NE(f, nullptr) << "mypopen failed: " << errno_name(errno);
+  char buf[4];
+  ASSERT_EQ(std::fread(buf, 1, sizeof buf, f), sizeof buf);
+  EXPECT_EQ(std::string(buf, 4), "y\ny\n");
+  const auto closed = close_within(f);
+  EXPECT_FALSE(closed.timed_out) << closed.describe();
+  EXPECT_NE(closed.ret, -1) << closed.describe();
+  EXPECT_TRUE(grader::zombie_children().empty());
+}
+
+GRADED_TEST(Hidden, WriteToExitedChildKeepsItsStatus, 1,
+            "README §Pitfalls 10 — a write to a child that is gone fails with EPIPE; mypclose "
+            "still returns the child's status") {
+  const auto kids = ipclab::child_pids();
+  FILE* f = mypopen("exit 3", "w");
+  ASSERT_NE(f, nullptr) << "mypopen failed: " << errno_name(errno);
+  ASSERT_TRUE(grader::wait_until([&] {
+    for (pid_t k : ipclab::child_pids())
+      if (std::find(kids.begin(), kids.end(), k) == kids.end() && ipclab::process_state(k) == 'Z')
+        return true;
+    return false;
+  })) << "the child of mypopen(\"exit 3\", \"w\") did not exit";
+  // The grader ignores SIGPIPE, so the write fails with EPIPE instead of killing us.
+  const int werr = write_all(::fileno(f), std::string(100'000, 'x'), 5'000ms);
+  EXPECT_EQ(werr, EPIPE) << "writing to a child that has exited: " << errno_name(werr);
+  const auto closed = close_within(f);
+  const auto ref = glibc_write("exit 3", std::string(100'000, 'x'));
+  EXPECT_EQ(closed.ret, ref.status)
+      << "mypclose: " << closed.describe() << "; glibc: " << status_text(ref.status, ref.err);
+}
+
+GRADED_TEST(Hidden, CallerDescriptorsStillInherited, 2,
+            "README §Pitfalls 3 — close the earlier streams only, not every descriptor: the "
+            "caller's own inheritable descriptors reach the child, as with glibc") {
+  const std::string file = grader::scratch() + "/inherited.txt";
+  ipclab::Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));  // no O_CLOEXEC
+  ASSERT_TRUE(fd.valid());
+  const std::string cmd = fmt::format("echo through fd {0} >&{0}", fd.get());
+  FILE* f = mypopen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr) << "mypopen failed: " << errno_name(errno);
+  read_to_eof(::fileno(f));
+  const auto closed = close_within(f);
+  EXPECT_EQ(closed.ret, 0) << closed.describe();
+  EXPECT_EQ(read_file(file), fmt::format("through fd {}\n", fd.get()))
+      << "`" << cmd << "` could not write to the caller's descriptor";
+}
+
+GRADED_TEST(Hidden, ManyStreamsClosedInRandomOrder, 3,
+            "README §Pitfalls 3 and 6 — every open stream is closed in each new child; each "
+            "mypclose finds its own child") {
+  const auto fds_before = ipclab::open_fds();
+  grader::repeat(3, [&](int rep, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    struct Open {
+      FILE* f;
+      int k;
+      bool writing;
+      std::string file;
+    };
+    std::vector<Open> streams;
+    for (int k = 1; k <= 24; ++k) {
+      const bool writing = rng() % 2 == 0;
+      const std::string file = fmt::format("{}/s{}_{}", grader::scratch(), rep, k);
+      const std::string cmd = writing ? fmt::format("cat > {}; exit {}", file, k)
+                                      : fmt::format("echo {0}; exit {0}", k);
+      const auto before = ipclab::open_fds();
+      FILE* f = mypopen(cmd.c_str(), writing ? "w" : "r");
+      ASSERT_NE(f, nullptr) << "stream " << k << ": mypopen failed: " << errno_name(errno);
+      ASSERT_TRUE(holds_one_new_fd(before, f));
+      streams.push_back({f, k, writing, file});
+    }
+    const auto kids = ipclab::child_pids();
+    FILE* probe = mypopen("exec cat", "w");
+    ASSERT_NE(probe, nullptr);
+    const pid_t child = new_child(kids);
+    ASSERT_GT(child, 0);
+    for (const auto& s : streams) {
+      const auto held = fds_referring_to(child, target_of(::fileno(s.f)));
+      EXPECT_TRUE(held.empty()) << "the 25th child holds the pipe of stream " << s.k << ": "
+                                << describe_fds(child, held);
+    }
+    std::shuffle(streams.begin(), streams.end(), rng);
+    for (const auto& s : streams) {
+      if (s.writing) {
+        EXPECT_EQ(write_all(::fileno(s.f), fmt::format("to {}\n", s.k)), 0);
+      } else {
+        EXPECT_EQ(read_to_eof(::fileno(s.f)), fmt::format("{}\n", s.k));
+      }
+      const auto closed = close_within(s.f);
+      ASSERT_EQ(closed.ret, s.k << 8)
+          << "stream " << s.k << ": mypclose gave " << closed.describe();
+      if (s.writing) {
+        EXPECT_EQ(read_file(s.file), fmt::format("to {}\n", s.k));
+      }
+    }
+    EXPECT_EQ(close_within(probe).ret, 0);
+  });
+  EXPECT_EQ(ipclab::open_fds(), fds_before);
+  EXPECT_TRUE(grader::zombie_children().empty());
+}
+
+GRADED_TEST(Hidden, StdinOrStdoutClosedInCaller, 1,
+            "README §Pitfalls 12 — when the pipe end already has the target number, dup2 does "
+            "nothing: do not close it afterwards, and clear its close-on-exec flag") {
+  // Puts a closed standard descriptor back when it goes, exceptions included: the test's
+  // own report is written to fd 1.
+  struct Closed {
+    int fd;
+    ipclab::Fd saved;
+    explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
+    ~Closed() { ::dup2(saved.get(), fd); }
+  };
+  // stdin closed: the new pipe's read end becomes fd 0, and in "w" mode that is the child's.
+  const std::string file = grader::scratch() + "/zero.txt";
+  FILE* w = nullptr;
+  int w_err = 0;
+  int werr = -1;
+  std::optional<CloseResult> wclosed;
+  {
+    const Closed stdin_closed(0);
+    w = mypopen(("cat > " + file).c_str(), "w");
+    w_err = errno;
+    if (w != nullptr) {
+      werr = write_all(::fileno(w), "zero\n");
+      wclosed = close_within(w);
+    }
+  }
+  // stdout closed: the read end becomes fd 1; in "r" mode the child's end must end up there.
+  FILE* r = nullptr;
+  int r_err = 0;
+  std::optional<std::string> out;
+  std::optional<CloseResult> rclosed;
+  {
+    const Closed stdout_closed(1);
+    r = mypopen("echo one", "r");
+    r_err = errno;
+    if (r != nullptr) {
+      out = read_to_eof(::fileno(r), 5'000ms);
+      rclosed = close_within(r, 5'000ms);
+    }
+  }
+
+  ASSERT_NE(w, nullptr) << "mypopen(\"cat > ...\", \"w\") with stdin closed: " << errno_name(w_err);
+  EXPECT_EQ(werr, 0) << errno_name(werr);
+  EXPECT_EQ(wclosed->ret, 0) << wclosed->describe();
+  EXPECT_EQ(read_file(file), "zero\n")
+      << "with the caller's stdin closed, cat did not read the pipe";
+  ASSERT_NE(r, nullptr) << "mypopen(\"echo one\", \"r\") with stdout closed: " << errno_name(r_err);
+  EXPECT_EQ(out, "one\n") << "with the caller's stdout closed, the child's output was lost";
+  EXPECT_EQ(rclosed->ret, 0) << rclosed->describe();
+}
+
+GRADED_TEST(Hidden, PipeFailureLeavesNothing, 1,
+            "README §API — on failure, nullptr with the call's errno, and nothing left behind") {
+  const auto fds_before = ipclab::open_fds();
+  // Allow exactly one more descriptor: pipe2 needs two, so it fails with EMFILE.
+  std::vector<int> free_fds;
+  for (int fd = 0; free_fds.size() < 2; ++fd)
+    if (!std::binary_search(fds_before.begin(), fds_before.end(), fd)) free_fds.push_back(fd);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(free_fds[1]);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  errno = 0;
+  FILE* g = ::popen("echo x", "r");
+  const int glibc_err = errno;
+  errno = 0;
+  FILE* f = nullptr;
+  int err = 0;
+  try {
+    f = mypopen("echo x", "r");
+    err = errno;
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    throw;
+  }
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  ASSERT_EQ(g, nullptr) << "grader: glibc popen worked with one descriptor to spare";
+  if (f != nullptr) close_within(f);
+  EXPECT_EQ(f, nullptr) << "mypopen worked with one descriptor to spare";
+  EXPECT_EQ(err, glibc_err) << "mypopen failed with " << errno_name(err) << ", glibc popen with "
+                            << errno_name(glibc_err);
+  EXPECT_EQ(ipclab::open_fds(), fds_before)
+      << "the failed mypopen left descriptors open: " << describe_fds(0, new_fds(fds_before));
+  EXPECT_TRUE(ipclab::child_pids().empty()) << "the failed mypopen started a process";
+}

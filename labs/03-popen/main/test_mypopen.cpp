@@ -1,0 +1,89 @@
+// test_mypopen — the three classic popen demos, run with your mypopen()/mypclose():
+//   1. read:   mypopen("ls -- DIR", "r"), print what it reads;
+//   2. write:  mypopen("cat", "w"), write N lines, which cat prints on our stdout;
+//   3. status: mypopen("exit CODE", "r"), print the status mypclose returns.
+// Exit status: 0 if ls and cat exit 0; 1 if one of them does not.
+#include <cstdio>  // stdout, std::fflush
+#include <string>  // std::string
+
+#include "ipclab/main.hpp"     // run_main, CLI11
+#include "ipclab/process.hpp"  // shell_quote, WaitStatus
+#include "lab03/popen.hpp"     // Popen
+
+namespace {
+
+using ipclab::lab03::Popen;
+
+/// What each demo prints after mypclose: `exit status: N` or `killed by signal N (...)`.
+std::string status_line(const ipclab::WaitStatus& st) {
+  if (st.exited()) return fmt::format("exit status: {}", st.exit_code());
+  return st.describe();
+}
+
+/// Our stdout is a stdio buffer; the child writes to the same file directly. Flush before
+/// the child starts and before we print again, or the lines come out of order.
+void flush_stdout() { std::fflush(stdout); }  // NOLINT(cert-err33-c): nothing to do about it
+
+void header(const std::string& command, const char* mode) {
+  fmt::print("== mypopen(\"{}\", \"{}\") ==\n", command, mode);
+  flush_stdout();
+}
+
+ipclab::WaitStatus demo_read(const std::string& dir) {
+  // The directory is quoted for the shell: mypopen runs a shell command line.
+  const std::string command = ipclab::shell_quote({"ls", "--", dir});
+  header(command, "r");
+  Popen ls(command, "r");
+  fmt::print("{}", ls.read_all());
+  const auto st = ls.close();
+  fmt::print("{}\n", status_line(st));
+  return st;
+}
+
+ipclab::WaitStatus demo_write(int lines) {
+  header("cat", "w");
+  Popen cat("cat", "w");
+  std::string text;
+  for (int i = 1; i <= lines; ++i) text += fmt::format("line {}\n", i);
+  cat.write(text);
+  const auto st = cat.close();  // cat has printed everything once it has exited
+  fmt::print("{}\n", status_line(st));
+  return st;
+}
+
+void demo_status(int code) {
+  const std::string command = fmt::format("exit {}", code);
+  header(command, "r");
+  Popen sh(command, "r");
+  fmt::print("{}\n", status_line(sh.close()));
+}
+
+}  // namespace
+
+// run_main maps every exception to an exit code; only setting up the parser precedes it.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  CLI::App app{
+      "test_mypopen: read `ls DIR` through mypopen(\"...\", \"r\"), write lines through\n"
+      "mypopen(\"cat\", \"w\"), and show the status mypclose returns for `exit CODE`."};
+  std::string dir = ".";
+  int lines = 3;
+  int code = 42;
+  app.add_option("--dir", dir, "directory to list with ls")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  app.add_option("--lines", lines, "lines to write through cat")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--exit-code", code, "status of the third command")
+      ->check(CLI::Range(0, 255))
+      ->capture_default_str();
+
+  return ipclab::run_main(app, argc, argv, [&] {
+    const auto ls = demo_read(dir);
+    const auto cat = demo_write(lines);
+    demo_status(code);
+    if (ls.raw() != 0) throw ipclab::OperationFailed(fmt::format("ls {}", ls.describe()));
+    if (cat.raw() != 0) throw ipclab::OperationFailed(fmt::format("cat {}", cat.describe()));
+    return 0;
+  });
+}
