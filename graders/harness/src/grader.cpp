@@ -5,14 +5,16 @@
 #include <poll.h>      // poll
 #include <signal.h>    // kill
 #include <sys/stat.h>  // stat
+#include <sys/wait.h>  // waitid
 #include <unistd.h>    // sysconf
 
-#include <algorithm>  // std::min
-#include <cctype>     // std::isdigit
-#include <cstdlib>    // std::getenv
-#include <map>        // std::map
-#include <random>     // std::random_device
-#include <sstream>    // std::istringstream
+#include <algorithm>   // std::min
+#include <cctype>      // std::isdigit
+#include <cstdlib>     // std::getenv
+#include <functional>  // std::function
+#include <map>         // std::map
+#include <random>      // std::random_device
+#include <sstream>     // std::istringstream
 
 #include <fmt/core.h>    // fmt::format
 #include <fmt/ranges.h>  // fmt::join
@@ -281,12 +283,33 @@ void Process::close_stdin() { stdin_.reset(); }
 std::string Process::out() const { return ipclab::read_file(out_path_); }
 std::string Process::err() const { return ipclab::read_file(err_path_); }
 
+bool Process::exited() const {
+  if (pid_ <= 0 || status_) return true;
+  siginfo_t info{};
+  // WNOWAIT: look without reaping, so wait() and running() still see the status.
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) < 0) return true;
+  return info.si_pid == pid_;
+}
+
+namespace {
+/// Waits until `text()` contains `needle`; gives up early once the process has exited
+/// (after one last look), since an exited process prints nothing more.
+bool wait_for_text(const Process& p, const std::function<std::string()>& text,
+                   std::string_view needle, ms timeout) {
+  const auto found = [&] { return text().find(needle) != std::string::npos; };
+  wait_until([&] { return found() || p.exited(); }, timeout);
+  return found();
+}
+}  // namespace
+
 bool Process::wait_for_output(std::string_view needle, ms timeout) const {
-  return wait_until([&] { return out().find(needle) != std::string::npos; }, timeout);
+  return wait_for_text(
+      *this, [this] { return out(); }, needle, timeout);
 }
 
 bool Process::wait_for_err(std::string_view needle, ms timeout) const {
-  return wait_until([&] { return err().find(needle) != std::string::npos; }, timeout);
+  return wait_for_text(
+      *this, [this] { return err(); }, needle, timeout);
 }
 
 void Process::signal(int sig) {

@@ -74,14 +74,14 @@ std::map<std::string, Outcome>* Harness::tests_ = nullptr;
 TEST_F(Harness, RunsEveryTestAndExitsNonZero) {
   EXPECT_FALSE(result_->timed_out) << result_->describe();
   EXPECT_EQ(result_->exit_code(), 1) << result_->describe();
-  EXPECT_EQ(tests_->size(), 9u) << *json_;
+  EXPECT_EQ(tests_->size(), 10u) << *json_;
 }
 
 TEST_F(Harness, SummaryLineCountsPointsAndOutcomes) {
-  // Max excludes the skipped test: 2 + 3 + 1 * 6 = 11. Passes (2), LeavesAnOrphanBehind
-  // (1: the orphan is the driver's to kill) and the runner test (1) score.
+  // Max excludes the skipped test: 2 + 3 + 1 * 7 = 12. Passes (2), LeavesAnOrphanBehind
+  // (1: the orphan is the driver's to kill) and the two runner tests (1 each) score.
   EXPECT_NE(result_->out.find(
-                "selftest: 4/11 points (3 passed, 3 failed, 1 timeouts, 1 crashed, 1 skipped)"),
+                "selftest: 5/12 points (4 passed, 3 failed, 1 timeouts, 1 crashed, 1 skipped)"),
             std::string::npos)
       << result_->out;
 }
@@ -150,6 +150,12 @@ TEST_F(Harness, OrphanedGrandchildIsKilled) {
 TEST_F(Harness, SkipIsReportedAndNotCountedInMax) {
   EXPECT_EQ(test("Self.Skips").status, "skipped");
   EXPECT_NE(test("Self.Skips").output.find("rpcbind is not running"), std::string::npos);
+}
+
+TEST_F(Harness, WaitForOutputEndsWhenTheProcessExits) {
+  // Within the self-test's 2 s watchdog, although it waits with 20 s deadlines.
+  EXPECT_EQ(test("Self.WaitForOutputGivesUpWhenTheProcessExits").status, "passed")
+      << test("Self.WaitForOutputGivesUpWhenTheProcessExits").output;
 }
 
 TEST_F(Harness, RunnerKillsAndReapsAChildAtItsDeadline) {

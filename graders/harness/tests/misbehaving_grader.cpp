@@ -58,3 +58,15 @@ GRADED_TEST(Self, RunReportsTimeoutOfAChild, 1) {
   EXPECT_EQ(r.exit_code(), -1);
   EXPECT_EQ(ipclab::process_state(r.pid), 0) << "the timed-out child was not reaped";
 }
+
+GRADED_TEST(Self, WaitForOutputGivesUpWhenTheProcessExits, 1) {
+  grader::Process p({"sh", "-c", "echo started; exit 3"});
+  EXPECT_TRUE(p.wait_for_output("started", std::chrono::seconds(20)));
+  // The process exits without printing this: waiting must end with the process, not
+  // at the 20 s deadline (the driver's watchdog would report a TIMEOUT).
+  EXPECT_FALSE(p.wait_for_output("never printed", std::chrono::seconds(20)));
+  EXPECT_FALSE(p.wait_for_err("never printed", std::chrono::seconds(20)));
+  const auto status = p.wait();
+  ASSERT_TRUE(status.has_value()) << "exited() must not reap the process";
+  EXPECT_EQ(status->shell_status(), 3);
+}

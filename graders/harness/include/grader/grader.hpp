@@ -163,7 +163,8 @@ class Process {
   /// Everything it printed so far.
   std::string out() const;
   std::string err() const;
-  /// Waits until its stdout (or stderr) contains `needle`; false at the deadline.
+  /// Waits until its stdout (or stderr) contains `needle`; false at the deadline, or as
+  /// soon as the process has exited without printing it.
   bool wait_for_output(std::string_view needle, ms timeout = 5'000ms) const;
   bool wait_for_err(std::string_view needle, ms timeout = 5'000ms) const;
   /// Sends a signal to the process (not the group).
@@ -171,6 +172,8 @@ class Process {
   /// Waits for it to exit; nullopt at the deadline (still running).
   std::optional<ipclab::WaitStatus> wait(ms timeout = 5'000ms);
   bool running();
+  /// True once it has exited (without reaping it: wait() still gets the status).
+  bool exited() const;
   /// Closes stdin, waits up to `timeout`, kills the group if needed; returns the outcome.
   RunResult finish(ms timeout = 5'000ms);
   /// Kills the process group with SIGKILL and reaps.
