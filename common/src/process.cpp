@@ -181,8 +181,18 @@ std::optional<WaitStatus> try_wait(pid_t pid) {
   return WaitStatus(status);
 }
 
+Fd pidfd_open(pid_t pid) {
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0 && errno == ENOSYS) return Fd();
+  check_unix(fd, "pidfd_open({})", pid);
+  const int raw = static_cast<int>(fd);
+  set_cloexec(raw, true);  // pidfd_open has set it since 5.10; say so for older kernels
+  return Fd(raw);
+}
+
 std::optional<WaitStatus> wait_for(pid_t pid, const Deadline& deadline) {
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (auto st = try_wait(pid)) return st;  // and ECHILD for a pid that is not our child
+  const Fd pidfd = pidfd_open(pid);
   if (pidfd.valid()) {
     for (;;) {
       if (auto st = try_wait(pid)) return st;

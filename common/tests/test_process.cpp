@@ -5,6 +5,7 @@
 // Every child is started through the fixture, which kills and reaps whatever a failing
 // test leaves behind. Nothing sleeps to "let things happen": waits have deadlines.
 #include <fcntl.h>     // open
+#include <poll.h>      // poll
 #include <signal.h>    // kill, SIGKILL, sigprocmask
 #include <stdlib.h>    // setenv, unsetenv, mkdtemp, realpath
 #include <sys/stat.h>  // chmod
@@ -531,6 +532,24 @@ TEST_F(ProcessTest, ShellQuoteRoundTripsThroughSh) {
   const std::vector<std::string> args = {"printf", "[%s]", "a b", "it's", "", "$x", "\\n"};
   const Output r = run({"/bin/sh", "-c", shell_quote(args)});
   EXPECT_EQ(r.out, "[a b][it's][][$x][\\n]");
+}
+
+
+TEST_F(ProcessTest, PidfdBecomesReadableWhenTheChildExits) {
+  const pid_t pid = start({"sleep", "5"});
+  const Fd pidfd = pidfd_open(pid);
+  if (!pidfd.valid()) GTEST_SKIP() << "this kernel has no pidfd_open";
+  EXPECT_TRUE(::fcntl(pidfd.get(), F_GETFD) & FD_CLOEXEC);
+  pollfd p{pidfd.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "readable while the child still runs";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  p.revents = 0;
+  EXPECT_EQ(::poll(&p, 1, 10'000), 1) << "not readable after the child was killed";
+  const auto st = try_wait(pid);  // readable, not reaped: the status is still ours
+  ASSERT_TRUE(st.has_value());
+  forget(pid);
+  EXPECT_EQ(st->signal(), SIGKILL);
+  EXPECT_THROW(pidfd_open(pid), SysError);  // reaped: ESRCH
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>       // std::vector
 
 #include "ipclab/clock.hpp"  // Deadline
+#include "ipclab/fd.hpp"     // Fd
 
 namespace ipclab {
 
@@ -68,6 +69,11 @@ WaitStatus wait_for(pid_t pid);
 std::optional<WaitStatus> wait_for(pid_t pid, const Deadline& deadline);
 /// Non-blocking check; nullopt if still running.
 std::optional<WaitStatus> try_wait(pid_t pid);
+/// A pidfd for `pid` (pidfd_open, close-on-exec): poll() it with other descriptors, it
+/// becomes readable when the process exits (it does not reap). An invalid Fd on kernels
+/// without pidfd_open (ENOSYS, before Linux 5.3): callers fall back to polling try_wait.
+/// Throws SysError otherwise (ESRCH: no such process).
+Fd pidfd_open(pid_t pid);
 
 /// kill(-pgid, sig); ESRCH (group already gone) is not an error. Returns false if gone.
 bool kill_group(pid_t pgid, int sig);

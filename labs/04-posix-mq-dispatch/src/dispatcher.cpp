@@ -27,8 +27,7 @@
 #include <poll.h>          // poll
 #include <signal.h>        // sigevent, SIGUSR1, pthread_sigmask
 #include <sys/signalfd.h>  // signalfd
-#include <sys/syscall.h>   // SYS_pidfd_open
-#include <unistd.h>        // read, syscall
+#include <unistd.h>        // read
 
 #include <algorithm>  // std::sort
 #include <cstdio>     // stdout, std::fflush
@@ -39,7 +38,7 @@
 #include "ipclab/clock.hpp"    // Deadline, now_ns
 #include "ipclab/error.hpp"    // check_unix, check_posix, OperationFailed
 #include "ipclab/fd.hpp"       // Fd
-#include "ipclab/process.hpp"  // spawn, try_wait
+#include "ipclab/process.hpp"  // spawn, try_wait, pidfd_open
 #include "ipclab/signal.hpp"   // ShutdownSignals
 #include "lab04/dispatch.hpp"
 
@@ -176,7 +175,7 @@ class Dispatcher {
   void start(const Job& job) {
     say("Dispatcher: Processing job {} (priority {}): {}\n", job.id, job.priority, job.cmd);
     const pid_t pid = spawn({"/bin/sh", "-c", job.cmd});
-    running_.push_back({pid, Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))), job.id});
+    running_.push_back({pid, pidfd_open(pid), job.id});
   }
 
   void reap_finished() {

@@ -8,12 +8,11 @@
 // loop and leave with _exit), and waits on their pidfds, the shutdown self-pipe and a
 // progress counter in shared memory. Whatever goes wrong, it kills both sides, reaps
 // them, and destroys the Transport, which removes every named object.
-#include <poll.h>         // poll
-#include <sched.h>        // sched_getaffinity, sched_setaffinity
-#include <sys/prctl.h>    // PR_SET_PDEATHSIG
-#include <sys/syscall.h>  // SYS_pidfd_open
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // fork, _exit
+#include <poll.h>       // poll
+#include <sched.h>      // sched_getaffinity, sched_setaffinity
+#include <sys/prctl.h>  // PR_SET_PDEATHSIG
+#include <sys/wait.h>   // waitpid
+#include <unistd.h>     // fork, _exit
 
 #include <algorithm>  // std::min
 #include <atomic>     // std::atomic
@@ -30,7 +29,7 @@
 #include "ipclab/clock.hpp"    // now_ns, Stopwatch
 #include "ipclab/error.hpp"    // UsageError, OperationFailed, NotImplemented, SysError
 #include "ipclab/fd.hpp"       // Fd
-#include "ipclab/process.hpp"  // WaitStatus, kill_and_reap
+#include "ipclab/process.hpp"  // WaitStatus, kill_and_reap, pidfd_open
 #include "ipclab/shm.hpp"      // Mapping::anonymous_shared
 #include "ipclab/signal.hpp"   // ShutdownSignals, ignore_sigpipe
 #include "ipclab/stats.hpp"    // Histogram
@@ -237,8 +236,8 @@ class Child {
   void start(pid_t pid) {
     pid_ = pid;
     // A pidfd becomes readable when the process exits: poll it with everything else.
-    pidfd_ =
-        Fd(check_unix(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)), "pidfd_open({})", pid));
+    pidfd_ = pidfd_open(pid);
+    if (!pidfd_.valid()) throw_errno("pidfd_open({}) (Linux 5.3 or later is needed)", pid);
   }
   bool running() const { return pid_ > 0 && !status_; }
   int pidfd() const { return pidfd_.get(); }
