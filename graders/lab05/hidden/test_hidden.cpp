@@ -1,0 +1,106 @@
+// Lab 05 hidden grader: a full queue, a flood of orphans, stale replies, malformed requests.
+#include "../public/common.hpp"
+
+using grader::expect_exit;
+using lab05_test::client_process;
+using lab05_test::expected_reply;
+using lab05_test::queue_count;
+using lab05_test::RawQueue;
+using lab05_test::Server;
+namespace l5 = ipclab::lab05;
+
+GRADED_TEST(Hidden, LargeConcurrentRequestsInASmallQueue, 3,
+            "README §Pitfalls 2 — a blocking msgsnd of a reply into a full queue deadlocks") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  lab05_test::set_qbytes(srv.id, 1024);  // room for three 300-byte requests
+  grader::repeat(2, [&](int, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::string> payloads;
+    std::vector<grader::Process> clients;
+    for (int i = 0; i < 30; ++i) {
+      std::string p = lab05_test::payload_for(i, rng, 50);
+      p.resize(300, static_cast<char>('a' + i % 26));
+      payloads.push_back(p);
+      clients.push_back(client_process(p, std::to_string(grader::scaled(15'000ms).count())));
+    }
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      auto r = clients[i].finish(30'000ms);
+      grader::expect_output(r, expected_reply(payloads[i]));
+      if (::testing::Test::HasFailure()) return;
+    }
+  });
+  EXPECT_TRUE(srv.p.running());
+}
+
+GRADED_TEST(Hidden, OrphanFloodDoesNotFillQueue, 3,
+            "README §Pitfalls 2 — replies to dead clients must not pile up") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  lab05_test::set_qbytes(srv.id, 4096);  // six 600-byte replies fill it
+  ipclab::SysvMsgQueue q(srv.id);
+  const pid_t gone = lab05_test::dead_pid();
+  for (int i = 0; i < 40; ++i) {
+    const auto body =
+        l5::encode_request(gone, static_cast<std::uint32_t>(i), std::string(600, 'o'));
+    ASSERT_TRUE(grader::wait_until([&] { return q.send(l5::kRequestType, body, true); }))
+        << "request " << i << " from a dead client found no room: the queue is full ("
+        << queue_count(srv.id) << " messages)";
+  }
+  EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
+      << queue_count(srv.id) << " messages left: replies to a dead client fill the queue";
+  auto r = lab05_test::client("AFTER THE FLOOD");
+  grader::expect_output(r, expected_reply("AFTER THE FLOOD"));
+}
+
+GRADED_TEST(Hidden, StaleReplyWithWrongNonceIgnored, 3,
+            "README §Pitfalls 6 — a reply to your pid may be an old one: check the nonce") {
+  RawQueue q;
+  auto c = client_process("MINE");
+  std::optional<std::pair<long, std::string>> msg;
+  ASSERT_TRUE(grader::wait_until([&] {
+    msg = q.q.receive(l5::kRequestType, 65536, true);
+    return msg.has_value() || !c.running();
+  }));
+  ASSERT_TRUE(msg) << c.finish().describe();
+  const auto req = l5::decode_request(msg->second);
+  ASSERT_TRUE(req);
+  q.q.send(req->pid, l5::encode_reply(req->nonce + 1, "STALE"));  // for an earlier request
+  q.q.send(req->pid, l5::encode_reply(req->nonce, "FRESH"));
+  auto r = c.finish(10'000ms);
+  grader::expect_output(r, "Response: FRESH\n");
+  expect_exit(r, 0);
+}
+
+GRADED_TEST(Hidden, LateReplyToSameProcessIgnored, 2,
+            "README §Pitfalls 6 — a late reply to an earlier call must not answer this one") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  ASSERT_TRUE(srv.stop());
+  EXPECT_THROW(l5::call(l5::default_key(), "first", 300ms), l5::ServerNotRunning);
+  srv.cont();
+  // The server now answers "first" to this (live) process: a reply nobody waits for.
+  ASSERT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 1; }))
+      << "expected the late reply to sit in the queue";
+  EXPECT_EQ(l5::call(l5::default_key(), "second", grader::scaled(10'000ms)), "second_PROCESSED");
+  EXPECT_EQ(l5::call(l5::default_key(), "third", grader::scaled(10'000ms)), "third_PROCESSED");
+}
+
+GRADED_TEST(Hidden, MalformedRequestsAreDropped, 3,
+            "README §Pitfalls 8 — MSG_NOERROR, and never answer as mtype 1") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  ipclab::SysvMsgQueue q(srv.id);
+  q.send(l5::kRequestType, "");
+  q.send(l5::kRequestType, "abc");
+  q.send(l5::kRequestType, l5::encode_request(1, 5, "pid 1 is init"));
+  q.send(l5::kRequestType, l5::encode_request(0, 5, "pid 0"));
+  q.send(l5::kRequestType, l5::encode_request(-7, 5, "negative"));
+  q.send(l5::kRequestType, l5::encode_request(::getpid(), 5, std::string(6000, 'x')));
+  auto r = lab05_test::client("AFTER JUNK");
+  grader::expect_output(r, expected_reply("AFTER JUNK"));
+  EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
+      << queue_count(srv.id) << " messages left after malformed requests";
+  EXPECT_FALSE(q.receive(::getpid(), 65536, true)) << "the oversize request was answered";
+  EXPECT_TRUE(srv.p.running()) << srv.p.err();
+}
