@@ -1,0 +1,350 @@
+// Lab 19 public grader: chat_server and chat_client as programs, many at once.
+#include <signal.h>      // SIGKILL, SIGTERM, SIGINT
+#include <sys/socket.h>  // shutdown
+#include <unistd.h>      // access, getuid
+
+#include <random>  // std::mt19937_64
+
+#include "common.hpp"
+
+using grader::expect_exit;
+using grader::run;
+using lab19_test::Client;
+using lab19_test::count_lines_starting;
+using lab19_test::has_line;
+using lab19_test::lines;
+using lab19_test::Raw;
+using lab19_test::responsive;
+using lab19_test::Server;
+
+namespace {
+
+/// Waits until `who` has printed the line, with a readable failure.
+::testing::AssertionResult saw(Client& who, const std::string& needle, grader::ms t = 10'000ms) {
+  if (who.wait_for(needle, t)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "expected `" << needle << "` in the output of "
+                                       << ipclab::shell_quote(who.proc.argv()) << "; it printed:\n"
+                                       << grader::excerpt(who.out(), 1500);
+}
+
+}  // namespace
+
+GRADED_TEST(Chat, BroadcastReachesOthersNotSender, 3, "README §Protocol") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client alice(s.path, "alice"), bob(s.path, "bob"), carol(s.path, "carol");
+  for (auto* c : {&alice, &bob, &carol}) ASSERT_TRUE(saw(*c, "* welcome "));
+  ASSERT_TRUE(saw(alice, "* you are now alice"));
+  ASSERT_TRUE(saw(carol, "* you are now carol"));
+  alice.say("hello everyone");
+  EXPECT_TRUE(saw(bob, "[alice] hello everyone\n"));
+  EXPECT_TRUE(saw(carol, "[alice] hello everyone\n"));
+  bob.say("hi alice");
+  EXPECT_TRUE(saw(alice, "[bob] hi alice\n"));
+  EXPECT_EQ(alice.out().find("[alice]"), std::string::npos)
+      << "the sender must not get its own message back:\n"
+      << alice.out();
+  EXPECT_EQ(count_lines_starting(carol.out(), "[alice] hello everyone"), 1u) << carol.out();
+}
+
+GRADED_TEST(Chat, TwentyClientsExactlyOnceInOrder, 8,
+            "README §Pitfalls 7 — exactly once, in order per sender, never to the sender") {
+  constexpr int kClients = 20, kMessages = 25;
+  grader::repeat(2, [&](int, std::uint64_t seed) {
+    Server s;
+    ASSERT_TRUE(s.ready);
+    std::vector<std::unique_ptr<Client>> cs;
+    for (int i = 0; i < kClients; ++i)
+      cs.push_back(std::make_unique<Client>(s.path, fmt::format("c{:02}", i)));
+    for (auto& c : cs) ASSERT_TRUE(saw(*c, "* welcome ", 20'000ms));  // all in the room
+    // Every client sends its numbered messages; the order of the writes is shuffled.
+    std::vector<int> order;
+    for (int i = 0; i < kClients; ++i)
+      for (int k = 0; k < kMessages; ++k) order.push_back(i);
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+    std::vector<int> next(kClients, 0);
+    for (int i : order)
+      cs[static_cast<std::size_t>(i)]->say(fmt::format("m {:02} {:03}", i, next[i]++));
+    const std::size_t expected = (kClients - 1) * kMessages;
+    for (int r = 0; r < kClients; ++r) {
+      const auto& c = *cs[static_cast<std::size_t>(r)];
+      const bool done =
+          grader::wait_until([&] { return count_lines_starting(c.out(), "[c") >= expected; },
+                             grader::scaled(30'000ms));
+      std::map<int, std::vector<int>> from;  // sender -> sequence numbers, in arrival order
+      for (const auto& l : lines(c.out())) {
+        int who = -1, who2 = -1, k = -1;
+        if (std::sscanf(l.c_str(), "[c%d] m %d %d", &who, &who2, &k) == 3) {
+          ASSERT_EQ(who, who2) << "a message arrived under the wrong name: " << l;
+          from[who].push_back(k);
+        }
+      }
+      EXPECT_TRUE(done) << "client c" << r << " got " << count_lines_starting(c.out(), "[c")
+                        << " of " << expected << " messages";
+      EXPECT_EQ(from.count(r), 0u) << "client c" << r << " received its own messages back";
+      for (int sdr = 0; sdr < kClients; ++sdr) {
+        if (sdr == r) continue;
+        std::vector<int> want(kMessages);
+        for (int k = 0; k < kMessages; ++k) want[static_cast<std::size_t>(k)] = k;
+        ASSERT_EQ(from[sdr], want) << "client c" << r << " got c" << sdr
+                                   << "'s messages in this order (each must come once, in order)";
+      }
+    }
+    EXPECT_TRUE(s.alive());
+  });
+}
+
+GRADED_TEST(Chat, WhoShowsKernelCredentials, 3,
+            "README §Pitfalls 10 — uid and pid come from SO_PEERCRED at accept") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client alice(s.path, "alice"), bob(s.path, "bob");
+  ASSERT_TRUE(saw(alice, "* you are now alice"));
+  ASSERT_TRUE(saw(bob, "* you are now bob"));
+  EXPECT_TRUE(saw(alice, fmt::format(" (uid {}, pid {}); commands:", ::getuid(), alice.proc.pid())))
+      << "(the welcome line carries the client's own uid and pid)";
+  bob.say("/who");
+  ASSERT_TRUE(saw(bob, "* who:"));
+  const auto want_a = fmt::format("alice(uid={},pid={})", ::getuid(), alice.proc.pid());
+  const auto want_b = fmt::format("bob(uid={},pid={})", ::getuid(), bob.proc.pid());
+  ASSERT_TRUE(saw(bob, want_a)) << "(the /who line must list alice with her uid and pid)";
+  EXPECT_TRUE(saw(bob, want_b));
+}
+
+GRADED_TEST(Chat, NameWhoQuitAndErrors, 3, "README §Protocol") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client alice(s.path, "alice"), bob(s.path, "bob");
+  ASSERT_TRUE(saw(alice, "* you are now alice"));
+  ASSERT_TRUE(saw(bob, "* you are now bob"));
+  bob.say("/name alice");
+  EXPECT_TRUE(saw(bob, "! error: name alice is taken"));
+  bob.say("/name two words");
+  EXPECT_TRUE(saw(bob, "! error: bad name"));
+  bob.say("/frobnicate now");
+  EXPECT_TRUE(saw(bob, "! error: unknown command /frobnicate"));
+  bob.say("//slash at the start");
+  EXPECT_TRUE(saw(alice, "[bob] /slash at the start\n"));
+  bob.say("/name robert");
+  EXPECT_TRUE(saw(bob, "* you are now robert"));
+  EXPECT_TRUE(saw(alice, "* bob is now robert\n"));
+  bob.say("still here");
+  EXPECT_TRUE(saw(alice, "[robert] still here\n"));
+  EXPECT_EQ(alice.out().find("frobnicate"), std::string::npos) << "commands are not broadcast";
+  bob.say("/quit");
+  EXPECT_TRUE(saw(bob, "* bye\n"));
+  EXPECT_TRUE(saw(alice, "* robert left\n"));
+  // The server closed bob's connection: chat_client ends by itself, stdin still open.
+  const auto st = bob.proc.wait(grader::scaled(10'000ms));
+  ASSERT_TRUE(st.has_value()) << "chat_client did not exit after /quit: the server must close";
+  EXPECT_EQ(st->exit_code(), 0) << st->describe();
+}
+
+GRADED_TEST(Chat, ClientKilledMidLine, 5,
+            "README §Pitfalls 4 — an unfinished line dies with its connection") {
+  grader::repeat(3, [&](int, std::uint64_t) {
+    Server s;
+    ASSERT_TRUE(s.ready);
+    Client ear(s.path, "ear"), mouth(s.path, "mouth");
+    ASSERT_TRUE(saw(ear, "* welcome "));
+    ASSERT_TRUE(saw(mouth, "* you are now mouth"));
+    // 1. A raw connection sends a whole line and half of another, then goes away.
+    {
+      Raw victim(s.path);
+      victim.send("/name rawvictim\n");
+      ASSERT_TRUE(saw(ear, "is now rawvictim\n"));
+      victim.send("whole line\nPARTIAL-ONE without its newline");
+      ASSERT_TRUE(saw(ear, "[rawvictim] whole line\n"));
+    }  // closed
+    ASSERT_TRUE(saw(ear, "* rawvictim left\n"));
+    // 2. A chat_client killed with SIGKILL right after it sent half a line.
+    Client victim(s.path, "killed");
+    ASSERT_TRUE(saw(ear, "is now killed\n"));
+    victim.proc.write("visible\nPARTIAL-TWO no newline");  // one write: one send, one recv
+    ASSERT_TRUE(saw(ear, "[killed] visible\n"));
+    victim.proc.kill();
+    ASSERT_TRUE(saw(ear, "* killed left\n"));
+    // The server is still serving, and nothing of the unfinished lines ever came out.
+    mouth.say("after the kills");
+    ASSERT_TRUE(saw(ear, "[mouth] after the kills\n"));
+    EXPECT_EQ(ear.out().find("PARTIAL"), std::string::npos)
+        << "an unfinished line of a client that went away was broadcast:\n"
+        << ear.out();
+    EXPECT_TRUE(s.alive()) << s.proc.finish().describe();
+  });
+}
+
+GRADED_TEST(Chat, SlowReaderDroppedOthersServed, 6,
+            "README §Pitfalls 1 and 2 — bounded output buffer per client; drop who does not read") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear");
+  ASSERT_TRUE(saw(ear, "* you are now ear"));
+  Raw slow(s.path);  // connects, names itself, never reads
+  slow.send("/name slow\n");
+  ASSERT_TRUE(saw(ear, "is now slow\n"));
+  Raw talker(s.path);
+  talker.send("/name talker\n");
+  ASSERT_TRUE(saw(ear, "is now talker\n"));
+  // Batches of 100 lines of ~1 KB. The ear keeps up (the test waits for it after each
+  // batch); the slow client's socket and buffer fill up until the server drops it.
+  const std::string pad(1000, 'x');
+  int sent = 0;
+  bool dropped = false;
+  for (int batch = 0; batch < 60 && !(dropped && batch >= 8); ++batch) {
+    std::string chunk;
+    for (int k = 0; k < 100; ++k) chunk += fmt::format("t {:05} {}\n", sent++, pad);
+    talker.send(chunk);
+    ASSERT_TRUE(saw(ear, fmt::format("[talker] t {:05} ", sent - 1), 20'000ms))
+        << "the server stopped delivering to a reading client after " << sent
+        << " lines (is it blocked writing to the client that does not read?)";
+    dropped = ear.out().find("* slow dropped (not reading)\n") != std::string::npos;
+  }
+  EXPECT_TRUE(dropped) << "6 MB were sent and the client that never reads was not dropped "
+                          "with `* slow dropped (not reading)`";
+  // Every line reached the reading client once, in order.
+  int want = 0;
+  for (const auto& l : lines(ear.out())) {
+    if (l.rfind("[talker] t ", 0) != 0) continue;
+    ASSERT_EQ(l, fmt::format("[talker] t {:05} {}", want, pad)) << "line " << want;
+    ++want;
+  }
+  EXPECT_EQ(want, sent);
+  // The slow client was closed (after what was already in its socket), and is gone from /who.
+  EXPECT_TRUE(slow.closed_by_server(20'000ms)) << "the dropped client's connection stays open";
+  talker.send("/who\n");
+  std::string who;
+  ASSERT_TRUE(talker.read_until(who, "* who:"));
+  ASSERT_TRUE(talker.read_until(who, "\n"));
+  EXPECT_EQ(who.find("slow("), std::string::npos) << "a dropped client is still listed:\n" << who;
+  EXPECT_TRUE(responsive(s.path));
+}
+
+GRADED_TEST(Chat, OverlongLineRejectedConnectionKept, 3,
+            "README §Pitfalls 5 — reject with an error, discard the line, keep the client") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear"), talker(s.path, "talker");
+  ASSERT_TRUE(saw(ear, "* welcome "));
+  ASSERT_TRUE(saw(talker, "* you are now talker"));
+  talker.say(std::string(5000, 'L'));
+  EXPECT_TRUE(saw(talker, "! error: line too long (max 4096 bytes)\n"));
+  talker.say("short after");
+  EXPECT_TRUE(saw(ear, "[talker] short after\n"));
+  EXPECT_EQ(ear.out().find("LLLL"), std::string::npos) << "(part of) the long line was broadcast";
+  ear.say("still there?");
+  EXPECT_TRUE(saw(talker, "[ear] still there?\n")) << "the sender of the long line was cut off";
+}
+
+GRADED_TEST(Chat, InvalidUtf8Rejected, 1, "README §Protocol") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear"), talker(s.path, "talker");
+  ASSERT_TRUE(saw(ear, "* welcome "));
+  ASSERT_TRUE(saw(talker, "* you are now talker"));
+  talker.say("bad \xFF\xFE bytes");
+  EXPECT_TRUE(saw(talker, "! error: line is not valid UTF-8\n"));
+  talker.say("caf\xC3\xA9");
+  EXPECT_TRUE(saw(ear, "[talker] caf\xC3\xA9\n"));
+  EXPECT_EQ(ear.out().find("bytes"), std::string::npos);
+}
+
+GRADED_TEST(Chat, AllowUidRejectsOtherUids, 3,
+            "README §Pitfalls 10 — check the peer's uid at accept, before it joins") {
+  {
+    Server s({"--allow-uid", std::to_string(::getuid() + 1)});
+    ASSERT_TRUE(s.ready);
+    Raw raw(s.path);
+    std::string got;
+    EXPECT_TRUE(raw.read_until(got, fmt::format("! error: uid {} is not allowed\n", ::getuid())))
+        << "got: " << got;
+    EXPECT_TRUE(raw.closed_by_server()) << "a rejected client must be disconnected";
+    EXPECT_EQ(got.find("* welcome"), std::string::npos) << "a rejected client was let in";
+    auto r = run({"chat_client", "--socket", s.path, "--timeout", "5"}, {.timeout = 10'000ms});
+    grader::expect_finished(r);
+    EXPECT_NE(r.out.find("is not allowed"), std::string::npos) << r.describe();
+    EXPECT_TRUE(s.alive());
+  }
+  Server ok({"--allow-uid", std::to_string(::getuid())});
+  ASSERT_TRUE(ok.ready);
+  Client me(ok.path, "me");
+  EXPECT_TRUE(saw(me, "* welcome "));
+}
+
+GRADED_TEST(Chat, SignalsRemoveSocketFile, 3,
+            "README §Pitfalls 9 — SIGTERM/SIGINT: close everything, unlink the socket file") {
+  for (const int sig : {SIGTERM, SIGINT}) {
+    Server s;
+    ASSERT_TRUE(s.ready);
+    Client c(s.path, "c");
+    ASSERT_TRUE(saw(c, "* welcome "));
+    ASSERT_EQ(::access(s.path.c_str(), F_OK), 0);
+    s.proc.signal(sig);
+    const auto st = s.proc.wait(grader::scaled(10'000ms));
+    ASSERT_TRUE(st.has_value()) << "chat_server still runs after signal " << sig;
+    EXPECT_EQ(st->exit_code(), 0) << st->describe();
+    EXPECT_NE(::access(s.path.c_str(), F_OK), 0)
+        << s.path << " is still there after signal " << sig;
+    const auto cst = c.proc.wait(grader::scaled(10'000ms));
+    ASSERT_TRUE(cst.has_value()) << "chat_client did not exit when the server closed";
+    EXPECT_EQ(cst->exit_code(), 0);
+  }
+}
+
+GRADED_TEST(Chat, StaleSocketReplacedLiveNotHijacked, 3,
+            "README §Pitfalls 8 — connect to find out whether a socket file is live") {
+  Server a;
+  ASSERT_TRUE(a.ready);
+  auto b = run({"chat_server", "--socket", a.path}, {.timeout = 10'000ms});
+  expect_exit(b, 1);
+  EXPECT_EQ(b.err.rfind("error: ", 0), 0u) << b.describe();
+  EXPECT_NE(b.err.find("in use"), std::string::npos) << b.describe();
+  EXPECT_TRUE(responsive(a.path)) << "the second server broke the first one";
+  a.proc.kill();  // SIGKILL: no cleanup, the socket file stays behind
+  ASSERT_EQ(::access(a.path.c_str(), F_OK), 0);
+  Server c;  // same path: must replace the stale file
+  ASSERT_TRUE(c.alive());
+  EXPECT_TRUE(responsive(c.path));
+  c.proc.signal(SIGTERM);
+  EXPECT_TRUE(c.proc.wait(grader::scaled(10'000ms)).has_value());
+}
+
+GRADED_TEST(
+    Chat, VanishedClientsNeverKillServer, 4,
+    "README §Pitfalls 3 — MSG_NOSIGNAL: a write to a vanished client must not raise SIGPIPE") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear");
+  ASSERT_TRUE(saw(ear, "* you are now ear"));
+  for (int i = 0; i < 10; ++i) {
+    {  // stops reading after its welcome, then asks for output: the reply hits EPIPE
+      Raw r(s.path);
+      std::string welcome;
+      ASSERT_TRUE(r.read_until(welcome, "\n"));
+      ::shutdown(r.fd.get(), SHUT_RD);
+      r.send(fmt::format("/name deaf{}\nfrom deaf{}\n/who\n", i, i));
+      ASSERT_TRUE(saw(ear, fmt::format("[deaf{}] from deaf{}\n", i, i)));
+      ASSERT_TRUE(saw(ear, fmt::format("* deaf{} left\n", i)))
+          << "a client the server cannot write to any more must be let go";
+    }
+    {  // sends and hangs up at once
+      Raw r(s.path);
+      r.send(fmt::format("/name gone{}\n/who\nfrom gone{}\n", i, i));
+    }
+    ASSERT_TRUE(saw(ear, fmt::format("[gone{}] from gone{}\n", i, i)));
+    ASSERT_TRUE(s.alive()) << "chat_server died:\n" << s.proc.finish().describe();
+  }
+  EXPECT_TRUE(responsive(s.path));
+  EXPECT_TRUE(s.alive());
+}
+
+GRADED_TEST(Chat, ClientTimesOutWithoutServer, 1, "README §Program") {
+  auto r =
+      run({"chat_client", "--socket", lab19_test::sock_path("nobody.sock"), "--timeout", "0.3"},
+          {.timeout = 10'000ms});
+  grader::expect_finished(r);
+  expect_exit(r, 3);
+  EXPECT_EQ(r.err.rfind("error: connect", 0), 0u) << r.describe();
+  EXPECT_NE(r.err.find("nobody.sock"), std::string::npos) << "the error must name the socket path\n"
+                                                          << r.describe();
+}

@@ -1,0 +1,101 @@
+// Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
+#include <fstream>  // std::ofstream
+
+#include "common.hpp"
+
+using grader::expect_exit;
+using grader::expect_output;
+using grader::run;
+
+namespace {
+
+void expect_usage_error(const std::vector<std::string>& argv,
+                        std::source_location where = std::source_location::current()) {
+  auto r = run(argv);
+  grader::expect_exit(r, 2, where);
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u)
+      << "bad input must print `error: ...` on stderr\n"
+      << r.describe() << "\n  (at " << where.file_name() << ":" << where.line() << ")";
+}
+
+}  // namespace
+
+GRADED_TEST(Demo, PipeShmSockExchange, 4,
+            "README §Pitfalls 12 and 13 — flush before fork; the parent closes the child's ends") {
+  for (const std::string mode : {"pipe", "shm", "sock"}) {
+    auto r = run({"ipc_demo", mode});
+    expect_output(r, "writer: wrote 4096 bytes\nreader: checksum OK\n");
+    expect_exit(r, 0);
+    for (const std::string size : {"1", "100003", "3145728"}) {
+      auto q = run({"ipc_demo", mode, "--size", size, "--seed", "7"}, {.timeout = 20'000ms});
+      expect_output(q, "writer: wrote " + size + " bytes\nreader: checksum OK\n");
+      expect_exit(q, 0);
+    }
+  }
+}
+
+GRADED_TEST(Demo, BadSizesAreUsageErrors, 2, "README §Program — bad input is exit 2") {
+  for (const std::string mode : {"pipe", "shm", "sock"}) {
+    auto r = run({"ipc_demo", mode, "--size", "0"});
+    expect_exit(r, 2);
+    EXPECT_EQ(r.err, "error: size must be > 0\n") << r.describe();
+    expect_usage_error({"ipc_demo", mode, "--size", "-5"});
+    expect_usage_error({"ipc_demo", mode, "--size", "67108865"});
+    expect_usage_error({"ipc_demo", mode, "--size", "lots"});
+  }
+  expect_usage_error({"ipc_demo", "fifo"});
+  expect_usage_error({"ipc_demo"});
+  expect_usage_error({"ipc_demo", "bench", "--size", "4096"});
+}
+
+GRADED_TEST(Demo, BenchPrintsVerifiedTable, 3,
+            "README §Bench — every message verified, the three mechanisms in one table") {
+  auto r = run({"ipc_demo", "bench", "--seed", "42"}, {.timeout = 60'000ms});
+  grader::expect_finished(r);
+  expect_exit(r, 0);
+  for (const std::string name : {"pipe", "shm+sem", "socketpair"}) {
+    bool found = false;
+    for (const auto& l : lab19_test::lines(r.out)) {
+      if (l.rfind(name + " ", 0) != 0) continue;
+      found = true;
+      double p50 = 0, p99 = 0, mbs = 0;
+      ASSERT_EQ(std::sscanf(l.c_str() + name.size(), "%lf %lf %lf", &p50, &p99, &mbs), 3) << l;
+      EXPECT_GT(p50, 0.0) << l;
+      EXPECT_GE(p99, p50) << l;
+      EXPECT_GT(mbs, 0.0) << l;
+      EXPECT_EQ(std::stoull(l.substr(l.find_last_of(' ') + 1)) > 0, true)
+          << "the last column counts verified messages: " << l;
+    }
+    EXPECT_TRUE(found) << "no table row for " << name << ":\n" << r.out;
+  }
+  auto j = run({"ipc_demo", "bench", "--format", "json"}, {.timeout = 60'000ms});
+  expect_exit(j, 0);
+  EXPECT_EQ(j.out.rfind("{\"benchmark\": ", 0), 0u) << j.out;
+  for (const std::string key : {"\"results\"", "\"p50_ns\"", "\"bytes_per_s\"", "\"ratios\""})
+    EXPECT_NE(j.out.find(key), std::string::npos) << key << " missing:\n" << j.out;
+}
+
+GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,
+            "README §Pitfalls 11 — the child reads through the descriptor it received") {
+  const std::string file = grader::scratch() + "/passed.txt";
+  std::string content;
+  for (int i = 0; i < 500; ++i) content += fmt::format("line {} of the passed file\n", i);
+  std::ofstream(file) << content;
+  auto r = run({"fdpass", file});
+  expect_output(r, content);
+  expect_exit(r, 0);
+  expect_usage_error({"fdpass", grader::scratch() + "/no_such_file"});
+  expect_usage_error({"fdpass"});
+}
+
+GRADED_TEST(Usage, BadArgumentsExit2, 2, "README §Program — bad input is exit 2") {
+  expect_usage_error({"chat_server", "--allow-uid", "abc"});
+  expect_usage_error({"chat_server", "--allow-uid", "-1"});
+  expect_usage_error({"chat_server", "--socket", ""});
+  expect_usage_error({"chat_server", "--socket", grader::rundir() + "/" + std::string(120, 's')});
+  expect_usage_error({"chat_server", "--socket", grader::scratch() + "/no/such/dir/chat.sock"});
+  expect_usage_error({"chat_server", "--max-pending", "10"});
+  expect_usage_error({"chat_client", "--timeout", "0"});
+  expect_usage_error({"chat_client", "--name", "two words"});
+  expect_usage_error({"chat_client", "--socket", ""});
+}

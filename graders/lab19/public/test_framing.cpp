@@ -1,0 +1,235 @@
+// Lab 19 public grader, in-process part: line framing, the bounded output buffer, UTF-8,
+// peer credentials, descriptor passing and the listening socket.
+#include <fcntl.h>       // fcntl, open
+#include <sys/socket.h>  // socketpair
+#include <sys/stat.h>    // fstat
+#include <unistd.h>      // pipe, getpid
+
+#include <fstream>  // std::ofstream
+
+#include "common.hpp"
+#include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed
+#include "ipclab/io.hpp"     // read_all, write_full
+#include "lab19/chat.hpp"
+#include "lab19/unix.hpp"
+
+GRADER_LAB("lab19", "IPC toolkit demo and Unix-socket chat");
+
+using ipclab::lab19::Line;
+using ipclab::lab19::LineReader;
+using ipclab::lab19::OutBuffer;
+
+namespace {
+
+std::vector<std::string> drain(LineReader& r) {
+  std::vector<std::string> out;
+  while (auto l = r.next()) out.push_back(l->too_long ? "<too long>" : l->text);
+  return out;
+}
+
+struct Pair {
+  ipclab::Fd a, b;
+  Pair() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    a.reset(sv[0]);
+    b.reset(sv[1]);
+  }
+};
+
+}  // namespace
+
+// ---- framing ----------------------------------------------------------------------------
+
+GRADED_TEST(Framing, LinesSplitAcrossReads, 3,
+            "README §Pitfalls 4 — a read returns any number of bytes, not one line") {
+  LineReader r;
+  r.feed("he");
+  EXPECT_FALSE(r.next().has_value()) << "a line was returned before its '\\n' arrived";
+  EXPECT_EQ(r.pending(), 2u);
+  r.feed("llo\nwor");
+  r.feed("ld\n\nthree\nfo");
+  EXPECT_EQ(drain(r), (std::vector<std::string>{"hello", "world", "", "three"}));
+  EXPECT_EQ(r.pending(), 2u) << "the unfinished \"fo\" must wait in the reader";
+  r.feed("ur\n");
+  EXPECT_EQ(drain(r), std::vector<std::string>{"four"});
+  EXPECT_EQ(r.pending(), 0u);
+  // One byte at a time gives the same lines.
+  LineReader bytes;
+  for (const char c : std::string("a\nbc\n\xC3\xA9t\xC3\xA9\n")) bytes.feed(std::string(1, c));
+  EXPECT_EQ(drain(bytes), (std::vector<std::string>{"a", "bc", "\xC3\xA9t\xC3\xA9"}));
+}
+
+GRADED_TEST(Framing, OverlongLineReportedOnceAndMemoryBounded, 4,
+            "README §Pitfalls 5 — reject a too-long line as soon as it passes the limit") {
+  LineReader r(100);
+  r.feed(std::string(100, 'a') + "\n");  // exactly the limit: fine
+  auto ok = r.next();
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_FALSE(ok->too_long) << "a line of exactly max_line bytes is allowed";
+  EXPECT_EQ(ok->text.size(), 100u);
+  // A line without end: reported once, long before its '\n', and never held whole.
+  for (int i = 0; i < 1000; ++i) {
+    r.feed(std::string(1000, 'x'));
+    ASSERT_LE(r.pending(), 100u) << "the reader holds " << r.pending()
+                                 << " bytes of a line over the 100-byte limit";
+  }
+  auto bad = r.next();
+  ASSERT_TRUE(bad.has_value()) << "a 1 MB line without '\\n' was not reported as too long";
+  EXPECT_TRUE(bad->too_long);
+  EXPECT_FALSE(r.next().has_value()) << "a too-long line must be reported exactly once";
+  r.feed("tail of the long line\nnext\n");
+  EXPECT_EQ(drain(r), std::vector<std::string>{"next"})
+      << "the rest of a too-long line (up to its '\\n') must be discarded, the next line kept";
+  r.feed(std::string(101, 'y') + "\nafter\n");  // 101 bytes: one over
+  EXPECT_EQ(drain(r), (std::vector<std::string>{"<too long>", "after"}));
+}
+
+GRADED_TEST(Framing, OutBufferBoundedAndNonBlocking, 3,
+            "README §Pitfalls 1 and 2 — never block on a client, never buffer without bound") {
+  OutBuffer out(1000);
+  EXPECT_TRUE(out.push(std::string(600, 'a')));
+  EXPECT_FALSE(out.push(std::string(401, 'b'))) << "push past the cap must be refused";
+  EXPECT_EQ(out.size(), 600u) << "a refused push must append nothing";
+  EXPECT_TRUE(out.push(std::string(400, 'c')));
+  EXPECT_EQ(out.size(), 1000u);
+  Pair p;
+  EXPECT_EQ(out.flush(p.a.get()), 0);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(ipclab::read_full(p.b.get(), std::string(1000, '\0').data(), 0), 0u);
+  std::string got(1000, '\0');
+  ASSERT_EQ(ipclab::read_full(p.b.get(), got.data(), got.size()), 1000u);
+  EXPECT_EQ(got, std::string(600, 'a') + std::string(400, 'c'));
+  // A peer that does not read: flush returns (0) with the rest kept, and does not block.
+  OutBuffer big(8u << 20);
+  std::string chunk(64 * 1024, 'z');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(big.push(chunk));
+  EXPECT_EQ(big.flush(p.a.get()), 0) << "a full socket is not an error";
+  EXPECT_GT(big.size(), 0u) << "4 MiB cannot all fit in a socket nobody reads";
+  EXPECT_LT(big.size(), 4u << 20) << "flush wrote nothing into an empty socket";
+  // The peer vanishes: an error number comes back (EPIPE), and no SIGPIPE kills us.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGPIPE, &dfl, nullptr);
+  p.b.reset();
+  const int err = big.flush(p.a.get());
+  EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << "flush to a closed peer returned " << err;
+}
+
+GRADED_TEST(Framing, Utf8AndNames, 1, "README §Protocol") {
+  using ipclab::lab19::valid_name;
+  using ipclab::lab19::valid_utf8;
+  EXPECT_TRUE(valid_utf8("plain ascii"));
+  EXPECT_TRUE(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(valid_utf8("\xC3")) << "truncated sequence";
+  EXPECT_FALSE(valid_utf8("\x80")) << "lone continuation byte";
+  EXPECT_FALSE(valid_utf8("\xC0\xAF")) << "overlong '/'";
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80")) << "UTF-16 surrogate";
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80")) << "above U+10FFFF";
+  EXPECT_FALSE(valid_utf8("\xFF"));
+  EXPECT_TRUE(valid_name("alice_2-b"));
+  EXPECT_FALSE(valid_name(""));
+  EXPECT_FALSE(valid_name("has space"));
+  EXPECT_FALSE(valid_name(std::string(33, 'n')));
+  EXPECT_TRUE(valid_name(std::string(32, 'n')));
+}
+
+// ---- Unix-domain socket helpers ---------------------------------------------------------
+
+GRADED_TEST(Unix, PeerCredentialsFromTheKernel, 2,
+            "README §Pitfalls 10 — SO_PEERCRED, not what the client claims") {
+  Pair p;
+  const auto cred = ipclab::lab19::peer_credentials(p.a.get());
+  EXPECT_EQ(cred.pid, ::getpid());
+  EXPECT_EQ(cred.uid, ::getuid());
+  EXPECT_EQ(cred.gid, ::getgid());
+  int pfd[2];
+  ASSERT_EQ(::pipe2(pfd, O_CLOEXEC), 0);
+  ipclab::Fd r(pfd[0]), w(pfd[1]);
+  EXPECT_THROW(ipclab::lab19::peer_credentials(r.get()), ipclab::SysError)
+      << "a pipe has no peer credentials";
+}
+
+GRADED_TEST(Unix, PassedDescriptorIsTheSameOpenFile, 4,
+            "README §Pitfalls 11 — SCM_RIGHTS passes the open file, not the number") {
+  Pair p;
+  // A pipe's write end: only a real passed descriptor can write into this pipe.
+  int pfd[2];
+  ASSERT_EQ(::pipe2(pfd, O_CLOEXEC), 0);
+  ipclab::Fd pr(pfd[0]), pw(pfd[1]);
+  ipclab::lab19::send_fd(p.a.get(), pw.get(), "pipe-end");
+  EXPECT_NE(::fcntl(pw.get(), F_GETFD), -1) << "send_fd must leave the caller's fd open";
+  pw.reset();  // the descriptor in flight keeps the pipe's write side alive
+  auto got = ipclab::lab19::recv_fd(p.b.get());
+  ASSERT_TRUE(got.has_value()) << "recv_fd returned nothing";
+  EXPECT_EQ(got->data, "pipe-end");
+  ASSERT_TRUE(got->fd.valid());
+  EXPECT_TRUE(::fcntl(got->fd.get(), F_GETFD) & FD_CLOEXEC)
+      << "the received descriptor must be close-on-exec (MSG_CMSG_CLOEXEC)";
+  ipclab::write_full(got->fd.get(), "through the passed fd");
+  got->fd.reset();
+  EXPECT_EQ(ipclab::read_all(pr.get()), "through the passed fd");
+  // A file: the offset is shared, because it is the same open file description.
+  const std::string file = grader::scratch() + "/shared_offset";
+  std::ofstream(file) << "0123456789";
+  ipclab::Fd f(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  ipclab::lab19::send_fd(p.a.get(), f.get());
+  auto g = ipclab::lab19::recv_fd(p.b.get());
+  ASSERT_TRUE(g.has_value());
+  char c3[3];
+  ASSERT_EQ(::read(g->fd.get(), c3, 3), 3);
+  char next = 0;
+  ASSERT_EQ(::read(f.get(), &next, 1), 1);
+  EXPECT_EQ(next, '3') << "reading through the received fd must move the sender's offset too";
+  struct stat s1 {
+  }, s2{};
+  ::fstat(f.get(), &s1);
+  ::fstat(g->fd.get(), &s2);
+  EXPECT_EQ(s1.st_ino, s2.st_ino);
+}
+
+GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
+  Pair p;
+  ipclab::write_full(p.a.get(), "no fd here");
+  try {
+    (void)ipclab::lab19::recv_fd(p.b.get());
+    ADD_FAILURE() << "a message without a descriptor must throw SysError(EPROTO)";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.err(), EPROTO) << e.what();
+  }
+  EXPECT_THROW(ipclab::lab19::send_fd(p.a.get(), 0, ""), ipclab::UsageError);
+  p.a.reset();
+  ipclab::Fd drainer = std::move(p.b);
+  char sink[64];
+  while (::recv(drainer.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
+  }
+  EXPECT_FALSE(ipclab::lab19::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
+}
+
+GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
+            "README §Pitfalls 8 — probe with connect before unlinking a socket file") {
+  const std::string path = lab19_test::sock_path("inproc.sock");
+  {
+    // A socket file with no listener: what a killed server leaves behind.
+    bool stale = false;
+    auto first = ipclab::lab19::listen_unix(path, 16, &stale);
+    EXPECT_FALSE(stale);
+    first.reset();  // closed, but the file stays
+    ASSERT_EQ(::access(path.c_str(), F_OK), 0);
+    auto second = ipclab::lab19::listen_unix(path, 16, &stale);
+    EXPECT_TRUE(stale) << "a stale socket file must be reported as replaced";
+    EXPECT_TRUE(::fcntl(second.get(), F_GETFL) & O_NONBLOCK) << "the listener must be non-blocking";
+    // Now it is live: a third must not take it over, and the file must still reach it.
+    EXPECT_THROW(ipclab::lab19::listen_unix(path, 16), ipclab::OperationFailed);
+    lab19_test::Raw probe(path);
+    pollfd pf{second.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 5000), 1) << "the live server's socket file was taken over";
+  }
+  ::unlink(path.c_str());
+  const std::string regular = grader::scratch() + "/not_a_socket";
+  std::ofstream(regular) << "keep me";
+  EXPECT_THROW(ipclab::lab19::listen_unix(regular), ipclab::OperationFailed);
+  EXPECT_EQ(ipclab::read_file(regular), "keep me") << "a regular file must never be removed";
+  EXPECT_THROW(ipclab::lab19::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
+               ipclab::UsageError);
+}
