@@ -9,11 +9,13 @@
 #include <cstdint>    // std::int64_t
 #include <random>     // std::mt19937_64
 #include <stdexcept>  // std::logic_error
+#include <string>     // std::string
 #include <vector>     // std::vector
 
 #include <gtest/gtest.h>
 
 #include "ipclab/clock.hpp"  // Deadline, Stopwatch, now_ns
+#include "ipclab/json.hpp"   // json_string, json_number
 #include "ipclab/stats.hpp"  // Samples, Histogram
 
 namespace ipclab {
@@ -41,6 +43,24 @@ Samples one_to_hundred_shuffled() {
   Samples s;
   for (double x : v) s.add(x);
   return s;
+}
+
+TEST(Json, StringsAreQuotedAndEscaped) {
+  EXPECT_EQ(json_string(""), "\"\"");
+  EXPECT_EQ(json_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_string("l1\nl2\tx\r"), "\"l1\\nl2\\tx\\r\"");
+  EXPECT_EQ(json_string(std::string("\x01\x1f\x7f", 3)), "\"\\u0001\\u001f\\u007f\"");
+  EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
+}
+
+TEST(Json, NumbersAreAlwaysValidJson) {
+  EXPECT_EQ(json_number(0), "0");
+  EXPECT_EQ(json_number(1.5), "1.5");
+  EXPECT_EQ(json_number(12345678.9), "12345679");  // no exponent for large values
+  EXPECT_EQ(json_number(-250000), "-250000");
+  EXPECT_EQ(json_number(0.000123456789), "0.000123457");
+  EXPECT_EQ(json_number(std::nan("")), "0");
+  EXPECT_EQ(json_number(HUGE_VAL), "0");
 }
 
 TEST(Samples, NearestRankPercentiles) {

@@ -9,6 +9,8 @@
 
 #include <fmt/core.h>  // fmt::format, fmt::print
 
+#include "ipclab/json.hpp"  // json_string
+
 namespace grader {
 
 const char* status_name(Status s) {
@@ -124,55 +126,26 @@ void print_summary(const LabReport& r) {
              skipped ? fmt::format(", {} skipped", skipped) : std::string(), r.seconds);
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += static_cast<char>(c);  // UTF-8 passes through; invalid bytes are rare here
-    }
-  }
-  return out;
-}
-
 void write_json(const LabReport& r, const std::string& path) {
   AtomicFile file(path);
   auto& out = file.stream();
   out << fmt::format(
-      "{{\"lab\": \"{}\", \"title\": \"{}\", \"score\": {}, \"max_score\": {}, \"passed\": {}, "
+      "{{\"lab\": {}, \"title\": {}, \"score\": {}, \"max_score\": {}, \"passed\": {}, "
       "\"failed\": {}, \"timeouts\": {}, \"crashed\": {}, \"skipped\": {}, \"time\": {:.2f}, "
       "\"tests\": [",
-      json_escape(r.lab), json_escape(r.title), r.score(), r.max_score(), r.count(Status::kPassed),
-      r.count(Status::kFailed), r.count(Status::kTimeout), r.count(Status::kCrashed),
-      r.count(Status::kSkipped), r.seconds);
+      ipclab::json_string(r.lab), ipclab::json_string(r.title), r.score(), r.max_score(),
+      r.count(Status::kPassed), r.count(Status::kFailed), r.count(Status::kTimeout),
+      r.count(Status::kCrashed), r.count(Status::kSkipped), r.seconds);
   for (std::size_t i = 0; i < r.tests.size(); ++i) {
     const auto& t = r.tests[i];
     std::string output = t.output;
     if (t.status != Status::kPassed && !t.hint.empty()) output += "hint: " + t.hint + "\n";
     out << fmt::format(
-        "{}\n  {{\"name\": \"{}\", \"score\": {}, \"max_score\": {}, \"status\": \"{}\", "
-        "\"output\": \"{}\", \"visibility\": \"{}\", \"time\": {:.2f}}}",
-        i ? "," : "", json_escape(t.name), t.score, t.max_score, status_name(t.status),
-        json_escape(output.size() > 20000 ? output.substr(0, 20000) + "\n...(truncated)" : output),
+        "{}\n  {{\"name\": {}, \"score\": {}, \"max_score\": {}, \"status\": \"{}\", "
+        "\"output\": {}, \"visibility\": \"{}\", \"time\": {:.2f}}}",
+        i ? "," : "", ipclab::json_string(t.name), t.score, t.max_score, status_name(t.status),
+        ipclab::json_string(output.size() > 20000 ? output.substr(0, 20000) + "\n...(truncated)"
+                                                  : output),
         t.hidden ? "after_due_date" : "visible", t.seconds);
   }
   out << "\n]}\n";

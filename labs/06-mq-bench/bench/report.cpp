@@ -1,10 +1,10 @@
 // Lab 06, given: the report. Medians over runs, the spread (min-max), ratios as the median
 // of per-round ratios; printed as a table (one row a mechanism), CSV or JSON (PERF.md).
 #include <algorithm>  // std::max
-#include <cmath>      // std::isfinite
 
 #include <fmt/core.h>
 
+#include "ipclab/json.hpp"   // json_string, json_number
 #include "ipclab/stats.hpp"  // Samples
 #include "lab06/bench.hpp"
 
@@ -29,39 +29,6 @@ std::string si(double v) {
   if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
   if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
   return fmt::format("{:.3g}", v);
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
-}
-
-/// A JSON number: finite, and never in a form JSON rejects (nan, inf).
-/// Large values as plain integers (no exponent), small ones with six significant digits.
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "0";
-  return std::fabs(v) >= 1e5 ? fmt::format("{:.0f}", v) : fmt::format("{:.6g}", v);
 }
 
 std::string csv_field(std::string_view s) {

@@ -39,6 +39,5 @@ void print_summary(const LabReport& r);
 ///  "time","tests":[{"name","score","max_score","status","output","visibility","time"}]}
 void write_json(const LabReport& r, const std::string& path);
 void write_junit(const LabReport& r, const std::string& path);
-std::string json_escape(const std::string& s);
 
 }  // namespace grader
