@@ -534,7 +534,6 @@ TEST_F(ProcessTest, ShellQuoteRoundTripsThroughSh) {
   EXPECT_EQ(r.out, "[a b][it's][][$x][\\n]");
 }
 
-
 TEST_F(ProcessTest, PidfdBecomesReadableWhenTheChildExits) {
   const pid_t pid = start({"sleep", "5"});
   const Fd pidfd = pidfd_open(pid);

@@ -53,6 +53,20 @@ TEST(Json, StringsAreQuotedAndEscaped) {
   EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
 }
 
+TEST(Json, InvalidUtf8IsEscapedValidIsKept) {
+  EXPECT_EQ(utf8_escaped("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  // 2, 3 and 4 bytes
+  EXPECT_EQ(utf8_escaped("a\xff"
+                         "b"),
+            "a\\xffb");
+  EXPECT_EQ(utf8_escaped("\xc3"), "\\xc3");                             // truncated at the end
+  EXPECT_EQ(utf8_escaped("\xc3("), "\\xc3(");                           // bad continuation
+  EXPECT_EQ(utf8_escaped("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
+  EXPECT_EQ(utf8_escaped("\xed\xa0\x80"), "\\xed\\xa0\\x80");           // a surrogate
+  EXPECT_EQ(utf8_escaped("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  EXPECT_EQ(json_string("\x80"), "\"\\\\x80\"");  // escaped, then its backslash for JSON
+}
+
 TEST(Json, NumbersAreAlwaysValidJson) {
   EXPECT_EQ(json_number(0), "0");
   EXPECT_EQ(json_number(1.5), "1.5");

@@ -22,6 +22,7 @@
 #include "ipclab/clock.hpp"  // Deadline, Stopwatch
 #include "ipclab/error.hpp"  // SysError
 #include "ipclab/io.hpp"     // write_full
+#include "ipclab/json.hpp"   // utf8_escaped
 
 namespace grader {
 
@@ -370,9 +371,10 @@ std::string excerpt(const std::string& text, std::size_t max_bytes) {
   std::string s = text.size() <= max_bytes ? text : text.substr(0, max_bytes);
   const bool final_newline = !s.empty() && s.back() == '\n';
   if (final_newline) s.pop_back();  // shown as one line, not a blank one
-  // Make control characters visible and indent continuation lines.
+  // Make control characters and bytes that are not UTF-8 visible; indent continuation
+  // lines.
   std::string out;
-  for (char c : s) {
+  for (char c : ipclab::utf8_escaped(s)) {
     if (c == '\n')
       out += "\n           ";
     else if (static_cast<unsigned char>(c) < 0x20 && c != '\t')

@@ -9,7 +9,7 @@
 
 #include <fmt/core.h>  // fmt::format, fmt::print
 
-#include "ipclab/json.hpp"  // json_string
+#include "ipclab/json.hpp"  // json_string, utf8_escaped
 
 namespace grader {
 
@@ -152,7 +152,10 @@ void write_json(const LabReport& r, const std::string& path) {
 }
 
 namespace {
-std::string xml_escape(const std::string& s) {
+/// XML text: markup characters as entities, control characters XML forbids as '?', and
+/// bytes that are not UTF-8 as \xNN (an XML parser rejects the whole file for one).
+std::string xml_escape(const std::string& raw) {
+  const std::string s = ipclab::utf8_escaped(raw);
   std::string out;
   for (unsigned char c : s) {
     switch (c) {

@@ -13,7 +13,8 @@
 
 #include "grader/grader.hpp"
 #include "ipclab/inventory.hpp"
-#include "ipclab/io.hpp"  // read_file
+#include "ipclab/io.hpp"    // read_file
+#include "ipclab/json.hpp"  // utf8_escaped
 #include "ipclab/names.hpp"
 #include "ipclab/process.hpp"
 
@@ -44,7 +45,8 @@ class Harness : public ::testing::Test {
     std::filesystem::create_directories(*dir_);
     ::setenv("SELFTEST_DIR", dir_->c_str(), 1);
     result_ = new grader::RunResult(
-        grader::run({MISBEHAVING_GRADER, "--per-test-timeout=2", "--json=" + *dir_ + "/r.json"},
+        grader::run({MISBEHAVING_GRADER, "--per-test-timeout=2", "--json=" + *dir_ + "/r.json",
+                     "--gtest_output=xml:" + *dir_ + "/r.xml"},
                     {.timeout = std::chrono::milliseconds(60'000)}));
     json_ = new std::string(ipclab::read_file(*dir_ + "/r.json"));
     tests_ = new std::map<std::string, Outcome>(parse(*json_));
@@ -92,6 +94,16 @@ TEST_F(Harness, PassAndFailScored) {
   EXPECT_EQ(test("Self.Fails").status, "failed");
   EXPECT_EQ(test("Self.Fails").score, 0);
   EXPECT_EQ(test("Self.Fails").max_score, 3);
+}
+
+TEST_F(Harness, ReportsAreValidUtf8WhateverTheTestPrinted) {
+  const std::string xml = ipclab::read_file(*dir_ + "/r.xml");
+  EXPECT_EQ(ipclab::utf8_escaped(*json_), *json_) << "results JSON is not valid UTF-8";
+  EXPECT_EQ(ipclab::utf8_escaped(xml), xml) << "JUnit XML is not valid UTF-8";
+  EXPECT_EQ(xml.find('\x1b'), std::string::npos) << "a control character XML forbids";
+  // The bytes are kept, escaped (the mini parser above leaves JSON escapes as they are).
+  EXPECT_NE(test("Self.Fails").output.find("raw bytes: \\\\xff\\\\xfe"), std::string::npos)
+      << test("Self.Fails").output;
 }
 
 TEST_F(Harness, HintPrintedOnlyOnFailure) {

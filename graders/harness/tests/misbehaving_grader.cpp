@@ -23,6 +23,9 @@ GRADED_TEST(Self, Passes, 2) { EXPECT_EQ(1 + 1, 2); }
 
 GRADED_TEST(Self, Fails, 3, "README §Pitfalls 9 — this hint must be printed") {
   EXPECT_EQ(1 + 1, 3);
+  // A program's output in a failure message can be any bytes; the reports must still be
+  // valid UTF-8 (JSON) and XML that meson can parse.
+  ADD_FAILURE() << "raw bytes: \xff\xfe\x1b[0m \xc3";
 }
 
 GRADED_TEST(Self, Hangs, 1) {
