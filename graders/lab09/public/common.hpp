@@ -1,0 +1,177 @@
+// Shared by lab 09's public and hidden tests: running kvstore on a database in the test's
+// scratch directory, asking the kernel who holds a byte range, and forked workers that use
+// the library directly (fast loops of locked operations in real processes).
+#pragma once
+
+#include <fcntl.h>          // open, fcntl, F_OFD_GETLK
+#include <signal.h>         // SIGKILL
+#include <sys/prctl.h>      // prctl(PR_SET_PDEATHSIG)
+#include <sys/stat.h>       // stat
+#include <sys/sysmacros.h>  // major, minor
+#include <unistd.h>         // fork, _exit
+
+#include <cstdio>      // std::fflush
+#include <functional>  // std::function
+#include <sstream>     // std::istringstream
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+#include "grader/grader.hpp"
+#include "ipclab/error.hpp"
+#include "ipclab/fd.hpp"
+#include "ipclab/io.hpp"       // read_file
+#include "ipclab/process.hpp"  // wait_for
+#include "lab09/kvstore.hpp"
+
+using namespace std::chrono_literals;
+
+namespace lab09_test {
+
+namespace kv = ipclab::lab09;
+
+/// The database of this test (a regular file in the scratch directory).
+inline std::string db(const std::string& name = "kv.db") { return grader::scratch() + "/" + name; }
+
+/// The environment every kvstore run gets: the race-widening test hook on.
+inline const std::vector<std::string> kYieldEnv = {"IPCLAB_LAB09_YIELD=1"};
+
+/// argv for `kvstore --db DB [--slots N] args...`.
+inline std::vector<std::string> kv_argv(const std::string& dbfile, std::vector<std::string> args,
+                                        unsigned slots = 0) {
+  std::vector<std::string> argv = {"kvstore", "--db", dbfile};
+  if (slots != 0) {
+    argv.emplace_back("--slots");
+    argv.push_back(std::to_string(slots));
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+/// Runs kvstore to completion with the test hook on.
+inline grader::RunResult kvrun(const std::string& dbfile, std::vector<std::string> args,
+                               unsigned slots = 0) {
+  return grader::run(kv_argv(dbfile, std::move(args), slots),
+                     {.timeout = grader::scaled(20'000ms), .env = kYieldEnv});
+}
+
+/// Starts kvstore in the background with the test hook on.
+inline grader::Process kvstart(const std::string& dbfile, std::vector<std::string> args,
+                               unsigned slots = 0) {
+  return grader::Process(kv_argv(dbfile, std::move(args), slots),
+                         grader::Process::Options{.env = kYieldEnv});
+}
+
+/// What F_OFD_GETLK reports for a write-lock request on [start, start + len): the first
+/// conflicting lock (type F_UNLCK if none). Asked through a fresh open file description,
+/// so it sees locks of every other owner, this process's OFD and classic locks included.
+struct Holder {
+  short type = F_UNLCK;
+  off_t start = 0;
+  off_t len = 0;
+  bool locked() const { return type != F_UNLCK; }
+};
+inline Holder holder_of(const std::string& dbfile, off_t start, off_t len) {
+  ipclab::Fd fd(
+      ipclab::check_unix(::open(dbfile.c_str(), O_RDONLY | O_CLOEXEC), "open {}", dbfile));
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = start;
+  fl.l_len = len;
+  ipclab::check_unix(::fcntl(fd.get(), F_OFD_GETLK, &fl), "fcntl(F_OFD_GETLK)");
+  return {fl.l_type, fl.l_start, fl.l_len};
+}
+inline Holder record_holder(const std::string& dbfile, std::uint32_t slot) {
+  return holder_of(dbfile, kv::record_offset(slot), kv::kRecordSize);
+}
+
+/// The number of lock requests blocked in the kernel on the file (the "->" lines of
+/// /proc/locks whose inode is the file's): proof that a locker sleeps in F_OFD_SETLKW.
+inline int blocked_waiters(const std::string& dbfile) {
+  struct stat st {};
+  if (::stat(dbfile.c_str(), &st) != 0) return 0;
+  // /proc/locks names a file as MAJOR:MINOR:INODE (major and minor in hex, %02x).
+  const std::string id = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
+                                     static_cast<unsigned long>(st.st_ino));
+  std::istringstream in(ipclab::read_file("/proc/locks"));
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("->") == std::string::npos) continue;
+    std::istringstream words(line);
+    for (std::string w; words >> w;)
+      if (w == id) ++n;
+  }
+  return n;
+}
+
+/// Runs body() in a forked child (which uses the library directly), exits with its status:
+/// 0 ok, 1 a check failed (body returned false), 3 an exception. The driver kills
+/// leftovers; PDEATHSIG covers a test that dies first.
+inline pid_t fork_worker(const std::function<bool()>& body) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) ipclab::throw_errno("fork");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int code = 3;
+    try {
+      code = body() ? 0 : 1;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "worker {}: {}\n", ::getpid(), e.what());
+      std::fflush(stderr);
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  return pid;
+}
+
+/// Waits for every worker; returns a description of each that did not exit 0 (empty: ok).
+inline std::string join_workers(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
+  std::string bad;
+  const ipclab::Deadline deadline(grader::scaled(timeout));
+  for (const pid_t pid : pids) {
+    auto st = ipclab::wait_for(pid, deadline);
+    if (!st) {
+      bad += fmt::format("worker {} still running at the deadline (killed)\n", pid);
+      ipclab::kill_and_reap(pid);
+    } else if (!st->exited() || st->exit_code() != 0) {
+      bad += fmt::format("worker {} {}\n", pid, st->describe());
+    }
+  }
+  return bad;
+}
+
+/// A self-validating value: "<tag>:<len>:" + pattern to `len` bytes + "#" + 8-hex FNV-1a of
+/// everything before the '#'. Different writers and lengths give different values.
+inline std::string sealed_value(const std::string& tag, std::size_t len) {
+  std::string v = fmt::format("{}:{}:", tag, len);
+  while (v.size() < len) v += static_cast<char>('a' + (v.size() * 7 + tag.size()) % 26);
+  v.resize(len);
+  return fmt::format("{}#{:08x}", v, static_cast<std::uint32_t>(kv::key_hash(v)));
+}
+inline bool sealed_ok(std::string_view v) {
+  const auto hash = v.rfind('#');
+  if (hash == std::string_view::npos || v.size() - hash != 9) return false;
+  const std::string_view body = v.substr(0, hash);
+  if (fmt::format("{:08x}", static_cast<std::uint32_t>(kv::key_hash(body))) != v.substr(hash + 1))
+    return false;
+  const auto c1 = body.find(':');
+  const auto c2 = body.find(':', c1 + 1);
+  if (c1 == std::string_view::npos || c2 == std::string_view::npos) return false;
+  return std::to_string(body.size()) == body.substr(c1 + 1, c2 - c1 - 1);
+}
+
+/// Two keys whose home slots differ (and are not neighbours) in a table of `slots`.
+inline std::pair<std::string, std::string> keys_in_distinct_slots(std::uint32_t slots,
+                                                                  std::uint64_t seed) {
+  std::string a = fmt::format("ka{}", seed % 1000);
+  for (int i = 0;; ++i) {
+    std::string b = fmt::format("kb{}_{}", seed % 1000, i);
+    const auto sa = kv::home_slot(a, slots), sb = kv::home_slot(b, slots);
+    if (sa != sb && (sa + 1) % slots != sb && (sb + 1) % slots != sa) return {a, b};
+  }
+}
+
+}  // namespace lab09_test

@@ -1,0 +1,290 @@
+// Lab 09 public grader: the store's contract, its locking, and the kernel semantics of
+// fcntl record locks (a killed holder releases; a blocked locker sleeps).
+#include <signal.h>  // SIGKILL
+#include <unistd.h>  // close
+
+#include <random>  // std::mt19937_64
+#include <thread>  // std::this_thread::sleep_for
+
+#include "common.hpp"
+
+GRADER_LAB("lab09", "Key-value store with fcntl record locks");
+
+using grader::expect_exit;
+using grader::expect_output;
+using lab09_test::db;
+using lab09_test::kvrun;
+using lab09_test::kvstart;
+namespace kv = ipclab::lab09;
+
+namespace {
+
+/// Parses "locked K slot S bytes A-B" from a lock-test's output.
+struct Locked {
+  long slot = -1, first = -1, last = -1;
+};
+Locked parse_locked(const std::string& out) {
+  Locked l;
+  const auto p = out.find("locked ");
+  if (p == std::string::npos) return l;
+  const auto s = out.find(" slot ", p);
+  if (s == std::string::npos) return l;
+  std::sscanf(out.c_str() + s, " slot %ld bytes %ld-%ld", &l.slot, &l.first, &l.last);
+  return l;
+}
+
+}  // namespace
+
+// ---- the store's contract ----------------------------------------------------------------
+
+GRADED_TEST(Store, SetGetDelList, 3, "README §The API") {
+  const auto f = db();
+  expect_exit(kvrun(f, {"set", "color", "blue"}), 0);
+  expect_exit(kvrun(f, {"set", "shape", "round thing"}), 0);
+  auto g = kvrun(f, {"get", "color"});
+  expect_output(g, "blue\n");
+  expect_exit(g, 0);
+  expect_exit(kvrun(f, {"set", "color", "red"}), 0);  // overwrite in place
+  expect_output(kvrun(f, {"get", "color"}), "red\n");
+  expect_output(kvrun(f, {"list"}), "color=red\nshape=round thing\n");
+  auto missing = kvrun(f, {"get", "nosuch"});
+  expect_exit(missing, 1);
+  EXPECT_EQ(missing.err, "error: key not found\n") << missing.describe();
+  expect_exit(kvrun(f, {"del", "color"}), 0);
+  auto gone = kvrun(f, {"get", "color"});
+  expect_exit(gone, 1);
+  EXPECT_EQ(gone.err, "error: key not found\n") << gone.describe();
+  expect_exit(kvrun(f, {"del", "color"}), 1);
+  expect_output(kvrun(f, {"list"}), "shape=round thing\n");
+  auto inc = kvrun(f, {"incr", "n", "--times", "5"});
+  expect_output(inc, "5\n");
+  expect_output(kvrun(f, {"get", "n"}), "5\n");
+}
+
+GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
+            "README §Pitfalls 6 — probe every slot, then fail with `database full`") {
+  const auto f = db();
+  for (int i = 0; i < 4; ++i)
+    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
+  auto full = kvrun(f, {"set", "k4", "v4"});
+  expect_exit(full, 1);
+  EXPECT_EQ(full.err, "error: database full\n") << full.describe();
+  auto inc = kvrun(f, {"incr", "k5"});
+  expect_exit(inc, 1);
+  EXPECT_EQ(inc.err, "error: database full\n") << inc.describe();
+  expect_exit(kvrun(f, {"set", "k2", "changed"}), 0);  // an existing key still updates
+  expect_output(kvrun(f, {"get", "k2"}), "changed\n");
+  expect_exit(kvrun(f, {"get", "k4"}), 1);  // a probe of a full table ends
+  expect_exit(kvrun(f, {"del", "k1"}), 0);  // a tombstone is a free slot again
+  expect_exit(kvrun(f, {"set", "k4", "v4"}), 0);
+  expect_output(kvrun(f, {"list"}), "k0=v0\nk2=changed\nk3=v3\nk4=v4\n");
+}
+
+GRADED_TEST(Store, TooLongIsUsageError, 2, "README §The API — limits are exit 2") {
+  const auto f = db();
+  const std::string key48(kv::kMaxKey, 'k'), value192(kv::kMaxValue, 'v');
+  expect_exit(kvrun(f, {"set", key48, value192}), 0);
+  expect_output(kvrun(f, {"get", key48}), value192 + "\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"set", key48 + "k", "v"},
+                                                                {"set", "k", value192 + "v"},
+                                                                {"get", key48 + "k"},
+                                                                {"incr", key48 + "k"},
+                                                                {"set", "", "v"}}) {
+    auto r = kvrun(f, args);
+    expect_exit(r, 2);
+    EXPECT_TRUE(r.err.starts_with("error: ")) << r.describe();
+  }
+  expect_output(kvrun(f, {"list"}), key48 + "=" + value192 + "\n");  // nothing else written
+}
+
+// ---- locking -------------------------------------------------------------------------------
+
+GRADED_TEST(Locking, EightProcessesIncrementExactly4000, 8,
+            "README §Pitfalls 1 — the read, the change and the write under one write lock") {
+  grader::repeat(2, [](int i, std::uint64_t) {
+    const auto f = db();
+    const std::string key = fmt::format("counter{}", i);
+    std::vector<grader::Process> ps;
+    for (int p = 0; p < 8; ++p) ps.push_back(kvstart(f, {"incr", key, "--times", "500"}));
+    for (auto& p : ps) {
+      auto r = p.finish(grader::scaled(60'000ms));
+      expect_exit(r, 0);
+    }
+    auto g = kvrun(f, {"get", key});
+    expect_output(g, "4000\n");
+    ASSERT_FALSE(::testing::Test::HasFailure()) << "8 x 500 increments of one key";
+  });
+}
+
+GRADED_TEST(Locking, DifferentKeysLockInParallel, 6,
+            "README §Pitfalls 2 — lock the record's bytes, not the whole file") {
+  grader::repeat(3, [](int, std::uint64_t seed) {
+    const auto f = db();
+    const auto [a, b] = lab09_test::keys_in_distinct_slots(kv::kDefaultSlots, seed);
+    auto pa = kvstart(f, {"lock-test", a, "--hold-ms", "60000"});
+    ASSERT_TRUE(pa.wait_for_output("locked", grader::scaled(10'000ms)))
+        << "lock-test " << a << " never printed `locked`\n"
+        << pa.err();
+    auto pb = kvstart(f, {"lock-test", b, "--hold-ms", "60000"});
+    // Either pb gets its lock, or it blocks in the kernel (on a's lock: the bug).
+    ASSERT_TRUE(grader::wait_until(
+        [&] {
+          return pb.out().find("locked") != std::string::npos ||
+                 lab09_test::blocked_waiters(f) > 0 || pb.exited();
+        },
+        grader::scaled(10'000ms)));
+    EXPECT_NE(pb.out().find("locked " + b), std::string::npos)
+        << "`lock-test " << b << "` could not lock its record while `lock-test " << a << "` held "
+        << a << "'s: different keys must not exclude each other.\n"
+        << "blocked lock requests on the file: " << lab09_test::blocked_waiters(f)
+        << "\nstderr: " << pb.err();
+    EXPECT_EQ(pa.out().find("released"), std::string::npos);  // a still holds
+  });
+}
+
+GRADED_TEST(Locking, SameKeyWaitsAsleepInTheKernel, 6,
+            "README §Pitfalls 3 — F_OFD_SETLKW sleeps; never poll with F_OFD_SETLK") {
+  const auto f = db();
+  auto holder = kvstart(f, {"lock-test", "hot", "--hold-ms", "60000"});
+  ASSERT_TRUE(holder.wait_for_output("locked", grader::scaled(10'000ms))) << holder.err();
+  auto waiter = kvstart(f, {"lock-test", "hot"});
+  ASSERT_TRUE(
+      grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0 || waiter.exited(); },
+                         grader::scaled(10'000ms)))
+      << "the second lock-test of the same key never blocked in F_OFD_SETLKW";
+  EXPECT_EQ(waiter.out().find("locked"), std::string::npos)
+      << "two processes held the same record's write lock at once:\nholder: " << holder.out()
+      << "waiter: " << waiter.out();
+  ASSERT_EQ(lab09_test::blocked_waiters(f), 1) << "the waiter must be blocked in the kernel";
+  // Blocked means asleep: no CPU time while it waits.
+  const double before = grader::cpu_seconds(waiter.pid());
+  std::this_thread::sleep_for(grader::scaled(400ms));
+  const double used = grader::cpu_seconds(waiter.pid()) - before;
+  EXPECT_LT(used, 0.05) << "a blocked locker used " << used << " s of CPU in 0.4 s: busy-waiting";
+  EXPECT_TRUE(waiter.running());
+}
+
+GRADED_TEST(Locking, KilledHolderReleasesItsLock, 6,
+            "README §Pitfalls 4 — the kernel releases a dead process's locks") {
+  grader::repeat(2, [](int i, std::uint64_t) {
+    const auto f = db();
+    const std::string key = fmt::format("k{}", i);
+    auto holder = kvstart(f, {"lock-test", key, "--hold-ms", "60000"});
+    ASSERT_TRUE(holder.wait_for_output("locked", grader::scaled(10'000ms))) << holder.err();
+    auto waiter = kvstart(f, {"lock-test", key});
+    ASSERT_TRUE(grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0; },
+                                   grader::scaled(10'000ms)))
+        << "the waiter never blocked on the held record";
+    holder.kill();  // SIGKILL: no destructor, no unlock — only the kernel can release it
+    ASSERT_TRUE(waiter.wait_for_output("released", grader::scaled(10'000ms)))
+        << "the next locker did not get the lock after its holder was killed\n"
+        << waiter.err();
+    expect_exit(waiter.finish(), 0);
+  });
+  // A process killed in the middle of many locked increments leaves the store usable.
+  const auto f = db("busy.db");
+  auto busy = kvstart(f, {"incr", "n", "--times", "100000000"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        auto r = grader::run(lab09_test::kv_argv(f, {"get", "n"}), {.timeout = 5s});
+        return r.exit_code() == 0 && r.out != "0\n";
+      },
+      grader::scaled(10'000ms)));
+  busy.kill();
+  auto after = kvrun(f, {"incr", "n", "--times", "3"});
+  expect_exit(after, 0);
+}
+
+GRADED_TEST(Locking, LockCoversExactlyTheRecord, 6,
+            "README §Pitfalls 2 — record i's lock is [record_offset(i), +kRecordSize)") {
+  const auto f = db();
+  for (const std::string key : {"alpha", "omega"}) {
+    const std::uint32_t slot = kv::home_slot(key, kv::kDefaultSlots);  // empty table
+    auto p = kvstart(f, {"lock-test", key, "--hold-ms", "60000"});
+    ASSERT_TRUE(p.wait_for_output("locked", grader::scaled(10'000ms))) << p.err();
+    const off_t off = kv::record_offset(slot);
+    const auto h = lab09_test::record_holder(f, slot);
+    EXPECT_TRUE(h.locked()) << "no lock on record " << slot << " of key " << key;
+    EXPECT_EQ(h.type, F_WRLCK);
+    EXPECT_EQ(h.start, off) << "the lock starts at the wrong byte";
+    EXPECT_EQ(h.len, static_cast<off_t>(kv::kRecordSize)) << "the lock has the wrong length";
+    EXPECT_TRUE(lab09_test::holder_of(f, off, 1).locked()) << "first byte not covered";
+    EXPECT_TRUE(lab09_test::holder_of(f, off + kv::kRecordSize - 1, 1).locked())
+        << "last byte not covered";
+    EXPECT_FALSE(lab09_test::holder_of(f, 0, kv::kHeaderSize).locked())
+        << "the header is still locked while a record is held";
+    if (slot > 0) {
+      EXPECT_FALSE(lab09_test::record_holder(f, slot - 1).locked()) << "record before locked";
+    }
+    if (slot + 1 < kv::kDefaultSlots) {
+      EXPECT_FALSE(lab09_test::record_holder(f, slot + 1).locked()) << "record after locked";
+    }
+    const auto l = parse_locked(p.out());
+    EXPECT_EQ(l.slot, slot) << p.out();
+    p.kill();
+  }
+}
+
+GRADED_TEST(Locking, RecordsAreNeverTorn, 6,
+            "README §Pitfalls 5 — a reader takes the record's read lock too") {
+  grader::repeat(2, [](int i, std::uint64_t seed) {
+    const auto f = db(fmt::format("torn{}.db", i));
+    kv::KvStore::open(f);  // create it once
+    const std::vector<std::string> keys = {"x", "y"};
+    std::vector<pid_t> pids;
+    for (int w = 0; w < 3; ++w)
+      pids.push_back(lab09_test::fork_worker([&, w] {
+        kv::set_test_yield(true);
+        auto s = kv::KvStore::open(f);
+        std::mt19937_64 rng(seed + w);
+        for (int n = 0; n < 300; ++n)
+          s.set(keys[rng() % keys.size()],
+                lab09_test::sealed_value(fmt::format("w{}n{}", w, n), 20 + rng() % 160));
+        return true;
+      }));
+    for (int r = 0; r < 3; ++r)
+      pids.push_back(lab09_test::fork_worker([&] {
+        kv::set_test_yield(true);
+        auto s = kv::KvStore::open(f);
+        for (int n = 0; n < 600; ++n) {
+          auto v = s.get(keys[n % keys.size()]);
+          if (v && !lab09_test::sealed_ok(*v)) {
+            fmt::print(stderr, "torn value read: {}\n", *v);
+            return false;
+          }
+        }
+        return true;
+      }));
+    const auto bad = lab09_test::join_workers(pids, 60'000ms);
+    EXPECT_EQ(bad, "") << "3 writers and 3 readers of two keys; a reader saw a value that "
+                          "is not one whole write (see the worker lines above)";
+    auto s = kv::KvStore::open(f);
+    for (const auto& k : keys) {
+      auto v = s.get(k);
+      ASSERT_TRUE(v.has_value());
+      EXPECT_TRUE(lab09_test::sealed_ok(*v)) << "final value of " << k << ": " << *v;
+    }
+  });
+}
+
+GRADED_TEST(Locking, ClosingAnotherFdKeepsTheLock, 5,
+            "README §Pitfalls 7 — classic POSIX locks die with ANY close of the file") {
+  const auto f = db();
+  auto s = kv::KvStore::open(f);
+  auto held = s.lock_key("trap");
+  ASSERT_TRUE(lab09_test::record_holder(f, held.slot).locked()) << "lock_key took no lock";
+  {  // the trap: something else in this process opens and closes the same file
+    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+  }
+  EXPECT_TRUE(lab09_test::record_holder(f, held.slot).locked())
+      << "closing another descriptor of the file dropped the store's record lock";
+  // Another process cannot take it either (and gives up after its --timeout).
+  auto r = grader::run(lab09_test::kv_argv(f, {"--timeout", "300", "lock-test", "trap"}),
+                       {.timeout = grader::scaled(20'000ms)});
+  EXPECT_EQ(r.out.find("locked"), std::string::npos) << r.describe();
+  expect_exit(r, 1);
+  held.lock.release();
+  expect_exit(kvrun(f, {"lock-test", "trap"}), 0);
+}
