@@ -1,0 +1,288 @@
+// Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
+// exactly once under injected yields, no busy-waiting) and the shared-memory variant
+// (two handles, a robust mutex whose owner is SIGKILLed inside push()).
+#include <signal.h>    // SIGKILL
+#include <sys/wait.h>  // waitpid, WUNTRACED
+#include <unistd.h>    // fork, _exit
+
+#include "common.hpp"
+#include "ipclab/error.hpp"  // UsageError, SysError
+#include "ipclab/names.hpp"  // names::posix
+
+GRADER_LAB("lab07", "Producer-consumer: bounded buffer with mutex + condition variables");
+
+using ipclab::lab07::BoundedBuffer;
+using ipclab::lab07::SharedBoundedBuffer;
+using lab07_test::Shape;
+
+// ---- single-threaded contract -----------------------------------------------------------
+
+GRADED_TEST(Buffer, FifoOrderAndCapacity, 2, "README §The API") {
+  BoundedBuffer<std::string> b(3);
+  EXPECT_EQ(b.capacity(), 3u);
+  EXPECT_TRUE(b.push("a"));
+  EXPECT_TRUE(b.push("b"));
+  EXPECT_TRUE(b.push("c"));
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.pop(), "a");
+  EXPECT_TRUE(b.push("d"));
+  EXPECT_EQ(b.pop(), "b");
+  EXPECT_EQ(b.pop(), "c");
+  EXPECT_EQ(b.pop(), "d");
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_THROW(BoundedBuffer<int>(0), ipclab::UsageError);
+}
+
+GRADED_TEST(Buffer, CloseRejectsPushesAndDrains, 3,
+            "README §Pitfalls 4 — after close(), consumers drain what is left, then see the end") {
+  BoundedBuffer<int> b(8);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(b.push(i));
+  b.close();
+  EXPECT_TRUE(b.closed());
+  EXPECT_FALSE(b.push(6)) << "push() after close() must return false";
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(b.pop(), i) << "items pushed before close() are lost";
+  EXPECT_EQ(b.pop(), std::nullopt);
+  EXPECT_EQ(b.pop(), std::nullopt) << "the end must be sticky";
+  b.close();  // idempotent
+  EXPECT_EQ(b.size(), 0u);
+}
+
+// ---- blocking, waking, no busy-waiting -----------------------------------------------------
+
+GRADED_TEST(Close, WakesEveryBlockedConsumer, 4,
+            "README §Pitfalls 3 — close() must wake every waiter (notify_all on both)") {
+  grader::repeat(3, [&](int, std::uint64_t) {
+    BoundedBuffer<std::uint64_t> b(4);
+    constexpr int kConsumers = 6;
+    std::vector<std::atomic<pid_t>> tids(kConsumers);
+    std::atomic<int> ended{0}, got_item{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kConsumers; ++i)
+      ts.emplace_back([&, i] {
+        tids[i] = lab07_test::gettid();
+        if (b.pop()) got_item.fetch_add(1);
+        ended.fetch_add(1);
+      });
+    for (auto& tid : tids) {
+      ASSERT_TRUE(grader::wait_until([&] { return tid.load() != 0; }));
+      ASSERT_TRUE(lab07_test::wait_blocked(tid.load()))
+          << "a consumer of an empty buffer did not block (state "
+          << lab07_test::thread_state(tid.load()) << ")";
+    }
+    b.close();
+    if (!grader::wait_until([&] { return ended.load() == kConsumers; }, grader::scaled(5'000ms)))
+      lab07_test::hung(
+          fmt::format("{} consumers blocked on an empty buffer; after close() {} are still blocked "
+                      "(close() must wake all of them)",
+                      kConsumers, kConsumers - ended.load()));
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(got_item.load(), 0) << "pop() on a closed, empty buffer returned an item";
+  });
+}
+
+GRADED_TEST(Close, WakesEveryBlockedProducer, 3,
+            "README §Pitfalls 3 — close() must wake every waiter (notify_all on both)") {
+  BoundedBuffer<std::uint64_t> b(1);
+  ASSERT_TRUE(b.push(100));
+  constexpr int kProducers = 4;
+  std::vector<std::atomic<pid_t>> tids(kProducers);
+  std::atomic<int> ended{0}, accepted{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kProducers; ++i)
+    ts.emplace_back([&, i] {
+      tids[i] = lab07_test::gettid();
+      if (b.push(static_cast<std::uint64_t>(i))) accepted.fetch_add(1);
+      ended.fetch_add(1);
+    });
+  for (auto& tid : tids) {
+    ASSERT_TRUE(grader::wait_until([&] { return tid.load() != 0; }));
+    ASSERT_TRUE(lab07_test::wait_blocked(tid.load()))
+        << "a producer of a full buffer did not block";
+  }
+  b.close();
+  if (!grader::wait_until([&] { return ended.load() == kProducers; }, grader::scaled(5'000ms)))
+    lab07_test::hung(fmt::format("after close(), {} producers are still blocked on a full buffer",
+                                 kProducers - ended.load()));
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(accepted.load(), 0) << "push() into a closed buffer returned true";
+  EXPECT_EQ(b.pop(), 100u) << "the item pushed before close() was lost";
+  EXPECT_EQ(b.pop(), std::nullopt);
+}
+
+GRADED_TEST(NoBusyWait, ConsumerBlockedOnEmptyUsesNoCpu, 3,
+            "README §Pitfalls 5 — wait on the condition variable, never spin or poll") {
+  BoundedBuffer<std::uint64_t> b(4);
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::optional<std::uint64_t> got;
+  std::thread t([&] {
+    tid = lab07_test::gettid();
+    got = b.pop();
+    done = true;
+  });
+  ASSERT_TRUE(grader::wait_until([&] { return tid.load() != 0; }));
+  if (!lab07_test::wait_blocked(tid.load())) {
+    b.close();
+    t.join();
+    FAIL() << "the consumer never went to sleep (state " << lab07_test::thread_state(tid.load())
+           << "): it spins instead of waiting";
+  }
+  const auto ticks = lab07_test::ticks_over_window(tid.load());
+  EXPECT_FALSE(done.load()) << "pop() on an empty, open buffer returned";
+  EXPECT_LE(ticks, 3u) << "a consumer blocked on an empty buffer used " << ticks
+                       << " clock ticks of CPU in 0.5 s: it is busy-waiting";
+  ASSERT_TRUE(b.push(42));
+  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+    lab07_test::hung("push() did not wake the consumer blocked on the empty buffer");
+  t.join();
+  EXPECT_EQ(got, 42u);
+}
+
+GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
+            "README §Pitfalls 5 — wait on the condition variable, never spin or poll") {
+  BoundedBuffer<std::uint64_t> b(2);
+  ASSERT_TRUE(b.push(1));
+  ASSERT_TRUE(b.push(2));
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    tid = lab07_test::gettid();
+    b.push(3);
+    done = true;
+  });
+  ASSERT_TRUE(grader::wait_until([&] { return tid.load() != 0; }));
+  if (!lab07_test::wait_blocked(tid.load())) {
+    b.close();
+    t.join();
+    FAIL() << "the producer never went to sleep: it spins instead of waiting";
+  }
+  const auto ticks = lab07_test::ticks_over_window(tid.load());
+  EXPECT_FALSE(done.load()) << "push() on a full, open buffer returned";
+  EXPECT_LE(ticks, 3u) << "a producer blocked on a full buffer used " << ticks
+                       << " clock ticks of CPU in 0.5 s: it is busy-waiting";
+  EXPECT_EQ(b.pop(), 1u);
+  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+    lab07_test::hung("pop() did not wake the producer blocked on the full buffer");
+  t.join();
+  EXPECT_EQ(b.pop(), 2u);
+  EXPECT_EQ(b.pop(), 3u);
+}
+
+// ---- every item exactly once, under injected yields ----------------------------------------
+
+GRADED_TEST(ExactlyOnce, SmallShapesWithYields, 4,
+            "README §Pitfalls 1 — wait in a while loop, not an if") {
+  ipclab::lab07::set_test_yield(true);
+  const std::vector<Shape> shapes = {{1, 1, 1, 2000}, {1, 1, 10, 3000}, {2, 2, 1, 2000}};
+  grader::repeat(4, [&](int, std::uint64_t) {
+    for (const auto& s : shapes) {
+      BoundedBuffer<std::uint64_t> b(s.capacity);
+      {
+        const std::string problems = lab07_test::run_shape(b, s);
+        EXPECT_TRUE(problems.empty()) << problems;
+      }
+    }
+  });
+}
+
+GRADED_TEST(ExactlyOnce, ManyThreadsTinyBufferWithYields, 6,
+            "README §Pitfalls 1 — wait in a while loop: another thread may take the item first") {
+  ipclab::lab07::set_test_yield(true);
+  // More threads than the machine has cores, and buffers of 1 and 2 slots: every wakeup
+  // races with a thread that did not have to wait.
+  const std::vector<Shape> shapes = {
+      {8, 8, 1, 4000}, {2, 12, 1, 4000}, {12, 2, 2, 4000}, {8, 8, 4, 4000}};
+  grader::repeat(4, [&](int, std::uint64_t) {
+    for (const auto& s : shapes) {
+      BoundedBuffer<std::uint64_t> b(s.capacity);
+      {
+        const std::string problems = lab07_test::run_shape(b, s);
+        EXPECT_TRUE(problems.empty()) << problems;
+      }
+    }
+  });
+}
+
+// ---- the shared-memory variant ------------------------------------------------------------
+
+GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBoundedBuffer") {
+  const std::string name = ipclab::names::posix("lab07.fifo");
+  struct Unlink {
+    std::string n;
+    ~Unlink() { SharedBoundedBuffer::unlink(n); }
+  } unlink{name};
+  auto a = SharedBoundedBuffer::create(name, 4);
+  auto b = SharedBoundedBuffer::open(name);
+  EXPECT_EQ(b.capacity(), 4u);
+  for (std::uint64_t i = 1; i <= 4; ++i) EXPECT_TRUE(a.push(i * 10));
+  EXPECT_EQ(b.size(), 4u);
+  for (std::uint64_t i = 1; i <= 4; ++i) EXPECT_EQ(b.pop(), i * 10);
+  EXPECT_TRUE(a.push(7));
+  b.close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_FALSE(a.push(8));
+  EXPECT_EQ(a.pop(), 7u);
+  EXPECT_EQ(a.pop(), std::nullopt);
+  EXPECT_THROW(SharedBoundedBuffer::create(name, 4), ipclab::SysError) << "create must be O_EXCL";
+  EXPECT_THROW(SharedBoundedBuffer::open(ipclab::names::posix("lab07.nosuch")), ipclab::SysError);
+}
+
+GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
+            "README §Pitfalls 6 — on EOWNERDEAD repair the ring, then pthread_mutex_consistent") {
+  const std::string name = ipclab::names::posix("lab07.robust");
+  struct Unlink {
+    std::string n;
+    ~Unlink() { SharedBoundedBuffer::unlink(n); }
+  } unlink{name};
+  auto buf = SharedBoundedBuffer::create(name, 4);
+  ASSERT_TRUE(buf.push(11));
+  ASSERT_TRUE(buf.push(22));
+  // A child process (this test has no threads now, so fork is safe) stops itself inside its
+  // push, holding the lock, and is SIGKILLed there.
+  std::fflush(stdout);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ipclab::lab07::arm_stop_in_push(1);
+    buf.push(33);
+    ::_exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, WUNTRACED), child);
+  if (!WIFSTOPPED(st)) {
+    FAIL() << "the child was expected to stop inside push() at test_point(kPushLocked); it "
+           << ipclab::WaitStatus(st).describe();
+  }
+  EXPECT_EQ(buf.ring()->in_progress, 1u)
+      << "push() must set in_progress before test_point(kPushLocked)";
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &st, 0);
+  // The next locker (a consumer here) gets EOWNERDEAD and must repair, not wedge or throw.
+  std::optional<std::uint64_t> a, b;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    try {
+      a = buf.pop();
+      b = buf.pop();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "pop() after the owner died threw: " << e.what();
+    }
+    done = true;
+  });
+  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+    lab07_test::hung(
+        "pop() after the lock owner was killed is still blocked: the mutex is "
+        "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");
+  t.join();
+  EXPECT_EQ(a, 11u);
+  EXPECT_EQ(b, 22u);
+  EXPECT_EQ(buf.recoveries(), 1u) << "exactly one locker must have repaired the buffer";
+  EXPECT_EQ(buf.size(), 0u) << "the dead producer's unfinished item must be discarded";
+  EXPECT_EQ(buf.ring()->in_progress, 0u);
+  // Still a working buffer (pthread_mutex_consistent was called, else ENOTRECOVERABLE).
+  EXPECT_NO_THROW({
+    EXPECT_TRUE(buf.push(44));
+    EXPECT_EQ(buf.pop(), 44u);
+    buf.close();
+  });
+}
