@@ -37,6 +37,7 @@ lab%: build
 # Every lab benchmark with defaults that finish in under a minute each (PERF.md method).
 bench: build
 	$(BUILD)/labs/06-mq-bench/ipc_benchmark --msg-size=1024 --iterations=100000 --runs=3
+	$(BUILD)/labs/08-rwlock/bench/rwlock_bench
 
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
