@@ -15,6 +15,7 @@
 #include <map>         // std::map
 #include <random>      // std::random_device
 #include <sstream>     // std::istringstream
+#include <stdexcept>   // std::invalid_argument
 
 #include <fmt/core.h>    // fmt::format
 #include <fmt/ranges.h>  // fmt::join
@@ -526,6 +527,22 @@ void repeat(int times, const std::function<void(int, std::uint64_t)>& body,
 }
 
 // ---- process inspection -----------------------------------------------------------------
+
+std::vector<int> ipcs_ids(char kind) {
+  if (kind != 'q' && kind != 's' && kind != 'm')
+    throw std::invalid_argument(fmt::format("ipcs_ids: kind '{}' is not q, s or m", kind));
+  const RunResult r = run({"ipcs", std::string("-") + kind});
+  std::vector<int> ids;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key;
+    int id = -1;
+    if (words >> key >> id && key.rfind("0x", 0) == 0) ids.push_back(id);  // a data row
+  }
+  return ids;
+}
 
 std::vector<pid_t> zombie_children() {
   std::vector<pid_t> out;

@@ -9,8 +9,6 @@
 
 #include <optional>  // std::optional
 #include <random>    // std::mt19937_64
-#include <set>       // std::set
-#include <sstream>   // std::istringstream
 #include <string>    // std::string
 #include <vector>    // std::vector
 
@@ -47,21 +45,6 @@ inline bool queue_exists(int id) { return queue_stat(id).has_value(); }
 inline long queue_count(int id) {
   const auto ds = queue_stat(id);
   return ds ? static_cast<long>(ds->msg_qnum) : -1;
-}
-
-/// The queue ids `ipcs -q` lists (what an administrator sees).
-inline std::set<int> ipcs_queue_ids() {
-  auto r = grader::run({"ipcs", "-q"});
-  std::set<int> ids;
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key;
-    int id = -1;
-    if (words >> key >> id && key.rfind("0x", 0) == 0) ids.insert(id);
-  }
-  return ids;
 }
 
 /// Lowers the queue's capacity (msg_qbytes): the owner may shrink it without privileges,

@@ -4,7 +4,8 @@
 #include <string.h>  // sigabbrev_np
 #include <unistd.h>  // access, getpid
 
-#include <fstream>  // std::ofstream
+#include <algorithm>  // std::ranges::count
+#include <fstream>    // std::ofstream
 
 #include "common.hpp"
 
@@ -27,7 +28,7 @@ namespace {
 void expect_queue_gone(int id, const char* when) {
   EXPECT_FALSE(queue_exists(id)) << "queue id " << id << " still exists " << when
                                  << " (msgctl(IPC_STAT) succeeds): IPC_RMID was not done";
-  EXPECT_EQ(lab05_test::ipcs_queue_ids().count(id), 0u)
+  EXPECT_EQ(std::ranges::count(grader::ipcs_ids('q'), id), 0)
       << "`ipcs -q` still lists queue id " << id << " " << when;
 }
 

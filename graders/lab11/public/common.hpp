@@ -11,12 +11,12 @@
 #include <sys/sem.h>    // semctl, semid_ds
 #include <unistd.h>     // fork, _exit, write, usleep
 
+#include <algorithm>   // std::ranges::count
 #include <fstream>     // std::ifstream
 #include <functional>  // std::function
 #include <map>         // std::map
 #include <optional>    // std::optional
 #include <random>      // std::mt19937_64
-#include <set>         // std::set
 #include <sstream>     // std::istringstream
 #include <string>      // std::string
 #include <vector>      // std::vector
@@ -52,26 +52,12 @@ inline bool set_exists(int id) {
   return id >= 0 && ::semctl(id, 0, IPC_STAT, &ds) == 0;
 }
 
-/// The semaphore-set ids `ipcs -s` lists.
-inline std::set<int> ipcs_sem_ids() {
-  auto r = grader::run({"ipcs", "-s"});
-  std::set<int> ids;
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key;
-    int id = -1;
-    if (words >> key >> id && key.rfind("0x", 0) == 0) ids.insert(id);
-  }
-  return ids;
-}
-
 /// EXPECT the set `id` is gone, by semctl and by `ipcs -s`.
 inline void expect_set_gone(int id, const std::string& when) {
   EXPECT_FALSE(set_exists(id)) << "semaphore set id " << id << " still exists " << when
                                << " (semctl(IPC_STAT) succeeds): IPC_RMID was not done";
-  EXPECT_EQ(ipcs_sem_ids().count(id), 0u) << "`ipcs -s` still lists set id " << id << " " << when;
+  EXPECT_EQ(std::ranges::count(grader::ipcs_ids('s'), id), 0)
+      << "`ipcs -s` still lists set id " << id << " " << when;
 }
 
 /// One line, one write(2) on an O_APPEND descriptor: the log is totally ordered.

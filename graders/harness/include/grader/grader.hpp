@@ -227,4 +227,8 @@ double cpu_seconds(pid_t pid);
 /// Names of this process's open descriptors other than 0, 1, 2: "5 -> pipe:[123]".
 std::vector<std::string> extra_fds(pid_t pid = 0);
 
+/// The System V object ids `ipcs` lists, as an administrator sees them: kind 'q' (message
+/// queues), 's' (semaphore sets) or 'm' (shared memory).
+std::vector<int> ipcs_ids(char kind);
+
 }  // namespace grader
