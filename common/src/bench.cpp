@@ -22,26 +22,11 @@ double median_of(const std::vector<double>& v) {
   return s.empty() ? 0 : s.median();
 }
 
-/// "1.05M", "987k", "950": three significant figures.
-std::string si(double v) {
-  if (v >= 1e9) return fmt::format("{:.3g}G", v / 1e9);
-  if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
-  if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
-  return fmt::format("{:.3g}", v);
-}
-
 /// Nanoseconds in the unit that keeps three significant figures readable.
 std::string duration(double ns) {
   if (ns >= 1e6) return fmt::format("{:.3g} ms", ns / 1e6);
   if (ns >= 1e3) return fmt::format("{:.3g} us", ns / 1e3);
   return fmt::format("{:.3g} ns", ns);
-}
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 bool usable(const Result& r) { return r.skipped.empty() && !r.ops_per_s.empty(); }
@@ -152,6 +137,20 @@ std::string format_json(const Report& report) {
 
 }  // namespace
 
+std::string si(double v) {
+  if (v >= 1e9) return fmt::format("{:.3g}G", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
+  return fmt::format("{:.3g}", v);
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 Format parse_format(std::string_view text) {
   if (text == "table") return Format::kTable;
   if (text == "csv") return Format::kCsv;
@@ -194,7 +193,7 @@ Placement place(Pin pin) {
   const std::vector<int> cpus = usable_cpus();
   switch (pin) {
     case Pin::kNone:
-      p.text = "none (the scheduler decides)";
+      p.text = "none (the scheduler places both sides)";
       break;
     case Pin::kSame:
       p.cpus = {cpus.front(), cpus.front()};

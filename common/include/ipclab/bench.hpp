@@ -32,11 +32,16 @@ std::string_view pin_name(Pin pin);
 /// The CPUs this process may run on (sched_getaffinity), ascending.
 std::vector<int> usable_cpus();
 
+/// "1.05M", "987k", "950": three significant figures (tables' spread columns).
+std::string si(double v);
+/// A CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
+std::string csv_field(std::string_view s);
+
 /// Where the two sides of a benchmark run: cpus = {side A, side B}, empty for kNone.
 struct Placement {
   Pin pin = Pin::kNone;
   std::vector<int> cpus;
-  std::string text;  ///< "cross (A on CPU 0, B on CPU 1)", "none (the scheduler decides)"
+  std::string text;  ///< "cross (A on CPU 0, B on CPU 1)", "none (the scheduler places both sides)"
 };
 /// kSame: both on the first usable CPU; kCross: the first two. UsageError for kCross with
 /// fewer than two usable CPUs.

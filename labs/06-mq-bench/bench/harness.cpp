@@ -9,7 +9,6 @@
 // progress counter in shared memory. Whatever goes wrong, it kills both sides, reaps
 // them, and destroys the Transport, which removes every named object.
 #include <poll.h>       // poll
-#include <sched.h>      // sched_getaffinity, sched_setaffinity
 #include <sys/prctl.h>  // PR_SET_PDEATHSIG
 #include <sys/wait.h>   // waitpid
 #include <unistd.h>     // fork, _exit
@@ -26,6 +25,7 @@
 
 #include <fmt/core.h>
 
+#include "ipclab/bench.hpp"    // place, pin_this_thread
 #include "ipclab/clock.hpp"    // now_ns, Stopwatch
 #include "ipclab/error.hpp"    // UsageError, OperationFailed, NotImplemented, SysError
 #include "ipclab/fd.hpp"       // Fd
@@ -189,13 +189,7 @@ void record_error(SideState& s, Outcome o, const std::string& what) {
     ::sigaction(SIGINT, &dfl, nullptr);
     ::sigaction(SIGTERM, &dfl, nullptr);
     ignore_sigpipe();
-    if (!plan.cpus.empty()) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(plan.cpus[side == Side::kA ? 0 : 1], &set);
-      check_unix(::sched_setaffinity(0, sizeof set, &set), "sched_setaffinity(CPU {})",
-                 plan.cpus[side == Side::kA ? 0 : 1]);
-    }
+    if (!plan.cpus.empty()) bench::pin_this_thread(plan.cpus[side == Side::kA ? 0 : 1]);
     auto ch = t.open(side);
     if (!ch) throw NotImplemented("Transport::open returned no channel");
     if (side == Side::kA)
@@ -374,16 +368,6 @@ RunNumbers run_once(Mechanism m, const Params& p, const Plan& plan,
   return r;
 }
 
-std::vector<int> usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  check_unix(::sched_getaffinity(0, sizeof set, &set), "sched_getaffinity");
-  std::vector<int> cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}
-
 }  // namespace
 
 Plan make_plan(const Params& p) {
@@ -415,23 +399,9 @@ Plan make_plan(const Params& p) {
   plan.round_trips =
       p.round_trips != 0 ? p.round_trips : std::min<std::uint64_t>(p.iterations, 10000);
 
-  const std::vector<int> cpus = usable_cpus();
-  switch (p.pin) {
-    case Pin::kNone:
-      plan.pin_text = "none (the scheduler places both sides)";
-      break;
-    case Pin::kSame:
-      plan.cpus = {cpus.front(), cpus.front()};
-      plan.pin_text = fmt::format("same (A and B on CPU {})", cpus.front());
-      break;
-    case Pin::kCross:
-      if (cpus.size() < 2)
-        throw UsageError(fmt::format("--pin=cross needs two CPUs; this process may use only CPU {}",
-                                     cpus.front()));
-      plan.cpus = {cpus[0], cpus[1]};
-      plan.pin_text = fmt::format("cross (A on CPU {}, B on CPU {})", cpus[0], cpus[1]);
-      break;
-  }
+  bench::Placement placement = bench::place(p.pin);
+  plan.cpus = std::move(placement.cpus);
+  plan.pin_text = std::move(placement.text);
   return plan;
 }
 

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "ipclab/bench.hpp"  // si, csv_field, pin_name
 #include "ipclab/json.hpp"   // json_string, json_number
 #include "ipclab/stats.hpp"  // Samples
 #include "lab06/bench.hpp"
@@ -21,33 +22,6 @@ const MechanismRuns* find_runs(const Report& r, Mechanism m) {
   for (const auto& x : r.results)
     if (x.mech == m) return &x;
   return nullptr;
-}
-
-/// "1.05M", "987k", "950": three significant figures for the spread column.
-std::string si(double v) {
-  if (v >= 1e9) return fmt::format("{:.3g}G", v / 1e9);
-  if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
-  if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
-  return fmt::format("{:.3g}", v);
-}
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-const char* pin_name(Pin p) {
-  switch (p) {
-    case Pin::kNone:
-      return "none";
-    case Pin::kSame:
-      return "same";
-    case Pin::kCross:
-      return "cross";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -94,8 +68,9 @@ std::string format_table(const Report& report) {
     const Summary s = summarize(report, r);
     out += fmt::format(
         "{:<10} {:>10.0f}  {:<13} {:>9.1f} {:>9.2f} {:>9.2f} {:>9.2f}  {:<13} {:>7.2f}x\n",
-        mechanism_name(r.mech), s.msgs_per_s, si(s.msgs_per_s_min) + "-" + si(s.msgs_per_s_max),
-        s.bytes_per_s / 1e6, s.rtt_avg_ns / 1e3, s.rtt_p50_ns / 1e3, s.rtt_p99_ns / 1e3,
+        mechanism_name(r.mech), s.msgs_per_s,
+        bench::si(s.msgs_per_s_min) + "-" + bench::si(s.msgs_per_s_max), s.bytes_per_s / 1e6,
+        s.rtt_avg_ns / 1e3, s.rtt_p50_ns / 1e3, s.rtt_p99_ns / 1e3,
         fmt::format("{:.3g}-{:.3g}", s.rtt_p50_min_ns / 1e3, s.rtt_p50_max_ns / 1e3), s.ratio);
   }
   out += fmt::format(
@@ -115,7 +90,7 @@ std::string format_csv(const Report& report) {
   for (const auto& r : report.results) {
     if (!r.skipped.empty()) {
       out += fmt::format("{},{},0,,,,,,,,,,,{}\n", mechanism_name(r.mech), report.params.msg_size,
-                         csv_field("skipped: " + r.skipped));
+                         bench::csv_field("skipped: " + r.skipped));
       continue;
     }
     const Summary s = summarize(report, r);
@@ -136,7 +111,7 @@ std::string format_json(const Report& report) {
   out += fmt::format(
       "\"msg_size\": {}, \"iterations\": {}, \"round_trips\": {}, \"runs\": {}, \"warmup\": {}, "
       "\"pin\": \"{}\", \"latency\": \"round_trip\", \"baseline\": {}",
-      p.msg_size, p.iterations, report.plan.round_trips, p.runs, p.warmup, pin_name(p.pin),
+      p.msg_size, p.iterations, report.plan.round_trips, p.runs, p.warmup, bench::pin_name(p.pin),
       json_string(base));
   if (!report.plan.cpus.empty())
     out += fmt::format(", \"cpus\": [{}, {}]", report.plan.cpus[0], report.plan.cpus[1]);

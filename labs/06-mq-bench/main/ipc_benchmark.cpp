@@ -75,9 +75,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       if (!seen) p.mechanisms.push_back(*m);
     }
     p.mechanisms_explicit = !p.mechanisms.empty();
-    p.pin = pin == "cross"  ? ipclab::lab06::Pin::kCross
-            : pin == "same" ? ipclab::lab06::Pin::kSame
-                            : ipclab::lab06::Pin::kNone;
+    p.pin = ipclab::bench::parse_pin(pin);
     p.stall_timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
     p.progress = ::isatty(2) == 1 && format == "table";
 

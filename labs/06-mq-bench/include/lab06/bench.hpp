@@ -16,6 +16,7 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
+#include "ipclab/bench.hpp"   // bench::Pin
 #include "lab06/channel.hpp"  // Mechanism
 
 namespace ipclab {
@@ -24,7 +25,7 @@ class ShutdownSignals;
 
 namespace ipclab::lab06 {
 
-enum class Pin { kNone, kSame, kCross };
+using Pin = bench::Pin;  // --pin same|cross|none (ipclab/bench.hpp)
 
 struct Params {
   std::size_t msg_size = 1024;
