@@ -1,0 +1,164 @@
+// Lab 10 hidden grader: races made visible with the test hook (IPCLAB_TEST_YIELD=1) and
+// repetitions, a one-slot pool as a mutex, several holders killed at once, and a dead
+// owner that is still a zombie.
+#include <signal.h>  // SIGKILL
+#include <stdlib.h>  // setenv
+
+#include <atomic>  // std::atomic
+#include <latch>   // std::latch
+#include <thread>  // std::thread
+#include <vector>  // std::vector
+
+#include "../public/common.hpp"
+#include "ipclab/process.hpp"  // process_state
+
+using lab10_test::acquired_line;
+using lab10_test::kForever;
+using lab10_test::ok_timeout;
+using lab10_test::start_manager;
+using lab10_test::start_worker;
+using lab10_test::stop_manager;
+using lab10_test::View;
+namespace l10 = ipclab::lab10;
+
+GRADED_TEST(Hidden, RacingWorkersNeverShareASlot, 8,
+            "README §Pitfalls 2 — check-then-write on a slot is a race; use a CAS or a lock") {
+  grader::repeat(4, [](int, std::uint64_t seed) {
+    auto m = start_manager(3);
+    if (!m) return;
+    EXPECT_TRUE(lab10_test::run_crowd(3, 30, 3, true, seed));
+    grader::expect_exit(stop_manager(*m), 0);
+  });
+}
+
+GRADED_TEST(Hidden, OneSlotPoolIsAMutex, 4,
+            "README §Pitfalls 2 — claim a slot atomically; §Pitfalls 4 — free before post") {
+  grader::repeat(2, [](int, std::uint64_t seed) {
+    auto m = start_manager(1);
+    if (!m) return;
+    EXPECT_TRUE(lab10_test::run_crowd(1, 20, 2, true, seed));
+    grader::expect_exit(stop_manager(*m), 0);
+  });
+}
+
+GRADED_TEST(Hidden, AllHoldersKilledWaitersGetIn, 6,
+            "README §Pitfalls 5 — post once per reclaimed slot, or waiters starve") {
+  grader::repeat(2, [](int, std::uint64_t) {
+    auto m = start_manager(3);
+    if (!m) return;
+    auto view = View::open();
+    ASSERT_TRUE(view);
+    std::vector<grader::Process> holders, waiters;
+    for (unsigned id = 1; id <= 3; ++id) {
+      holders.push_back(start_worker(id, kForever, ok_timeout(), true));
+      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+          << holders.back().out() << holders.back().err();
+    }
+    for (unsigned id = 4; id <= 7; ++id)
+      waiters.push_back(start_worker(id, "20", ok_timeout(), true));
+    for (auto& h : holders) h.kill();
+    ASSERT_TRUE(grader::wait_until(
+        [&] {
+          for (auto& w : waiters)
+            if (!w.exited()) return false;
+          return true;
+        },
+        grader::scaled(10'000ms)))
+        << "waiters still blocked after every holder was SIGKILLed: " << view->describe();
+    for (unsigned i = 0; i < waiters.size(); ++i) {
+      auto r = waiters[i].finish(grader::scaled(5'000ms));
+      grader::expect_exit(r, 0);
+    }
+    EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 3; }, grader::scaled(3'000ms)))
+        << "after three holders died and four waiters came and went: " << view->describe();
+    EXPECT_EQ(view->h().reclaimed.load(), 3U) << view->describe();
+    EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
+    EXPECT_LE(view->h().high_water.load(), 3) << view->describe();
+    grader::expect_exit(stop_manager(*m), 0);
+  });
+}
+
+GRADED_TEST(Hidden, ZombieOwnerIsReclaimed, 3,
+            "README §Pitfalls 7 — kill(pid, 0) succeeds on a zombie") {
+  auto m = start_manager(1);
+  if (!m) return;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  auto a = start_worker(1, kForever, ok_timeout());
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  a.signal(SIGKILL);  // dead, but not reaped: a zombie child of this test
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(a.pid()) == 'Z'; },
+                                 grader::scaled(5'000ms)));
+  EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 1 && !view->holds(a.pid()); },
+                                 grader::scaled(3'000ms)))
+      << "worker 1 (pid " << a.pid() << ") is a zombie: it will never release. "
+      << view->describe();
+  a.kill();
+  grader::expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Hidden, LiveHoldersAreNeverReclaimed, 3,
+            "README §Pitfalls 7 — only a dead owner's slot is reclaimed") {
+  auto m = start_manager(2);
+  if (!m) return;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  auto a = start_worker(1, "1500", ok_timeout());
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  // The manager makes ~15 passes while worker 1 holds; its slot must stay its own.
+  auto r = a.finish(grader::scaled(10'000ms));
+  grader::expect_exit(r, 0);
+  EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
+  EXPECT_EQ(view->sem_value(), 2) << view->describe();
+  grader::expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,
+            "README §Pitfalls 6 — free a dead owner's slot with a CAS; post only if it won") {
+  // The test hook in this process too: the reclaimers below stop between their look at a
+  // slot and their claim of it. (Set before the first call of any Pool function.)
+  ASSERT_EQ(::setenv("IPCLAB_TEST_YIELD", "1", 1), 0);
+  grader::repeat(6, [](int, std::uint64_t) {
+    constexpr unsigned kN = 3;
+    // No pool_manager: the pool is this test's, so nobody else reclaims.
+    auto pool = l10::Pool::create(kN);
+    struct Remove {  // the pool goes even when an ASSERT leaves early
+      ~Remove() {
+        try {
+          l10::Pool::remove();
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "Pool::remove(): " << e.what();
+        }
+      }
+    } remove_at_end;
+    auto view = View::open();
+    ASSERT_TRUE(view);
+    std::vector<grader::Process> holders;
+    for (unsigned id = 1; id <= kN; ++id) {
+      holders.push_back(start_worker(id, kForever, ok_timeout()));
+      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+          << holders.back().out() << holders.back().err();
+    }
+    for (auto& h : holders) h.kill();  // SIGKILL and reaped: three dead owners
+    ASSERT_EQ(view->sem_value(), 0) << view->describe();
+    // Four reclaimers start together and each makes one pass over the same dead owners.
+    constexpr int kReclaimers = 4;
+    std::latch go(kReclaimers);
+    std::atomic<unsigned> freed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kReclaimers; ++t)
+      threads.emplace_back([&] {
+        go.arrive_and_wait();
+        freed.fetch_add(static_cast<unsigned>(pool.reclaim_dead().size()));
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(freed.load(), kN) << "four concurrent reclaim_dead() passes over " << kN
+                                << " dead owners must free each slot once in all: "
+                                << view->describe();
+    EXPECT_EQ(view->sem_value(), static_cast<int>(kN))
+        << "the semaphore must be posted once per dead owner's slot: " << view->describe();
+    EXPECT_EQ(view->h().reclaimed.load(), kN) << view->describe();
+    EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
+    EXPECT_TRUE(view->owners().empty()) << view->describe();
+  });
+}

@@ -1,0 +1,282 @@
+// Lab 10 public grader: the pool's contract seen from outside — the seed transcript, a
+// full pool, timeouts that leave the count alone, 50 workers through 5 slots, a worker
+// killed with SIGKILL while holding, a blocked worker that sleeps, and a clean shutdown.
+#include <signal.h>  // SIGKILL, SIGTERM
+
+#include "common.hpp"
+#include "ipclab/error.hpp"    // UsageError, SysError
+#include "ipclab/process.hpp"  // process_state
+
+GRADER_LAB("lab10", "POSIX semaphore connection pool");
+
+using grader::expect_exit;
+using grader::expect_output;
+using grader::run;
+using lab10_test::acquired_line;
+using lab10_test::kForever;
+using lab10_test::ok_timeout;
+using lab10_test::released_line;
+using lab10_test::start_manager;
+using lab10_test::start_worker;
+using lab10_test::stop_manager;
+using lab10_test::View;
+namespace l10 = ipclab::lab10;
+
+// ---- the API in-process -----------------------------------------------------------------
+
+GRADED_TEST(Api, CreateOpenRemove, 3,
+            "README §Pitfalls 8 — create exclusively, remove both names") {
+  EXPECT_THROW(l10::Pool::create(0), ipclab::UsageError);
+  EXPECT_THROW(l10::Pool::create(l10::kMaxConnections + 1), ipclab::UsageError);
+  EXPECT_FALSE(lab10_test::pool_objects_exist()) << "a rejected create() left objects behind";
+  {
+    auto pool = l10::Pool::create(3);
+    EXPECT_TRUE(lab10_test::exists(lab10_test::sem_file())) << lab10_test::sem_file();
+    EXPECT_TRUE(lab10_test::exists(lab10_test::shm_file())) << lab10_test::shm_file();
+    auto view = View::open();
+    ASSERT_TRUE(view);
+    EXPECT_EQ(view->sem_value(), 3) << "a new pool of 3 has 3 free connections";
+    EXPECT_EQ(view->h().max_connections, 3U);
+    EXPECT_EQ(view->h().magic.load(), l10::kPoolMagic);
+    EXPECT_TRUE(view->owners().empty()) << view->describe();
+    try {
+      (void)l10::Pool::create(3);
+      ADD_FAILURE() << "a second create() of an existing pool must fail with EEXIST";
+    } catch (const ipclab::SysError& e) {
+      EXPECT_EQ(e.code(), std::errc::file_exists) << e.what();
+    }
+    auto other = l10::Pool::open();
+    EXPECT_EQ(other.max_connections(), 3U);
+    EXPECT_EQ(other.available(), 3);
+  }
+  EXPECT_TRUE(l10::Pool::remove());
+  EXPECT_FALSE(lab10_test::pool_objects_exist()) << "remove() must unlink both names";
+  EXPECT_FALSE(l10::Pool::remove()) << "remove() of no pool returns false";
+  try {
+    (void)l10::Pool::open();
+    ADD_FAILURE() << "open() with no pool must throw SysError (ENOENT)";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory) << e.what();
+  }
+}
+
+// ---- programs -----------------------------------------------------------------------------
+
+GRADED_TEST(Pool, SeedTranscript, 3) {
+  auto m = start_manager(5);
+  if (!m) return;
+  auto r = run({"worker", "1", "--hold-ms", "50", "--timeout-ms", ok_timeout()});
+  expect_output(r, "Worker 1: Acquired connection (4 remaining)\nWorker 1: Released\n");
+  expect_exit(r, 0);
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  EXPECT_EQ(view->sem_value(), 5) << view->describe();
+  EXPECT_TRUE(view->owners().empty()) << view->describe();
+  EXPECT_EQ(view->h().acquisitions.load(), 1U) << view->describe();
+  auto stop = stop_manager(*m);
+  expect_exit(stop, 0);
+  EXPECT_NE(stop.out.find("high-water 1 of 5"), std::string::npos) << stop.describe();
+}
+
+GRADED_TEST(Pool, FullPoolHoldsExactlyN, 5,
+            "README §Pitfalls 3 — the semaphore counts free connections") {
+  auto m = start_manager(3);
+  if (!m) return;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  std::vector<grader::Process> holders;
+  for (unsigned id = 1; id <= 3; ++id) {  // one at a time: "(k remaining)" is exact
+    holders.push_back(start_worker(id, kForever, ok_timeout()));
+    ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+        << "worker " << id << " of 3 in a pool of 3 did not get in: " << holders.back().out()
+        << holders.back().err() << "\n"
+        << view->describe();
+    EXPECT_NE(holders.back().out().find(fmt::format("({} remaining)", 3 - id)), std::string::npos)
+        << holders.back().out();
+  }
+  EXPECT_EQ(view->sem_value(), 0) << view->describe();
+  EXPECT_EQ(view->h().holders.load(), 3) << view->describe();
+  EXPECT_EQ(view->h().high_water.load(), 3) << "three held at once: " << view->describe();
+  std::set<pid_t> expect_owners, owners;
+  for (auto& h : holders) expect_owners.insert(h.pid());
+  for (const auto& [slot, pid] : view->owners()) {
+    EXPECT_LT(slot, 3U) << view->describe();
+    owners.insert(pid);
+  }
+  EXPECT_EQ(owners, expect_owners) << "the table must name the three holders: " << view->describe();
+
+  auto late = run({"worker", "4", "--hold-ms", "0", "--timeout-ms", "200"});
+  expect_output(late, "Worker 4: timed out\n");
+  expect_exit(late, 1);
+  EXPECT_LE(view->h().high_water.load(), 3) << view->describe();
+
+  for (auto& h : holders) h.signal(SIGTERM);  // ends the hold early: released normally
+  for (unsigned id = 1; id <= 3; ++id) {
+    auto r = holders[id - 1].finish(grader::scaled(10'000ms));
+    expect_exit(r, 0);
+    EXPECT_NE(r.out.find(released_line(id)), std::string::npos) << r.describe();
+  }
+  EXPECT_EQ(view->sem_value(), 3) << "after every release: " << view->describe();
+  EXPECT_TRUE(view->owners().empty()) << view->describe();
+  expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Pool, TimeoutLeavesCountUnchanged, 5,
+            "README §Pitfalls 3 — a timed-out wait took nothing; do not post") {
+  auto m = start_manager(1);
+  if (!m) return;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  auto holder = start_worker(1, kForever, ok_timeout());
+  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), grader::scaled(10'000ms)))
+      << holder.out() << holder.err();
+  for (unsigned id = 2; id <= 4; ++id) {
+    auto r = run({"worker", std::to_string(id), "--hold-ms", "0", "--timeout-ms", "150"});
+    expect_output(r, fmt::format("Worker {}: timed out\n", id));
+    expect_exit(r, 1);
+    EXPECT_EQ(view->sem_value(), 0) << "after worker " << id << " timed out: " << view->describe();
+    EXPECT_EQ(view->h().holders.load(), 1) << view->describe();
+  }
+  holder.signal(SIGTERM);
+  expect_exit(holder.finish(grader::scaled(10'000ms)), 0);
+  EXPECT_EQ(view->sem_value(), 1) << "after the holder released: " << view->describe();
+  auto next = run({"worker", "5", "--hold-ms", "0", "--timeout-ms", ok_timeout()});
+  expect_output(next, "Worker 5: Acquired connection (0 remaining)\nWorker 5: Released\n");
+  EXPECT_EQ(view->h().high_water.load(), 1) << view->describe();
+  expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Pool, FiftyWorkersAllComplete, 6,
+            "README §Pitfalls 2 — claim a slot atomically; §Pitfalls 4 — free before post") {
+  auto m = start_manager(5);
+  if (!m) return;
+  EXPECT_TRUE(lab10_test::run_crowd(5, 50, 15, true, grader::seed()));
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  EXPECT_EQ(view->h().acquisitions.load(), 50U) << view->describe();
+  auto stop = stop_manager(*m);
+  expect_exit(stop, 0);
+  EXPECT_NE(stop.out.find("high-water"), std::string::npos) << stop.describe();
+}
+
+GRADED_TEST(Crash, KilledHolderSlotReclaimed, 8,
+            "README §Pitfalls 5 — reclaim dead owners and post once per reclaimed slot") {
+  auto m = start_manager(2);
+  if (!m) return;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  auto a = start_worker(1, kForever, ok_timeout());
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  auto b = start_worker(2, kForever, ok_timeout());
+  ASSERT_TRUE(b.wait_for_output(acquired_line(2), grader::scaled(10'000ms))) << b.out() << b.err();
+  auto c = start_worker(3, "0", ok_timeout());  // waits on the full pool
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(c.pid()) == 'S'; },
+                                 grader::scaled(5'000ms)));
+  EXPECT_EQ(c.out().find(acquired_line(3)), std::string::npos)
+      << "worker 3 got into a full pool: " << view->describe();
+  const pid_t dead = a.pid();
+  a.kill();  // SIGKILL while holding, and reaped
+  // pool_manager looks every ~100 ms and promises 1 s; 3 s (scaled) absorbs a loaded host.
+  EXPECT_TRUE(grader::wait_until([&] { return !view->holds(dead); }, grader::scaled(3'000ms)))
+      << "the slot of SIGKILLed worker 1 (pid " << dead
+      << ") was not reclaimed: " << view->describe();
+  ASSERT_TRUE(c.wait_for_output(acquired_line(3), grader::scaled(3'000ms)))
+      << "worker 3, waiting on the full pool, did not get the reclaimed connection: "
+      << view->describe() << "\nworker 3: " << c.out() << c.err();
+  auto rc = c.finish(grader::scaled(10'000ms));
+  expect_exit(rc, 0);
+  EXPECT_TRUE(m->wait_for_output("reclaimed slot", grader::scaled(1'000ms))) << m->out();
+  // The second holder dies too: the count must come back to 2 with nobody left to post.
+  const pid_t dead2 = b.pid();
+  b.kill();
+  EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 2 && !view->holds(dead2); },
+                                 grader::scaled(3'000ms)))
+      << "after both holders died and worker 3 released, the count must be 2: " << view->describe();
+  EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
+  EXPECT_EQ(view->h().reclaimed.load(), 2U) << view->describe();
+  expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Blocking, WaitingWorkerUsesNoCpu, 4,
+            "README §Pitfalls 1 — block in sem_timedwait, never poll with sem_trywait") {
+  auto m = start_manager(1);
+  if (!m) return;
+  auto holder = start_worker(1, kForever, ok_timeout());
+  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), grader::scaled(10'000ms)))
+      << holder.out() << holder.err();
+  auto waiter = start_worker(2, "0", ok_timeout());
+  // Once it sleeps in its wait, watch its CPU time for 1.5 s.
+  (void)grader::wait_until([&] { return ipclab::process_state(waiter.pid()) == 'S'; },
+                           grader::scaled(5'000ms));
+  const double before = grader::cpu_seconds(waiter.pid());
+  const bool busy = grader::wait_until(
+      [&] { return grader::cpu_seconds(waiter.pid()) - before > 0.15; }, 1'500ms);
+  EXPECT_FALSE(busy) << "a worker waiting on a full pool used "
+                     << grader::cpu_seconds(waiter.pid()) - before << " s of CPU";
+  EXPECT_FALSE(waiter.exited()) << "the waiter must still be waiting: " << waiter.out()
+                                << waiter.err();
+  holder.signal(SIGTERM);
+  EXPECT_TRUE(waiter.wait_for_output(acquired_line(2), grader::scaled(5'000ms)))
+      << waiter.out() << waiter.err();
+  expect_exit(waiter.finish(grader::scaled(10'000ms)), 0);
+  expect_exit(holder.finish(grader::scaled(10'000ms)), 0);
+  expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Shutdown, PoolObjectsRemoved, 4,
+            "README §Pitfalls 8 — remove both names on SIGINT/SIGTERM") {
+  for (const int sig : {SIGTERM, SIGINT}) {
+    auto m = start_manager(4);
+    if (!m) return;
+    EXPECT_TRUE(lab10_test::exists(lab10_test::sem_file())) << lab10_test::sem_file();
+    EXPECT_TRUE(lab10_test::exists(lab10_test::shm_file())) << lab10_test::shm_file();
+    auto w = run({"worker", "7", "--hold-ms", "0", "--timeout-ms", ok_timeout()});
+    expect_exit(w, 0);
+    m->signal(sig);
+    auto stop = m->finish(grader::scaled(10'000ms));
+    expect_exit(stop, 0);
+    EXPECT_NE(stop.out.find("high-water 1 of 4"), std::string::npos)
+        << "the shutdown line reports the high-water mark: " << stop.describe();
+    EXPECT_FALSE(lab10_test::pool_objects_exist())
+        << "after pool_manager exits on signal " << sig << ": " << lab10_test::sem_file() << " or "
+        << lab10_test::shm_file() << " is still there";
+  }
+  auto w = run({"worker", "8", "--timeout-ms", "1000"});
+  expect_exit(w, 3);
+  EXPECT_NE(w.err.find("error: "), std::string::npos) << w.describe();
+}
+
+GRADED_TEST(Errors, NoPoolAndBadArguments, 2) {
+  auto w = run({"worker", "1", "--timeout-ms", "1000"});
+  expect_exit(w, 3);
+  EXPECT_NE(w.err.find("error: "), std::string::npos) << w.describe();
+  EXPECT_NE(w.err.find("no pool"), std::string::npos)
+      << "open() with no pool must throw SysError (ENOENT): " << w.describe();
+  expect_exit(run({"pool_manager", "--stats"}), 3);
+  expect_exit(run({"worker"}), 2);
+  expect_exit(run({"worker", "1", "--timeout-ms", "-5"}), 2);
+  expect_exit(run({"pool_manager", "--max-connections=0"}), 2);
+  expect_exit(run({"pool_manager", "--max-connections=65"}), 2);
+  auto m = start_manager(2);
+  if (!m) return;
+  auto second = run({"pool_manager", "--max-connections=2"});
+  expect_exit(second, 3);
+  EXPECT_NE(second.err.find("error: "), std::string::npos) << second.describe();
+  auto stats = run({"pool_manager", "--stats"});
+  expect_exit(stats, 0);
+  EXPECT_NE(stats.out.find("2 connections, 2 available"), std::string::npos) << stats.describe();
+  expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Shutdown, UnlinkRemovesStalePool, 2) {
+  auto m = start_manager(2);
+  if (!m) return;
+  m->kill();  // SIGKILL: no chance to clean up
+  EXPECT_TRUE(lab10_test::pool_objects_exist());
+  auto u = run({"pool_manager", "--unlink"});
+  expect_exit(u, 0);
+  EXPECT_FALSE(lab10_test::pool_objects_exist()) << u.describe();
+  auto again = start_manager(2);
+  if (!again) return;
+  expect_exit(stop_manager(*again), 0);
+}
