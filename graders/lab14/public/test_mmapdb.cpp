@@ -1,0 +1,280 @@
+// Lab 14 public grader: the mmapdb program and the Db class — round trips, growth, crashes,
+// concurrent writers, damaged files, the benchmark.
+#include <signal.h>  // SIGKILL
+
+#include <random>  // std::mt19937_64
+
+#include "common.hpp"
+
+GRADER_LAB("lab14", "Memory-mapped key-value database");
+
+using grader::expect_exit;
+using grader::expect_output;
+using grader::run;
+using lab14_test::create_db;
+using lab14_test::Db;
+using lab14_test::db_path;
+using lab14_test::expect_corrupt;
+using lab14_test::first_bad_key;
+using lab14_test::key_of;
+using lab14_test::last_committed;
+using lab14_test::writer_argv;
+
+// ---- the program ----------------------------------------------------------------------------
+
+GRADED_TEST(Cli, InsertGetDeleteListThroughTheProgram, 2, "README §Program") {
+  const auto f = db_path("cli.db");
+  create_db(f);
+  expect_exit(run({"mmapdb", "insert", f, "color", "blue"}), 0);
+  expect_exit(run({"mmapdb", "insert", f, "shape", "round"}), 0);
+  expect_exit(run({"mmapdb", "insert", f, "color", "green"}), 0);  // replaces
+  auto g = run({"mmapdb", "get", f, "color"});
+  expect_output(g, "green\n");
+  expect_exit(g, 0);
+  auto missing = run({"mmapdb", "get", f, "size"});
+  expect_exit(missing, 1);
+  EXPECT_EQ(missing.err, "error: key not found\n") << missing.describe();
+  expect_output(run({"mmapdb", "list", f}), "color=green\nshape=round\n");
+  expect_exit(run({"mmapdb", "delete", f, "color"}), 0);
+  expect_exit(run({"mmapdb", "delete", f, "color"}), 1);
+  expect_exit(run({"mmapdb", "get", f, "color"}), 1);
+  expect_output(run({"mmapdb", "list", f}), "shape=round\n");
+  auto c = run({"mmapdb", "check", f});
+  expect_exit(c, 0);
+  EXPECT_EQ(c.out.rfind("ok: 1 keys, 1 deleted", 0), 0u) << c.describe();
+  auto again = run({"mmapdb", "create", f});
+  expect_exit(again, 1);  // exists
+}
+
+GRADED_TEST(Cli, BadArgumentsAreUsageErrors, 1, "README §Program — bad input is exit 2") {
+  const auto f = db_path("usage.db");
+  expect_exit(run({"mmapdb"}), 2);
+  expect_exit(run({"mmapdb", "create", f, "--size=12Q"}), 2);
+  expect_exit(run({"mmapdb", "create", f, "--size=1K"}), 2);  // below the minimum
+  create_db(f);
+  expect_exit(run({"mmapdb", "insert", f, "", "v"}), 2);
+  expect_exit(run({"mmapdb", "insert", f, std::string(2000, 'k'), "v"}), 2);
+  expect_exit(run({"mmapdb", "get", f}), 2);
+  auto nofile = run({"mmapdb", "get", db_path("absent.db"), "k"});
+  expect_exit(nofile, 3);  // a system error: open failed
+}
+
+// ---- round trip and growth ------------------------------------------------------------------
+
+GRADED_TEST(RoundTrip, HundredThousandKeys, 4,
+            "README §Pitfalls 3 — the index must grow (rebuild) before it fills up") {
+  const auto f = db_path("100k.db");
+  create_db(f, "64K");  // far too small: the file and the index both have to grow
+  auto w = run(writer_argv(f, "k", 100'000, {"--batch", "1000", "--quiet"}),
+               {.timeout = grader::scaled(30'000ms)});
+  expect_exit(w, 0);
+  ASSERT_EQ(w.exit_code(), 0);
+  Db db = Db::open(f);
+  EXPECT_EQ(first_bad_key(db, "k", 100'000), "") << "a key that went in did not come back";
+  EXPECT_FALSE(db.get("k00100000").has_value()) << "a key never inserted was found";
+  EXPECT_EQ(db.list().size(), 100'000u);
+  auto c = run({"mmapdb", "check", f});
+  expect_exit(c, 0);
+  EXPECT_EQ(c.out.rfind("ok: 100000 keys", 0), 0u) << c.describe();
+  auto g = run({"mmapdb", "get", f, "k00054321"});
+  expect_output(g, ipclab::lab14::test_value("k00054321") + "\n");
+}
+
+GRADED_TEST(Growth, FileGrowsAndOpenReadersRemap, 3,
+            "README §Pitfalls 4 — readers notice growth through the generation and remap") {
+  const auto f = db_path("grow.db");
+  create_db(f, "64K");
+  Db reader = Db::open(f);  // opened (and mapped) before the file grows
+  const auto gen0 = reader.generation();
+  const auto size0 = reader.mapped_size();
+  EXPECT_EQ(size0, 64u * 1024) << "create --size=64K should make a 64 KiB file";
+  expect_exit(run(writer_argv(f, "g", 3000, {"--batch", "100", "--quiet"})), 0);
+  EXPECT_GT(lab14_test::file_size(f), 64u * 1024) << "the file did not grow past its size";
+  const auto v = reader.get("g00002999");  // written far past the reader's mapping
+  ASSERT_TRUE(v.has_value()) << "a reader opened before the growth does not see a key stored "
+                                "in the new part of the file (no remap?)";
+  EXPECT_EQ(*v, ipclab::lab14::test_value("g00002999"));
+  EXPECT_GT(reader.generation(), gen0) << "the generation did not change with the growth";
+  EXPECT_GT(reader.mapped_size(), size0) << "the reader did not remap the bigger file";
+  EXPECT_EQ(first_bad_key(reader, "g", 3000), "");
+  expect_exit(run({"mmapdb", "check", f}), 0);
+}
+
+// ---- crashes --------------------------------------------------------------------------------
+
+GRADED_TEST(Crash, KillNineDuringInsertsLosesNothing, 5,
+            "README §Pitfalls 1 — write the record, then heap_end, then publish the slot") {
+  grader::repeat(4, [](int iter, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const auto f = db_path(fmt::format("kill{}.db", iter));
+    create_db(f, "64K");
+    grader::Process w(writer_argv(f, "c", 10'000'000));
+    const long long target = 200 + static_cast<long long>(rng() % 3000);
+    const bool reached =
+        grader::wait_until([&] { return !w.running() || last_committed(w.out()) >= target; },
+                           grader::scaled(20'000ms));
+    ASSERT_TRUE(reached) << "the writer did not commit " << target << " inserts in time";
+    ASSERT_TRUE(w.running()) << "the writer ended before it was killed:\n" << w.finish().describe();
+    w.kill();  // SIGKILL, somewhere inside an insert
+    const long long committed = last_committed(w.out());
+    auto c = run({"mmapdb", "check", f});
+    expect_exit(c, 0);
+    ASSERT_EQ(c.exit_code(), 0) << "the file fails check after kill -9 of a writer that had "
+                                   "committed "
+                                << committed + 1 << " inserts";
+    Db db = Db::open(f);
+    EXPECT_EQ(first_bad_key(db, "c", committed + 1), "")
+        << "an insert that returned before the kill is gone (" << committed + 1 << " returned)";
+  });
+}
+
+GRADED_TEST(Crash, KilledRightAfterPublishingLeavesACompleteRecord, 4,
+            "README §Pitfalls 1 — a slot may be published only after its record is complete") {
+  grader::repeat(5, [](int iter, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const auto f = db_path(fmt::format("publish{}.db", iter));
+    create_db(f, "64K");
+    const auto at = 1 + rng() % 2500;  // the at-th publication kills the writer (test hook)
+    auto w = run(writer_argv(f, "p", 5000), {.env = {fmt::format("IPCLAB_LAB14_CRASH_AT={}", at)}});
+    EXPECT_TRUE(w.status.signaled() && w.status.signal() == SIGKILL)
+        << "the writer should have been killed by the test hook inside publish_slot() at "
+           "publication "
+        << at << " (is every slot change published through publish_slot()?)\n"
+        << w.describe();
+    const long long committed = last_committed(w.out);
+    auto c = run({"mmapdb", "check", f});
+    expect_exit(c, 0);
+    ASSERT_EQ(c.exit_code(), 0) << "killed right after publication " << at
+                                << ", the file fails check: the published slot pointed to "
+                                   "a record that was not complete yet";
+    Db db = Db::open(f);
+    EXPECT_EQ(first_bad_key(db, "p", committed + 1), "");
+    // The insert that was being published when the process died: present and right, or absent.
+    const auto k = key_of("p", static_cast<std::uint64_t>(committed + 1));
+    const auto v = db.get(k);
+    if (v) {
+      EXPECT_EQ(*v, ipclab::lab14::test_value(k)) << k << " holds a wrong value";
+    }
+  });
+}
+
+// ---- concurrency ----------------------------------------------------------------------------
+
+GRADED_TEST(Concurrency, FourWritersLoseNoInsert, 5,
+            "README §Pitfalls 2 and 4 — one writer at a time (exclusive lock); catch up with "
+            "the others' growth after taking the lock") {
+  grader::repeat(2, [](int iter, std::uint64_t) {
+    const auto f = db_path(fmt::format("four{}.db", iter));
+    create_db(f, "64K");  // small: the four writers grow it while the others write
+    constexpr std::uint64_t kEach = 2500;
+    std::vector<grader::Process> writers;
+    for (int i = 0; i < 4; ++i)
+      writers.emplace_back(writer_argv(f, fmt::format("w{}-", i), kEach, {"--quiet"}));
+    for (auto& w : writers) {
+      auto r = w.finish(grader::scaled(30'000ms));
+      expect_exit(r, 0);
+      ASSERT_EQ(r.exit_code(), 0);
+    }
+    auto c = run({"mmapdb", "check", f});
+    expect_exit(c, 0);
+    EXPECT_EQ(c.out.rfind("ok: 10000 keys", 0), 0u) << c.describe();
+    Db db = Db::open(f);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(first_bad_key(db, fmt::format("w{}-", i), kEach), "")
+          << "writer " << i << " lost an insert";
+  });
+}
+
+// ---- damaged files ----------------------------------------------------------------------------
+
+namespace {
+
+/// A small valid database with keys d00000000..d00000199.
+std::string make_valid(const std::string& name) {
+  const auto f = db_path(name);
+  create_db(f, "64K");
+  expect_exit(run(writer_argv(f, "d", 200, {"--batch", "50", "--quiet"})), 0);
+  return f;
+}
+
+void expect_all_report_corrupt(const std::string& f, const std::string& what) {
+  expect_corrupt(run({"mmapdb", "check", f}), what + ", mmapdb check");
+  expect_corrupt(run({"mmapdb", "get", f, "d00000007"}), what + ", mmapdb get");
+  expect_corrupt(run({"mmapdb", "list", f}), what + ", mmapdb list");
+}
+
+}  // namespace
+
+GRADED_TEST(Corruption, DamagedHeaderIsReported, 3,
+            "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "
+            "trusting it") {
+  using ipclab::lab14::Header;
+  const auto f = make_valid("header.db");
+  const std::string good = lab14_test::read_bytes(f);
+  struct Damage {
+    const char* what;
+    std::size_t at;
+    char value;
+  };
+  const Damage damages[] = {
+      {"a byte of the magic flipped", 2, static_cast<char>(good[2] ^ 0x20)},
+      {"the version changed", offsetof(Header, version), 9},
+      {"a size in the static part changed (header CRC)", offsetof(Header, max_key) + 1, 0x7f},
+      {"file_size far beyond the file", offsetof(Header, file_size) + 5, 0x10},
+      {"heap_end beyond file_size", offsetof(Header, heap_end) + 4, 0x01},
+      {"the index beyond the file", offsetof(Header, index_ref) + 4, 0x20},
+  };
+  for (const auto& d : damages) {
+    std::string bad = good;
+    bad[d.at] = d.value;
+    const auto g = db_path("damaged.db");
+    lab14_test::write_bytes(g, bad);
+    expect_all_report_corrupt(g, d.what);
+  }
+}
+
+GRADED_TEST(Corruption, TruncatedFileIsReported, 3,
+            "README §Pitfalls 5 — compare the header's file_size with fstat before mapping: "
+            "touching a page past the end of the file is SIGBUS") {
+  const auto f = make_valid("trunc.db");
+  const std::string good = lab14_test::read_bytes(f);
+  for (const std::size_t len : {std::size_t{0}, std::size_t{100}, std::size_t{4096},
+                                std::size_t{20000}, good.size() - 4096}) {
+    const auto g = db_path("truncated.db");
+    lab14_test::write_bytes(g, good.substr(0, len));
+    expect_all_report_corrupt(g, fmt::format("the file truncated to {} bytes", len));
+  }
+}
+
+GRADED_TEST(Corruption, BadRecordCrcIsReported, 4,
+            "README §Pitfalls 6 — get must verify the record's CRC before returning its value") {
+  const auto f = make_valid("crc.db");
+  std::string bytes = lab14_test::read_bytes(f);
+  const std::string key = "d00000042";
+  const std::uint64_t off = lab14_test::record_offset_of(bytes, key);
+  ASSERT_NE(off, 0u) << "the grader could not find " << key
+                     << "'s record through the index "
+                        "(is the layout the header's?)";
+  bytes[off + sizeof(ipclab::lab14::RecordHead) + key.size() + 10] ^= 0x01;  // one value bit
+  lab14_test::write_bytes(f, bytes);
+  expect_corrupt(run({"mmapdb", "get", f, key}), "a flipped bit in a value, mmapdb get");
+  expect_corrupt(run({"mmapdb", "check", f}), "a flipped bit in a value, mmapdb check");
+  expect_corrupt(run({"mmapdb", "list", f}), "a flipped bit in a value, mmapdb list");
+  auto other = run({"mmapdb", "get", f, "d00000043"});  // the other records are intact
+  expect_output(other, ipclab::lab14::test_value("d00000043") + "\n");
+}
+
+// ---- the benchmark --------------------------------------------------------------------------
+
+GRADED_TEST(Bench, RunsOnceTinyAndCleansUp, 2, "README §Benchmark") {
+  const auto f = db_path("bench.db");
+  auto r = run({"mmapdb", "bench", f, "--keys=2000", "--runs=1", "--format=json"},
+               {.timeout = grader::scaled(60'000ms)});
+  expect_exit(r, 0);
+  for (const char* s :
+       {"\"benchmark\": \"mmapdb bench\"", "\"mmapdb get\"", "\"lmdb get\"", "\"sqlite get\"",
+        "\"mmapdb put\"", "\"mmapdb get/lmdb get\"", "\"mmapdb_file_ratio\""})
+    EXPECT_NE(r.out.find(s), std::string::npos) << "missing " << s << "\n" << r.describe();
+  for (const char* suffix : {"", ".lmdb", ".lmdb-lock", ".sqlite", ".sqlite-wal"})
+    EXPECT_EQ(lab14_test::file_size(f + suffix), 0u) << "bench left " << f + suffix << " behind";
+}

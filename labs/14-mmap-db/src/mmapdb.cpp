@@ -1,0 +1,515 @@
+// Lab 14: the memory-mapped database. Read the layout and the rules at the top of
+// include/lab14/mmapdb.hpp and the README before you start.
+//
+// Invariants this file keeps (a SIGKILL may stop it between any two lines):
+//   1. Every byte in [kHeaderSize, heap_end) belongs to a complete record or index table.
+//      A record is written past heap_end first; heap_end moves over it only afterwards.
+//   2. A live slot points to a complete record with a matching CRC: the slot is published
+//      (release store) only after heap_end moved over its record.
+//   3. used_slots is never above the number of non-empty slots: it is raised only after
+//      the slot is published, and set to the live count of a new index before index_ref.
+//   4. file_size never exceeds the real file size: ftruncate first, then the store.
+// Lock order: one lock only, the byte kLockByte: exclusive for a write transaction, shared
+// for list/stats/check and while open() validates. get() takes none.
+#include "lab14/mmapdb.hpp"
+
+#include <fcntl.h>     // open, fcntl, F_OFD_SETLKW
+#include <sys/mman.h>  // msync
+#include <sys/stat.h>  // fstat
+#include <unistd.h>    // ftruncate
+
+#include <algorithm>      // std::sort, std::max
+#include <bit>            // std::bit_floor, std::bit_width
+#include <cstring>        // std::memcpy, std::memcmp, std::memset
+#include <unordered_set>  // std::unordered_set: duplicate keys in check()
+
+#include "ipclab/error.hpp"  // check_unix, retry_eintr
+
+namespace ipclab::lab14 {
+namespace {
+
+constexpr std::uint64_t kGrowStep = 1u << 20;  // files grow in whole MiB
+constexpr unsigned kMinLog2Slots = 10;         // 1024 slots
+constexpr unsigned kMaxLog2Slots = 31;         // the tag's bits give the home slot
+
+/** Takes (F_RDLCK/F_WRLCK, waiting) or drops (F_UNLCK) this open file's lock on kLockByte.
+ *  OFD locks belong to the open file description: another Db on the same file in the same
+ *  process does not share them, and closing some other descriptor does not drop them. */
+void lock_byte(int fd, short type) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kLockByte;
+  fl.l_len = 1;
+  const int cmd = type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW;
+  check_unix(retry_eintr([&] { return ::fcntl(fd, cmd, &fl); }), "fcntl(lock byte, {})",
+             type == F_UNLCK   ? "unlock"
+             : type == F_RDLCK ? "shared"
+                               : "exclusive");
+}
+
+/// The shared lock for the length of a scope (not taken when the handle already holds the
+/// exclusive one: an OFD lock on the same byte would be converted, not added).
+class SharedLock {
+ public:
+  SharedLock(int fd, bool already_exclusive) : fd_(already_exclusive ? -1 : fd) {
+    if (fd_ >= 0) lock_byte(fd_, F_RDLCK);
+  }
+  SharedLock(const SharedLock&) = delete;
+  SharedLock& operator=(const SharedLock&) = delete;
+  ~SharedLock() {
+    if (fd_ < 0) return;
+    try {
+      lock_byte(fd_, F_UNLCK);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the lock goes with the descriptor
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+std::uint64_t real_file_size(int fd) {
+  struct stat st {};
+  check_unix(::fstat(fd, &st), "fstat");
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+/// The header's dynamic fields, loaded once.
+struct Layout {
+  std::uint64_t generation, file_size, index_ref, heap_end, used_slots;
+};
+
+Layout load_layout(const Header& h) {
+  // generation first: a writer stores the others before it bumps generation.
+  Layout l{};
+  l.generation = load_acquire(h.generation);
+  l.index_ref = load_acquire(h.index_ref);  // before file_size: a new index lies in it
+  l.file_size = load_acquire(h.file_size);
+  l.heap_end = load_acquire(h.heap_end);
+  l.used_slots = load_acquire(h.used_slots);
+  return l;
+}
+
+/// Throws CorruptDatabase unless the header's static part is ours and its dynamic fields
+/// are in range for a file of `real_size` bytes.
+Layout validate_header(const Header& h, std::uint64_t real_size) {
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw CorruptDatabase("bad magic");
+  if (h.version != kVersion)
+    throw CorruptDatabase(fmt::format("version {} (this program reads {})", h.version, kVersion));
+  if (h.header_crc != crc32c(&h, kHeaderCrcBytes)) throw CorruptDatabase("bad header CRC");
+  if (h.header_size != kHeaderSize || h.align != kAlign || h.max_key != kMaxKey ||
+      h.max_value != kMaxValue)
+    throw CorruptDatabase("header sizes differ from this program's");
+  const Layout l = load_layout(h);
+  if (l.file_size < kMinSize || l.file_size > kMaxSize || l.file_size % kAlign != 0)
+    throw CorruptDatabase(fmt::format("file_size {} out of range", l.file_size));
+  if (l.file_size > real_size)
+    throw CorruptDatabase(
+        fmt::format("truncated file: {} bytes, the header says {}", real_size, l.file_size));
+  if (l.heap_end < kHeaderSize || l.heap_end > l.file_size || l.heap_end % kAlign != 0)
+    throw CorruptDatabase(fmt::format("heap_end {} out of range", l.heap_end));
+  const unsigned log2 = index_log2_slots(l.index_ref);
+  const std::uint64_t ioff = index_offset(l.index_ref);
+  if (log2 < kMinLog2Slots || log2 > kMaxLog2Slots || ioff < kHeaderSize ||
+      ioff + (std::uint64_t{8} << log2) > l.heap_end)
+    throw CorruptDatabase("index table out of range");
+  if (l.used_slots > (std::uint64_t{1} << log2))
+    throw CorruptDatabase("used_slots above the index size");
+  return l;
+}
+
+/// The record at `off` if it lies inside [kHeaderSize, limit) with sane lengths and a
+/// matching CRC; nullptr if it does not fit (the caller decides: remap, or corrupt);
+/// throws CorruptDatabase for a bad CRC or bad lengths.
+const RecordHead* record_at(const std::byte* base, std::uint64_t off, std::uint64_t limit) {
+  if (off < kHeaderSize || off % kAlign != 0 || off + sizeof(RecordHead) > limit) return nullptr;
+  const auto* r = reinterpret_cast<const RecordHead*>(base + off);
+  if (r->key_len == 0 || r->key_len > kMaxKey || r->value_len > kMaxValue || r->reserved != 0)
+    throw CorruptDatabase(fmt::format("record at {}: lengths out of range", off));
+  if (off + record_size(r->key_len, r->value_len) > limit) return nullptr;
+  if (r->crc != record_crc(r)) throw CorruptDatabase(fmt::format("record at {}: bad CRC", off));
+  return r;
+}
+
+std::string_view record_key(const RecordHead* r) {
+  return {reinterpret_cast<const char*>(r + 1), r->key_len};
+}
+std::string_view record_value(const RecordHead* r) {
+  return {reinterpret_cast<const char*>(r + 1) + r->key_len, r->value_len};
+}
+
+}  // namespace
+
+// ---- opening --------------------------------------------------------------------------------
+
+Db Db::create(const std::string& path, std::uint64_t size, const OpenOptions& opts) {
+  if (size < kMinSize || size > kMaxSize)
+    throw UsageError(fmt::format("size {} out of range ({}..{} bytes)", size, kMinSize, kMaxSize));
+  size = align_up(size, kHeaderSize);
+  const int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (raw < 0 && errno == EEXIST) throw OperationFailed(fmt::format("{} exists", path));
+  Fd fd(check_unix(raw, "open(\"{}\", O_CREAT|O_EXCL)", path));
+  try {
+    lock_byte(fd.get(), F_WRLCK);  // an opener waits until the header is complete
+    check_unix(::ftruncate(fd.get(), static_cast<off_t>(size)), "ftruncate(\"{}\", {})", path,
+               size);
+    Mapping map(fd.get(), size);
+    auto* h = map.as<Header>();
+    std::memcpy(h->magic, kMagic, sizeof kMagic);
+    h->version = kVersion;
+    h->header_size = kHeaderSize;
+    h->align = kAlign;
+    h->max_key = kMaxKey;
+    h->max_value = kMaxValue;
+    h->header_crc = crc32c(h, kHeaderCrcBytes);
+    const auto log2 = std::max<unsigned>(
+        kMinLog2Slots, static_cast<unsigned>(std::bit_width(std::bit_floor(size / 32))) - 1);
+    h->generation = 1;
+    h->file_size = size;
+    h->index_ref = make_index_ref(kHeaderSize, log2);  // the fresh file reads as zeros: empty
+    h->heap_end = kHeaderSize + (std::uint64_t{8} << log2);
+    h->used_slots = 0;
+    map.sync();
+    Db db(std::move(fd), std::move(map), opts);
+    db.refresh();
+    lock_byte(db.fd_.get(), F_UNLCK);
+    return db;
+  } catch (...) {
+    ::unlink(path.c_str());  // no half-made database left behind
+    throw;
+  }
+}
+
+Db Db::open(const std::string& path, const OpenOptions& opts) {
+  Fd fd(check_unix(::open(path.c_str(), O_RDWR | O_CLOEXEC), "open(\"{}\")", path));
+  SharedLock lock(fd.get(), false);
+  const std::uint64_t real = real_file_size(fd.get());
+  if (real < kHeaderSize)
+    throw CorruptDatabase(fmt::format("truncated file: {} bytes, shorter than the header", real));
+  Layout l{};
+  {
+    const Mapping head(fd.get(), kHeaderSize, PROT_READ);
+    l = validate_header(*head.as<Header>(), real);
+  }
+  Mapping map(fd.get(), l.file_size);
+  Db db(std::move(fd), std::move(map), opts);
+  db.refresh();
+  return db;
+}
+
+void Db::refresh() {
+  const Layout l = load_layout(*header());
+  if (l.file_size != map_.size()) {
+    if (l.file_size < kMinSize || l.file_size > kMaxSize || l.file_size > real_file_size(fd_.get()))
+      throw CorruptDatabase(fmt::format("file_size {} beyond the file", l.file_size));
+    map_ = Mapping(fd_.get(), l.file_size);  // the old mapping goes: views into it end here
+  }
+  const unsigned log2 = index_log2_slots(l.index_ref);
+  const std::uint64_t ioff = index_offset(l.index_ref);
+  if (log2 < kMinLog2Slots || log2 > kMaxLog2Slots || ioff < kHeaderSize ||
+      ioff + (std::uint64_t{8} << log2) > map_.size())
+    throw CorruptDatabase("index table out of range");
+  s_.generation = l.generation;
+  s_.index_ref = l.index_ref;
+  s_.index = reinterpret_cast<std::uint64_t*>(base() + ioff);
+  s_.mask = (std::uint64_t{1} << log2) - 1;
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+std::optional<std::string_view> Db::get(std::string_view key) {
+  check_key(key);
+  const std::uint32_t tag = key_tag(key);
+  for (int attempt = 0;; ++attempt) {
+    // The fast path: one load of a header word that changes only on growth.
+    if (load_acquire(header()->generation) != s_.generation) refresh();
+    bool remap = false;
+    std::uint64_t i = tag & s_.mask;
+    for (std::uint64_t n = 0; n <= s_.mask; ++n, i = (i + 1) & s_.mask) {
+      const std::uint64_t s = load_slot(s_.index[i]);  // acquire: the record is complete
+      if (s == kEmptySlot) return std::nullopt;
+      if (!slot_live(s) || slot_tag(s) != tag) continue;
+      const RecordHead* r = record_at(base(), slot_offset(s), map_.size());
+      if (r == nullptr) {  // past our mapping: the file grew under us, or it is corrupt
+        remap = true;
+        break;
+      }
+      if (record_key(r) == key) return record_value(r);
+    }
+    if (!remap) return std::nullopt;
+    if (attempt > 0) throw CorruptDatabase("a slot points outside the file");
+    refresh();
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Db::list() {
+  SharedLock lock(fd_.get(), s_.in_txn);
+  refresh();
+  const std::uint64_t heap_end = load_acquire(header()->heap_end);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::uint64_t i = 0; i <= s_.mask; ++i) {
+    const std::uint64_t s = load_slot(s_.index[i]);
+    if (!slot_live(s)) continue;
+    const RecordHead* r = record_at(base(), slot_offset(s), std::min(heap_end, map_.size()));
+    if (r == nullptr) throw CorruptDatabase(fmt::format("slot {} points outside the heap", i));
+    out.emplace_back(record_key(r), record_value(r));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Stats Db::stats() {
+  SharedLock lock(fd_.get(), s_.in_txn);
+  refresh();
+  Stats st;
+  st.slots = s_.mask + 1;
+  for (std::uint64_t i = 0; i <= s_.mask; ++i) {
+    const std::uint64_t s = load_slot(s_.index[i]);
+    if (slot_live(s))
+      ++st.keys;
+    else if (s != kEmptySlot)
+      ++st.tombstones;
+  }
+  st.heap_end = load_acquire(header()->heap_end);
+  st.file_size = map_.size();
+  st.generation = s_.generation;
+  return st;
+}
+
+Stats Db::check() {
+  SharedLock lock(fd_.get(), s_.in_txn);
+  const std::uint64_t real = real_file_size(fd_.get());
+  const Layout l = validate_header(*header(), real);
+  refresh();
+  const std::uint64_t ioff = index_offset(s_.index_ref);
+  const std::uint64_t iend = ioff + (s_.mask + 1) * 8;
+  Stats st;
+  st.slots = s_.mask + 1;
+  std::unordered_set<std::string_view> keys;
+  for (std::uint64_t i = 0; i <= s_.mask; ++i) {
+    const std::uint64_t s = load_slot(s_.index[i]);
+    if (s == kEmptySlot) continue;
+    if (s == kTombstone) {
+      ++st.tombstones;
+      continue;
+    }
+    const std::uint64_t off = slot_offset(s);
+    if (off == 0) throw CorruptDatabase(fmt::format("slot {} holds an invalid value", i));
+    const RecordHead* r = record_at(base(), off, l.heap_end);
+    if (r == nullptr) throw CorruptDatabase(fmt::format("slot {} points outside the heap", i));
+    if (off < iend && off + record_size(r->key_len, r->value_len) > ioff)
+      throw CorruptDatabase(fmt::format("slot {} points into the index", i));
+    const std::string_view key = record_key(r);
+    if (key_tag(key) != slot_tag(s))
+      throw CorruptDatabase(fmt::format("slot {}: the tag does not match the key", i));
+    for (std::uint64_t j = slot_tag(s) & s_.mask; j != i; j = (j + 1) & s_.mask)
+      if (load_slot(s_.index[j]) == kEmptySlot)
+        throw CorruptDatabase(fmt::format("slot {}: its key is not reachable by probing", i));
+    if (!keys.insert(key).second)
+      throw CorruptDatabase(fmt::format("slot {}: the key appears twice", i));
+    ++st.keys;
+  }
+  if (l.used_slots > st.keys + st.tombstones)
+    throw CorruptDatabase("used_slots above the slots in use");
+  st.heap_end = l.heap_end;
+  st.file_size = map_.size();
+  st.generation = s_.generation;
+  return st;
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+void Db::begin() {
+  if (s_.in_txn) throw UsageError("begin() inside a transaction");
+  lock_byte(fd_.get(), F_WRLCK);
+  s_.in_txn = true;
+  // Catch up with other writers. Compare every field, not only generation: a writer killed
+  // between its stores and the generation bump leaves generation unchanged.
+  const Layout l = load_layout(*header());
+  if (l.generation != s_.generation || l.index_ref != s_.index_ref || l.file_size != map_.size())
+    refresh();
+}
+
+void Db::commit() {
+  if (!s_.in_txn) throw UsageError("commit() without begin()");
+  s_.in_txn = false;
+  s_.autocommit = false;
+  struct Unlock {
+    int fd;
+    ~Unlock() {
+      try {
+        lock_byte(fd, F_UNLCK);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the lock goes with the descriptor
+      }
+    }
+  } unlock{fd_.get()};
+  if (s_.opts.sync) check_unix(::msync(base(), map_.size(), MS_SYNC), "msync");
+}
+
+namespace {
+
+/// Where a key is in the index, or where it would go.
+struct Probe {
+  std::int64_t found = -1;   // the slot holding the key
+  std::int64_t insert = -1;  // the first tombstone or empty slot of the probe sequence
+  bool insert_is_empty = false;
+};
+
+Probe probe(const std::byte* base, std::uint64_t limit, const std::uint64_t* index,
+            std::uint64_t mask, std::string_view key, std::uint32_t tag) {
+  Probe p;
+  std::uint64_t i = tag & mask;
+  for (std::uint64_t n = 0; n <= mask; ++n, i = (i + 1) & mask) {
+    const std::uint64_t s = index[i];  // we are the only writer: a plain read is enough
+    if (s == kEmptySlot) {
+      if (p.insert < 0) {
+        p.insert = static_cast<std::int64_t>(i);
+        p.insert_is_empty = true;
+      }
+      return p;
+    }
+    if (!slot_live(s)) {
+      if (p.insert < 0) p.insert = static_cast<std::int64_t>(i);
+      continue;
+    }
+    if (slot_tag(s) != tag) continue;
+    const RecordHead* r = record_at(base, slot_offset(s), limit);
+    if (r == nullptr) throw CorruptDatabase(fmt::format("slot {} points outside the heap", i));
+    if (record_key(r) == key) {
+      p.found = static_cast<std::int64_t>(i);
+      return p;
+    }
+  }
+  return p;  // no empty slot anywhere: insert is a tombstone, or -1 (the index is full)
+}
+
+/// Grows the file so that [0, end) is inside it, and remaps (the caller holds the lock).
+void grow_file(int fd, Header* h, std::uint64_t end) {
+  const std::uint64_t fs = load_acquire(h->file_size);
+  std::uint64_t want = align_up(std::max(end, fs + fs / 8), kGrowStep);
+  if (want > kMaxSize) want = kMaxSize;
+  if (end > want) throw OperationFailed("database full (the file would pass its largest size)");
+  // ftruncate first: file_size must never claim bytes the file does not have (invariant 4).
+  check_unix(::ftruncate(fd, static_cast<off_t>(want)), "ftruncate({} bytes)", want);
+  store_release(h->file_size, want);
+  store_release(h->generation, load_acquire(h->generation) + 1);  // readers: remap
+}
+
+}  // namespace
+
+void Db::put(std::string_view key, std::string_view value) {
+  check_key(key);
+  check_value(value);
+  const bool own = !s_.in_txn;
+  if (own) begin();
+  struct Rollback {  // an exception inside our own transaction: unlock without msync
+    Db* db;
+    bool armed;
+    ~Rollback() {
+      if (!armed || !db->s_.in_txn) return;
+      db->s_.in_txn = false;
+      try {
+        lock_byte(db->fd_.get(), F_UNLCK);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the lock goes with the descriptor
+      }
+    }
+  } rollback{this, own};
+
+  const std::uint32_t tag = key_tag(key);
+  const std::uint64_t need = record_size(key.size(), value.size());
+  Probe p;  // header() is re-read after every growth: a remap moves the mapping
+  for (;;) {
+    const std::uint64_t heap_end = load_acquire(header()->heap_end);
+    if (heap_end < kHeaderSize || heap_end > map_.size())
+      throw CorruptDatabase("heap_end out of range");
+    if (heap_end + need > map_.size()) {
+      grow_file(fd_.get(), header(), heap_end + need);
+      refresh();
+    }
+    p = probe(base(), heap_end, s_.index, s_.mask, key, tag);
+    const std::uint64_t slots = s_.mask + 1;
+    const bool too_full =
+        p.found < 0 && (p.insert < 0 || (p.insert_is_empty &&
+                                         (load_acquire(header()->used_slots) + 1) * kMaxLoadDen >
+                                             slots * kMaxLoadNum));
+    if (!too_full) break;
+    // A new, bigger index in fresh heap space, filled while nobody can see it, then
+    // published with one store of index_ref (readers keep using the old one until then).
+    std::uint64_t live = 0;
+    for (std::uint64_t i = 0; i < slots; ++i) live += slot_live(s_.index[i]) ? 1 : 0;
+    const auto log2 =
+        std::max<unsigned>(kMinLog2Slots, static_cast<unsigned>(std::bit_width((live + 1) * 2)));
+    if (log2 > kMaxLog2Slots) throw OperationFailed("database full (too many keys)");
+    const std::uint64_t bytes = std::uint64_t{8} << log2;
+    const std::uint64_t at = align_up(heap_end, 64);  // slots share cache lines evenly
+    if (at + bytes > map_.size()) {
+      grow_file(fd_.get(), header(), at + bytes);
+      refresh();
+    }
+    auto* fresh = reinterpret_cast<std::uint64_t*>(base() + at);
+    std::memset(fresh, 0, bytes);  // past heap_end may hold a crashed writer's leftovers
+    const std::uint64_t mask = (std::uint64_t{1} << log2) - 1;
+    for (std::uint64_t i = 0; i < slots; ++i) {
+      const std::uint64_t s = s_.index[i];
+      if (!slot_live(s)) continue;  // tombstones are dropped
+      std::uint64_t j = slot_tag(s) & mask;
+      while (fresh[j] != kEmptySlot) j = (j + 1) & mask;
+      fresh[j] = s;
+    }
+    store_release(header()->heap_end, at + bytes);
+    store_release(header()->used_slots, live);  // before index_ref: never above the truth
+    store_release(header()->index_ref, make_index_ref(at, log2));
+    store_release(header()->generation, load_acquire(header()->generation) + 1);
+    refresh();
+  }
+
+  if (p.found >= 0 || p.insert >= 0) {
+    // 1. the record, past heap_end, where no reader looks
+    const std::uint64_t off = load_acquire(header()->heap_end);
+    auto* r = reinterpret_cast<RecordHead*>(base() + off);
+    r->key_len = static_cast<std::uint16_t>(key.size());
+    r->reserved = 0;
+    r->value_len = static_cast<std::uint32_t>(value.size());
+    auto* bytes = reinterpret_cast<char*>(r + 1);
+    std::memcpy(bytes, key.data(), key.size());
+    std::memcpy(bytes + key.size(), value.data(), value.size());
+    const std::size_t used = sizeof(RecordHead) + key.size() + value.size();
+    std::memset(bytes - sizeof(RecordHead) + used, 0, need - used);  // padding: no stale bytes
+    r->crc = record_crc(r);
+    // 2. heap_end over it (invariant 1), 3. then the slot (invariant 2)
+    store_release(header()->heap_end, off + need);
+    const auto pos = static_cast<std::uint64_t>(p.found >= 0 ? p.found : p.insert);
+    publish_slot(s_.index[pos], make_slot(off, tag));
+    if (p.found < 0 && p.insert_is_empty)  // a tombstone reused is already counted
+      store_release(header()->used_slots, load_acquire(header()->used_slots) + 1);
+  }
+  rollback.armed = false;
+  if (own) commit();
+}
+
+bool Db::del(std::string_view key) {
+  check_key(key);
+  const bool own = !s_.in_txn;
+  if (own) begin();
+  bool found = false;
+  try {
+    const std::uint64_t heap_end =
+        std::min<std::uint64_t>(load_acquire(header()->heap_end), map_.size());
+    const Probe p = probe(base(), heap_end, s_.index, s_.mask, key, key_tag(key));
+    if (p.found >= 0) {
+      publish_slot(s_.index[static_cast<std::uint64_t>(p.found)], kTombstone);
+      found = true;
+    }
+  } catch (...) {
+    if (own) {
+      s_.in_txn = false;
+      lock_byte(fd_.get(), F_UNLCK);
+    }
+    throw;
+  }
+  if (own) commit();
+  return found;
+}
+
+}  // namespace ipclab::lab14

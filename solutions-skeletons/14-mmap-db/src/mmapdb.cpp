@@ -1,0 +1,83 @@
+// Lab 14: the memory-mapped database. Read the layout and the rules at the top of
+// include/lab14/mmapdb.hpp and the README ("The core question", "Thinking exercise")
+// before you start. Helpers (the fcntl lock, header validation, reading a record, a probe)
+// go in an anonymous namespace here.
+#include "lab14/mmapdb.hpp"
+
+#include "ipclab/error.hpp"  // check_unix, NotImplemented
+
+namespace ipclab::lab14 {
+
+Db Db::create([[maybe_unused]] const std::string& path, [[maybe_unused]] std::uint64_t size,
+              [[maybe_unused]] const OpenOptions& opts) {
+  // TODO(lab14): check size; open with O_CREAT|O_EXCL (EEXIST: OperationFailed); take the
+  // exclusive lock; ftruncate; map; fill the header (static part, then header_crc) and the
+  // dynamic fields (first index at kHeaderSize, heap_end after it); msync; unlock. On an
+  // error after the file exists, unlink it.
+  throw NotImplemented("TODO(lab14): implement Db::create() in src/mmapdb.cpp");
+}
+
+Db Db::open([[maybe_unused]] const std::string& path, [[maybe_unused]] const OpenOptions& opts) {
+  // TODO(lab14): open; take the shared lock; fstat; refuse a file shorter than the header;
+  // validate the header against the real size BEFORE mapping file_size bytes (a mapping
+  // past the end of the file is SIGBUS on first touch); map; refresh(); unlock.
+  throw NotImplemented("TODO(lab14): implement Db::open() in src/mmapdb.cpp");
+}
+
+void Db::refresh() {
+  // TODO(lab14): load generation, index_ref, file_size (acquire); remap if file_size changed
+  // (after checking it against fstat); check the index lies inside the mapping; remember
+  // generation, index_ref, the index pointer and the mask in s_.
+  throw NotImplemented("TODO(lab14): implement Db::refresh() in src/mmapdb.cpp");
+}
+
+std::optional<std::string_view> Db::get([[maybe_unused]] std::string_view key) {
+  // TODO(lab14): no lock, no system call. Compare the header's generation with s_'s (refresh
+  // if it moved); probe from key_tag(key) & mask: an empty slot ends the search; for a live
+  // slot with the key's tag, check the record is inside the mapping (else refresh once,
+  // then CorruptDatabase), verify its CRC (CorruptDatabase), compare the key.
+  throw NotImplemented("TODO(lab14): implement Db::get() in src/mmapdb.cpp");
+}
+
+void Db::put([[maybe_unused]] std::string_view key, [[maybe_unused]] std::string_view value) {
+  // TODO(lab14): check key and value; begin() unless in a transaction; grow the file if the
+  // record does not fit; probe (existing slot, or first tombstone/empty); rebuild the index
+  // twice as big if a new key would pass the load limit; write the record past heap_end,
+  // advance heap_end, publish_slot() — in that order; raise used_slots for an empty slot
+  // taken; commit() if you began.
+  throw NotImplemented("TODO(lab14): implement Db::put() in src/mmapdb.cpp");
+}
+
+bool Db::del([[maybe_unused]] std::string_view key) {
+  // TODO(lab14): like put, but publish kTombstone in the key's slot.
+  throw NotImplemented("TODO(lab14): implement Db::del() in src/mmapdb.cpp");
+}
+
+void Db::begin() {
+  // TODO(lab14): take the exclusive fcntl lock (F_OFD_SETLKW on kLockByte); then catch up
+  // with other writers (compare generation, index_ref AND file_size with yours).
+  throw NotImplemented("TODO(lab14): implement Db::begin() in src/mmapdb.cpp");
+}
+
+void Db::commit() {
+  // TODO(lab14): msync(MS_SYNC) the mapping if s_.opts.sync; release the lock (always).
+  throw NotImplemented("TODO(lab14): implement Db::commit() in src/mmapdb.cpp");
+}
+
+std::vector<std::pair<std::string, std::string>> Db::list() {
+  // TODO(lab14): under the shared lock: every live slot's record (CRC verified), sorted.
+  throw NotImplemented("TODO(lab14): implement Db::list() in src/mmapdb.cpp");
+}
+
+Stats Db::stats() {
+  // TODO(lab14): under the shared lock: count live and tombstone slots; sizes; generation.
+  throw NotImplemented("TODO(lab14): implement Db::stats() in src/mmapdb.cpp");
+}
+
+Stats Db::check() {
+  // TODO(lab14): under the shared lock: the header as open() checks it, then every slot
+  // (see the contract in the header).
+  throw NotImplemented("TODO(lab14): implement Db::check() in src/mmapdb.cpp");
+}
+
+}  // namespace ipclab::lab14
