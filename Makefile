@@ -38,6 +38,8 @@ lab%: build
 bench: build
 	$(BUILD)/labs/06-mq-bench/ipc_benchmark --msg-size=1024 --iterations=100000 --runs=3
 	$(BUILD)/labs/08-rwlock/bench/rwlock_bench
+	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
+	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
 
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
