@@ -1,0 +1,195 @@
+// Lab 13 hidden grader: degenerate shapes, halos larger than bands, random images against
+// the formulas, filter_parallel in-process (reaping, descriptors, WorkerFailed), a worker
+// killed from outside, SIGTERM, and leftovers of a SIGKILLed run.
+#include <signal.h>  // SIGKILL, SIGTERM
+
+#include <algorithm>  // std::sort
+#include <random>     // std::mt19937_64
+#include <regex>      // std::regex
+
+#include "../public/common.hpp"
+#include "ipclab/names.hpp"    // names::sysv_key
+#include "ipclab/process.hpp"  // child_pids, process_state
+#include "ipclab/sysv.hpp"     // SysvShm, SysvSemSet
+
+using grader::expect_exit;
+using ipclab::IpcObject;
+using lab13_test::first_difference;
+using lab13_test::Image;
+using lab13_test::random_image;
+using lab13_test::run_filter;
+using lab13_test::write_png;
+namespace l13 = lab13_test::l13;
+
+namespace {
+
+/// Runs the program with each worker count and checks every output against the formula.
+void expect_formula(const std::string& filter, const Image& img, int radius,
+                    const std::vector<int>& counts) {
+  const Image want = lab13_test::naive(filter, img, radius);
+  const std::string in = write_png(fmt::format("h-{}x{}.png", img.width, img.height), img);
+  for (const int n : counts) {
+    const std::string out = grader::scratch() + fmt::format("/h-{}-{}.png", filter, n);
+    auto r = run_filter(in, out, filter, n, radius);
+    expect_exit(r, 0);
+    if (r.exit_code() != 0) return;
+    const std::string d = first_difference(want, l13::load_png(out));
+    EXPECT_EQ(d, "") << filter << " radius " << radius << ", " << n << " workers, " << img.width
+                     << "x" << img.height << " image";
+    if (!d.empty()) return;
+  }
+}
+
+bool gone(pid_t pid) {
+  const char s = ipclab::process_state(pid);
+  return s == 0 || s == 'Z';
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, DegenerateShapesAndEmptyBands, 3,
+            "README §Pitfalls 1 — clamp at the image, not the band; bands may be empty") {
+  expect_formula("blur", random_image(1, 50, 31), 4, {1, 3, 8});  // one column
+  expect_formula("blur", random_image(50, 1, 32), 4, {1, 8});     // one row: 7 empty bands
+  expect_formula("edge", random_image(5, 3, 33), 1, {1, 2, 8});   // more workers than rows
+  expect_formula("sharpen", random_image(2, 2, 34), 1, {1, 2, 8});
+}
+
+GRADED_TEST(Hidden, HaloLargerThanBand, 3,
+            "README §Pitfalls 1 — a band of 2 rows with radius 10 reads 10 rows each side") {
+  expect_formula("blur", random_image(19, 23, 35), 10, {1, 8});
+  expect_formula("blur", random_image(7, 6, 36), 9, {1, 5});  // radius beyond the image
+}
+
+GRADED_TEST(Hidden, RandomImagesMatchTheFormulas, 3, "README §Filters") {
+  grader::repeat(4, [](int, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const char* filters[] = {"blur", "sharpen", "edge", "gray"};
+    const std::string filter = filters[rng() % 4];
+    const int w = 1 + static_cast<int>(rng() % 40);
+    const int h = 1 + static_cast<int>(rng() % 60);
+    const int radius = 1 + static_cast<int>(rng() % 6);
+    const int n = 2 + static_cast<int>(rng() % 7);
+    expect_formula(filter, random_image(w, h, seed), radius, {n});
+  });
+}
+
+GRADED_TEST(Hidden, InProcessRunReapsEveryWorkerAndRemovesEverything, 3,
+            "README §Pitfalls 5 — waitpid every worker; IPC_RMID; no descriptors left") {
+  const Image img = random_image(33, 41, 37);
+  const auto fds_before = grader::extra_fds();
+  l13::ParallelOptions opts;
+  opts.workers = 5;
+  const l13::ParallelResult r = l13::filter_parallel(img, {l13::Filter::kBlur, 3}, opts);
+  EXPECT_EQ(first_difference(lab13_test::naive_blur(img, 3), r.output), "")
+      << "filter_parallel, 5 workers";
+  ASSERT_EQ(r.workers.size(), 5U) << "one WorkerReport per worker";
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(r.workers[std::size_t(i)].index, i);
+    EXPECT_EQ(r.workers[std::size_t(i)].rows, l13::band_of(41, 5, i)) << "worker " << i;
+    EXPECT_GT(r.workers[std::size_t(i)].pid, 0) << "worker " << i;
+    EXPECT_GE(r.workers[std::size_t(i)].seconds, 0.0) << "worker " << i;
+    pids.push_back(r.workers[std::size_t(i)].pid);
+  }
+  std::sort(pids.begin(), pids.end());
+  EXPECT_EQ(std::unique(pids.begin(), pids.end()), pids.end()) << "workers must be 5 processes";
+  EXPECT_GT(r.filter_seconds, 0.0);
+  EXPECT_TRUE(grader::zombie_children().empty()) << "filter_parallel returned with zombies";
+  for (const auto& w : r.workers)
+    EXPECT_EQ(ipclab::process_state(w.pid), 0) << "worker pid " << w.pid << " still exists";
+  EXPECT_EQ(grader::extra_fds(), fds_before) << "filter_parallel leaked descriptors";
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
+GRADED_TEST(Hidden, InProcessDeadWorkerThrowsWorkerFailed, 2,
+            "README §Pitfalls 6 — a dead worker is reported, not waited for") {
+  l13::ParallelOptions opts;
+  opts.workers = 3;
+  opts.hooks.kill_worker = 0;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)l13::filter_parallel(random_image(10, 12, 38), {l13::Filter::kGray, 1}, opts),
+               l13::WorkerFailed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, grader::scaled(5'000ms));
+  EXPECT_TRUE(grader::zombie_children().empty()) << "workers not reaped after WorkerFailed";
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
+GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
+            "README §Pitfalls 6 — check your workers while you wait") {
+  const std::string in = write_png("in.png", random_image(16, 24, 39));
+  const std::string out = grader::scratch() + "/out.png";
+  grader::Process p({"shm_image_filter", in, out, "--filter=blur", "--workers=3",
+                     "--test-stall-worker=1", "--test-stall-ms=60000"});
+  std::vector<pid_t> kids;
+  std::vector<IpcObject> seen;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        kids = ipclab::child_pids(p.pid());
+        seen = lab13_test::objects();
+        return kids.size() >= 3 && seen.size() >= 3;
+      },
+      grader::scaled(5'000ms)))
+      << "3 workers did not start: " << p.err();
+  // Worker 1 stalls; the others finish and exit. Kill the one still running.
+  pid_t victim = -1;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        kids = ipclab::child_pids(p.pid());
+        int running = 0;
+        for (const pid_t k : kids)
+          if (!gone(k)) {
+            ++running;
+            victim = k;
+          }
+        return running == 1;
+      },
+      grader::scaled(5'000ms)))
+      << "expected only the stalled worker to be left";
+  (void)::kill(victim, SIGKILL);
+  auto r = p.finish(grader::scaled(5'000ms));
+  ASSERT_FALSE(r.timed_out) << "a worker was killed with SIGKILL: the master hung";
+  expect_exit(r, 1);
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(error: worker \d+ .*signal 9)"))) << r.err;
+  EXPECT_FALSE(lab13_test::file_exists(out));
+  lab13_test::expect_all_removed(seen, "after a worker was killed");
+}
+
+GRADED_TEST(Hidden, SigtermRemovesEverything, 2, "README §Pitfalls 5") {
+  const std::string in = write_png("in.png", random_image(16, 20, 40));
+  grader::Process p({"shm_image_filter", in, grader::scratch() + "/out.png", "--filter=sharpen",
+                     "--workers=2", "--test-stall-worker=0", "--test-stall-ms=60000"});
+  std::vector<IpcObject> seen;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        seen = lab13_test::objects();
+        return seen.size() >= 3 && ipclab::child_pids(p.pid()).size() >= 2;
+      },
+      grader::scaled(5'000ms)));
+  const auto kids = ipclab::child_pids(p.pid());
+  p.signal(SIGTERM);
+  const auto st = p.wait(grader::scaled(5'000ms));
+  ASSERT_TRUE(st.has_value()) << "no exit within 5 s of SIGTERM";
+  EXPECT_TRUE(st->exited() && st->exit_code() == 1) << st->describe();
+  for (const pid_t k : kids)
+    EXPECT_TRUE(grader::wait_until([&] { return gone(k); }, grader::scaled(2'000ms)))
+        << "worker " << k << " survived its master";
+  lab13_test::expect_all_removed(seen, "after SIGTERM");
+}
+
+GRADED_TEST(Hidden, LeftoversOfAKilledRunAreReplaced, 1,
+            "README §Pitfalls 4 — IPC_EXCL fails on a leftover: remove it first") {
+  // A previous run SIGKILLed before its cleanup left a segment and a set with our keys.
+  auto stale_shm = ipclab::SysvShm::create(ipclab::names::sysv_key(l13::kInKey), 64);
+  auto stale_sem = ipclab::SysvSemSet::create(ipclab::names::sysv_key(l13::kSemKey), 1);
+  const Image img = random_image(12, 9, 41);
+  const std::string out = grader::scratch() + "/out.png";
+  auto r = run_filter(write_png("in.png", img), out, "gray", 2);
+  expect_exit(r, 0);
+  if (r.exit_code() == 0) {
+    EXPECT_EQ(first_difference(lab13_test::naive_gray(img), l13::load_png(out)), "");
+  }
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+  (void)stale_shm.remove();  // if the program did not
+  (void)stale_sem.remove();
+}

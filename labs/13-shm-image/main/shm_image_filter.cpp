@@ -1,0 +1,217 @@
+// shm_image_filter IN.png OUT.png --filter=blur|sharpen|edge|gray --workers=N [--radius=R]
+// shm_image_filter --bench [--workers=N] [--runs=N] [--format=table|csv|json]
+//
+// Filter mode: loads IN.png, filters it with N worker processes over System V shared
+// memory (filter_parallel), writes OUT.png and prints a transcript: each worker's band, wall
+// and CPU time, the filter phase's time and MPix/s, and the speedup the workers achieved:
+// their CPU time (what one worker alone would have needed, roughly) over the phase's wall
+// time. `--bench` measures the real speedup against a 1-worker run.
+//
+// Bench mode: generates a --width x --height image (4000 x 3000) and times the filter phase
+// of a radius-8 blur with 1 worker and with N, interleaved round by round (PERF.md), after
+// one untimed warm-up of each. ops_per_s is pixels per second; the ratio N/1 is the
+// speedup. Every N-worker output is checked against the 1-worker output, byte for byte: a
+// difference ends the benchmark with exit status 1.
+#include <cstdint>  // std::uint64_t
+#include <cstdio>   // stdout, std::fflush
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include "ipclab/bench.hpp"   // Report, interleave, format
+#include "ipclab/json.hpp"    // json_number, json_string
+#include "ipclab/main.hpp"    // run_main, CLI11
+#include "ipclab/signal.hpp"  // ShutdownSignals
+#include "lab13/parallel.hpp"
+#include "lab13/png.hpp"
+
+namespace lab13 = ipclab::lab13;
+
+namespace {
+
+struct Options {
+  std::string in, out;
+  std::string filter = "blur";
+  int radius = 8;
+  int workers = 2;
+  int timeout_ms = 60'000;
+  bool bench = false;
+  int runs = 5;
+  int width = 4000, height = 3000;
+  std::string format = "table";
+  lab13::TestHooks hooks;
+  int stall_ms = 0;
+  bool corrupt = false;  // bench test hook: flip a byte of every N-worker output
+};
+
+double mpix(double pixels, double seconds) { return seconds > 0 ? pixels / seconds / 1e6 : 0; }
+
+int filter_file(const Options& o, const ipclab::ShutdownSignals& signals) {
+  if (o.in.empty() || o.out.empty())
+    throw ipclab::UsageError("IN.png and OUT.png are required (or --bench)");
+  const lab13::FilterSpec spec{lab13::parse_filter(o.filter), o.radius};
+  const lab13::Image in = lab13::load_png(o.in);
+  fmt::print("shm_image_filter: {} {}x{}, {}{}, {} worker{}\n", o.in, in.width, in.height,
+             lab13::filter_name(spec.filter),
+             spec.filter == lab13::Filter::kBlur ? fmt::format(" radius {}", spec.radius) : "",
+             o.workers, o.workers == 1 ? "" : "s");
+  (void)std::fflush(stdout);  // shown before the work starts (and never twice after fork)
+  lab13::ParallelOptions popts;
+  popts.workers = o.workers;
+  popts.signals = &signals;
+  popts.timeout = std::chrono::milliseconds(o.timeout_ms);
+  popts.hooks = o.hooks;
+  const lab13::ParallelResult r = lab13::filter_parallel(in, spec, popts);
+  double cpu = 0;
+  for (const auto& w : r.workers) {
+    fmt::print("worker {} (pid {}): rows [{}, {}) ({} rows), {:.2f} ms (CPU {:.2f} ms)\n", w.index,
+               w.pid, w.rows.begin, w.rows.end, w.rows.rows(), w.seconds * 1e3,
+               w.cpu_seconds * 1e3);
+    cpu += w.cpu_seconds;
+  }
+  const double pixels = double(in.width) * in.height;
+  fmt::print(
+      "filter phase: {:.2f} ms, {:.1f} MPix/s; speedup {:.2f}x (workers' CPU time / "
+      "filter phase)\n",
+      r.filter_seconds * 1e3, mpix(pixels, r.filter_seconds),
+      r.filter_seconds > 0 ? cpu / r.filter_seconds : 0.0);
+  lab13::save_png(o.out, r.output);
+  fmt::print("wrote {}\n", o.out);
+  return ipclab::kExitOk;
+}
+
+/// A test image with detail everywhere (the blur's cost does not depend on it, but a flat
+/// image would hide a wrong band): gradients plus xorshift noise, the same every run.
+lab13::Image generate(int width, int height) {
+  lab13::Image img(width, height);
+  std::uint64_t s = 0x9e3779b97f4a7c15ULL;
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      s ^= s << 13;
+      s ^= s >> 7;
+      s ^= s << 17;
+      std::uint8_t* p = img.at(x, y);
+      p[0] = static_cast<std::uint8_t>((x * 255 / width + (s & 63)) & 0xff);
+      p[1] = static_cast<std::uint8_t>((y * 255 / height + ((s >> 8) & 63)) & 0xff);
+      p[2] = static_cast<std::uint8_t>(((x ^ y) + ((s >> 16) & 127)) & 0xff);
+    }
+  return img;
+}
+
+int bench(const Options& o, const ipclab::ShutdownSignals& signals) {
+  const auto fmt_kind = ipclab::bench::parse_format(o.format);
+  const lab13::FilterSpec spec{lab13::Filter::kBlur, o.radius};
+  const lab13::Image img = generate(o.width, o.height);
+  const double pixels = double(o.width) * o.height;
+
+  std::vector<int> counts{1};
+  if (o.workers != 1) counts.push_back(o.workers);
+  ipclab::bench::Report report{"shm_image_filter"};
+  report.param("width", ipclab::json_number(o.width));
+  report.param("height", ipclab::json_number(o.height));
+  report.param("filter", ipclab::json_string("blur"));
+  report.param("radius", ipclab::json_number(o.radius));
+  report.param("workers", ipclab::json_number(o.workers));
+  report.param("runs", ipclab::json_number(o.runs));
+  report.ops_label = "pix/s";
+  report.note(fmt::format(
+      "shm_image_filter --bench: Gaussian blur radius {} of a {}x{} image ({:.1f} MPix), the "
+      "filter phase timed (workers started, START released .. DONE reached N)",
+      o.radius, o.width, o.height, pixels / 1e6));
+  report.note(fmt::format(
+      "{} round(s) after one warm-up each, contenders interleaved; every {}-worker output "
+      "checked byte for byte against the 1-worker output",
+      o.runs, o.workers));
+  for (const int c : counts) report.add(fmt::format("workers={}", c));
+
+  lab13::ParallelOptions popts;
+  popts.signals = &signals;
+  popts.timeout = std::chrono::milliseconds(o.timeout_ms);
+  popts.hooks = o.hooks;
+  std::vector<std::uint8_t> reference;  // the 1-worker output
+  auto one = [&](std::size_t i) {
+    popts.workers = counts[i];
+    lab13::ParallelResult r = lab13::filter_parallel(img, spec, popts);
+    if (i == 0 && reference.empty()) reference = r.output.pixels;
+    if (o.corrupt && i > 0) r.output.pixels[r.output.pixels.size() / 2] ^= 0x10U;
+    if (!reference.empty() && r.output.pixels != reference) {
+      std::size_t at = 0;
+      while (at < reference.size() && reference[at] == r.output.pixels[at]) ++at;
+      const auto px = at / lab13::kChannels;
+      throw ipclab::OperationFailed(fmt::format(
+          "workers={} output differs from workers=1 at pixel ({}, {}): {} instead of {}", counts[i],
+          px % std::size_t(o.width), px / std::size_t(o.width), r.output.pixels[at],
+          reference[at]));
+    }
+    return r;
+  };
+  for (std::size_t i = 0; i < counts.size(); ++i) (void)one(i);  // warm-up (and reference)
+  ipclab::bench::interleave(o.runs, counts.size(), [&](int, std::size_t i) {
+    const auto r = one(i);
+    report.results[i].record(pixels / r.filter_seconds);
+  });
+  if (counts.size() == 2) report.ratio(report.results[1].name, report.results[0].name);
+  std::string mp = "MPix/s (median):";
+  for (const auto& res : report.results)
+    mp += fmt::format(" {} {:.1f}", res.name, ipclab::bench::summarize(res).ops_per_s / 1e6);
+  report.note(mp);
+  fmt::print("{}", ipclab::bench::format(report, fmt_kind));
+  return ipclab::kExitOk;
+}
+
+}  // namespace
+
+// run_main maps every exception to an exit code; only setting up the parser precedes it.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  CLI::App app{
+      "shm_image_filter: filter a PNG with N worker processes over System V shared memory.\n"
+      "  shm_image_filter IN.png OUT.png --filter=blur|sharpen|edge|gray --workers=N "
+      "[--radius=R]\n"
+      "  shm_image_filter --bench [--workers=N] [--runs=N] [--format=table|csv|json]\n"
+      "The output is the same, byte for byte, for any number of workers. Exit status: 0 ok,\n"
+      "1 a worker failed / interrupted / timed out, 2 bad arguments or a bad PNG, 3 a system\n"
+      "error (a missing file included)."};
+  Options o;
+  app.add_option("in", o.in, "input PNG");
+  app.add_option("out", o.out, "output PNG (8-bit RGB)");
+  app.add_option("--filter", o.filter, "blur, sharpen, edge or gray")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"blur", "sharpen", "edge", "gray"}));
+  app.add_option("--radius", o.radius, "blur radius R (sigma = R/2)")
+      ->capture_default_str()
+      ->check(CLI::Range(lab13::kMinRadius, lab13::kMaxRadius));
+  app.add_option("--workers", o.workers, "worker processes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, lab13::kMaxWorkers));
+  app.add_option("--timeout", o.timeout_ms,
+                 "ms the master waits for its workers before it gives up (exit 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3'600'000));
+  app.add_flag("--bench", o.bench,
+               "benchmark: 1 worker against --workers, blur of a generated image");
+  app.add_option("--runs", o.runs, "bench: timed rounds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--width", o.width, "bench: image width")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20'000));
+  app.add_option("--height", o.height, "bench: image height")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20'000));
+  app.add_option("--format", o.format, "bench: table, csv or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+  app.add_option("--test-kill-worker", o.hooks.kill_worker,
+                 "test hook: this worker SIGKILLs itself when it starts");
+  app.add_option("--test-stall-worker", o.hooks.stall_worker,
+                 "test hook: this worker sleeps --test-stall-ms before it filters");
+  app.add_option("--test-stall-ms", o.stall_ms, "test hook: see --test-stall-worker")
+      ->check(CLI::Range(0, 3'600'000));
+  app.add_flag("--test-corrupt", o.corrupt,
+               "test hook (bench): damage each N-worker output, which the check must report");
+
+  return ipclab::run_main(app, argc, argv, [&] {
+    o.hooks.stall = std::chrono::milliseconds(o.stall_ms);
+    ipclab::ShutdownSignals signals;  // before any IPC object exists: a signal never leaks one
+    return o.bench ? bench(o, signals) : filter_file(o, signals);
+  });
+}

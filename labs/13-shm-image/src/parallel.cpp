@@ -1,0 +1,218 @@
+// Lab 13: the master and its workers over System V shared memory and one semaphore set.
+// Contract and protocol: include/lab13/parallel.hpp.
+//
+// Ownership: the master creates the two segments and the set, and one guard object removes
+// them on every way out (return, exception, interruption, dead worker) after killing and
+// reaping the workers that are still there. Workers inherit the attachments across fork and
+// never return into the caller: they end in _exit.
+//
+// Waiting: the master never blocks without a limit. It sleeps in semtimedop for
+// kPollPeriod, and between sleeps checks SIGINT/SIGTERM and whether a worker has exited
+// without finishing (a worker that died can never post DONE: waiting for DONE >= N alone
+// would hang forever).
+#include <signal.h>     // signal, SIGINT, SIGTERM, SIGKILL
+#include <string.h>     // sigabbrev_np
+#include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
+#include <sys/sem.h>    // semtimedop, struct sembuf
+#include <time.h>       // clock_gettime, CLOCK_PROCESS_CPUTIME_ID
+#include <unistd.h>     // fork, _exit, getpid, getppid, write
+
+#include <cerrno>    // errno, EAGAIN, EINTR
+#include <cstring>   // std::memcpy
+#include <new>       // placement new
+#include <optional>  // std::optional
+#include <string>    // std::string
+
+#include "ipclab/clock.hpp"    // now_ns, Deadline
+#include "ipclab/error.hpp"    // UsageError, SysError, throw_errno
+#include "ipclab/names.hpp"    // names::sysv_key
+#include "ipclab/process.hpp"  // try_wait, wait_for, kill_and_reap, WaitStatus
+#include "ipclab/sysv.hpp"     // SysvShm, SysvSemSet
+#include "lab13/parallel.hpp"
+
+namespace ipclab::lab13 {
+
+namespace {
+
+struct Worker {
+  pid_t pid = -1;
+  std::optional<WaitStatus> status;  // set once reaped
+};
+
+/// Everything the master owns; the destructor undoes it in the safe order: workers first
+/// (so none is left attached or blocked), then the segments, then the set.
+struct Resources {
+  std::optional<SysvShm> in_seg, out_seg;
+  std::optional<SysvSemSet> sems;
+  std::vector<Worker> workers;
+
+  Resources() = default;
+  Resources(const Resources&) = delete;
+  Resources& operator=(const Resources&) = delete;
+  ~Resources() {
+    for (auto& w : workers)
+      if (!w.status) w.status = kill_and_reap(w.pid);
+    // A destructor must not throw; tools/ipc-clean reports anything left.
+    try {
+      if (in_seg) in_seg->remove();
+      if (out_seg) out_seg->remove();
+      if (sems) sems->remove();
+    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): see above
+    }
+  }
+};
+
+/// Removes objects a previous run left under our keys (it was SIGKILLed before its cleanup).
+void remove_stale(key_t in_key, key_t out_key, key_t sem_key) {
+  if (auto s = SysvShm::open(in_key)) s->remove();
+  if (auto s = SysvShm::open(out_key)) s->remove();
+  if (auto s = SysvSemSet::open(sem_key)) s->remove();
+}
+
+void sem_add(SysvSemSet& sems, Sem which, int delta) {
+  const sembuf op{which, static_cast<short>(delta), 0};
+  sems.op({&op, 1});
+}
+
+/// This process's CPU time in ns (a worker is single-threaded: its own CPU time).
+std::int64_t cpu_now_ns() {
+  timespec ts{};
+  (void)::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+/// write(2) straight to fd 2: a worker leaves with _exit, so nothing buffered would appear.
+void worker_say(const std::string& line) { (void)!::write(2, line.data(), line.size()); }
+
+/// Worker `index`: never returns.
+[[noreturn]] void worker_main(int index, pid_t master, const ParallelOptions& opts,
+                              ShmHeader* header, const std::uint8_t* in, std::uint8_t* out,
+                              SysvSemSet sems) {
+  (void)::signal(SIGINT, SIG_DFL);  // the master's handlers are not ours
+  (void)::signal(SIGTERM, SIG_DFL);
+  (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);  // master gone: nobody would ever read our band
+  if (::getppid() != master) ::_exit(3);     // it died before prctl took effect
+  try {
+    WorkerSlot& slot = header->slots[index];
+    slot.pid = static_cast<std::int32_t>(::getpid());
+    sem_add(sems, kReady, +1);
+    sem_add(sems, kStart, -1);  // blocks until the master starts the filter phase
+    test_hook_before_band(opts, index);
+    const std::int64_t cpu0 = cpu_now_ns();
+    slot.start_ns = now_ns();
+    filter_rows(in, out, header->width, header->height, header->spec,
+                band_of(header->height, header->workers, index));
+    slot.end_ns = now_ns();
+    slot.cpu_ns = cpu_now_ns() - cpu0;
+    slot.finished = 1;
+    sem_add(sems, kDone, +1);  // the master reads our band and slot only after this
+  } catch (const std::exception& e) {
+    worker_say(fmt::format("error: worker {}: {}\n", index, e.what()));
+    ::_exit(3);
+  }
+  ::_exit(0);
+}
+
+/// Throws WorkerFailed if a worker has exited without finishing its band (reaping it).
+void check_workers(std::vector<Worker>& workers, const ShmHeader* header) {
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    Worker& w = workers[i];
+    if (w.status) continue;
+    w.status = try_wait(w.pid);
+    if (!w.status) continue;
+    if (w.status->signaled())
+      throw WorkerFailed(fmt::format("worker {} (pid {}) was {}", i, w.pid, w.status->describe()));
+    if (w.status->exit_code() != 0 || header->slots[i].finished == 0)
+      throw WorkerFailed(fmt::format("worker {} (pid {}) {} before finishing its band", i, w.pid,
+                                     w.status->describe()));
+  }
+}
+
+/// Waits until semaphore `which` reaches n and takes n from it, checking between
+/// kPollPeriod sleeps for signals and dead workers.
+void wait_for_count(Resources& res, Sem which, int n, const ParallelOptions& opts,
+                    const ShmHeader* header, const Deadline& deadline) {
+  sembuf op{which, static_cast<short>(-n), 0};
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(kPollPeriod).count();
+  for (;;) {
+    timespec period{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    if (::semtimedop(res.sems->id(), &op, 1, &period) == 0) return;
+    if (errno != EAGAIN && errno != EINTR) throw_errno("semtimedop(id {})", res.sems->id());
+    if (opts.signals != nullptr && opts.signals->requested())
+      throw Interrupted(fmt::format("interrupted by SIG{}", sigabbrev_np(opts.signals->signal())));
+    check_workers(res.workers, header);
+    if (deadline.expired())
+      throw OperationFailed(
+          fmt::format("timed out after {} ms waiting for the workers", opts.timeout.count()));
+  }
+}
+
+}  // namespace
+
+ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
+                               const ParallelOptions& opts) {
+  if (opts.workers < 1 || opts.workers > kMaxWorkers)
+    throw UsageError(fmt::format("--workers={} out of range 1..{}", opts.workers, kMaxWorkers));
+  if (in.width < 1 || in.height < 1 || in.pixels.size() != in.size_bytes() ||
+      in.size_bytes() != std::size_t(in.width) * in.height * kChannels)
+    throw UsageError(fmt::format("bad input image {}x{}", in.width, in.height));
+  if (spec.filter == Filter::kBlur) (void)gaussian_kernel(spec.radius);  // checks the radius
+  const int n = opts.workers;
+  const std::size_t bytes = in.size_bytes();
+
+  const key_t in_key = names::sysv_key(kInKey);
+  const key_t out_key = names::sysv_key(kOutKey);
+  const key_t sem_key = names::sysv_key(kSemKey);
+  remove_stale(in_key, out_key, sem_key);
+
+  Resources res;
+  res.in_seg = SysvShm::create(in_key, sizeof(ShmHeader) + bytes);
+  res.out_seg = SysvShm::create(out_key, bytes);
+  res.sems = SysvSemSet::create(sem_key, kNumSems);
+  for (int s = 0; s < kNumSems; ++s) res.sems->set(s, 0);  // semget does not promise 0
+
+  auto* base = static_cast<std::uint8_t*>(res.in_seg->attach());
+  auto* header = new (base) ShmHeader{};
+  header->width = in.width;
+  header->height = in.height;
+  header->workers = n;
+  header->spec = spec;
+  header->magic = kMagic;
+  std::uint8_t* in_pixels = base + sizeof(ShmHeader);
+  std::memcpy(in_pixels, in.pixels.data(), bytes);
+  auto* out_pixels = static_cast<std::uint8_t*>(res.out_seg->attach());
+  // Touch every page of OUT now: the kernel allocates (and zeroes) a segment's pages on first
+  // touch, under locks the workers would otherwise contend for inside the timed phase.
+  std::memset(out_pixels, 0, bytes);
+
+  const Deadline deadline = opts.timeout.count() > 0 ? Deadline(opts.timeout) : Deadline::never();
+  const pid_t master = ::getpid();
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = check_unix(::fork(), "fork");
+    if (pid == 0) worker_main(i, master, opts, header, in_pixels, out_pixels, *res.sems);
+    res.workers.push_back(Worker{pid, std::nullopt});
+  }
+
+  wait_for_count(res, kReady, n, opts, header,
+                 deadline);  // every worker is up: time the filter only
+  const std::int64_t t0 = now_ns();
+  sem_add(*res.sems, kStart, n);
+  wait_for_count(res, kDone, n, opts, header, deadline);
+  const std::int64_t t1 = now_ns();
+
+  ParallelResult result;
+  result.output = Image(in.width, in.height);
+  std::memcpy(result.output.pixels.data(), out_pixels, bytes);
+  result.filter_seconds = static_cast<double>(t1 - t0) / 1e9;
+  for (int i = 0; i < n; ++i) {
+    const WorkerSlot& s = header->slots[i];
+    result.workers.push_back(WorkerReport{
+        i, res.workers[std::size_t(i)].pid, band_of(in.height, n, i),
+        static_cast<double>(s.end_ns - s.start_ns) / 1e9, static_cast<double>(s.cpu_ns) / 1e9});
+  }
+  for (auto& w : res.workers)  // each has posted DONE and is on its way out
+    if (!w.status) w.status = wait_for(w.pid);
+  return result;  // res removes the segments and the set
+}
+
+}  // namespace ipclab::lab13
