@@ -123,10 +123,13 @@ bool spin_until(Pred ready, const Deadline& deadline) {
 }
 
 /// The sleeping half of the wait protocol (see the file comment). ready() is re-checked
-/// after registering; returns ready() once it holds or the deadline has passed.
+/// after registering; returns ready() once it holds or the deadline has passed. A caller
+/// whose deadline has already passed (a non-blocking try) neither registers nor sleeps:
+/// registering would make the other side pay a futex_wake system call for nothing.
 template <typename Pred>
 bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, Pred ready,
                  const Deadline& deadline) {
+  if (deadline.expired()) return ready();
   for (;;) {
     const std::uint32_t old = seq.load(std::memory_order_acquire);
     waiters.fetch_add(1, std::memory_order_seq_cst);
