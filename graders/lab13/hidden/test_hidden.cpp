@@ -74,6 +74,15 @@ GRADED_TEST(Hidden, RandomImagesMatchTheFormulas, 3, "README §Filters") {
   });
 }
 
+GRADED_TEST(Hidden, WideImagesMatchTheFormulas, 2,
+            "README §Filters — a row split into column strips must give the whole row's sums") {
+  // Wider than the 512-pixel strips a cache-friendly blur works in, and not a multiple of
+  // them: the strip borders (and their R-pixel overlaps) are where such a blur goes wrong.
+  expect_formula("blur", random_image(1100, 24, 38), 8, {1, 3});
+  expect_formula("blur", random_image(515, 9, 39), 2, {2});
+  expect_formula("sharpen", random_image(1030, 7, 40), 1, {2});
+}
+
 GRADED_TEST(Hidden, InProcessRunReapsEveryWorkerAndRemovesEverything, 3,
             "README §Pitfalls 5 — waitpid every worker; IPC_RMID; no descriptors left") {
   const Image img = random_image(33, 41, 37);
