@@ -3,7 +3,9 @@
 
 #include <sched.h>  // sched_getaffinity, sched_setaffinity, CPU_*
 
+#include <charconv>   // std::from_chars
 #include <cmath>      // std::isfinite
+#include <cstdlib>    // std::getenv
 #include <stdexcept>  // std::out_of_range
 
 #include <fmt/core.h>
@@ -175,6 +177,15 @@ std::string_view pin_name(Pin pin) {
       return "cross";
   }
   return "?";
+}
+
+std::int64_t corrupt_hook() {
+  const char* v = std::getenv("IPCLAB_BENCH_CORRUPT");
+  if (v == nullptr || *v == '\0') return -1;
+  const std::string_view text(v);
+  std::int64_t n = -1;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  return ec == std::errc() && end == text.data() + text.size() ? n : -1;
 }
 
 std::vector<int> usable_cpus() {

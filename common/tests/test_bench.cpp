@@ -1,7 +1,10 @@
 // Unit tests of ipclab/bench.hpp: the interleaving order, medians and same-round ratios,
 // and the three report formats (PERF.md's JSON shape; fields that do not apply omitted).
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <stdlib.h>  // setenv, unsetenv
+
+#include <cstdint>  // std::int64_t
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include <gtest/gtest.h>
 
@@ -109,3 +112,21 @@ TEST(Bench, ParsersRejectUnknownWords) {
 
 }  // namespace
 }  // namespace ipclab::bench
+
+TEST(Bench, CorruptHookReadsOnlyAWholeNumber) {
+  const auto with = [](const char* value) {
+    if (value == nullptr)
+      ::unsetenv("IPCLAB_BENCH_CORRUPT");
+    else
+      ::setenv("IPCLAB_BENCH_CORRUPT", value, 1);
+    const std::int64_t n = ipclab::bench::corrupt_hook();
+    ::unsetenv("IPCLAB_BENCH_CORRUPT");
+    return n;
+  };
+  EXPECT_EQ(with(nullptr), -1);
+  EXPECT_EQ(with(""), -1);
+  EXPECT_EQ(with("7"), 7);
+  EXPECT_EQ(with("0"), 0);
+  EXPECT_EQ(with("12abc"), -1);
+  EXPECT_EQ(with("x"), -1);
+}

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>      // std::size_t
+#include <cstdint>      // std::int64_t
 #include <functional>   // std::function
 #include <string>       // std::string
 #include <string_view>  // std::string_view
@@ -50,6 +51,11 @@ Placement place(Pin pin);
 /// Pins the calling thread to `cpu` (a no-op for cpu < 0). Call it in each side: in a
 /// child process after fork, or first thing in a thread. Throws SystemError.
 void pin_this_thread(int cpu);
+
+/// The test hook every benchmark honours: IPCLAB_BENCH_CORRUPT=N asks it to damage
+/// message (or item) N on purpose, to prove that its receiver's check fails loudly.
+/// Returns N, or -1 when the variable is unset, empty or not a whole number.
+std::int64_t corrupt_hook();
 
 /// One contender's numbers, one entry per round, in round order. A field never recorded
 /// (bytes for an 8-byte queue, latency for a throughput-only run) is left out of the

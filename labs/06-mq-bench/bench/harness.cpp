@@ -15,11 +15,9 @@
 
 #include <algorithm>  // std::min
 #include <atomic>     // std::atomic
-#include <charconv>   // std::from_chars
 #include <csignal>    // SIGINT, SIGTERM, SIGKILL
 #include <cstdio>     // stderr
-#include <cstdlib>    // std::getenv
-#include <cstring>    // std::memcpy, std::strlen
+#include <cstring>    // std::memcpy
 #include <new>        // placement new
 #include <stdexcept>  // std::runtime_error
 
@@ -62,16 +60,6 @@ struct SharedRun {
 
 // ---- the two sides ----------------------------------------------------------------------
 
-/// The test hook: IPCLAB_BENCH_CORRUPT=N (message N from A to B is corrupted; A->B
-/// numbers count the warm-up messages first, then the stream, then the round trips).
-std::int64_t corrupt_sequence() {
-  const char* v = std::getenv("IPCLAB_BENCH_CORRUPT");
-  if (v == nullptr || *v == '\0') return -1;
-  std::int64_t n = -1;
-  const auto [end, ec] = std::from_chars(v, v + std::strlen(v), n);
-  return ec == std::errc() && *end == '\0' ? n : -1;
-}
-
 /// A received message failed verification: the root cause whenever it happens.
 class BadMessage : public OperationFailed {
  public:
@@ -88,7 +76,7 @@ class Endpoint {
         out_(size),
         in_(size),
         state_(state),
-        corrupt_(side == Side::kA ? corrupt_sequence() : -1) {}
+        corrupt_(side == Side::kA ? bench::corrupt_hook() : -1) {}
 
   void send(const char* phase) {
     fill_message(out_, seq_out_);
@@ -122,7 +110,9 @@ class Endpoint {
   std::vector<std::byte> out_, in_;
   SideState& state_;
   std::uint64_t seq_out_ = 0, seq_in_ = 0, moved_ = 0;
-  std::int64_t corrupt_;  // the A->B message the test hook corrupts, or -1
+  // The A->B message IPCLAB_BENCH_CORRUPT corrupts, or -1. A->B numbers count the warm-up
+  // messages first, then the stream, then the round trips.
+  std::int64_t corrupt_;
 };
 
 /// The protocol. Every message, control messages included, is a full verified message.

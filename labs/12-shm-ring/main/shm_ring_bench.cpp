@@ -16,9 +16,7 @@
 
 #include <algorithm>    // std::max, std::sort
 #include <bit>          // std::has_single_bit
-#include <charconv>     // std::from_chars
 #include <cstdio>       // stdout, stderr
-#include <cstdlib>      // std::getenv
 #include <cstring>      // std::memcpy
 #include <map>          // std::map
 #include <memory>       // std::unique_ptr
@@ -275,11 +273,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                       "(--buffer-size / 2 - 8)",
                       p.msg_size, p.buffer_size / 2 - 8));
     if (p.iterations == 0) throw ipclab::UsageError("--iterations must be at least 1");
-    if (const char* c = std::getenv("IPCLAB_BENCH_CORRUPT"); c != nullptr && *c != '\0') {
-      const std::string_view v(c);
-      if (std::from_chars(v.data(), v.data() + v.size(), p.corrupt).ec != std::errc())
-        p.corrupt = -1;  // not a number: no corruption
-    }
+    p.corrupt = b::corrupt_hook();
 
     ipclab::ShutdownSignals shutdown;  // Ctrl-C: kill both sides, remove every object
     b::Report report("shm_ring_bench");

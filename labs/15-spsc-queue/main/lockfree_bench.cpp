@@ -18,8 +18,7 @@
 #include <charconv>   // std::from_chars
 #include <csignal>    // SIGKILL
 #include <cstdint>    // std::uint64_t
-#include <cstdlib>    // std::getenv
-#include <cstring>    // std::strlen, std::memcpy
+#include <cstring>    // std::memcpy
 #include <memory>     // std::unique_ptr
 #include <new>        // placement new
 #include <string>     // std::string
@@ -478,14 +477,6 @@ std::uint64_t parse_count(const std::string& text) {
   return static_cast<std::uint64_t>(n);
 }
 
-std::int64_t corrupt_hook() {
-  const char* v = std::getenv("IPCLAB_BENCH_CORRUPT");
-  if (v == nullptr || *v == '\0') return -1;
-  std::int64_t n = -1;
-  const auto [end, ec] = std::from_chars(v, v + std::strlen(v), n);
-  return ec == std::errc() && *end == '\0' ? n : -1;
-}
-
 int run(Params& p, const std::string& format) {
   const auto fmt_kind = bench::parse_format(format);
   const std::string batch_name = fmt::format("spsc_batch{}", p.batch);
@@ -598,7 +589,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     p.round_trips = parse_count(round_trips);
     p.mode = mode == "processes" ? Mode::kProcesses : Mode::kThreads;
     p.place = bench::place(bench::parse_pin(pin));
-    p.corrupt = corrupt_hook();
+    p.corrupt = bench::corrupt_hook();
     bench::pin_this_thread(p.place.cpus.empty() ? -1 : p.place.cpus[0]);
     return run(p, format);
   });
