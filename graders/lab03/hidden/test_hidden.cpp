@@ -226,7 +226,7 @@ GRADED_TEST(Hidden, StdinOrStdoutClosedInCaller, 1,
 }
 
 GRADED_TEST(Hidden, PipeFailureLeavesNothing, 1,
-            "README §API — on failure, nullptr with the call's errno, and nothing left behind") {
+            "README §The API — on failure, nullptr with the call's errno, nothing left behind") {
   const auto fds_before = ipclab::open_fds();
   // Allow exactly one more descriptor: pipe2 needs two, so it fails with EMFILE.
   std::vector<int> free_fds;

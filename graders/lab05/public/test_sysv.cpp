@@ -75,7 +75,7 @@ GRADED_TEST(Basic, ClientStartedBeforeServerIsServed, 2,
 // ---- the protocol: mtype 1 in, mtype = pid out ------------------------------------------
 
 GRADED_TEST(Protocol, ClientSendsType1WithItsPid, 3,
-            "README §Protocol — request mtype 1, the pid in the body; reply mtype = that pid") {
+            "README §The protocol — request mtype 1, the pid in the body; reply mtype = that pid") {
   RawQueue q;  // the test is the server
   auto c = client_process("PING");
   std::optional<std::pair<long, std::string>> msg;
@@ -99,7 +99,7 @@ GRADED_TEST(Protocol, ClientSendsType1WithItsPid, 3,
 }
 
 GRADED_TEST(Protocol, ServerRepliesToThePidInTheBody, 3,
-            "README §Protocol — the reply's mtype is the pid written in the request") {
+            "README §The protocol — the reply's mtype is the pid written in the request") {
   Server srv;
   ASSERT_TRUE(srv.ready());
   // A live process that is not the sender: the reply must go to the pid in the body.
@@ -259,7 +259,7 @@ GRADED_TEST(Timeout, QueueRemovedWhileWaitingFailsPromptly, 3,
 
 // ---- limits -----------------------------------------------------------------------------
 
-GRADED_TEST(Limits, OversizeRequestIsExit2, 3, "README §Protocol — kMaxPayload") {
+GRADED_TEST(Limits, OversizeRequestIsExit2, 3, "README §The protocol — kMaxPayload") {
   Server srv;
   ASSERT_TRUE(srv.ready());
   const std::string max(l5::kMaxPayload, 'm');
@@ -363,7 +363,7 @@ GRADED_TEST(Robustness, OrphanedReplyIsCollected, 4,
 
 // ---- the command line -------------------------------------------------------------------
 
-GRADED_TEST(Usage, KeyOptionOverridesTheKeyFile, 2, "README §Program") {
+GRADED_TEST(Usage, KeyOptionOverridesTheKeyFile, 2, "README §Programs") {
   const std::string file = grader::scratch() + "/other.key";
   std::ofstream(file) << "";
   const key_t key = ::ftok(file.c_str(), 'K');

@@ -334,7 +334,7 @@ GRADED_TEST(Output, TableHasOneRowPerMechanism, 1, "README §Output") {
 
 // ---- options --------------------------------------------------------------------------
 
-GRADED_TEST(Options, RunsWarmupAndFormatAreHonoured, 1, "README §Program") {
+GRADED_TEST(Options, RunsWarmupAndFormatAreHonoured, 1, "README §The program") {
   auto r = run({"ipc_benchmark", "--mechanisms=uds,pipe", "--iterations=50", "--round-trips=10",
                 "--warmup=0", "--runs=3", "--timeout=5", "--format=json"},
                lab06_test::slow_ok());
@@ -349,7 +349,7 @@ GRADED_TEST(Options, RunsWarmupAndFormatAreHonoured, 1, "README §Program") {
   expect_exit(run({"ipc_benchmark", "--runs=0"}), 2);
 }
 
-GRADED_TEST(Options, PinPutsTheSidesOnTheNamedCpus, 1, "README §Program") {
+GRADED_TEST(Options, PinPutsTheSidesOnTheNamedCpus, 1, "README §The program") {
   cpu_set_t set;
   CPU_ZERO(&set);
   ::sched_getaffinity(0, sizeof set, &set);

@@ -44,7 +44,7 @@ std::function<bool()> reader_until(std::shared_ptr<Room> room,
 
 // ---- the basics ---------------------------------------------------------------------------
 
-GRADED_TEST(Basics, GuardsLockAndUnlock, 1, "README §API") {
+GRADED_TEST(Basics, GuardsLockAndUnlock, 1, "README §The API") {
   for (Policy p : kAllPolicies) {
     RwLock lock(p);
     {

@@ -62,7 +62,7 @@ GRADED_TEST(HiddenBroken, SetRemovedUnderWaitersReportsBroken, 3,
   }
 }
 
-GRADED_TEST(HiddenSet, CreateRules, 2, "README §API — create() makes a NEW set, n in range") {
+GRADED_TEST(HiddenSet, CreateRules, 2, "README §The API — create() makes a NEW set, n in range") {
   const key_t key = ipclab::names::sysv_key(l11::kKeyName);
   EXPECT_THROW((void)l11::SysvBarrier::create(key, 0), ipclab::UsageError);
   auto b = l11::SysvBarrier::create(key, 2);

@@ -28,7 +28,7 @@ GRADED_TEST(Hidden, SixConsumersOnATinyRingExactlyOnce, 4, "README §Pitfalls 5"
   });
 }
 
-GRADED_TEST(Hidden, InPlaceApiContract, 2, "README §API") {
+GRADED_TEST(Hidden, InPlaceApiContract, 2, "README §The API") {
   ShmRing r = ShmRing::create("h", 512);
   ShmRing c = ShmRing::open("h", in(5s));
   auto slot = r.reserve(40, in(1s));
@@ -74,7 +74,7 @@ GRADED_TEST(Hidden, CloseWakesEverySleepingConsumer, 3,
   ShmRing::remove("h");
 }
 
-GRADED_TEST(Hidden, WaitDrainedReturnsOnlyWhenAllIsTaken, 2, "README §API") {
+GRADED_TEST(Hidden, WaitDrainedReturnsOnlyWhenAllIsTaken, 2, "README §The API") {
   Shared shared;
   Board& board = shared.board();
   ShmRing ring = ShmRing::create("h", 4096);
@@ -106,7 +106,7 @@ GRADED_TEST(Hidden, WaitDrainedReturnsOnlyWhenAllIsTaken, 2, "README §API") {
   ShmRing::remove("h");
 }
 
-GRADED_TEST(Hidden, OpenWaitsForALateCreator, 2, "README §API — open() waits") {
+GRADED_TEST(Hidden, OpenWaitsForALateCreator, 2, "README §The API — open() waits") {
   Shared shared;
   Board& board = shared.board();
   Child consumer(board, [&] {

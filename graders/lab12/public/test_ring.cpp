@@ -16,7 +16,7 @@ using lab12_test::Status;
 
 // ---- basics -----------------------------------------------------------------------------
 
-GRADED_TEST(Ring, CreateChecksCapacityAndName, 1, "README §API — create()") {
+GRADED_TEST(Ring, CreateChecksCapacityAndName, 1, "README §The API — create()") {
   EXPECT_THROW(ShmRing::create("r", 3000), ipclab::UsageError) << "3000 is not a power of two";
   EXPECT_THROW(ShmRing::create("r", 32), ipclab::UsageError) << "32 is below kMinCapacity";
   {

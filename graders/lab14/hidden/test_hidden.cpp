@@ -163,7 +163,7 @@ GRADED_TEST(Hidden, ReaderFollowsAConcurrentWriter, 3,
   EXPECT_EQ(first_bad_key(reader, "r", 8000), "");
 }
 
-GRADED_TEST(Hidden, OverwritesAndDeletesKeepTheLatestValue, 2, "README §API") {
+GRADED_TEST(Hidden, OverwritesAndDeletesKeepTheLatestValue, 2, "README §The file and the API") {
   const auto f = db_path("overwrite.db");
   Db db = Db::create(f, 64 * 1024, {.sync = false});  // thousands of commits: no msync
   for (int round = 0; round < 300; ++round)

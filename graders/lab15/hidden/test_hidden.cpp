@@ -50,7 +50,7 @@ GRADED_TEST(Hidden, WrapAtEveryOffset, 2, "README §Pitfalls 3") {
   }
 }
 
-GRADED_TEST(Hidden, CreateOverUsedMemoryStartsEmpty, 1, "README §API") {
+GRADED_TEST(Hidden, CreateOverUsedMemoryStartsEmpty, 1, "README §The API") {
   ipclab::Mapping mem = ipclab::Mapping::anonymous_shared(SpscQueue<std::uint64_t>::bytes_for(8));
   std::memset(mem.data(), 0xab, mem.size());
   auto* q = SpscQueue<std::uint64_t>::create_in(mem.data(), mem.size(), 8);
@@ -61,7 +61,7 @@ GRADED_TEST(Hidden, CreateOverUsedMemoryStartsEmpty, 1, "README §API") {
   EXPECT_FALSE(q->try_push(8));
 }
 
-GRADED_TEST(Hidden, SizeApproxStaysInRangeUnderLoad, 1, "README §API") {
+GRADED_TEST(Hidden, SizeApproxStaysInRangeUnderLoad, 1, "README §The API") {
   Owned<Fat> q(32);
   std::atomic<bool> done{false};
   std::atomic<std::size_t> worst{0};

@@ -93,7 +93,7 @@ GRADED_TEST(Edges, RandomOperationsMatchAModel, 3,
   });
 }
 
-GRADED_TEST(Edges, BadCapacityAndForeignMemoryRejected, 1, "README §API") {
+GRADED_TEST(Edges, BadCapacityAndForeignMemoryRejected, 1, "README §The API") {
   alignas(64) static unsigned char mem[4096];
   for (std::size_t cap : {0u, 3u, 12u, 100u})
     EXPECT_THROW(SpscQueue<std::uint64_t>::create_in(mem, sizeof mem, cap), ipclab::UsageError)
