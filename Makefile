@@ -34,7 +34,7 @@ test: deps
 lab%: build
 	meson test -C $(BUILD) $@
 
-# Every lab benchmark with defaults that finish in under a minute each (PERF.md method).
+# Every lab benchmark with defaults that finish in under a minute each (docs/benchmarking.md method).
 bench: build
 	$(BUILD)/labs/06-mq-bench/ipc_benchmark --msg-size=1024 --iterations=100000 --runs=3
 	$(BUILD)/labs/08-rwlock/bench/rwlock_bench

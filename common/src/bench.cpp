@@ -1,4 +1,4 @@
-// The benchmark method of PERF.md: see bench.hpp.
+// The benchmark method of docs/benchmarking.md: see bench.hpp.
 #include "ipclab/bench.hpp"
 
 #include <sched.h>  // sched_getaffinity, sched_setaffinity, CPU_*

@@ -1,5 +1,6 @@
 // Unit tests of ipclab/bench.hpp: the interleaving order, medians and same-round ratios,
-// and the three report formats (PERF.md's JSON shape; fields that do not apply omitted).
+// and the three report formats (JSON in the shape of docs/benchmarking.md, fields that do not
+// apply omitted).
 #include <stdlib.h>  // setenv, unsetenv
 
 #include <cstdint>  // std::int64_t

@@ -1,7 +1,7 @@
-// The benchmark method of PERF.md, shared by every measured program (labs 12-15, 20):
+// The benchmark method of docs/benchmarking.md, shared by every measured program (labs 06, 12-15):
 // contenders interleaved round by round, medians with their spread, ratios as the median
 // of per-round ratios, CPU placement (--pin same|cross|none), and one report printed as a
-// table, CSV or PERF.md's JSON shape. What is measured, and how, stays in the lab.
+// table, CSV or JSON (that page's shape). What is measured, and how, stays in the lab.
 //
 //   bench::Report report{"shm_ring_bench"};
 //   report.param("msg_size", json_number(1024));
@@ -80,7 +80,7 @@ struct Summary {
 Summary summarize(const Result& result);
 
 /// The median over rounds of a.ops_per_s[i] / b.ops_per_s[i] (same-round ratios hold when
-/// absolute numbers drift; PERF.md). 0 when no round has both.
+/// absolute numbers drift; docs/benchmarking.md). 0 when no round has both.
 double ratio(const Result& a, const Result& b);
 
 struct Report {
@@ -107,12 +107,12 @@ struct Report {
 };
 
 /// Table (one row a contender, then the ratios), CSV (one row a contender) or JSON
-/// (PERF.md: {"benchmark", "params", "results": [{name, ops_per_s, bytes_per_s, p50_ns,
-/// p99_ns, ops_per_s_min, ops_per_s_max, runs}], "ratios": {"a/b": x}}), ending in '\n'.
+/// (docs/benchmarking.md: {"benchmark", "params", "results": [{name, ops_per_s, bytes_per_s,
+/// p50_ns, p99_ns, ops_per_s_min, ops_per_s_max, runs}], "ratios": {"a/b": x}}), ending in '\n'.
 std::string format(const Report& report, Format format);
 
 /// Runs `runs` rounds; in round r calls body(r, i) for every contender i in 0..n-1, the
-/// order turning by one each round so that no contender always goes first (PERF.md).
+/// order turning by one each round so that no contender always goes first (docs/benchmarking.md).
 void interleave(int runs, std::size_t contenders,
                 const std::function<void(int round, std::size_t contender)>& body);
 

@@ -1,5 +1,5 @@
 // JSON output pieces: the graders' results files and the benchmarks' --format=json
-// (PERF.md's shape) write JSON by hand; these two make the values valid.
+// (the shape in docs/benchmarking.md) write JSON by hand; these two make the values valid.
 #pragma once
 
 #include <string>       // std::string

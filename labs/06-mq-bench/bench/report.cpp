@@ -1,5 +1,6 @@
 // Lab 06, given: the report. Medians over runs, the spread (min-max), ratios as the median
-// of per-round ratios; printed as a table (one row a mechanism), CSV or JSON (PERF.md).
+// of per-round ratios; printed as a table (one row a mechanism), CSV or JSON
+// (docs/benchmarking.md).
 #include <algorithm>  // std::max
 
 #include <fmt/core.h>
@@ -39,7 +40,7 @@ Summary summarize(const Report& report, const MechanismRuns& runs) {
   s.rtt_p50_min_ns = p50.min();
   s.rtt_p50_max_ns = p50.max();
   s.rtt_p99_ns = samples_of(runs.rtt_p99_ns).median();
-  // Same-round ratios hold when absolute numbers drift between rounds (PERF.md).
+  // Same-round ratios hold when absolute numbers drift between rounds (docs/benchmarking.md).
   if (const MechanismRuns* base = find_runs(report, report.baseline)) {
     Samples ratios;
     for (std::size_t i = 0; i < runs.msgs_per_s.size() && i < base->msgs_per_s.size(); ++i)

@@ -114,7 +114,7 @@ void loads(benchmark::internal::Benchmark* b) {
   b->ArgName("write_every")->Arg(100)->Arg(5);
   b->Threads(1)->Threads(2)->Threads(4);
   // Three repetitions, reported as mean/median/stddev: this machine is shared and noisy
-  // (PERF.md), a single run can be off by 2x. About 40 s in all.
+  // (docs/benchmarking.md), a single run can be off by 2x. About 40 s in all.
   b->MinTime(0.2)->UseRealTime()->Repetitions(3)->DisplayAggregatesOnly(true);
 }
 

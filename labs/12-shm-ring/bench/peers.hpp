@@ -1,6 +1,6 @@
 // shm_ring_bench's contenders: one interface for the ring and its peers (a pipe, a Unix
 // stream socketpair, boost::interprocess::message_queue), so every one is measured by the
-// same loop with the same verification (PERF.md).
+// same loop with the same verification (docs/benchmarking.md).
 #pragma once
 
 #include <cstddef>      // std::size_t

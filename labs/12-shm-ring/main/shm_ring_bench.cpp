@@ -1,7 +1,7 @@
 // shm_ring_bench --buffer-size=1MB --iterations=1M [--msg-size=1024] [--runs=5]
 //                [--pin=same|cross|none] [--format=table|csv|json] [--timeout=SECONDS]
 // The ring against a pipe, a Unix stream socketpair and boost::interprocess::message_queue,
-// measured the same way in the same run (PERF.md): per contender and round, two fresh
+// measured the same way in the same run (docs/benchmarking.md): per contender and round, two fresh
 // processes; side A streams --iterations messages to side B (throughput), then makes
 // ping-pong round trips (latency: avg, p50, p99 from a histogram). Every message carries a
 // sequence number and a checksum on 64-bit words that the receiver verifies. Contenders

@@ -17,7 +17,7 @@
 //   tail <= next_read <= head <= tail + capacity, and [tail, head) is the unread data;
 //   the producer writes only in [head, tail + capacity), consumers read only [next_read, head).
 //
-// Why it is fast (PERF.md): each side spins briefly before it sleeps (a wake-up across
+// Why it is fast (docs/benchmarking.md): each side spins briefly before it sleeps (a wake-up across
 // cores costs ~60 us here), and wakes the other side only when that side has registered
 // as a sleeper (a waiter count next to the futex word). Each side keeps a cached copy of
 // the other's index and reads the shared one only when the cached one says "full" or

@@ -8,10 +8,10 @@
 // time. `--bench` measures the real speedup against a 1-worker run.
 //
 // Bench mode: generates a --width x --height image (4000 x 3000) and times the filter phase
-// of a radius-8 blur with 1 worker and with N, interleaved round by round (PERF.md), after
-// one untimed warm-up of each. ops_per_s is pixels per second; the ratio N/1 is the
-// speedup. Every N-worker output is checked against the 1-worker output, byte for byte: a
-// difference ends the benchmark with exit status 1.
+// of a radius-8 blur with 1 worker and with N, interleaved round by round (docs/benchmarking.md),
+// after one untimed warm-up of each. ops_per_s is pixels per second; the ratio N/1 is the speedup.
+// Every N-worker output is checked against the 1-worker output, byte for byte: a difference ends
+// the benchmark with exit status 1.
 #include <cstdint>  // std::uint64_t
 #include <cstdio>   // stdout, std::fflush
 #include <string>   // std::string

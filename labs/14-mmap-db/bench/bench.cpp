@@ -1,8 +1,8 @@
-// mmapdb bench (given). The workload of PERF.md: N random 16-byte keys with 100-byte values.
-// First each contender is filled: the N keys put in a random order into an empty database,
+// mmapdb bench (given). The workload of docs/benchmarking.md: N random 16-byte keys with 100-byte
+// values. First each contender is filled: the N keys put in a random order into an empty database,
 // kFillBatch puts a transaction (timed once: "fill"). Then `runs` rounds, the contenders
-// interleaved with the order turning each round (PERF.md): random gets in a fresh random
-// order, every value verified ("get"), and random puts that replace existing keys, kBatch a
+// interleaved with the order turning each round (docs/benchmarking.md): random gets in a fresh
+// random order, every value verified ("get"), and random puts that replace existing keys, kBatch a
 // transaction ("put"). No contender syncs to disk (mmapdb without msync, LMDB MDB_NOSYNC,
 // SQLite synchronous=OFF): the benchmark measures the engines, not the disk. LMDB reads in
 // one read transaction per round; SQLite uses prepared statements, WAL mode, a WITHOUT

@@ -1,5 +1,6 @@
 // mmapdb bench: random gets and puts through mmapdb, LMDB and SQLite in the same run
-// (PERF.md's method). Given; linked only into the mmapdb program, never into the lab library.
+// (the method of docs/benchmarking.md). Given; linked only into the mmapdb program, never into the
+// lab library.
 #pragma once
 
 #include <cstdint>  // std::uint64_t

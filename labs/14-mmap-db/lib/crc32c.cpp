@@ -1,7 +1,8 @@
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), given: the SSE4.2 crc32
 // instruction when the CPU has it (8 bytes a cycle or so), else slicing-by-8 tables
 // (about a byte a cycle). A byte-at-a-time table loop would cost ~4x more, and a get
-// verifies a CRC every time (PERF.md: 1.56M gets/s with a slow CRC, 2.35M with slicing-by-8).
+// verifies a CRC every time (docs/benchmarking.md: 1.56M gets/s with a slow CRC, 2.35M with
+// slicing-by-8).
 #include <array>    // std::array
 #include <cstdint>  // std::uint32_t, std::uint64_t
 #include <cstring>  // std::memcpy

@@ -3,7 +3,7 @@
 // Throughput and latency of SpscQueue<uint64_t> (one item at a time, and push_n/pop_n in
 // batches) against boost::lockfree::spsc_queue, moodycamel::ReaderWriterQueue, a mutex +
 // condvar queue and a two-semaphore queue: two threads, or two processes sharing POSIX
-// shared memory. PERF.md's method: a warm-up round, then --runs rounds with the
+// shared memory. The method of docs/benchmarking.md: a warm-up round, then --runs rounds with the
 // contenders interleaved; medians, spreads, same-round ratios. Throughput is a one-way
 // stream of sequence numbers that the consumer checks one by one (a wrong item stops the
 // benchmark with exit status 1); latency is a ping-pong (p50/p99 of the round trip).

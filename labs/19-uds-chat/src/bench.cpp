@@ -1,12 +1,11 @@
 // Lab 19 reference: `ipc_demo bench` (see demo.hpp, run_bench).
 //
-// Method (PERF.md, scaled down to stay under a few seconds): the three mechanisms run in
-// turn within each round (interleaved, so a noisy moment hurts all of them alike); a fresh
-// child per mechanism and round; latency from ping-pong (each ping and its echo carry a
-// sequence number and checksum, checked on arrival); throughput from a one-way stream of
-// chunk_bytes messages, each verified by the child, which reports back how many passed.
-// The clock stops only when that report arrives, so nothing is counted before it is
-// delivered and checked.
+// Method (docs/benchmarking.md, scaled down to stay under a few seconds): the three mechanisms run
+// in turn within each round (interleaved, so a noisy moment hurts all of them alike); a fresh child
+// per mechanism and round; latency from ping-pong (each ping and its echo carry a sequence number
+// and checksum, checked on arrival); throughput from a one-way stream of chunk_bytes messages, each
+// verified by the child, which reports back how many passed. The clock stops only when that report
+// arrives, so nothing is counted before it is delivered and checked.
 #include <signal.h>  // kill, SIGKILL
 #include <unistd.h>  // fork, _exit
 

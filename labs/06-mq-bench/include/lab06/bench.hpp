@@ -1,13 +1,12 @@
 // Lab 06 — the benchmark harness (given): plan the runs, fork the two sides of every
 // run, supervise them, collect the numbers and print them as a table, CSV or JSON.
 //
-// Method (PERF.md): for each of --runs rounds, every mechanism runs once (the order turns
-// by one each round, so no mechanism always goes first). A run is one fresh Transport and
-// two fresh processes: after a warm-up, side A streams --iterations messages to B and
-// waits for B's acknowledgement (throughput), then makes --round-trips timed round trips
-// (latency histogram). Each side verifies every message it receives. The report gives,
-// per mechanism, the median over runs, the spread (min-max), and ratios against a
-// baseline as the median of the per-round ratios.
+// Method (docs/benchmarking.md): for each of --runs rounds, every mechanism runs once (the order
+// turns by one each round, so no mechanism always goes first). A run is one fresh Transport and two
+// fresh processes: after a warm-up, side A streams --iterations messages to B and waits for B's
+// acknowledgement (throughput), then makes --round-trips timed round trips (latency histogram).
+// Each side verifies every message it receives. The report gives, per mechanism, the median over
+// runs, the spread (min-max), and ratios against a baseline as the median of the per-round ratios.
 #pragma once
 
 #include <chrono>   // std::chrono::milliseconds

@@ -5,8 +5,8 @@
 //   offset 8   u64 checksum64(body, seed = sequence number)
 //   offset 16  body: size - 16 bytes, a pattern that depends on the sequence number
 //
-// The checksum works on 64-bit words (tens of ns per KiB, PERF.md): the same cost for every
-// transport in the benchmark, small next to any of them. The message size may itself be a
+// The checksum works on 64-bit words (tens of ns per KiB, docs/benchmarking.md): the same cost for
+// every transport in the benchmark, small next to any of them. The message size may itself be a
 // function of the sequence number (message_size), so a receiver also checks the length.
 #pragma once
 
@@ -83,9 +83,9 @@ struct Lanes {
 /// A checksum of `data` on 64-bit words in four lanes of two running sums each (Fletcher's
 /// scheme on words: `sum += w; acc += sum`), then the 0-7 trailing bytes and the length,
 /// all mixed at the end. Adds only, two 16-byte vectors at a time (~25 ns per KiB here,
-/// PERF.md asks for tens of ns), and the seed (the sequence number) starts the sums. The sum
-/// catches any one-bit change, the running sum catches swapped words (each word is weighted by its
-/// position).
+/// docs/benchmarking.md asks for tens of ns), and the seed (the sequence number) starts the sums.
+/// The sum catches any one-bit change, the running sum catches swapped words (each word is weighted
+/// by its position).
 inline std::uint64_t checksum64(std::span<const std::byte> data, std::uint64_t seed) {
   using namespace detail;
   Lanes lanes(seed);

@@ -1,7 +1,7 @@
 // Lab 15, given: how the programs wait on a queue that is full or empty. try_push/try_pop
 // never block; a caller that must wait spins briefly (the other core will usually make
-// room within a few hundred nanoseconds, PERF.md), then yields the CPU so that a peer on
-// the same core (--pin same, or a loaded machine) can run.
+// room within a few hundred nanoseconds, docs/benchmarking.md), then yields the CPU so that a peer
+// on the same core (--pin same, or a loaded machine) can run.
 #pragma once
 
 #include <sched.h>  // sched_yield
