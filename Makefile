@@ -38,6 +38,7 @@ lab%: build
 bench: build
 	$(BUILD)/labs/06-mq-bench/ipc_benchmark --msg-size=1024 --iterations=100000 --runs=3
 	$(BUILD)/labs/08-rwlock/bench/rwlock_bench
+	$(BUILD)/labs/12-shm-ring/shm_ring_bench --buffer-size=1MB --iterations=1M --msg-size=1024 --runs=3 --pin=cross
 	$(BUILD)/labs/13-shm-image/shm_image_filter --bench --workers=2 --runs=5
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=5 --pin=cross
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=3 --pin=cross --mode=processes

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# test_tools.sh: tests of the instructor tools tools/make-handout, tools/make-autograder and
-# tools/grade. One line per check (PASS/FAIL), then `N passed, M failed`; exit 1 on failure.
+# test_tools.sh: tests of the instructor tools tools/make-handout, tools/make-autograder,
+# tools/install-deps (with tools/packages.txt) and tools/grade. One line per check
+# (PASS/FAIL), then `N passed, M failed`; exit 1 on failure.
 #
 #  (a) make-handout writes a tree with no reference code and no hidden grader; the leak
 #      scanner catches a planted copy; the handout configures (both impl settings), builds,
 #      and its skeleton scores <= 10% (`tools/grade --max 10 --quiet`).
-#  (b) make-autograder LAB (default 01) writes a zip; run_autograder (setup.sh skipped: the
-#      packages are installed here) grades the reference solution in a scratch
-#      AUTOGRADER_ROOT at full marks, hidden tests included; a submission that does not
-#      compile still gets a results.json with score 0 and the compiler's message.
+#  (b) tools/packages.txt: every system header and dependency() of each lab comes from a
+#      package listed for it (check_packages.py); install-deps --check names what a lab lacks.
+#  (c) for each lab of TOOLS_TEST_LABS (default 01 and 14, the one with the most packages):
+#      make-autograder writes a zip; its setup.sh runs (when the lab's packages are already
+#      installed, so that it installs nothing); run_autograder grades the reference solution
+#      in a scratch AUTOGRADER_ROOT at full marks, hidden tests included. For the first lab,
+#      also: the skeleton scores <= 10%, and a submission that does not compile still gets a
+#      results.json with score 0 and the compiler's message.
 #
-# Usage: tools/tests/test_tools.sh        (env: TOOLS_TEST_LAB=01, KEEP_TMP=1 keeps the scratch)
+# Usage: tools/tests/test_tools.sh   (env: TOOLS_TEST_LABS="01 14", KEEP_TMP=1 keeps the scratch)
 # In a student handout (no make-handout) it skips and reports `0 passed, 0 failed`.
-# Cost: two debug builds of one lab, about 1.5-2.5 minutes on 2 cores.
+# Cost: the handout's debug build of every lab, then one debug build per autograder run
+# (ccache makes the repeated ones cheap), about 3-5 minutes on 2 cores.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LAB=${TOOLS_TEST_LAB:-01}
+read -r -a LABS <<< "${TOOLS_TEST_LABS:-01 14}"
+LAB=${LABS[0]}
+# ccache (when installed) reuses objects across the scratch trees: their paths differ.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 passed=0
 failed=0
 
@@ -120,69 +129,124 @@ PY
 then ok "leak scan: finds a planted reference file, exact and reformatted"
 else bad "leak scan: missed a planted reference file" "$TMP/planted.log"; fi
 
-# ---- (b) the autograder -------------------------------------------------------------------
-Z="$TMP/autograder-lab$LAB.zip"
-R="$TMP/autograder"
-check "make-autograder $LAB writes a zip" "$TMP/make-autograder.log" "$TOP/tools/make-autograder" "$LAB" "$Z"
-if [[ -f "$Z" ]]; then
-  mkdir -p "$R/source" "$R/results"
-  python3 -m zipfile -e "$Z" "$R/source"
-  if [[ -f "$R/source/setup.sh" && -f "$R/source/run_autograder" ]] && bash -n "$R/source/setup.sh" \
-     && bash -n "$R/source/run_autograder"; then
-    ok "autograder: setup.sh and run_autograder at the zip's root, valid bash"
+# ---- (b) the package list -----------------------------------------------------------------
+check "packages.txt: each lab's headers and dependency() come from its packages" "$TMP/packages.log" \
+  python3 "$TOP/tools/tests/check_packages.py"
+sed 's/^/    /' "$TMP/packages.log"
+# install-deps --check names what a lab lacks: a copy of it with a package that cannot exist.
+mkdir -p "$TMP/deps/tools"
+cp "$TOP/tools/install-deps" "$TMP/deps/tools/"
+{ cat "$TOP/tools/packages.txt"; echo "14: ipclab-no-such-package"; } > "$TMP/deps/tools/packages.txt"
+bash "$TMP/deps/tools/install-deps" --check > "$TMP/deps-check.log" 2>&1
+rc=$?
+if ((rc == 1)) && grep -qx "install-deps: lab 14 needs: ipclab-no-such-package" "$TMP/deps-check.log"; then
+  ok "install-deps --check: names the package a lab lacks (lab 14 needs: ...), exit 1"
+else
+  bad "install-deps --check: exit $rc, expected 1 and 'lab 14 needs: ipclab-no-such-package'" "$TMP/deps-check.log"
+fi
+
+# ---- (c) the autograder -------------------------------------------------------------------
+# run_graded ROOT NAME: run ROOT's run_autograder (debug build, quicker), log to $TMP/NAME.log.
+run_graded() {
+  rm -f "$1/results/results.json"
+  AUTOGRADER_ROOT="$1" AUTOGRADER_MESON_ARGS="-Dbuildtype=debug" bash "$1/run_autograder" \
+    > "$TMP/$2.log" 2>&1
+}
+# score_check RESULTS WHAT: python assertions on results.json (below, on stdin) -> PASS/FAIL.
+score_check() {
+  local results=$1 what=$2 log=$3
+  shift 3
+  if python3 - "$results" "$@" > "$log.check" 2>&1; then ok "$what ($(tail -1 "$log.check"))"
+  else bad "$what" "$log"; cat "$log.check"; fi
+}
+
+# autograder_case LAB FULL: zip, set-up, reference at full marks; with FULL=all also the
+# skeleton and a submission that does not compile.
+autograder_case() {
+  local lab=$1 more=$2 dir z r first
+  dir=$(find "$TOP/labs" -mindepth 1 -maxdepth 1 -type d -name "$lab-*" -printf '%f\n' | sort | head -1)
+  if [[ -z "$dir" ]]; then bad "lab $lab exists under labs/"; return; fi
+  z="$TMP/autograder-lab$lab.zip"
+  r="$TMP/autograder-$lab"
+  check "autograder $lab: make-autograder writes a zip" "$TMP/make-autograder-$lab.log" \
+    "$TOP/tools/make-autograder" "$lab" "$z"
+  [[ -f "$z" ]] || return
+  mkdir -p "$r/source" "$r/results"
+  python3 -m zipfile -e "$z" "$r/source"
+  if [[ -f "$r/source/setup.sh" && -f "$r/source/run_autograder" ]] && bash -n "$r/source/setup.sh" \
+     && bash -n "$r/source/run_autograder" && ! grep -q '@[A-Z_]*@' "$r/source/setup.sh" "$r/source/run_autograder"; then
+    ok "autograder $lab: setup.sh and run_autograder at the zip's root, filled in, valid bash"
   else
-    bad "autograder: setup.sh / run_autograder missing or not valid bash"
+    bad "autograder $lab: setup.sh / run_autograder missing, not filled in or not valid bash"
   fi
-  check "autograder: no reference solution file in the zip" "$TMP/scan-ag.log" no_secrets "$R/source"
-  if [[ -d "$TOP/graders/lab$LAB/hidden" ]]; then
-    if [[ -d "$R/source/ipc-labs/graders/lab$LAB/hidden" ]]; then
-      ok "autograder: hidden grader included"
+  if "$TOP/tools/install-deps" --check --lab "$lab" > /dev/null 2>&1; then
+    check "autograder $lab: setup.sh runs (the lab's packages are installed: it installs nothing)" \
+      "$TMP/setup-$lab.log" bash "$r/source/setup.sh"
+  else
+    echo "note: lab $lab's packages are not all installed here: setup.sh not run (it would install them)"
+  fi
+  check "autograder $lab: no reference solution file in the zip" "$TMP/scan-ag-$lab.log" no_secrets "$r/source"
+  if [[ -d "$TOP/graders/lab$lab/hidden" ]]; then
+    if [[ -d "$r/source/ipc-labs/graders/lab$lab/hidden" ]]; then
+      ok "autograder $lab: hidden grader included"
     else
-      bad "autograder: hidden grader missing"
+      bad "autograder $lab: hidden grader missing"
     fi
   fi
-  cp "$R/source/run_autograder" "$R/run_autograder"   # where Gradescope puts it
+  cp "$r/source/run_autograder" "$r/run_autograder"   # where Gradescope puts it
 
   # A submission with the reference solution, in a sub-folder: full marks expected.
-  mkdir -p "$R/submission/my-work/src"
-  cp "$TOP/labs/$labdir/src/"* "$R/submission/my-work/src/"
-  AUTOGRADER_ROOT="$R" AUTOGRADER_MESON_ARGS="-Dbuildtype=debug" bash "$R/run_autograder" \
-    > "$TMP/run-autograder.log" 2>&1
-  if python3 - "$R/results/results.json" > "$TMP/results-check.log" 2>&1 <<'PY'
+  mkdir -p "$r/submission/my-work/src"
+  cp -r "$TOP/labs/$dir/src/." "$r/submission/my-work/src/"
+  run_graded "$r" "run-autograder-$lab"
+  score_check "$r/results/results.json" "autograder $lab: reference submission at full marks" \
+    "$TMP/run-autograder-$lab.log" "$TOP/graders/lab$lab/hidden" <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+mx = sum(t["max_score"] for t in d["tests"])
+assert mx > 0 and d["score"] == mx, f"not full marks: {d['score']} of {mx}"
+assert all(t["status"] == "passed" for t in d["tests"])
+if os.path.isdir(sys.argv[2]):  # the hidden tests ran, shown after the due date
+    assert any(t["visibility"] == "after_due_date" for t in d["tests"]), "no hidden test"
+print(f"score {d['score']:g} of {mx:g}, {len(d['tests'])} tests")
+PY
+  [[ "$more" == all ]] || return
+
+  # The skeleton as the submission: it scores <= 10%.
+  rm -rf "$r/submission"
+  mkdir -p "$r/submission"
+  cp -r "$TOP/solutions-skeletons/$dir/src/." "$r/submission/"
+  run_graded "$r" "run-autograder-$lab-skeleton"
+  score_check "$r/results/results.json" "autograder $lab: the skeleton scores <= 10%" \
+    "$TMP/run-autograder-$lab-skeleton.log" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 mx = sum(t["max_score"] for t in d["tests"])
-print(f"results.json: score {d['score']} of {mx} ({len(d['tests'])} tests)")
-assert mx > 0 and d["score"] == mx, "not full marks"
-assert all(t["status"] == "passed" for t in d["tests"])
+assert mx > 0 and d["score"] <= 0.1 * mx, f"{d['score']} of {mx}"
+print(f"score {d['score']:g} of {mx:g}")
 PY
-  then ok "autograder: reference submission at full marks ($(cat "$TMP/results-check.log"))"
-  else bad "autograder: reference submission not at full marks" "$TMP/run-autograder.log"; cat "$TMP/results-check.log"; fi
-  if [[ -d "$TOP/graders/lab$LAB/hidden" ]]; then
-    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(t["visibility"] == "after_due_date" for t in d["tests"]) else 1)' \
-      "$R/results/results.json" 2>/dev/null; then
-      ok "autograder: hidden tests ran, visibility after_due_date"
-    else
-      bad "autograder: no hidden (after_due_date) test in results.json"
-    fi
-  fi
 
   # A submission that does not compile: results.json with score 0 and the compiler error.
-  rm -rf "$R/submission" "$R/results/results.json"
-  mkdir -p "$R/submission"
-  first=$(find "$TOP/solutions-skeletons/$labdir/src" -maxdepth 1 -type f -printf '%f\n' | sort | head -1)
-  printf 'this does not compile {\n' > "$R/submission/$first"
-  AUTOGRADER_ROOT="$R" AUTOGRADER_MESON_ARGS="-Dbuildtype=debug" bash "$R/run_autograder" \
-    > "$TMP/run-autograder-broken.log" 2>&1
-  if python3 - "$R/results/results.json" "$first" > "$TMP/broken-check.log" 2>&1 <<'PY'
+  rm -rf "$r/submission"
+  mkdir -p "$r/submission"
+  first=$(find "$TOP/solutions-skeletons/$dir/src" -maxdepth 1 -type f -printf '%f\n' | sort | head -1)
+  printf 'this does not compile {\n' > "$r/submission/$first"
+  run_graded "$r" "run-autograder-$lab-broken"
+  score_check "$r/results/results.json" "autograder $lab: a submission that does not compile gets score 0 and the compiler's message" \
+    "$TMP/run-autograder-$lab-broken.log" "$first" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["score"] == 0, d["score"]
 assert "does not compile" in d["output"] and sys.argv[2] in d["output"], d["output"][:500]
+print("score 0, the compiler's message shown")
 PY
-  then ok "autograder: a submission that does not compile gets score 0 and the compiler's message"
-  else bad "autograder: broken submission not reported" "$TMP/broken-check.log"; fi
-fi
+}
+
+for lab in "${LABS[@]}"; do
+  start=$SECONDS
+  autograder_case "$lab" "$([[ "$lab" == "$LAB" ]] && echo all || echo reference)"
+  echo "    (autograder $lab: $((SECONDS - start))s)"
+done
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
