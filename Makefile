@@ -1,3 +1,13 @@
+HANDOUT ?= no
+ifeq ($(HANDOUT),yes)
+# Your lab kit's front door. As root on a fresh Debian machine, it installs what is missing
+# first. The two commands:
+#   make grade   build, run every lab's grader on your code, print your score table and
+#                the next thing to do; it fails only when a lab could not be graded
+#   make lab07   build and grade one lab (its tests one by one, with hints)
+# Others: make test (the same as make grade), make asan | tsan (sanitizer builds),
+# make bench, make submit LAB=07, make clean-ipc, make format, make clean.
+else
 # The front door. Two commands do everything on a fresh Debian machine (as root):
 #   make grade   install what is missing, build, run every grader on the reference
 #                solutions, print the score table
@@ -5,13 +15,25 @@
 #                tests and the format check; ends with one line `N passed, M failed`
 # Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
 # make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean.
+#
+# A student handout's Makefile is this one as tools/make-handout writes it: the HANDOUT=yes
+# side of each `ifeq ($(HANDOUT),yes)` block kept, the other side and HANDOUT dropped.
+# `make HANDOUT=yes grade` shows here what a student's `make grade` does.
+endif
 
 BUILD ?= build
 MESON_FLAGS ?=
 LAB ?=
-OUT ?= handout
 
-.PHONY: all deps build grade test bench handout submit clean-ipc asan tsan format format-check tidy clean
+.PHONY: all deps build grade test bench submit clean-ipc asan tsan format format-check clean
+ifeq ($(HANDOUT),yes)
+# A score below full marks is the normal state of work in progress, not an error.
+GRADE_ARGS = --min 0
+else
+.PHONY: handout tidy
+GRADE_ARGS =
+OUT ?= handout
+endif
 
 all: build
 
@@ -26,10 +48,14 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 grade: build
-	tools/grade -C $(BUILD)
+	tools/grade -C $(BUILD) $(GRADE_ARGS)
 
+ifeq ($(HANDOUT),yes)
+test: grade
+else
 test: deps
 	tools/run-tests
+endif
 
 lab%: build
 	meson test -C $(BUILD) $@
@@ -56,12 +82,10 @@ tsan: deps
 	ninja -C build-tsan
 	meson test -C build-tsan --setup=tsan --suite labs --suite common
 
-handout:
-	tools/make-handout $(OUT)
-
-submit:
+# Checks labs/NN-*/src is committed, grades the lab, zips it with its score table.
+submit: build
 	@test -n "$(LAB)" || { echo "usage: make submit LAB=01" >&2; exit 2; }
-	tools/submit $(LAB)
+	tools/submit $(LAB) $(BUILD)
 
 clean-ipc: build
 	$(BUILD)/tools/ipc-clean --all-ns
@@ -72,10 +96,15 @@ format:
 format-check:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
+ifneq ($(HANDOUT),yes)
+handout:
+	tools/make-handout $(OUT)
+
 # clang-tidy (.clang-tidy) over common/, the labs' reference code and programs, tools/, with the
 # static analyzer on every file (make test runs it on common/src and labs/*/src only: time).
 tidy: build
 	tools/run-tests --only tidy --tidy-analyzer=all
+endif
 
 clean:
 	rm -rf build build-skeleton build-asan build-tsan

@@ -3,22 +3,28 @@
 # tools/install-deps (with tools/packages.txt) and tools/grade. One line per check
 # (PASS/FAIL), then `N passed, M failed`; exit 1 on failure.
 #
-#  (a) make-handout writes a tree with no reference code and no hidden grader; the leak
-#      scanner catches a planted copy; the handout configures (both impl settings), builds,
-#      and its skeleton scores <= 10% (`tools/grade --max 10 --quiet`).
+#  (a) make-handout writes a tree with no reference code, no hidden grader, no
+#      solutions-skeletons/ and none of the instructor's tools; the leak scanner catches a
+#      planted copy; the handout's README is the students' (no instructor words, every lab
+#      listed, every `make X` a target of the handout's Makefile, every tools/ file and link
+#      present); `make grade` in the handout builds and prints the table ending with the
+#      next-step line, exit 0, each lab of the skeleton at <= 10%; `make submit LAB=NN`
+#      refuses uncommitted files, then (lab NN filled with the reference) writes a zip
+#      with the lab's files and score table, which (c) grades in the autograder layout.
 #  (b) tools/packages.txt: every system header and dependency() of each lab comes from a
 #      package listed for it (check_packages.py); install-deps --check names what a lab lacks.
 #  (c) for each lab of TOOLS_TEST_LABS (default 01 and 14, the one with the most packages):
 #      make-autograder writes a zip; its setup.sh runs (when the lab's packages are already
 #      installed, so that it installs nothing); run_autograder grades the reference solution
-#      in a scratch AUTOGRADER_ROOT at full marks, hidden tests included. For the first lab,
-#      also: the skeleton scores <= 10%, and a submission that does not compile still gets a
-#      results.json with score 0 and the compiler's message.
+#      in a scratch AUTOGRADER_ROOT at full marks, hidden tests included (for the first lab
+#      the submission is the zip `make submit` wrote in (a), extracted as Gradescope does).
+#      For the first lab, also: the skeleton scores <= 10%, and a submission that does not
+#      compile still gets a results.json with score 0 and the compiler's message.
 #
 # Usage: tools/tests/test_tools.sh   (env: TOOLS_TEST_LABS="01 14", KEEP_TMP=1 keeps the scratch)
 # In a student handout (no make-handout) it skips and reports `0 passed, 0 failed`.
-# Cost: the handout's debug build of every lab, then one debug build per autograder run
-# (ccache makes the repeated ones cheap), about 3-5 minutes on 2 cores.
+# Cost: the handout's debug build and grading of every lab (make grade), then one debug
+# build per autograder run (ccache makes the repeated ones cheap).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -84,30 +90,86 @@ if [[ -d "$H" ]]; then
     bad "handout: hidden grader present: $hidden"
   fi
   same=1
-  for d in "$H"/solutions-skeletons/*/src; do
+  for d in "$H"/labs/*/src; do
     n=$(basename "$(dirname "$d")")
-    diff -r "$d" "$H/labs/$n/src" > "$TMP/diff.log" 2>&1 || same=0
-    diff -r "$TOP/solutions-skeletons/$n/src" "$H/labs/$n/src" >> "$TMP/diff.log" 2>&1 || same=0
+    diff -r "$TOP/solutions-skeletons/$n/src" "$d" >> "$TMP/diff.log" 2>&1 || same=0
   done
   if ((same)); then ok "handout: labs/*/src hold the skeletons"; else bad "handout: labs/*/src differ from the skeletons" "$TMP/diff.log"; fi
-  if [[ ! -e "$H/tools/make-handout" && ! -e "$H/tools/make-autograder" ]]; then
-    ok "handout: make-handout and make-autograder left out"
+  left=""
+  for p in solutions-skeletons tools/make-handout tools/make-autograder tools/autograder tools/run-tests tools/tests .ci; do
+    [[ -e "$H/$p" ]] && left+=" $p"
+  done
+  if [[ -z "$left" ]] && ! grep -q "skeleton" "$H/meson_options.txt"; then
+    ok "handout: no solutions-skeletons/, no instructor tools, impl has no skeleton choice"
   else
-    bad "handout: instructor tools present"
+    bad "handout: still holds:$left $(grep -o "skeleton" "$H/meson_options.txt" | head -1)"
   fi
+  check "handout: README.md is the students' (no instructor words, every lab, commands and links exist)" \
+    "$TMP/readme.log" python3 - "$H" <<'PY'
+import os, re, subprocess, sys
+h = sys.argv[1]
+text = open(os.path.join(h, "README.md"), encoding="utf-8").read()
+bad = [w for w in ["reference solution", "instructor", "make-autograder", "make-handout",
+                   "solutions-skeletons", "-Dimpl", "make tidy", "make handout"] if w in text.lower()]
+assert not bad, f"instructor words: {bad}"
+labs = sorted(d for d in os.listdir(os.path.join(h, "labs")) if re.match(r"\d\d-", d))
+missing = [d for d in labs if f"](labs/{d}/README.md)" not in text]
+assert labs and not missing, f"labs not listed: {missing}"
+code = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text))
+targets = sorted(set(re.findall(r"\bmake ([a-z][\w-]*)", code)))
+for t in targets:
+    r = subprocess.run(["make", "-n", "-C", h, t, "LAB=01"], capture_output=True, text=True)
+    assert r.returncode == 0, f"make {t}: not a target of the handout's Makefile: {r.stderr.strip()}"
+for lab in set(re.findall(r"meson test -C build (lab\d\d)", code)):
+    assert any(d.startswith(lab[3:] + "-") for d in labs), f"{lab}: no such lab in the handout"
+tools = sorted(set(re.findall(r"\btools/[\w.-]+", text)))
+for p in tools + re.findall(r"\]\(([^)#:]+)[)#]", text):
+    assert os.path.exists(os.path.join(h, p)), f"{p}: named in README.md, not in the handout"
+print(f"{len(labs)} labs listed; make targets {', '.join(targets)}; {len(tools)} tools exist")
+PY
+  sed 's/^/    /' "$TMP/readme.log"
 
-  check "handout: configures with -Dimpl=skeleton too" "$TMP/setup-skel.log" \
-    meson setup "$TMP/build-handout-skel" "$H" -Dimpl=skeleton -Dbuildtype=debug
-  check "handout: configures and builds (meson setup + ninja)" "$TMP/build-handout.log" \
-    bash -c "meson setup '$TMP/build-handout' '$H' -Dbuildtype=debug && ninja -C '$TMP/build-handout'"
-  grade="$H/tools/grade"
-  if [[ ! -f "$grade" ]]; then
-    echo "note: the handout has no tools/grade (not tracked by git yet); using the repository's"
-    grade="$TOP/tools/grade"
+  # make grade as a student runs it (debug build, quicker): the table, then the next step.
+  B="$TMP/build-handout"
+  make -C "$H" grade BUILD="$B" MESON_FLAGS=-Dbuildtype=debug > "$TMP/grade-handout.log" 2>&1
+  rc=$?
+  last=$(tail -n 1 "$TMP/grade-handout.log")
+  low=$(find "$H/labs" -mindepth 1 -maxdepth 1 -type d -name '[0-9][0-9]-*' -printf '%f\n' | sort | head -1 | cut -c1-2)
+  if ((rc == 0)) && grep -q '^total ' "$TMP/grade-handout.log" \
+     && [[ "$last" == "next: lab$low "*"; rerun it: meson test -C $B lab$low --test-args=--gtest_filter="* ]]; then
+    ok "handout: make grade prints the table and ends with the next step (exit 0)"
+  else
+    bad "handout: make grade (exit $rc) does not end with 'next: lab$low ...; rerun it: meson test -C $B lab$low ...'" "$TMP/grade-handout.log"
   fi
-  check "handout: the skeleton scores <= 10% (tools/grade --max 10 --quiet)" "$TMP/grade-handout.log" \
-    python3 "$grade" -C "$TMP/build-handout" --max 10 --quiet
-  sed 's/^/    /' "$TMP/grade-handout.log"
+  sed -n '/^lab  *title/,$p' "$TMP/grade-handout.log" | sed 's/^/    /'
+  over=$(grep -E '^lab[0-9]{2} ' "$TMP/grade-handout.log" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /%$/) { if ($i + 0 > 10) print $1; break }}')
+  n=$(grep -cE '^lab[0-9]{2} .*%' "$TMP/grade-handout.log")
+  if [[ -z "$over" ]] && ((n > 0)); then ok "handout: the skeleton scores <= 10% in each of $n labs"
+  else bad "handout: the skeleton scores > 10% in: ${over:-no lab graded}"; fi
+
+  # make submit: refuses uncommitted work; then lab $LAB filled with the reference.
+  git -C "$H" init -q && git -C "$H" add -A \
+    && git -C "$H" -c user.name=t -c user.email=t@t commit -qm handout > "$TMP/git.log" 2>&1
+  cp -r "$TOP/labs/$labdir/src/." "$H/labs/$labdir/src/"
+  bash "$H/tools/submit" "$LAB" "$B" > "$TMP/submit-dirty.log" 2>&1
+  rc=$?
+  if ((rc == 1)) && grep -q "not committed" "$TMP/submit-dirty.log" && [[ ! -e "$H/submit-lab$LAB.zip" ]]; then
+    ok "handout: make submit refuses uncommitted files (exit 1, no zip)"
+  else
+    bad "handout: make submit with uncommitted files: exit $rc" "$TMP/submit-dirty.log"
+  fi
+  git -C "$H" -c user.name=t -c user.email=t@t commit -qam "lab $LAB" >> "$TMP/git.log" 2>&1
+  make -C "$H" submit LAB="$LAB" BUILD="$B" > "$TMP/submit.log" 2>&1
+  rc=$?
+  SUBMIT_ZIP="$H/submit-lab$LAB.zip"
+  if ((rc == 0)) && grep -q "^wrote $SUBMIT_ZIP ([0-9]* bytes)" "$TMP/submit.log" \
+     && unzip -p "$SUBMIT_ZIP" "grade-lab$LAB.txt" 2>/dev/null | grep -qE "^lab$LAB .* 100\.0% " \
+     && unzip -l "$SUBMIT_ZIP" | grep -q " labs/$labdir/src/"; then
+    ok "handout: make submit LAB=$LAB writes the zip (labs/$labdir/src, grade-lab$LAB.txt at full marks), path and size"
+  else
+    bad "handout: make submit LAB=$LAB (exit $rc)" "$TMP/submit.log"
+    SUBMIT_ZIP=""
+  fi
 fi
 
 # The scanner itself: a planted copy of a reference file must be found.
@@ -163,7 +225,7 @@ score_check() {
 # autograder_case LAB FULL: zip, set-up, reference at full marks; with FULL=all also the
 # skeleton and a submission that does not compile.
 autograder_case() {
-  local lab=$1 more=$2 dir z r first
+  local lab=$1 more=$2 dir z r first what
   dir=$(find "$TOP/labs" -mindepth 1 -maxdepth 1 -type d -name "$lab-*" -printf '%f\n' | sort | head -1)
   if [[ -z "$dir" ]]; then bad "lab $lab exists under labs/"; return; fi
   z="$TMP/autograder-lab$lab.zip"
@@ -195,11 +257,19 @@ autograder_case() {
   fi
   cp "$r/source/run_autograder" "$r/run_autograder"   # where Gradescope puts it
 
-  # A submission with the reference solution, in a sub-folder: full marks expected.
-  mkdir -p "$r/submission/my-work/src"
-  cp -r "$TOP/labs/$dir/src/." "$r/submission/my-work/src/"
+  # A submission with the reference solution: for the first lab the zip make submit wrote
+  # in the handout, extracted as Gradescope does; otherwise the files in a sub-folder.
+  if [[ "$more" == all && -n "${SUBMIT_ZIP:-}" ]]; then
+    mkdir -p "$r/submission"
+    python3 -m zipfile -e "$SUBMIT_ZIP" "$r/submission"
+    what="the zip of make submit (reference in the handout)"
+  else
+    mkdir -p "$r/submission/my-work/src"
+    cp -r "$TOP/labs/$dir/src/." "$r/submission/my-work/src/"
+    what="reference submission"
+  fi
   run_graded "$r" "run-autograder-$lab"
-  score_check "$r/results/results.json" "autograder $lab: reference submission at full marks" \
+  score_check "$r/results/results.json" "autograder $lab: $what at full marks" \
     "$TMP/run-autograder-$lab.log" "$TOP/graders/lab$lab/hidden" <<'PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
