@@ -131,7 +131,7 @@ PY
 
   # make grade as a student runs it (debug build, quicker): the table, then the next step.
   B="$TMP/build-handout"
-  make -C "$H" grade BUILD="$B" MESON_FLAGS=-Dbuildtype=debug > "$TMP/grade-handout.log" 2>&1
+  make --no-print-directory -C "$H" grade BUILD="$B" MESON_FLAGS=-Dbuildtype=debug > "$TMP/grade-handout.log" 2>&1
   rc=$?
   last=$(tail -n 1 "$TMP/grade-handout.log")
   low=$(find "$H/labs" -mindepth 1 -maxdepth 1 -type d -name '[0-9][0-9]-*' -printf '%f\n' | sort | head -1 | cut -c1-2)
@@ -159,7 +159,7 @@ PY
     bad "handout: make submit with uncommitted files: exit $rc" "$TMP/submit-dirty.log"
   fi
   git -C "$H" -c user.name=t -c user.email=t@t commit -qam "lab $LAB" >> "$TMP/git.log" 2>&1
-  make -C "$H" submit LAB="$LAB" BUILD="$B" > "$TMP/submit.log" 2>&1
+  make --no-print-directory -C "$H" submit LAB="$LAB" BUILD="$B" > "$TMP/submit.log" 2>&1
   rc=$?
   SUBMIT_ZIP="$H/submit-lab$LAB.zip"
   if ((rc == 0)) && grep -q "^wrote $SUBMIT_ZIP ([0-9]* bytes)" "$TMP/submit.log" \
