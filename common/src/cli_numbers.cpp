@@ -95,10 +95,10 @@ Lexed lex(std::string_view option, std::string_view raw, const char* kind, const
   return out;
 }
 
-/// Sets `out` to `n` times `factor`; false when that exceeds `limit`. Refuses (UsageError) a
-/// fraction that does not come out whole.
+/// Sets `out` to `n` times `factor`; false when that exceeds `limit`. A fraction that does
+/// not come out whole is refused (UsageError) when `exact`, else rounded to the nearest.
 bool scale_unsigned(std::string_view option, std::string_view raw, const Lexed& n,
-                    std::uint64_t factor, std::uint64_t limit, std::uint64_t& out) {
+                    std::uint64_t factor, std::uint64_t limit, bool exact, std::uint64_t& out) {
   if (n.digits_only) {
     if (n.whole_overflow || n.whole > limit / factor) return false;
     out = n.whole * factor;
@@ -107,7 +107,8 @@ bool scale_unsigned(std::string_view option, std::string_view raw, const Lexed& 
   const double d = n.value * static_cast<double>(factor);
   if (!(d < kTwoTo64)) return false;
   const double r = std::nearbyint(d);
-  if (std::fabs(d - r) > 1e-6) fail(option, fmt::format("\"{}\" is not a whole number", raw));
+  if (exact && std::fabs(d - r) > 1e-6)
+    fail(option, fmt::format("\"{}\" is not a whole number", raw));
   out = static_cast<std::uint64_t>(r);
   return out <= limit;
 }
@@ -132,7 +133,7 @@ std::uint64_t parse_unsigned(std::string_view option, std::string_view text, std
                              std::string (*show)(std::uint64_t)) {
   std::uint64_t v = 0;
   const bool fits =
-      (!n.negative || n.value == 0) && scale_unsigned(option, text, n, factor, max, v);
+      (!n.negative || n.value == 0) && scale_unsigned(option, text, n, factor, max, true, v);
   if (!fits || v < min) out_of_range(option, text, show(min), show(max));
   return v;
 }
@@ -156,9 +157,9 @@ std::chrono::nanoseconds parse_duration(std::string_view option, std::string_vie
                                                    true, "ns, us, ms, s, m, h");
   const std::uint64_t limit =
       range.max.count() < 0 ? 0 : static_cast<std::uint64_t>(range.max.count());
-  std::uint64_t v = 0;
+  std::uint64_t v = 0;  // a fraction of a nanosecond is rounded to the nearest
   const bool fits =
-      (!n.negative || n.value == 0) && scale_unsigned(option, text, n, factor, limit, v);
+      (!n.negative || n.value == 0) && scale_unsigned(option, text, n, factor, limit, false, v);
   if (!fits || static_cast<std::int64_t>(v) < range.min.count())
     out_of_range(option, text, format_duration(range.min), format_duration(range.max));
   return std::chrono::nanoseconds(static_cast<std::int64_t>(v));

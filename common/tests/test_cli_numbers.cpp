@@ -51,6 +51,7 @@ TEST(ParseDuration, UnitsAndBareNumbers) {
   EXPECT_EQ(parse_duration("--d", "0", r), 0ns);
   EXPECT_EQ(parse_duration("--d", "24h", r), 24h);
   EXPECT_EQ(parse_duration("--d", "0.1", r), 100ms);
+  EXPECT_EQ(parse_duration("--d", "1.6ns", r), 2ns);  // to the nearest nanosecond
   EXPECT_EQ(parse_duration("--d", "3", {0ns, 24h, TimeUnit::kMs}), 3ms);
 }
 
