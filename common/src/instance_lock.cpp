@@ -40,10 +40,12 @@ bool try_lock(int fd, const std::string& path) {
   throw_errno("fcntl(\"{}\", F_OFD_SETLK)", path);
 }
 
-/// True if some open file description holds a lock that would block ours.
-bool is_held(int fd) {
+/// Whether a lock that would block ours is held: nullopt if not; else the holder's pid
+/// when the kernel knows it (a classic POSIX lock), -1 for an OFD lock (pid in the file).
+std::optional<pid_t> holder(int fd) {
   struct flock fl = whole_file(F_WRLCK);
-  return ::fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  if (::fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type == F_UNLCK) return std::nullopt;
+  return fl.l_pid > 0 ? fl.l_pid : -1;
 }
 
 /// The pid written in the lock file, 0 if there is none.
@@ -66,7 +68,9 @@ pid_t settled_owner(int fd) {
   for (;;) {
     const pid_t pid = read_pid(fd);
     if (pid > 0 && alive(pid)) return pid;
-    if (!is_held(fd)) return -1;
+    const auto held_by = holder(fd);
+    if (!held_by) return -1;
+    if (*held_by > 0) return *held_by;  // a classic lock (programs not yet on InstanceLock)
     if (deadline.expired()) return pid;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -153,7 +157,7 @@ std::optional<pid_t> lock_file_owner(const std::string& path) {
     throw_errno("open(\"{}\")", path);
   }
   const Fd fd(raw);
-  if (!is_held(fd.get())) return std::nullopt;
+  if (!holder(fd.get())) return std::nullopt;
   const pid_t owner = settled_owner(fd.get());
   if (owner < 0) return std::nullopt;
   return owner;

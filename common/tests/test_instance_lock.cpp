@@ -4,6 +4,7 @@
 //
 // Each test works in its own namespace and a fresh run directory under /tmp; the fixture
 // kills and reaps every owner it forked, even when an assertion fails half-way.
+#include <fcntl.h>     // open, fcntl, F_SETLK
 #include <signal.h>    // kill, SIGKILL
 #include <stdlib.h>    // mkdtemp
 #include <sys/stat.h>  // stat
@@ -63,8 +64,9 @@ class InstanceLockTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  /// Forks an owner of `name`; returns once it holds the lock.
-  Owner start_owner(const std::string& name) {
+  /// Forks an owner of `name`; returns once it holds the lock. `classic`: the owner takes
+  /// a classic POSIX lock (F_SETLK) and writes no pid, as lab 02 and 05 servers did.
+  Owner start_owner(const std::string& name, bool classic = false) {
     Pipe ready = make_pipe();
     Pipe go = make_pipe();
     const pid_t pid = ::fork();
@@ -74,6 +76,18 @@ class InstanceLockTest : public ::testing::Test {
       go.write.reset();
       int code = 0;
       try {
+        if (classic) {
+          const std::string path = InstanceLock::path_of(name);
+          const Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+          struct flock fl {};
+          fl.l_type = F_WRLCK;
+          fl.l_whence = SEEK_SET;
+          if (::fcntl(fd.get(), F_SETLK, &fl) != 0) ::_exit(2);
+          write_full(ready.write.get(), "k");
+          char c = 0;
+          (void)!::read(go.read.get(), &c, 1);
+          ::_exit(0);
+        }
         auto lock = InstanceLock::acquire(name);
         write_full(ready.write.get(), "k");
         char c = 0;
@@ -192,6 +206,21 @@ TEST_F(InstanceLockTest, ForkedChildDoesNotRemoveItsParentsFile) {
   forget(pid);
   EXPECT_TRUE(exists(lock.path()));
   EXPECT_EQ(InstanceLock::held_by_live_owner("svc"), ::getpid());
+}
+
+TEST_F(InstanceLockTest, ClassicLockHolderCountsAsALiveOwner) {
+  // A program still on a classic fcntl lock (and no pid in the file) is seen as running,
+  // its pid from F_OFD_GETLK.
+  Owner classic = start_owner("old", true);
+  EXPECT_EQ(InstanceLock::held_by_live_owner("old"), classic.pid);
+  try {
+    (void)InstanceLock::acquire("old");
+    ADD_FAILURE() << "took the lock of a classic holder";
+  } catch (const AlreadyRunning& e) {
+    EXPECT_EQ(e.pid(), classic.pid);
+  }
+  EXPECT_EQ(stop_owner(classic), 0);
+  EXPECT_EQ(InstanceLock::held_by_live_owner("old"), std::nullopt);
 }
 
 TEST_F(InstanceLockTest, BadNamesAreUsageErrors) {
