@@ -1,7 +1,8 @@
 // ipc-clean [--ns NS | --all-ns] [--dry-run]: lists and removes IPC objects the kit left
 // behind — POSIX shm, semaphores and message queues, SysV objects keyed from our key
-// files, FIFOs and sockets in run directories. Exit 1 when --dry-run finds something, so
-// CI can assert "clean".
+// files, FIFOs, sockets and single-instance lock files in run directories. A lock file a
+// running server holds is listed as live and left alone (it is not a leftover). Exit 1
+// when --dry-run finds something, so CI can assert "clean".
 #include <filesystem>  // std::filesystem
 #include <string>      // std::string
 #include <vector>      // std::vector
@@ -38,7 +39,11 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       const bool current = space == ipclab::names::ns() && std::getenv("IPCLAB_RUNDIR") != nullptr;
       const std::string dir =
           current ? ipclab::names::rundir() : ipclab::names::rundir_base() + "/" + space;
-      for (const auto& obj : ipclab::inventory(space, dir)) {
+      for (const auto& obj : ipclab::inventory(space, dir, ipclab::LockFiles::kList)) {
+        if (obj.live) {
+          fmt::print("live    {} (namespace {}): left alone\n", ipclab::describe(obj), space);
+          continue;
+        }
         ++found;
         if (dry_run) {
           fmt::print("found   {} (namespace {})\n", ipclab::describe(obj), space);

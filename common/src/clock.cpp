@@ -1,6 +1,9 @@
 #include "ipclab/clock.hpp"
 
+#include <cerrno>   // EINTR, EINVAL
 #include <climits>  // INT_MAX
+
+#include "ipclab/error.hpp"  // throw_error
 
 namespace ipclab {
 namespace {
@@ -20,6 +23,17 @@ timespec add_to_now(clockid_t clock, Clock::duration d) {
 }
 
 }  // namespace
+
+void sleep_ns(std::int64_t ns) {
+  if (ns < 0) throw_error(EINVAL, "sleep of {} ns: a negative duration", ns);
+  timespec left{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  for (;;) {
+    // clock_nanosleep returns the error number; `left` is what remains after EINTR.
+    const int rc = ::clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left);
+    if (rc == 0) return;
+    if (rc != EINTR) throw_error(rc, "clock_nanosleep({} ns)", ns);
+  }
+}
 
 Clock::duration Deadline::remaining() const {
   if (end_ == Clock::time_point::max()) return Clock::duration::max();

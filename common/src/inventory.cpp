@@ -20,10 +20,13 @@
 #include <optional>   // std::optional
 #include <set>        // std::set
 #include <sstream>    // std::istringstream
+#include <utility>    // std::move
 
 #include <fmt/core.h>  // fmt::format
 
-#include "ipclab/names.hpp"  // names::*
+#include "ipclab/error.hpp"          // SysError
+#include "ipclab/instance_lock.hpp"  // lock_file_owner, remove_stale_lock_file
+#include "ipclab/names.hpp"          // names::*
 
 namespace ipclab {
 namespace {
@@ -104,15 +107,21 @@ const char* kind_name(IpcObject::Kind kind) {
       return "fifo";
     case IpcObject::Kind::kSocket:
       return "socket";
+    case IpcObject::Kind::kLockFile:
+      return "lock";
   }
   return "?";
 }
 
 std::string describe(const IpcObject& obj) {
+  if (obj.live)
+    return fmt::format("{} {} (held by {})", kind_name(obj.kind), obj.name,
+                       obj.pid > 0 ? fmt::format("pid {}", obj.pid) : "a live process");
   return fmt::format("{} {}", kind_name(obj.kind), obj.name);
 }
 
-std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundir) {
+std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundir,
+                                 LockFiles lock_files) {
   using K = IpcObject::Kind;
   std::vector<IpcObject> out;
   const std::string stem = "ipclab." + ns + ".";
@@ -150,9 +159,20 @@ std::vector<IpcObject> inventory(const std::string& ns, const std::string& rundi
       out.push_back({K::kFifo, p, -1, ns});
     else if (S_ISSOCK(st.st_mode))
       out.push_back({K::kSocket, p, -1, ns});
-    else if (S_ISREG(st.st_mode) && n.size() > 4 && n.compare(n.size() - 4, 4, ".key") == 0) {
+    else if (S_ISREG(st.st_mode) && n.ends_with(".key")) {
       const key_t k = ::ftok(p.c_str(), 'I');
       if (k != -1) keys.insert(k);
+    } else if (S_ISREG(st.st_mode) && n.ends_with(".lock") && lock_files == LockFiles::kList) {
+      IpcObject obj{K::kLockFile, p, -1, ns};
+      try {
+        if (const auto owner = lock_file_owner(p)) {
+          obj.live = true;
+          obj.pid = *owner;
+        }
+      } catch (const SysError&) {
+        // Cannot open it to ask: listed as a leftover; removing it will say why it fails.
+      }
+      out.push_back(std::move(obj));
     }
   }
   if (!keys.empty()) {
@@ -213,6 +233,8 @@ bool remove_object(const IpcObject& obj, std::string* why) {
     case K::kSocket:
       rc = ::unlink(obj.name.c_str());
       break;
+    case K::kLockFile:
+      return remove_stale_lock_file(obj.name, why);
   }
   if (rc == 0 || errno == ENOENT || errno == EINVAL || errno == EIDRM) return true;
   if (why != nullptr) *why = ::strerrordesc_np(errno);  // thread-safe, unlike strerror

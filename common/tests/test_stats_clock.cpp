@@ -1,22 +1,26 @@
 // Unit tests of ipclab/stats.hpp (exact percentiles, the log-linear histogram) and
 // ipclab/clock.hpp (deadlines, stopwatches).
-#include <time.h>  // clock_gettime
+#include <signal.h>    // sigaction, SIGALRM
+#include <sys/time.h>  // setitimer
+#include <time.h>      // clock_gettime
 
-#include <algorithm>  // std::shuffle, std::sort
-#include <chrono>     // std::chrono
-#include <climits>    // INT_MAX
-#include <cmath>      // std::ceil, std::sqrt
-#include <cstdint>    // std::int64_t
-#include <random>     // std::mt19937_64
-#include <stdexcept>  // std::logic_error
-#include <string>     // std::string
-#include <vector>     // std::vector
+#include <algorithm>     // std::shuffle, std::sort
+#include <chrono>        // std::chrono
+#include <climits>       // INT_MAX
+#include <cmath>         // std::ceil, std::sqrt
+#include <cstdint>       // std::int64_t
+#include <random>        // std::mt19937_64
+#include <stdexcept>     // std::logic_error
+#include <string>        // std::string
+#include <system_error>  // std::errc
+#include <vector>        // std::vector
 
 #include <gtest/gtest.h>
 
 #include "ipclab/clock.hpp"  // Deadline, Stopwatch, now_ns
 #include "ipclab/json.hpp"   // json_string, json_number
 #include "ipclab/stats.hpp"  // Samples, Histogram
+#include "test_util.hpp"     // sys_error_of
 
 namespace ipclab {
 namespace {
@@ -397,6 +401,44 @@ TEST(StopwatchTest, MonotonicAndResettable) {
     EXPECT_GE(t, prev);
     prev = t;
   }
+}
+
+TEST(SleepNs, NegativeDurationIsRefusedAtOnce) {
+  // An overflowed duration used to make nanosleep fail with EINVAL and the loop retry
+  // forever (test_myrwlock --duration=99999999999s burned a core).
+  const Stopwatch sw;
+  EXPECT_EQ(test::sys_error_of([] { sleep_ns(-1); }), std::errc::invalid_argument);
+  EXPECT_EQ(test::sys_error_of([] { sleep_ns(INT64_MIN); }), std::errc::invalid_argument);
+  EXPECT_LT(sw.elapsed_ns(), 1'000'000'000);
+}
+
+TEST(SleepNs, ZeroReturnsAndShortSleepsLastAtLeastTheirTime) {
+  Stopwatch sw;
+  sleep_ns(0);
+  sw.reset();
+  sleep_ns(2'000'000);
+  EXPECT_GE(sw.elapsed_ns(), 2'000'000);
+}
+
+extern "C" void on_alarm(int /*sig*/) {}
+
+TEST(SleepNs, SignalsDoNotCutTheSleepShort) {
+  // A handler without SA_RESTART interrupts clock_nanosleep every millisecond (EINTR);
+  // sleep_ns resumes for the time that was left.
+  struct sigaction sa {};
+  struct sigaction old {};
+  sa.sa_handler = on_alarm;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(::sigaction(SIGALRM, &sa, &old), 0);
+  itimerval every_ms{{0, 1000}, {0, 1000}};
+  itimerval off{};
+  ASSERT_EQ(::setitimer(ITIMER_REAL, &every_ms, nullptr), 0);
+  const Stopwatch sw;
+  sleep_ns(30'000'000);
+  const std::int64_t slept = sw.elapsed_ns();
+  ::setitimer(ITIMER_REAL, &off, nullptr);
+  ::sigaction(SIGALRM, &old, nullptr);
+  EXPECT_GE(slept, 30'000'000);
 }
 
 }  // namespace

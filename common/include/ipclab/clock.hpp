@@ -18,6 +18,12 @@ inline std::int64_t now_ns() noexcept {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+/// Sleeps `ns` nanoseconds on CLOCK_MONOTONIC, resuming after signal handlers (EINTR) for
+/// the time that was left. Any other failure ends the sleep with SysError: it never spins.
+/// A negative `ns` is refused (SysError EINVAL) — it is an overflowed or miscomputed
+/// duration, not "no time"; 0 returns at once.
+void sleep_ns(std::int64_t ns);
+
 /// A point in time by which something must happen.
 class Deadline {
  public:

@@ -9,7 +9,10 @@
 //
 // Exit codes: 0 ok (or what the body returns), 1 OperationFailed, 2 usage (CLI11
 // validation errors and UsageError), 3 SysError, NotImplemented and anything else.
-// Errors print `error: <what>` on stderr; --help prints help and exits 0.
+// Errors print `error: <what>` on stderr; --help prints help and exits 0. An empty
+// `--opt=` is a usage error before CLI11 sees it (CLI11 would take the next argument as
+// the value). Numeric options take their validators from ipclab/cli_options.hpp
+// (included here): `->transform(ipclab::cli::seconds(1ms, 24h))`.
 #pragma once
 
 #include <cstdio>     // stderr
@@ -19,7 +22,9 @@
 #include <fmt/core.h>   // fmt::print
 #include <CLI/CLI.hpp>  // CLI::App, CLI::ParseError
 
-#include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed, NotImplemented
+#include "ipclab/cli_numbers.hpp"  // refuse_empty_values
+#include "ipclab/cli_options.hpp"  // ipclab::cli validators, for the main files
+#include "ipclab/error.hpp"        // SysError, UsageError, OperationFailed, NotImplemented
 
 namespace ipclab {
 
@@ -55,7 +60,12 @@ int run_guarded(Body&& body) {
 template <typename Body>
 int run_main(CLI::App& app, int argc, char** argv, Body&& body) {
   try {
+    refuse_empty_values(argc, argv);
     app.parse(argc, argv);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "Run with --help for more information.\n");
+    return kExitUsage;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);  // prints help, returns 0
   } catch (const CLI::CallForAllHelp& e) {
