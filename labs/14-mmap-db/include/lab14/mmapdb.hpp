@@ -162,7 +162,7 @@ inline std::uint32_t key_tag(std::string_view key) {
 }
 
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (0 to start). The SSE4.2
-/// crc32 instruction where the CPU has it, else slicing-by-8 tables (lib/crc32c.cpp): both
+/// crc32 instruction where the CPU has it, else slicing-by-8 tables (given/crc32c.cpp): both
 /// well under a nanosecond a byte, because a get checks a CRC every time.
 std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc = 0);
 
