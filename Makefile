@@ -63,12 +63,12 @@ lab%: build
 # Every lab benchmark with defaults that finish in under a minute each (docs/benchmarking.md method).
 bench: build
 	$(BUILD)/labs/06-mq-bench/ipc_benchmark --msg-size=1024 --iterations=100000 --runs=3
-	$(BUILD)/labs/08-rwlock/bench/rwlock_bench
+	$(BUILD)/labs/08-rwlock/rwlock_bench
 	$(BUILD)/labs/12-shm-ring/shm_ring_bench --buffer-size=1MB --iterations=1M --msg-size=1024 --runs=3 --pin=cross
 	$(BUILD)/labs/13-shm-image/shm_image_filter --bench --workers=2 --runs=5
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=5 --pin=cross
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=3 --pin=cross --mode=processes
-	$(BUILD)/labs/15-spsc-queue/bench/lockfree_gbench
+	$(BUILD)/labs/15-spsc-queue/lockfree_gbench
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
 

@@ -2,7 +2,7 @@
 
 #include <dirent.h>  // opendir, readdir
 #include <fcntl.h>   // fcntl, pipe2
-#include <unistd.h>  // close, dup, readlink
+#include <unistd.h>  // close, readlink
 
 #include <algorithm>  // std::sort
 #include <cerrno>     // errno
@@ -29,8 +29,6 @@ Pipe make_pipe(int flags) {
   check_unix(::pipe2(fds, flags), "pipe2");
   return Pipe{Fd(fds[0]), Fd(fds[1])};
 }
-
-Fd dup_fd(int fd) { return Fd(check_unix(::fcntl(fd, F_DUPFD_CLOEXEC, 0), "dup({})", fd)); }
 
 void set_cloexec(int fd, bool on) {
   int flags = check_unix(::fcntl(fd, F_GETFD), "fcntl({}, F_GETFD)", fd);

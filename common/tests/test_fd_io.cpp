@@ -24,8 +24,8 @@
 #include <gtest/gtest.h>
 
 #include "ipclab/error.hpp"   // SysError
-#include "ipclab/fd.hpp"      // Fd, make_pipe, dup_fd, open_fds, fd_target
-#include "ipclab/io.hpp"      // read_full, write_full, read_all, write_frame, read_frame
+#include "ipclab/fd.hpp"      // Fd, make_pipe, open_fds, fd_target
+#include "ipclab/io.hpp"      // read_full, write_full, read_all
 #include "ipclab/signal.hpp"  // ignore_sigpipe, ShutdownSignals
 #include "test_util.hpp"      // sys_error_of, wait_until
 
@@ -181,21 +181,6 @@ TEST(FdHelpers, MakePipeIsCloexecByDefault) {
   char buf[2];
   ASSERT_EQ(read_full(p.read.get(), buf, 2), 2u);
   EXPECT_EQ(std::string(buf, 2), "xy");
-}
-
-TEST(FdHelpers, DupFdIsANewCloexecDescriptorOfTheSameFile) {
-  Pipe p = make_pipe(0);
-  Fd d = dup_fd(p.write.get());
-  ASSERT_TRUE(d.valid());
-  EXPECT_NE(d.get(), p.write.get());
-  EXPECT_TRUE(has_cloexec(d.get()));
-  EXPECT_EQ(fd_target(0, d.get()), fd_target(0, p.write.get()));
-  write_full(d.get(), "z");
-  char c = 0;
-  ASSERT_EQ(read_full(p.read.get(), &c, 1), 1u);
-  EXPECT_EQ(c, 'z');
-
-  EXPECT_EQ(sys_error_of([] { dup_fd(1 << 20); }), std::errc::bad_file_descriptor);
 }
 
 TEST(FdHelpers, SetNonblockingAndCloexecToggle) {
@@ -485,102 +470,6 @@ TEST(Io, WriteToAVanishedReaderIsEpipe) {
   const auto code = sys_error_of([&] { write_full(p.write.get(), "hello"); }, &what);
   EXPECT_EQ(code, std::errc::broken_pipe) << what;
   EXPECT_NE(what.find("write"), std::string::npos) << what;
-}
-
-// ---- framing ---------------------------------------------------------------------------
-
-TEST(Frame, HeaderIsBigEndianLength) {
-  Pipe p = make_pipe();
-  write_frame(p.write.get(), std::string_view("abc"));
-  p.write.reset();
-  const std::string raw = read_all(p.read.get());
-  EXPECT_EQ(raw, std::string("\0\0\0\3abc", 7));
-}
-
-TEST(Frame, RoundTripsSeveralFramesThenNulloptAtEof) {
-  const std::string binary("a\0b\0\0c\xff\x80", 8);
-  Pipe p = make_pipe();
-  write_frame(p.write.get(), std::string_view());
-  write_frame(p.write.get(), binary);
-  const std::byte bytes[] = {std::byte{0}, std::byte{1}, std::byte{0xfe}};
-  write_frame(p.write.get(), std::span<const std::byte>(bytes));
-  p.write.reset();
-
-  auto f1 = read_frame(p.read.get());
-  ASSERT_TRUE(f1.has_value());
-  EXPECT_EQ(*f1, "");
-  auto f2 = read_frame(p.read.get());
-  ASSERT_TRUE(f2.has_value());
-  EXPECT_EQ(*f2, binary);
-  auto f3 = read_frame(p.read.get());
-  ASSERT_TRUE(f3.has_value());
-  EXPECT_EQ(*f3, std::string("\x00\x01\xfe", 3));
-  EXPECT_FALSE(read_frame(p.read.get()).has_value());  // clean EOF between frames
-  EXPECT_FALSE(read_frame(p.read.get()).has_value());
-}
-
-TEST(Frame, RoundTripsOneMebibyte) {
-  ignore_sigpipe();
-  const std::string big = pattern(1 << 20, 5);
-  Pipe p = make_pipe();
-  Helper h;
-  std::jthread writer(h.wrap([&, w = std::move(p.write)] {
-    write_frame(w.get(), big);
-    write_frame(w.get(), std::string_view("tail"));
-  }));
-  Fd r = std::move(p.read);
-  auto f = read_frame(r.get());
-  ASSERT_TRUE(f.has_value());
-  EXPECT_EQ(f->size(), big.size());
-  EXPECT_TRUE(*f == big);
-  auto tail = read_frame(r.get());
-  ASSERT_TRUE(tail.has_value());
-  EXPECT_EQ(*tail, "tail");
-  EXPECT_FALSE(read_frame(r.get()).has_value());
-  writer.join();
-  EXPECT_EQ(h.error, "");
-}
-
-TEST(Frame, EofInsideTheHeaderIsEproto) {
-  Pipe p = make_pipe();
-  write_full(p.write.get(), std::string_view("\0\0", 2));
-  p.write.reset();
-  std::string what;
-  EXPECT_EQ(sys_error_of([&] { read_frame(p.read.get()); }, &what), std::errc::protocol_error);
-  EXPECT_NE(what.find("header"), std::string::npos) << what;
-}
-
-TEST(Frame, EofInsideThePayloadIsEproto) {
-  Pipe p = make_pipe();
-  write_full(p.write.get(), std::string_view("\0\0\0\x0a"
-                                             "12345",
-                                             9));  // says 10, has 5
-  p.write.reset();
-  std::string what;
-  EXPECT_EQ(sys_error_of([&] { read_frame(p.read.get()); }, &what), std::errc::protocol_error);
-  EXPECT_NE(what.find("payload"), std::string::npos) << what;
-}
-
-TEST(Frame, LengthAboveTheLimitIsEproto) {
-  const std::string payload(100, 'q');
-  Pipe p = make_pipe();
-  write_frame(p.write.get(), payload);
-  write_frame(p.write.get(), payload);
-  p.write.reset();
-  // At the limit: accepted.
-  auto ok = read_frame(p.read.get(), 100);
-  ASSERT_TRUE(ok.has_value());
-  EXPECT_EQ(*ok, payload);
-  // One below: rejected before allocating or reading the payload.
-  std::string what;
-  EXPECT_EQ(sys_error_of([&] { read_frame(p.read.get(), 99); }, &what), std::errc::protocol_error);
-  EXPECT_NE(what.find("limit"), std::string::npos) << what;
-
-  // A hostile header claiming 4 GiB against the default limit.
-  Pipe q = make_pipe();
-  write_full(q.write.get(), std::string_view("\xff\xff\xff\xff", 4));
-  q.write.reset();
-  EXPECT_EQ(sys_error_of([&] { read_frame(q.read.get()); }), std::errc::protocol_error);
 }
 
 }  // namespace

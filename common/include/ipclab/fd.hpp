@@ -49,9 +49,6 @@ struct Pipe {
 /// pipe2(2) with the given flags (default O_CLOEXEC: a child sees only what it is given).
 Pipe make_pipe(int flags = O_CLOEXEC);
 
-/// dup(2) into a new owner, close-on-exec set.
-Fd dup_fd(int fd);
-
 void set_cloexec(int fd, bool on = true);
 void set_nonblocking(int fd, bool on = true);
 

@@ -19,7 +19,6 @@
 #include "ipclab/clock.hpp"  // Deadline, now_ns
 #include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed
 #include "ipclab/io.hpp"     // read_file
-#include "ipclab/names.hpp"  // names::posix, names::path
 #include "lab04/dispatch.hpp"
 
 namespace ipclab::lab04 {
@@ -92,10 +91,6 @@ PosixMq open_existing(const std::string& name, int flags) {
 }
 
 }  // namespace
-
-std::string queue_posix_name(const std::string& queue) { return names::posix(queue); }
-
-std::string queue_counter_path(const std::string& queue) { return names::path(queue + ".ids"); }
 
 PosixMq create_queue(const std::string& queue, const QueueAttrs& attrs) {
   if (attrs.max_msgs <= 0) throw UsageError(fmt::format("max-msgs {} must be > 0", attrs.max_msgs));

@@ -4,14 +4,7 @@
 
 #include <utility>  // std::move
 
-#include "ipclab/error.hpp"  // ipclab::UsageError
-
 namespace ipclab::lab07 {
-
-template <typename T>
-BoundedBuffer<T>::BoundedBuffer(std::size_t capacity) : capacity_(capacity) {
-  if (capacity == 0) throw UsageError("bounded buffer: capacity must be at least 1");
-}
 
 template <typename T>
 bool BoundedBuffer<T>::push(T item) {
@@ -60,18 +53,6 @@ void BoundedBuffer<T>::close() {
   // drain, then see the end). notify_one here would strand the others forever.
   not_full_.notify_all();
   not_empty_.notify_all();
-}
-
-template <typename T>
-std::size_t BoundedBuffer<T>::size() const {
-  std::lock_guard lock(mu_);
-  return items_.size();
-}
-
-template <typename T>
-bool BoundedBuffer<T>::closed() const {
-  std::lock_guard lock(mu_);
-  return closed_;
 }
 
 template class BoundedBuffer<std::uint64_t>;

@@ -2,8 +2,7 @@
 // Read the contract in include/lab07/shared_buffer.hpp (what "consistent" means) first.
 #include "lab07/shared_buffer.hpp"
 
-#include <cerrno>   // EOWNERDEAD
-#include <cstddef>  // offsetof
+#include <cerrno>  // EOWNERDEAD
 
 #include "ipclab/error.hpp"  // check_posix, UsageError, OperationFailed
 
@@ -55,10 +54,6 @@ class Locked {
 };
 
 }  // namespace
-
-std::size_t SharedBoundedBuffer::bytes_for(std::size_t capacity) {
-  return offsetof(SharedRing, slots) + capacity * sizeof(std::uint64_t);
-}
 
 SharedBoundedBuffer SharedBoundedBuffer::create(const std::string& name, std::size_t capacity) {
   if (capacity == 0) throw UsageError("shared buffer: capacity must be at least 1");
@@ -147,8 +142,6 @@ std::size_t SharedBoundedBuffer::size() const {
   Locked guard(ring_);
   return ring_->count;
 }
-
-std::size_t SharedBoundedBuffer::capacity() const { return ring_->capacity; }
 
 bool SharedBoundedBuffer::closed() const {
   Locked guard(ring_);

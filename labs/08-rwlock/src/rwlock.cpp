@@ -47,8 +47,6 @@ steady_clock::time_point deadline_after(std::chrono::nanoseconds timeout) {
 
 }  // namespace
 
-RwLock::RwLock(Policy policy) : policy_(policy) {}
-
 void RwLock::lock_read() { (void)try_lock_read_for(kForever); }
 
 void RwLock::lock_write() { (void)try_lock_write_for(kForever); }

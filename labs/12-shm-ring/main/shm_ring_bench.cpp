@@ -27,7 +27,7 @@
 
 #include <sys/prctl.h>  // PR_SET_PDEATHSIG
 
-#include "../bench/peers.hpp"
+#include "../given/peers.hpp"
 #include "ipclab/bench.hpp"    // Report, interleave, place, format
 #include "ipclab/json.hpp"     // json_number, json_string
 #include "ipclab/main.hpp"     // run_main, CLI11

@@ -228,33 +228,6 @@ ShmRing ShmRing::open(std::string_view name, const Deadline& deadline) {
 
 bool ShmRing::remove(std::string_view name) { return PosixShm::unlink(shm_name(name)); }
 
-ShmRing::ShmRing(ShmRing&& o) noexcept
-    : map_(std::move(o.map_)),
-      shared_(std::exchange(o.shared_, nullptr)),
-      data_(std::exchange(o.data_, nullptr)),
-      capacity_(std::exchange(o.capacity_, 0)),
-      reserved_at_(o.reserved_at_),
-      reserved_size_(std::exchange(o.reserved_size_, 0)),
-      cached_tail_(o.cached_tail_),
-      holding_(std::exchange(o.holding_, false)) {}
-
-ShmRing& ShmRing::operator=(ShmRing&& o) noexcept {
-  if (this != &o) {
-    reset();
-    map_ = std::move(o.map_);
-    shared_ = std::exchange(o.shared_, nullptr);
-    data_ = std::exchange(o.data_, nullptr);
-    capacity_ = std::exchange(o.capacity_, 0);
-    reserved_at_ = o.reserved_at_;
-    reserved_size_ = std::exchange(o.reserved_size_, 0);
-    cached_tail_ = o.cached_tail_;
-    holding_ = std::exchange(o.holding_, false);
-  }
-  return *this;
-}
-
-ShmRing::~ShmRing() { reset(); }
-
 void ShmRing::reset() noexcept {
   if (shared_ != nullptr && holding_) {  // a peek never released: let the others go on
     try {
@@ -306,14 +279,6 @@ void ShmRing::commit() {
   // pairs with the consumers' acquire load of head: the record's bytes are visible first
   shared_->head.store(reserved_at_ + std::exchange(reserved_size_, 0), std::memory_order_release);
   wake_if_sleeping(shared_->data_seq, shared_->data_waiters);
-}
-
-bool ShmRing::push(std::span<const std::byte> msg, const Deadline& deadline) {
-  auto slot = reserve(msg.size(), deadline);
-  if (!slot) return false;
-  if (!msg.empty()) std::memcpy(slot->data(), msg.data(), msg.size());
-  commit();
-  return true;
 }
 
 void ShmRing::close() {
@@ -395,16 +360,6 @@ void ShmRing::release() {
   }
   holding_ = false;
   unlock_consumers(s.lock);
-}
-
-ShmRing::Status ShmRing::pop(std::vector<std::byte>& out, const Deadline& deadline) {
-  std::span<const std::byte> msg;
-  const Status st = peek(msg, deadline);
-  if (st == Status::kMessage) {
-    out.assign(msg.begin(), msg.end());
-    release();
-  }
-  return st;
 }
 
 }  // namespace ipclab::lab12

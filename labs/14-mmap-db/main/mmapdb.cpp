@@ -10,7 +10,7 @@
 #include <string>   // std::string
 #include <thread>   // std::thread: the --timeout watchdog
 
-#include "../bench/bench.hpp"  // run_bench
+#include "../given/bench.hpp"  // run_bench
 #include "ipclab/main.hpp"     // run_main, CLI11
 #include "lab14/mmapdb.hpp"
 

@@ -334,7 +334,6 @@ void Db::begin() {
 void Db::commit() {
   if (!s_.in_txn) throw UsageError("commit() without begin()");
   s_.in_txn = false;
-  s_.autocommit = false;
   struct Unlock {
     int fd;
     ~Unlock() {
@@ -354,6 +353,16 @@ struct Probe {
   std::int64_t found = -1;   // the slot holding the key
   std::int64_t insert = -1;  // the first tombstone or empty slot of the probe sequence
   bool insert_is_empty = false;
+
+  /// True if the key is new and the index cannot take it: no free slot at all, or an
+  /// empty slot taken would pass the load limit (a reused tombstone is already counted).
+  bool too_full(std::uint64_t used_slots, std::uint64_t slots) const {
+    if (found >= 0) return false;
+    if (insert < 0) return true;
+    return insert_is_empty && (used_slots + 1) * kMaxLoadDen > slots * kMaxLoadNum;
+  }
+  /// The slot a put writes (valid unless too_full()).
+  std::uint64_t slot() const { return static_cast<std::uint64_t>(found >= 0 ? found : insert); }
 };
 
 Probe probe(const std::byte* base, std::uint64_t limit, const std::uint64_t* index,
@@ -384,8 +393,10 @@ Probe probe(const std::byte* base, std::uint64_t limit, const std::uint64_t* ind
   return p;  // no empty slot anywhere: insert is a tombstone, or -1 (the index is full)
 }
 
-/// Grows the file so that [0, end) is inside it, and remaps (the caller holds the lock).
-void grow_file(int fd, Header* h, std::uint64_t end) {
+/// Grows the file so that [0, end) is inside it, unless the `mapped` bytes already cover
+/// it (the caller holds the lock). @return true if it grew: the caller must refresh().
+bool grow_file(int fd, Header* h, std::uint64_t mapped, std::uint64_t end) {
+  if (end <= mapped) return false;
   const std::uint64_t fs = load_acquire(h->file_size);
   std::uint64_t want = align_up(std::max(end, fs + fs / 8), kGrowStep);
   if (want > kMaxSize) want = kMaxSize;
@@ -394,6 +405,65 @@ void grow_file(int fd, Header* h, std::uint64_t end) {
   check_unix(::ftruncate(fd, static_cast<off_t>(want)), "ftruncate({} bytes)", want);
   store_release(h->file_size, want);
   store_release(h->generation, load_acquire(h->generation) + 1);  // readers: remap
+  return true;
+}
+
+/// Where a rebuilt index goes: twice the live keys (at least kMinLog2Slots), in fresh heap
+/// space at the cache line after heap_end.
+struct NewIndex {
+  std::uint64_t at = 0;    // its offset
+  unsigned log2 = 0;       // log2 of its slots
+  std::uint64_t live = 0;  // the live slots it will hold
+  std::uint64_t bytes() const { return std::uint64_t{8} << log2; }
+};
+
+NewIndex plan_index(const std::uint64_t* index, std::uint64_t slots, std::uint64_t heap_end) {
+  NewIndex n;
+  for (std::uint64_t i = 0; i < slots; ++i) n.live += slot_live(index[i]) ? 1 : 0;
+  n.log2 =
+      std::max<unsigned>(kMinLog2Slots, static_cast<unsigned>(std::bit_width((n.live + 1) * 2)));
+  if (n.log2 > kMaxLog2Slots) throw OperationFailed("database full (too many keys)");
+  n.at = align_up(heap_end, 64);  // slots share cache lines evenly
+  return n;
+}
+
+/// Fills the new index (inside the mapping) where no reader looks, then publishes it with
+/// one store of index_ref: readers keep using the old one until then. Tombstones are dropped.
+void rebuild_index(std::byte* base, Header* h, const std::uint64_t* index, std::uint64_t slots,
+                   const NewIndex& n) {
+  auto* fresh = reinterpret_cast<std::uint64_t*>(base + n.at);
+  std::memset(fresh, 0, n.bytes());  // past heap_end may hold a crashed writer's leftovers
+  const std::uint64_t mask = (std::uint64_t{1} << n.log2) - 1;
+  for (std::uint64_t i = 0; i < slots; ++i) {
+    const std::uint64_t s = index[i];
+    if (!slot_live(s)) continue;
+    std::uint64_t j = slot_tag(s) & mask;
+    while (fresh[j] != kEmptySlot) j = (j + 1) & mask;
+    fresh[j] = s;
+  }
+  store_release(h->heap_end, n.at + n.bytes());
+  store_release(h->used_slots, n.live);  // before index_ref: never above the truth
+  store_release(h->index_ref, make_index_ref(n.at, n.log2));
+  store_release(h->generation, load_acquire(h->generation) + 1);
+}
+
+/// Writes the record of `need` bytes at heap_end, advances heap_end over it (invariant 1),
+/// then publishes `slot` (invariant 2) — in that order.
+void append_record(std::byte* base, Header* h, std::uint64_t need, std::string_view key,
+                   std::string_view value, std::uint64_t& slot, std::uint32_t tag) {
+  const std::uint64_t off = load_acquire(h->heap_end);
+  auto* r = reinterpret_cast<RecordHead*>(base + off);  // past heap_end: no reader looks
+  r->key_len = static_cast<std::uint16_t>(key.size());
+  r->reserved = 0;
+  r->value_len = static_cast<std::uint32_t>(value.size());
+  auto* bytes = reinterpret_cast<char*>(r + 1);
+  std::memcpy(bytes, key.data(), key.size());
+  std::memcpy(bytes + key.size(), value.data(), value.size());
+  const std::size_t used = sizeof(RecordHead) + key.size() + value.size();
+  std::memset(bytes - sizeof(RecordHead) + used, 0, need - used);  // padding: no stale bytes
+  r->crc = record_crc(r);
+  store_release(h->heap_end, off + need);
+  publish_slot(slot, make_slot(off, tag));
 }
 
 }  // namespace
@@ -401,114 +471,40 @@ void grow_file(int fd, Header* h, std::uint64_t end) {
 void Db::put(std::string_view key, std::string_view value) {
   check_key(key);
   check_value(value);
-  const bool own = !s_.in_txn;
-  if (own) begin();
-  struct Rollback {  // an exception inside our own transaction: unlock without msync
-    Db* db;
-    bool armed;
-    ~Rollback() {
-      if (!armed || !db->s_.in_txn) return;
-      db->s_.in_txn = false;
-      try {
-        lock_byte(db->fd_.get(), F_UNLCK);
-      } catch (...) {  // NOLINT(bugprone-empty-catch): the lock goes with the descriptor
-      }
-    }
-  } rollback{this, own};
-
-  const std::uint32_t tag = key_tag(key);
-  const std::uint64_t need = record_size(key.size(), value.size());
-  Probe p;  // header() is re-read after every growth: a remap moves the mapping
-  for (;;) {
-    const std::uint64_t heap_end = load_acquire(header()->heap_end);
-    if (heap_end < kHeaderSize || heap_end > map_.size())
-      throw CorruptDatabase("heap_end out of range");
-    if (heap_end + need > map_.size()) {
-      grow_file(fd_.get(), header(), heap_end + need);
+  in_transaction([&] {
+    const std::uint32_t tag = key_tag(key);
+    const std::uint64_t need = record_size(key.size(), value.size());
+    Probe p;  // header() and base() are re-read after every growth: a remap moves them
+    for (;;) {
+      const std::uint64_t heap_end = load_acquire(header()->heap_end);
+      if (heap_end < kHeaderSize || heap_end > map_.size())
+        throw CorruptDatabase("heap_end out of range");
+      if (grow_file(fd_.get(), header(), map_.size(), heap_end + need)) refresh();
+      p = probe(base(), heap_end, s_.index, s_.mask, key, tag);
+      if (!p.too_full(load_acquire(header()->used_slots), s_.mask + 1)) break;
+      const NewIndex n = plan_index(s_.index, s_.mask + 1, heap_end);
+      if (grow_file(fd_.get(), header(), map_.size(), n.at + n.bytes())) refresh();
+      rebuild_index(base(), header(), s_.index, s_.mask + 1, n);
       refresh();
     }
-    p = probe(base(), heap_end, s_.index, s_.mask, key, tag);
-    const std::uint64_t slots = s_.mask + 1;
-    const bool too_full =
-        p.found < 0 && (p.insert < 0 || (p.insert_is_empty &&
-                                         (load_acquire(header()->used_slots) + 1) * kMaxLoadDen >
-                                             slots * kMaxLoadNum));
-    if (!too_full) break;
-    // A new, bigger index in fresh heap space, filled while nobody can see it, then
-    // published with one store of index_ref (readers keep using the old one until then).
-    std::uint64_t live = 0;
-    for (std::uint64_t i = 0; i < slots; ++i) live += slot_live(s_.index[i]) ? 1 : 0;
-    const auto log2 =
-        std::max<unsigned>(kMinLog2Slots, static_cast<unsigned>(std::bit_width((live + 1) * 2)));
-    if (log2 > kMaxLog2Slots) throw OperationFailed("database full (too many keys)");
-    const std::uint64_t bytes = std::uint64_t{8} << log2;
-    const std::uint64_t at = align_up(heap_end, 64);  // slots share cache lines evenly
-    if (at + bytes > map_.size()) {
-      grow_file(fd_.get(), header(), at + bytes);
-      refresh();
-    }
-    auto* fresh = reinterpret_cast<std::uint64_t*>(base() + at);
-    std::memset(fresh, 0, bytes);  // past heap_end may hold a crashed writer's leftovers
-    const std::uint64_t mask = (std::uint64_t{1} << log2) - 1;
-    for (std::uint64_t i = 0; i < slots; ++i) {
-      const std::uint64_t s = s_.index[i];
-      if (!slot_live(s)) continue;  // tombstones are dropped
-      std::uint64_t j = slot_tag(s) & mask;
-      while (fresh[j] != kEmptySlot) j = (j + 1) & mask;
-      fresh[j] = s;
-    }
-    store_release(header()->heap_end, at + bytes);
-    store_release(header()->used_slots, live);  // before index_ref: never above the truth
-    store_release(header()->index_ref, make_index_ref(at, log2));
-    store_release(header()->generation, load_acquire(header()->generation) + 1);
-    refresh();
-  }
-
-  if (p.found >= 0 || p.insert >= 0) {
-    // 1. the record, past heap_end, where no reader looks
-    const std::uint64_t off = load_acquire(header()->heap_end);
-    auto* r = reinterpret_cast<RecordHead*>(base() + off);
-    r->key_len = static_cast<std::uint16_t>(key.size());
-    r->reserved = 0;
-    r->value_len = static_cast<std::uint32_t>(value.size());
-    auto* bytes = reinterpret_cast<char*>(r + 1);
-    std::memcpy(bytes, key.data(), key.size());
-    std::memcpy(bytes + key.size(), value.data(), value.size());
-    const std::size_t used = sizeof(RecordHead) + key.size() + value.size();
-    std::memset(bytes - sizeof(RecordHead) + used, 0, need - used);  // padding: no stale bytes
-    r->crc = record_crc(r);
-    // 2. heap_end over it (invariant 1), 3. then the slot (invariant 2)
-    store_release(header()->heap_end, off + need);
-    const auto pos = static_cast<std::uint64_t>(p.found >= 0 ? p.found : p.insert);
-    publish_slot(s_.index[pos], make_slot(off, tag));
+    append_record(base(), header(), need, key, value, s_.index[p.slot()], tag);
     if (p.found < 0 && p.insert_is_empty)  // a tombstone reused is already counted
       store_release(header()->used_slots, load_acquire(header()->used_slots) + 1);
-  }
-  rollback.armed = false;
-  if (own) commit();
+  });
 }
 
 bool Db::del(std::string_view key) {
   check_key(key);
-  const bool own = !s_.in_txn;
-  if (own) begin();
   bool found = false;
-  try {
+  in_transaction([&] {
     const std::uint64_t heap_end =
         std::min<std::uint64_t>(load_acquire(header()->heap_end), map_.size());
     const Probe p = probe(base(), heap_end, s_.index, s_.mask, key, key_tag(key));
     if (p.found >= 0) {
-      publish_slot(s_.index[static_cast<std::uint64_t>(p.found)], kTombstone);
+      publish_slot(s_.index[p.slot()], kTombstone);
       found = true;
     }
-  } catch (...) {
-    if (own) {
-      s_.in_txn = false;
-      lock_byte(fd_.get(), F_UNLCK);
-    }
-    throw;
-  }
-  if (own) commit();
+  });
   return found;
 }
 

@@ -1,14 +1,9 @@
 // Lab 04: creating the queue (and naming the limit that refused it), submitting a job,
 // unlinking. Read the contract in include/lab04/dispatch.hpp and README §Limits.
 #include "ipclab/error.hpp"  // ipclab::UsageError, ipclab::OperationFailed, NotImplemented
-#include "ipclab/names.hpp"  // ipclab::names::posix, ipclab::names::path
 #include "lab04/dispatch.hpp"
 
 namespace ipclab::lab04 {
-
-std::string queue_posix_name(const std::string& queue) { return names::posix(queue); }
-
-std::string queue_counter_path(const std::string& queue) { return names::path(queue + ".ids"); }
 
 PosixMq create_queue([[maybe_unused]] const std::string& queue,
                      [[maybe_unused]] const QueueAttrs& attrs) {

@@ -4,14 +4,9 @@
 
 #include <utility>  // std::move
 
-#include "ipclab/error.hpp"  // ipclab::UsageError, ipclab::NotImplemented
+#include "ipclab/error.hpp"  // ipclab::NotImplemented
 
 namespace ipclab::lab07 {
-
-template <typename T>
-BoundedBuffer<T>::BoundedBuffer(std::size_t capacity) : capacity_(capacity) {
-  if (capacity == 0) throw UsageError("bounded buffer: capacity must be at least 1");
-}
 
 template <typename T>
 bool BoundedBuffer<T>::push([[maybe_unused]] T item) {
@@ -34,18 +29,6 @@ void BoundedBuffer<T>::close() {
   // TODO(lab07): mark the buffer closed under the lock, then wake *every* waiter on both
   // condition variables.
   throw NotImplemented("TODO(lab07): implement BoundedBuffer::close() in src/bounded_buffer.cpp");
-}
-
-template <typename T>
-std::size_t BoundedBuffer<T>::size() const {
-  std::lock_guard lock(mu_);
-  return items_.size();
-}
-
-template <typename T>
-bool BoundedBuffer<T>::closed() const {
-  std::lock_guard lock(mu_);
-  return closed_;
 }
 
 template class BoundedBuffer<std::uint64_t>;

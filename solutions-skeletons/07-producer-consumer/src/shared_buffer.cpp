@@ -2,16 +2,11 @@
 // Read the contract in include/lab07/shared_buffer.hpp (what "consistent" means) first.
 #include "lab07/shared_buffer.hpp"
 
-#include <cerrno>   // EOWNERDEAD
-#include <cstddef>  // offsetof
+#include <cerrno>  // EOWNERDEAD
 
 #include "ipclab/error.hpp"  // check_posix, UsageError, OperationFailed, NotImplemented
 
 namespace ipclab::lab07 {
-
-std::size_t SharedBoundedBuffer::bytes_for(std::size_t capacity) {
-  return offsetof(SharedRing, slots) + capacity * sizeof(std::uint64_t);
-}
 
 SharedBoundedBuffer SharedBoundedBuffer::create([[maybe_unused]] const std::string& name,
                                                 [[maybe_unused]] std::size_t capacity) {
@@ -49,8 +44,6 @@ std::size_t SharedBoundedBuffer::size() const {
   // TODO(lab07): count, under the lock.
   throw NotImplemented("TODO(lab07): implement SharedBoundedBuffer::size()");
 }
-
-std::size_t SharedBoundedBuffer::capacity() const { return ring_->capacity; }
 
 bool SharedBoundedBuffer::closed() const {
   // TODO(lab07): closed, under the lock.

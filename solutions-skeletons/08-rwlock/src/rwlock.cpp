@@ -11,8 +11,6 @@
 
 namespace ipclab::lab08 {
 
-RwLock::RwLock(Policy policy) : policy_(policy) {}
-
 void RwLock::lock_read() {
   // TODO(lab08): wait (while loop on readers_cv_) until this reader may enter under
   // policy_, counting it in waiting_readers_ while it waits; call test_yield_point() just

@@ -41,34 +41,6 @@ bool ShmRing::remove([[maybe_unused]] std::string_view name) {
   throw NotImplemented("TODO(lab12): implement ShmRing::remove() in src/shm_ring.cpp");
 }
 
-// Given: moving and destroying a ring handle.
-ShmRing::ShmRing(ShmRing&& o) noexcept
-    : map_(std::move(o.map_)),
-      shared_(std::exchange(o.shared_, nullptr)),
-      data_(std::exchange(o.data_, nullptr)),
-      capacity_(std::exchange(o.capacity_, 0)),
-      reserved_at_(o.reserved_at_),
-      reserved_size_(std::exchange(o.reserved_size_, 0)),
-      cached_tail_(o.cached_tail_),
-      holding_(std::exchange(o.holding_, false)) {}
-
-ShmRing& ShmRing::operator=(ShmRing&& o) noexcept {
-  if (this != &o) {
-    reset();
-    map_ = std::move(o.map_);
-    shared_ = std::exchange(o.shared_, nullptr);
-    data_ = std::exchange(o.data_, nullptr);
-    capacity_ = std::exchange(o.capacity_, 0);
-    reserved_at_ = o.reserved_at_;
-    reserved_size_ = std::exchange(o.reserved_size_, 0);
-    cached_tail_ = o.cached_tail_;
-    holding_ = std::exchange(o.holding_, false);
-  }
-  return *this;
-}
-
-ShmRing::~ShmRing() { reset(); }
-
 void ShmRing::reset() noexcept {
   // TODO(lab12): if this handle still holds a peeked message, release the consumers' lock.
   holding_ = false;
@@ -89,15 +61,6 @@ std::optional<std::span<std::byte>> ShmRing::reserve([[maybe_unused]] std::size_
 void ShmRing::commit() {
   // TODO(lab12): publish the new head (release), then wake a consumer if one sleeps.
   throw NotImplemented("TODO(lab12): implement ShmRing::commit() in src/shm_ring.cpp");
-}
-
-// Given: push() in terms of reserve() and commit().
-bool ShmRing::push(std::span<const std::byte> msg, const Deadline& deadline) {
-  auto slot = reserve(msg.size(), deadline);
-  if (!slot) return false;
-  if (!msg.empty()) std::memcpy(slot->data(), msg.data(), msg.size());
-  commit();
-  return true;
 }
 
 void ShmRing::close() {
@@ -121,17 +84,6 @@ void ShmRing::release() {
   // TODO(lab12): advance past the record; publish tail (in batches, and always when caught
   // up); wake the producer if it sleeps for room; release the consumers' lock.
   throw NotImplemented("TODO(lab12): implement ShmRing::release() in src/shm_ring.cpp");
-}
-
-// Given: pop() in terms of peek() and release().
-ShmRing::Status ShmRing::pop(std::vector<std::byte>& out, const Deadline& deadline) {
-  std::span<const std::byte> msg;
-  const Status st = peek(msg, deadline);
-  if (st == Status::kMessage) {
-    out.assign(msg.begin(), msg.end());
-    release();
-  }
-  return st;
 }
 
 }  // namespace ipclab::lab12

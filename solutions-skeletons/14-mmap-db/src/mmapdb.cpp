@@ -40,11 +40,11 @@ std::optional<std::string_view> Db::get([[maybe_unused]] std::string_view key) {
 }
 
 void Db::put([[maybe_unused]] std::string_view key, [[maybe_unused]] std::string_view value) {
-  // TODO(lab14): check key and value; begin() unless in a transaction; grow the file if the
-  // record does not fit; probe (existing slot, or first tombstone/empty); rebuild the index
-  // twice as big if a new key would pass the load limit; write the record past heap_end,
-  // advance heap_end, publish_slot() — in that order; raise used_slots for an empty slot
-  // taken; commit() if you began.
+  // TODO(lab14): check key and value; then, inside in_transaction() (given: it begins and
+  // commits unless you are in a transaction already): grow the file if the record does not
+  // fit; probe (existing slot, or first tombstone/empty); rebuild the index twice as big if
+  // a new key would pass the load limit; write the record past heap_end, advance heap_end,
+  // publish_slot() — in that order; raise used_slots for an empty slot taken.
   throw NotImplemented("TODO(lab14): implement Db::put() in src/mmapdb.cpp");
 }
 

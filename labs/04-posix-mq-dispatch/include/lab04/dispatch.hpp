@@ -14,7 +14,8 @@
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 
-#include "ipclab/mq.hpp"  // ipclab::PosixMq
+#include "ipclab/mq.hpp"     // ipclab::PosixMq
+#include "ipclab/names.hpp"  // ipclab::names::posix, ipclab::names::path
 
 namespace ipclab::lab04 {
 
@@ -78,9 +79,11 @@ std::uint64_t next_job_id(const std::string& counter_path);
 // ---- src/queue.cpp ----------------------------------------------------------------------
 
 /// "/ipclab.<ns>.<queue>": the POSIX name of a queue (ipclab::names::posix).
-std::string queue_posix_name(const std::string& queue);
+inline std::string queue_posix_name(const std::string& queue) { return names::posix(queue); }
 /// "<rundir>/<queue>.ids": the job-id counter file of a queue (ipclab::names::path).
-std::string queue_counter_path(const std::string& queue);
+inline std::string queue_counter_path(const std::string& queue) {
+  return names::path(queue + ".ids");
+}
 
 struct QueueAttrs {
   long max_msgs = kDefaultMaxMsgs;  ///< mq_maxmsg: how many jobs the queue holds

@@ -6,7 +6,7 @@
 // queues, a shared-memory object, semaphores) and removes it. Between the two, it forks
 // two children; each calls open(Side) on its own copy and gets its end of a two-way
 // Channel that carries fixed-size messages. You write the six transports (src/*.cpp) and
-// message_limit(); the benchmark itself (bench/, main/) is given.
+// message_limit(); the benchmark itself (given/, main/) is given.
 #pragma once
 
 #include <unistd.h>  // getpid

@@ -1,6 +1,6 @@
 // Lab 07 — the producer-consumer problem (Stevens UNP2 §7.5-7.6): a bounded buffer guarded
-// by one mutex and two condition variables. You write the member functions in
-// src/bounded_buffer.cpp; this header (the state included) is given.
+// by one mutex and two condition variables. You write push(), pop() and close() in
+// src/bounded_buffer.cpp; this header (the state and the small members included) is given.
 //
 // Invariants, true whenever the mutex is free:
 //   0 <= items_.size() <= capacity_;  closed_ never goes back to false.
@@ -19,6 +19,7 @@
 #include <optional>            // std::optional
 #include <string>              // std::string
 
+#include "ipclab/error.hpp"     // ipclab::UsageError
 #include "lab07/test_hook.hpp"  // test_point(): call it where the README says
 
 namespace ipclab::lab07 {
@@ -32,7 +33,9 @@ class BoundedBuffer {
    * @brief An empty, open buffer holding at most `capacity` items.
    * @throws ipclab::UsageError if capacity is 0
    */
-  explicit BoundedBuffer(std::size_t capacity);
+  explicit BoundedBuffer(std::size_t capacity) : capacity_(capacity) {
+    if (capacity == 0) throw UsageError("bounded buffer: capacity must be at least 1");
+  }
 
   BoundedBuffer(const BoundedBuffer&) = delete;
   BoundedBuffer& operator=(const BoundedBuffer&) = delete;
@@ -68,10 +71,16 @@ class BoundedBuffer {
   void close();
 
   /// The number of items in the buffer now (takes the lock).
-  std::size_t size() const;
+  std::size_t size() const {
+    std::lock_guard lock(mu_);
+    return items_.size();
+  }
   std::size_t capacity() const { return capacity_; }
   /// True once close() was called (takes the lock).
-  bool closed() const;
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
 
  private:
   const std::size_t capacity_;

@@ -20,7 +20,7 @@
 
 #include <pthread.h>  // pthread_mutex_t, pthread_cond_t
 
-#include <cstddef>      // std::size_t
+#include <cstddef>      // std::size_t, offsetof
 #include <cstdint>      // std::uint64_t, std::uint32_t
 #include <optional>     // std::optional
 #include <string>       // std::string
@@ -53,7 +53,9 @@ static_assert(std::is_trivially_copyable_v<SharedRing>, "SharedRing lives in sha
 class SharedBoundedBuffer {
  public:
   /// The size of the shm object for `capacity` slots.
-  static std::size_t bytes_for(std::size_t capacity);
+  static std::size_t bytes_for(std::size_t capacity) {
+    return offsetof(SharedRing, slots) + capacity * sizeof(std::uint64_t);
+  }
 
   /**
    * @brief Creates the shm object `name` (a full POSIX name from names::posix, which must
@@ -95,9 +97,9 @@ class SharedBoundedBuffer {
   /// As BoundedBuffer::close: wakes every waiter in every process. TODO(lab07).
   void close();
 
-  /// Items now / capacity / closed / times EOWNERDEAD was repaired (each takes the lock).
+  /// Items now / closed / times EOWNERDEAD was repaired (each takes the lock).
   std::size_t size() const;
-  std::size_t capacity() const;
+  std::size_t capacity() const { return ring_->capacity; }
   bool closed() const;
   std::uint64_t recoveries() const;
 

@@ -30,7 +30,7 @@ const char* policy_name(Policy p);
  * (marked `test_yield_point()` in the skeleton). It does nothing unless enabled; the grader
  * enables it to make threads switch at exactly those points (sched_yield or a short random
  * spin), so a race that shows once in a million runs shows in every run. Given
- * (hook/test_hook.cpp): call it, don't write it.
+ * (given/test_hook.cpp): call it, don't write it.
  */
 void test_yield_point();
 /// Enables or disables test_yield_point() for the whole process. The environment variable
@@ -51,7 +51,7 @@ void set_test_yield(bool on);
  */
 class RwLock {
  public:
-  explicit RwLock(Policy policy = Policy::writer);
+  explicit RwLock(Policy policy = Policy::writer) : policy_(policy) {}
   ~RwLock() = default;
   RwLock(const RwLock&) = delete;
   RwLock& operator=(const RwLock&) = delete;

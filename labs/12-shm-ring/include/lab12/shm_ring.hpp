@@ -1,8 +1,8 @@
 // Lab 12 — a ring buffer of variable-size messages in POSIX shared memory, between
 // unrelated processes: one producer, one or more consumers, each message delivered to
 // exactly one consumer. You write src/shm_ring.cpp; the programs shm_ring_producer,
-// shm_ring_consumer and shm_ring_bench (main/) and the helpers in futex.hpp and
-// payload.hpp are given.
+// shm_ring_consumer and shm_ring_bench (main/), the helpers in futex.hpp and payload.hpp,
+// and the members defined in this header (moving a handle, push and pop) are given.
 //
 // What the shared object holds is yours to design (README, "The layout"); what is fixed:
 //   - the ring's data area is `capacity` bytes, a power of two, and a message is a length
@@ -16,10 +16,12 @@
 
 #include <cstddef>      // std::size_t, std::byte
 #include <cstdint>      // std::uint64_t
+#include <cstring>      // std::memcpy
 #include <optional>     // std::optional
 #include <span>         // std::span
 #include <string>       // std::string
 #include <string_view>  // std::string_view
+#include <utility>      // std::exchange, std::move
 #include <vector>       // std::vector
 
 #include "ipclab/clock.hpp"  // Deadline
@@ -74,12 +76,33 @@ class ShmRing {
    */
   static bool remove(std::string_view name);
 
-  ShmRing(ShmRing&&) noexcept;
-  ShmRing& operator=(ShmRing&&) noexcept;
+  ShmRing(ShmRing&& o) noexcept
+      : map_(std::move(o.map_)),
+        shared_(std::exchange(o.shared_, nullptr)),
+        data_(std::exchange(o.data_, nullptr)),
+        capacity_(std::exchange(o.capacity_, 0)),
+        reserved_at_(o.reserved_at_),
+        reserved_size_(std::exchange(o.reserved_size_, 0)),
+        cached_tail_(o.cached_tail_),
+        holding_(std::exchange(o.holding_, false)) {}
+  ShmRing& operator=(ShmRing&& o) noexcept {
+    if (this != &o) {
+      reset();
+      map_ = std::move(o.map_);
+      shared_ = std::exchange(o.shared_, nullptr);
+      data_ = std::exchange(o.data_, nullptr);
+      capacity_ = std::exchange(o.capacity_, 0);
+      reserved_at_ = o.reserved_at_;
+      reserved_size_ = std::exchange(o.reserved_size_, 0);
+      cached_tail_ = o.cached_tail_;
+      holding_ = std::exchange(o.holding_, false);
+    }
+    return *this;
+  }
   ShmRing(const ShmRing&) = delete;
   ShmRing& operator=(const ShmRing&) = delete;
-  /// Unmaps. Never removes the names (remove() does), never throws.
-  ~ShmRing();
+  /// Unmaps (reset()). Never removes the names (remove() does), never throws.
+  ~ShmRing() { reset(); }
 
   /// The data area's size in bytes.
   std::size_t capacity() const { return capacity_; }
@@ -112,7 +135,13 @@ class ShmRing {
   void commit();
 
   /// reserve() + copy + commit(). False if the deadline passed while the ring was full.
-  bool push(std::span<const std::byte> msg, const Deadline& deadline);
+  bool push(std::span<const std::byte> msg, const Deadline& deadline) {
+    auto slot = reserve(msg.size(), deadline);
+    if (!slot) return false;
+    if (!msg.empty()) std::memcpy(slot->data(), msg.data(), msg.size());
+    commit();
+    return true;
+  }
 
   /**
    * @brief No more messages: consumers take what is left, then get Status::kClosed.
@@ -152,14 +181,24 @@ class ShmRing {
   void release();
 
   /// peek() + copy into `out` (resized to the message's size) + release().
-  Status pop(std::vector<std::byte>& out, const Deadline& deadline);
+  Status pop(std::vector<std::byte>& out, const Deadline& deadline) {
+    std::span<const std::byte> msg;
+    const Status st = peek(msg, deadline);
+    if (st == Status::kMessage) {
+      out.assign(msg.begin(), msg.end());
+      release();
+    }
+    return st;
+  }
 
  private:
   ShmRing() = default;
+  /// Unmaps, and releases the consumers' lock if this handle holds a peeked message.
+  /// TODO(lab12): implement in src/shm_ring.cpp.
   void reset() noexcept;
 
   // TODO(lab12): you may add members (process-local state: a producer's cached copy of
-  // the consumers' index, a pending reservation, ...).
+  // the consumers' index, a pending reservation, ...); move them in the move operations.
   Mapping map_;
   RingShared* shared_ = nullptr;  // the shared header, at the start of the mapping
   std::byte* data_ = nullptr;     // the data area, `capacity_` bytes

@@ -162,7 +162,7 @@ inline std::uint32_t key_tag(std::string_view key) {
 }
 
 /// CRC-32C (Castagnoli) of `len` bytes, continuing from `crc` (0 to start). The SSE4.2
-/// crc32 instruction where the CPU has it, else slicing-by-8 tables (lib/crc32c.cpp): both
+/// crc32 instruction where the CPU has it, else slicing-by-8 tables (given/crc32c.cpp): both
 /// well under a nanosecond a byte, because a get checks a CRC every time.
 std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc = 0);
 
@@ -385,7 +385,6 @@ class Db {
     std::uint64_t* index = nullptr;  // its first slot, inside the mapping
     std::uint64_t mask = 0;          // slots - 1
     bool in_txn = false;             // begin() was called and commit() not yet
-    bool autocommit = false;         // put/del opened the transaction themselves
   };
   Db(Fd fd, Mapping map, const OpenOptions& opts) : fd_(std::move(fd)), map_(std::move(map)) {
     s_.opts = opts;
@@ -397,6 +396,29 @@ class Db {
       commit();
     } catch (...) {  // NOLINT(bugprone-empty-catch): the lock goes with the descriptor anyway
     }
+  }
+  /**
+   * @brief Runs `write` (the body of put or del) inside the caller's transaction, or
+   *        outside begin()/commit() inside one of its own: begin(), write(), commit().
+   *        If `write` throws, a transaction of its own ends without msync (the lock is
+   *        released) and the exception goes on.
+   */
+  template <typename Write>
+  void in_transaction(Write&& write) {
+    if (s_.in_txn) {
+      write();
+      return;
+    }
+    begin();
+    try {
+      write();
+    } catch (...) {
+      const bool sync = std::exchange(s_.opts.sync, false);  // commit() only unlocks
+      close_quietly();
+      s_.opts.sync = sync;
+      throw;
+    }
+    commit();
   }
   /// Catches up with the file's header: remaps if file_size changed, re-reads index_ref.
   /// TODO(lab14): you write it; get() calls it when the generation moved.

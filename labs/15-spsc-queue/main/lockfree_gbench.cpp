@@ -6,8 +6,8 @@
 //                iteration; items_per_second counts items through the queue
 //   Batch64/*    the same with push_n/pop_n of 64 items (SpscQueue only)
 //
-//   build/labs/15-spsc-queue/bench/lockfree_gbench                  # all, ~20 s
-//   build/labs/15-spsc-queue/bench/lockfree_gbench --benchmark_filter=Stream
+//   build/labs/15-spsc-queue/lockfree_gbench                  # all, ~20 s
+//   build/labs/15-spsc-queue/lockfree_gbench --benchmark_filter=Stream
 //
 // The threads are not pinned here (lockfree_bench --pin=cross is the measured comparison).
 #include <cstdint>  // std::uint64_t

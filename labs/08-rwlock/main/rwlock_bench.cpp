@@ -4,9 +4,9 @@
 // reader sums 8 words, a writer increments them), so the numbers are the lock's cost plus
 // a little real work, not an empty critical section.
 //
-//   build/labs/08-rwlock/bench/rwlock_bench                       # all, under a minute
-//   build/labs/08-rwlock/bench/rwlock_bench --benchmark_filter=write_every:100
-//   build/labs/08-rwlock/bench/rwlock_bench --benchmark_format=json
+//   build/labs/08-rwlock/rwlock_bench                       # all, under a minute
+//   build/labs/08-rwlock/rwlock_bench --benchmark_filter=write_every:100
+//   build/labs/08-rwlock/rwlock_bench --benchmark_format=json
 //
 // items_per_second is lock/unlock pairs per second summed over the threads.
 #include <pthread.h>  // pthread_rwlock_t
