@@ -232,7 +232,7 @@ GRADED_TEST(Run, QueuesCarryMessagesAtTheirLimit, 2,
             "README §Pitfalls 3 — the receive buffer and msgsz") {
   for (const auto& mech : {"posix_mq", "sysv_mq"}) {
     const auto lim = ipclab::lab06::message_limit(*ipclab::lab06::parse_mechanism(mech)).bytes;
-    expect_runs_and_verifies(mech, lim);
+    ASSERT_NO_FATAL_FAILURE(expect_runs_and_verifies(mech, lim)) << mech;
   }
 }
 

@@ -62,7 +62,7 @@ GRADED_TEST(Hidden, SharedConsumerBlockedUsesNoCpu, 2,
   const auto ticks = lab07_test::ticks_over_window(tid.load());
   EXPECT_LE(ticks, 3u) << "a blocked consumer used " << ticks << " ticks in 0.5 s";
   b.close();
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
     lab07_test::hung("close() did not wake a consumer blocked on the shared buffer");
   t.join();
 }
@@ -94,11 +94,11 @@ GRADED_TEST(Hidden, CloseWhileProducersPushLosesNothing, 4,
         consumers_done.fetch_add(1);
       });
     const std::uint64_t close_after = 300 + rng() % 1000;
-    grader::wait_until([&] { return next.load() > close_after; }, grader::scaled(5'000ms));
+    grader::wait_until([&] { return next.load() > close_after; }, 5'000ms);
     b.close();
     if (!grader::wait_until(
             [&] { return producers_done.load() == kProducers && consumers_done == kConsumers; },
-            grader::scaled(10'000ms)))
+            10'000ms))
       lab07_test::hung("close() while producers and consumers are busy: some never returned");
     for (auto& t : ts) t.join();
     std::uint64_t lost = 0, twice = 0, phantom = 0;
@@ -118,7 +118,7 @@ GRADED_TEST(Hidden, ProcessShapes, 3,
   const std::vector<Shape> shapes = {{8, 8, 1, 1500}, {1, 6, 2, 1000}, {6, 1, 3, 1000}};
   for (const auto& s : shapes) {
     auto r = grader::run(lab07_test::program_args(s, "processes"),
-                         {.timeout = grader::scaled(15'000ms), .env = {"IPCLAB_LAB07_YIELD=1"}});
+                         {.timeout = 15'000ms, .env = {"IPCLAB_LAB07_YIELD=1"}});
     lab07_test::expect_good_run(r, s);
     if (HasFailure()) break;  // one hung shape is enough to know
   }
@@ -128,7 +128,7 @@ GRADED_TEST(Hidden, ThreadShapesThroughProgram, 2) {
   const std::vector<Shape> shapes = {{1, 1, 1, 500}, {8, 8, 1, 2000}, {16, 3, 5, 2000}};
   for (const auto& s : shapes) {
     auto r = grader::run(lab07_test::program_args(s, "threads"),
-                         {.timeout = grader::scaled(15'000ms), .env = {"IPCLAB_LAB07_YIELD=1"}});
+                         {.timeout = 15'000ms, .env = {"IPCLAB_LAB07_YIELD=1"}});
     lab07_test::expect_good_run(r, s);
     if (HasFailure()) break;  // one hung shape is enough to know
   }

@@ -100,8 +100,7 @@ std::string run_shape(Buffer& buf, const Shape& s) {
       }
       producers_done.fetch_add(1);
     });
-  if (!grader::wait_until([&] { return producers_done.load() == s.producers; },
-                          grader::scaled(20'000ms)))
+  if (!grader::wait_until([&] { return producers_done.load() == s.producers; }, 20'000ms))
     hung(
         fmt::format("{}: producers still blocked in push() after 20 s ({} of {} done); "
                     "items popped so far are lost or consumers stopped early ({} pops ended "
@@ -109,8 +108,7 @@ std::string run_shape(Buffer& buf, const Shape& s) {
                     describe(s), producers_done.load(), s.producers, early_end.load()));
   closing.store(true);
   buf.close();
-  if (!grader::wait_until([&] { return consumers_done.load() == s.consumers; },
-                          grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return consumers_done.load() == s.consumers; }, 5'000ms))
     hung(
         fmt::format("{}: after close(), {} of {} consumers are still blocked in pop(): "
                     "close() must wake every waiting consumer",
@@ -144,8 +142,8 @@ std::string run_shape(Buffer& buf, const Shape& s) {
 }
 
 /// Waits until thread `tid` sleeps in the kernel (state 'S'); false at the deadline.
-inline bool wait_blocked(pid_t tid, grader::ms timeout = 5'000ms) {
-  return grader::wait_until([&] { return thread_state(tid) == 'S'; }, grader::scaled(timeout));
+inline bool wait_blocked(pid_t tid, grader::Timeout timeout = 5'000ms) {
+  return grader::wait_until([&] { return thread_state(tid) == 'S'; }, timeout);
 }
 
 /// The CPU ticks a blocked thread uses over a 0.5 s window; the window is an observation,

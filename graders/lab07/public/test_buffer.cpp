@@ -1,10 +1,6 @@
 // Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
 // exactly once under injected yields, no busy-waiting) and the shared-memory variant
 // (two handles, a robust mutex whose owner is SIGKILLed inside push()).
-#include <signal.h>    // SIGKILL
-#include <sys/wait.h>  // waitpid, WUNTRACED
-#include <unistd.h>    // fork, _exit
-
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/names.hpp"  // names::posix
@@ -70,7 +66,7 @@ GRADED_TEST(Close, WakesEveryBlockedConsumer, 4,
           << lab07_test::thread_state(tid.load()) << ")";
     }
     b.close();
-    if (!grader::wait_until([&] { return ended.load() == kConsumers; }, grader::scaled(5'000ms)))
+    if (!grader::wait_until([&] { return ended.load() == kConsumers; }, 5'000ms))
       lab07_test::hung(
           fmt::format("{} consumers blocked on an empty buffer; after close() {} are still blocked "
                       "(close() must wake all of them)",
@@ -100,7 +96,7 @@ GRADED_TEST(Close, WakesEveryBlockedProducer, 3,
         << "a producer of a full buffer did not block";
   }
   b.close();
-  if (!grader::wait_until([&] { return ended.load() == kProducers; }, grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return ended.load() == kProducers; }, 5'000ms))
     lab07_test::hung(fmt::format("after close(), {} producers are still blocked on a full buffer",
                                  kProducers - ended.load()));
   for (auto& t : ts) t.join();
@@ -132,7 +128,7 @@ GRADED_TEST(NoBusyWait, ConsumerBlockedOnEmptyUsesNoCpu, 3,
   EXPECT_LE(ticks, 3u) << "a consumer blocked on an empty buffer used " << ticks
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   ASSERT_TRUE(b.push(42));
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
     lab07_test::hung("push() did not wake the consumer blocked on the empty buffer");
   t.join();
   EXPECT_EQ(got, 42u);
@@ -161,7 +157,7 @@ GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
   EXPECT_LE(ticks, 3u) << "a producer blocked on a full buffer used " << ticks
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   EXPECT_EQ(b.pop(), 1u);
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
     lab07_test::hung("pop() did not wake the producer blocked on the full buffer");
   t.join();
   EXPECT_EQ(b.pop(), 2u);
@@ -239,24 +235,22 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
   ASSERT_TRUE(buf.push(22));
   // A child process (this test has no threads now, so fork is safe) stops itself inside its
   // push, holding the lock, and is SIGKILLed there.
-  std::fflush(stdout);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ipclab::lab07::arm_stop_in_push(1);
-    buf.push(33);
-    ::_exit(0);
-  }
-  int st = 0;
-  ASSERT_EQ(::waitpid(child, &st, WUNTRACED), child);
-  if (!WIFSTOPPED(st)) {
-    FAIL() << "the child was expected to stop inside push() at test_point(kPushLocked); it "
-           << ipclab::WaitStatus(st).describe();
+  grader::Child owner(
+      [&] {
+        ipclab::lab07::arm_stop_in_push(1);
+        buf.push(33);
+      },
+      "producer stopped in push()");
+  ASSERT_TRUE(grader::wait_until([&] {
+    return ipclab::process_state(owner.pid()) == 'T' || owner.exited();
+  })) << "the child neither stopped inside push() nor ended";
+  if (owner.exited()) {
+    FAIL() << "the child was expected to stop inside push() at test_point(kPushLocked); "
+           << owner.finish().describe();
   }
   EXPECT_EQ(buf.ring()->in_progress, 1u)
       << "push() must set in_progress before test_point(kPushLocked)";
-  ::kill(child, SIGKILL);
-  ::waitpid(child, &st, 0);
+  owner.kill();
   // The next locker (a consumer here) gets EOWNERDEAD and must repair, not wedge or throw.
   std::optional<std::uint64_t> a, b;
   std::atomic<bool> done{false};
@@ -269,7 +263,7 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
     }
     done = true;
   });
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
     lab07_test::hung(
         "pop() after the lock owner was killed is still blocked: the mutex is "
         "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");

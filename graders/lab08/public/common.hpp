@@ -88,12 +88,12 @@ class Call {
   pid_t tid() const { return st_->tid.load(); }
 
   /// True once the call has returned; false at the deadline.
-  bool wait_done(grader::ms timeout = 5'000ms) const {
-    return grader::wait_until([&] { return done(); }, grader::scaled(timeout));
+  bool wait_done(grader::Timeout timeout = 5'000ms) const {
+    return grader::wait_until([&] { return done(); }, timeout);
   }
   /// True once the thread sleeps in the kernel inside the call (blocked on the lock);
   /// false if the call returned instead or the deadline passed.
-  bool wait_blocked(grader::ms timeout = 5'000ms) const {
+  bool wait_blocked(grader::Timeout timeout = 5'000ms) const {
     bool blocked = false;
     grader::wait_until(
         [&] {
@@ -105,7 +105,7 @@ class Call {
           blocked = !done() && thread_state(tid()) == 'S';
           return blocked;
         },
-        grader::scaled(timeout));
+        timeout);
     return blocked && !done();
   }
 
@@ -171,7 +171,7 @@ struct StressShape {
 /// Runs the shape with yields on; checks exclusion on every acquisition and that the lock
 /// is free at the end. Returns a description of the first problem, or "" if none.
 inline std::string run_stress(const StressShape& shape, std::uint64_t seed,
-                              grader::ms timeout = 8'000ms) {
+                              grader::Timeout timeout = 8'000ms) {
   auto room = std::make_shared<Room>(shape.policy);
   ipclab::lab08::set_test_yield(true);
   std::vector<std::unique_ptr<Call>> calls;

@@ -150,7 +150,7 @@ struct StreamOptions {
   std::size_t producer_batch = 0;  // 0: try_push; else random batches of 1..this (push_n)
   std::size_t consumer_batch = 0;  // 0: try_pop;  else random batches of 1..this (pop_n)
   std::uint64_t seed = 1;
-  grader::ms timeout = 15'000ms;  // a side gives up (no hang) after this long without progress
+  grader::Timeout timeout = 15'000ms;  // a side gives up (no hang) after this long without progress
 };
 
 /// Producer thread and consumer thread through `q`; the consumer checks every item.
