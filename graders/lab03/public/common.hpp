@@ -39,8 +39,10 @@ using namespace std::chrono_literals;
 
 namespace lab03_test {
 
-using ipclab::lab03::mypclose;
-using ipclab::lab03::mypopen;
+namespace lab = ipclab::lab03;
+
+using lab::mypclose;
+using lab::mypopen;
 
 /// "EINVAL (Invalid argument)" for messages.
 inline std::string errno_name(int err) {

@@ -5,13 +5,15 @@
 #include "../public/common.hpp"
 #include "ipclab/names.hpp"  // names::posix
 
-using ipclab::lab07::BoundedBuffer;
-using ipclab::lab07::SharedBoundedBuffer;
+namespace lab = ipclab::lab07;
+
+using lab::BoundedBuffer;
+using lab::SharedBoundedBuffer;
 using lab07_test::Shape;
 
 GRADED_TEST(Hidden, RandomShapesWithYields, 5,
             "README §Pitfalls 1 — wait in a while loop, not an if") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   grader::repeat(8, [&](int, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     const Shape s{1 + static_cast<int>(rng() % 10), 1 + static_cast<int>(rng() % 10), 1 + rng() % 3,
@@ -26,7 +28,7 @@ GRADED_TEST(Hidden, RandomShapesWithYields, 5,
 
 GRADED_TEST(Hidden, SharedBufferEveryItemOnceWithYields, 4,
             "README §Pitfalls 1 and 7 — while loops; process-shared condvars") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   const std::vector<Shape> shapes = {{1, 1, 1, 1500}, {8, 8, 1, 3000}, {3, 9, 2, 3000}};
   grader::repeat(3, [&](int i, std::uint64_t) {
     for (std::size_t k = 0; k < shapes.size(); ++k) {
@@ -69,7 +71,7 @@ GRADED_TEST(Hidden, SharedConsumerBlockedUsesNoCpu, 2,
 
 GRADED_TEST(Hidden, CloseWhileProducersPushLosesNothing, 4,
             "README §Pitfalls 4 — every push that returned true is popped exactly once") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   grader::repeat(8, [&](int, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     BoundedBuffer<std::uint64_t> b(1 + rng() % 3);

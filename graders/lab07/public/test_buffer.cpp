@@ -5,10 +5,12 @@
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/names.hpp"  // names::posix
 
+namespace lab = ipclab::lab07;
+
 GRADER_LAB("lab07", "Producer-consumer: bounded buffer with mutex + condition variables");
 
-using ipclab::lab07::BoundedBuffer;
-using ipclab::lab07::SharedBoundedBuffer;
+using lab::BoundedBuffer;
+using lab::SharedBoundedBuffer;
 using lab07_test::Shape;
 
 // ---- single-threaded contract -----------------------------------------------------------
@@ -168,7 +170,7 @@ GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
 
 GRADED_TEST(ExactlyOnce, SmallShapesWithYields, 4,
             "README §Pitfalls 1 — wait in a while loop, not an if") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   const std::vector<Shape> shapes = {{1, 1, 1, 2000}, {1, 1, 10, 3000}, {2, 2, 1, 2000}};
   grader::repeat(4, [&](int, std::uint64_t) {
     for (const auto& s : shapes) {
@@ -183,7 +185,7 @@ GRADED_TEST(ExactlyOnce, SmallShapesWithYields, 4,
 
 GRADED_TEST(ExactlyOnce, ManyThreadsTinyBufferWithYields, 6,
             "README §Pitfalls 1 — wait in a while loop: another thread may take the item first") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   // More threads than the machine has cores, and buffers of 1 and 2 slots: every wakeup
   // races with a thread that did not have to wait.
   const std::vector<Shape> shapes = {
@@ -237,7 +239,7 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
   // push, holding the lock, and is SIGKILLed there.
   grader::Child owner(
       [&] {
-        ipclab::lab07::arm_stop_in_push(1);
+        lab::arm_stop_in_push(1);
         buf.push(33);
       },
       "producer stopped in push()");

@@ -4,7 +4,9 @@
 
 #include "../public/common.hpp"
 
-using ipclab::lab08::policy_name;
+namespace lab = ipclab::lab08;
+
+using lab::policy_name;
 using lab08_test::Call;
 using lab08_test::kAllPolicies;
 using lab08_test::Policy;

@@ -4,12 +4,14 @@
 
 #include "common.hpp"
 
+namespace lab = ipclab::lab08;
+
 GRADER_LAB("lab08", "Reader-writer lock");
 
 using grader::ms;
-using ipclab::lab08::policy_name;
-using ipclab::lab08::ReadGuard;
-using ipclab::lab08::WriteGuard;
+using lab::policy_name;
+using lab::ReadGuard;
+using lab::WriteGuard;
 using lab08_test::Call;
 using lab08_test::kAllPolicies;
 using lab08_test::Policy;

@@ -18,13 +18,15 @@ using namespace std::chrono_literals;
 
 namespace lab12_test {
 
-using ipclab::lab12::ShmRing;
+namespace lab = ipclab::lab12;
+
+using lab::ShmRing;
 using Status = ShmRing::Status;
 
 /// Message `seq` of a test stream: any size (0 included). From 16 bytes up it is
 /// payload.hpp's message (sequence number + checksum); below, a pattern of the seq.
 inline void fill(std::span<std::byte> m, std::uint64_t seq) {
-  if (m.size() >= ipclab::lab12::kPayloadHeader) return ipclab::lab12::fill_message(m, seq);
+  if (m.size() >= lab::kPayloadHeader) return lab::fill_message(m, seq);
   for (std::size_t i = 0; i < m.size(); ++i) m[i] = static_cast<std::byte>(seq * 31 + i * 7 + 1);
 }
 
@@ -35,11 +37,11 @@ inline std::string mismatch(std::span<const std::byte> m, std::uint64_t seq, std
         "message {}: {} bytes delivered, {} sent (a length header read at the "
         "wrong place, or data overwritten before it was read?)",
         seq, m.size(), size);
-  if (size >= ipclab::lab12::kPayloadHeader) {
-    const auto why = ipclab::lab12::check_message(m, seq);
+  if (size >= lab::kPayloadHeader) {
+    const auto why = lab::check_message(m, seq);
     if (why.empty()) return {};
     return fmt::format("message {} ({} bytes): {}; its header says message {}", seq, size, why,
-                       ipclab::lab12::message_sequence(m));
+                       lab::message_sequence(m));
   }
   for (std::size_t i = 0; i < size; ++i)
     if (m[i] != static_cast<std::byte>(seq * 31 + i * 7 + 1))
@@ -92,7 +94,7 @@ inline void stream(const std::string& name, std::size_t capacity, std::uint64_t 
       [&] {
         std::vector<std::byte> buf(hi);
         for (std::uint64_t seq = 0; seq < n; ++seq) {
-          const std::size_t size = ipclab::lab12::message_size(seed, seq, lo, hi);
+          const std::size_t size = lab::message_size(seed, seq, lo, hi);
           if (seq % 3 == 0) {  // every third message through push(), the rest built in place
             fill({buf.data(), size}, seq);
             if (!ring.push({buf.data(), size}, grader::deadline(20s)))
@@ -133,9 +135,8 @@ inline void stream(const std::string& name, std::size_t capacity, std::uint64_t 
               throw std::runtime_error(fmt::format(
                   "consumer {}: no message for 20 s after {} messages (a lost wake-up?)", c, got));
             const std::uint64_t seq =
-                consumers == 1 ? expect
-                               : (msg.size() >= 8 ? ipclab::lab12::message_sequence(msg) : 0);
-            if (consumers > 1 && msg.size() < ipclab::lab12::kPayloadHeader)
+                consumers == 1 ? expect : (msg.size() >= 8 ? lab::message_sequence(msg) : 0);
+            if (consumers > 1 && msg.size() < lab::kPayloadHeader)
               throw std::runtime_error(
                   "consumer: a message below 16 bytes in a multi-consumer test");
             if (seq >= n)
@@ -143,8 +144,7 @@ inline void stream(const std::string& name, std::size_t capacity, std::uint64_t 
                   fmt::format("consumer {}: message with sequence number {} "
                               "(only {} were sent)",
                               c, seq, n));
-            const std::string why =
-                mismatch(msg, seq, ipclab::lab12::message_size(seed, seq, lo, hi));
+            const std::string why = mismatch(msg, seq, lab::message_size(seed, seq, lo, hi));
             if (got % 2 == 0) r.release();
             if (!why.empty()) throw std::runtime_error(fmt::format("consumer {}: {}", c, why));
             if (consumers > 1) counters.tally(seq).fetch_add(1, std::memory_order_relaxed);

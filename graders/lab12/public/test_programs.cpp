@@ -6,6 +6,8 @@
 
 #include "common.hpp"
 
+namespace lab = ipclab::lab12;
+
 using grader::expect_exit;
 using grader::expect_output;
 using grader::run;
@@ -61,7 +63,7 @@ GRADED_TEST(Programs, ConsumerThatStartsFirstWaitsAtNoCpu, 5,
   EXPECT_LT(cpu, 0.1) << "waiting on an empty ring used " << cpu << " s of CPU in 0.5 s";
   std::vector<std::byte> buf(64);
   for (std::uint64_t seq = 0; seq < 3; ++seq) {
-    ipclab::lab12::fill_message(buf, seq);
+    lab::fill_message(buf, seq);
     ASSERT_TRUE(ring.push(buf, grader::deadline(5s)));
   }
   ring.close();

@@ -9,6 +9,8 @@
 
 #include "../public/common.hpp"
 
+namespace lab = ipclab::lab14;
+
 using grader::expect_exit;
 using grader::run;
 using lab14_test::create_db;
@@ -30,8 +32,8 @@ GRADED_TEST(Hidden, FuzzCorpusOfDamagedFilesNeverCrashes, 4,
   }
   const std::string good = lab14_test::read_bytes(f);
   const auto h = lab14_test::header_of(good);
-  const std::uint64_t ioff = ipclab::lab14::index_offset(h.index_ref);
-  const std::uint64_t ibytes = std::uint64_t{8} << ipclab::lab14::index_log2_slots(h.index_ref);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t ibytes = std::uint64_t{8} << lab::index_log2_slots(h.index_ref);
   std::mt19937_64 rng(grader::seed());
   const auto g = db_path("fuzz.db");
   for (int n = 0; n < 36; ++n) {
@@ -84,7 +86,7 @@ GRADED_TEST(Hidden, GetMakesNoSystemCall, 3,
   std::vector<std::string> keys, values;
   for (int i = 0; i < 2000; i += 3) {
     keys.push_back(key_of("s", static_cast<std::uint64_t>(i)));
-    values.push_back(ipclab::lab14::test_value(keys.back()));
+    values.push_back(lab::test_value(keys.back()));
   }
   // Strict mode can be entered only from no seccomp mode at all (not under a container's
   // filter, not without CONFIG_SECCOMP).
@@ -136,7 +138,7 @@ GRADED_TEST(Hidden, ReaderFollowsAConcurrentWriter, 3,
         const auto v = reader.get(key);
         if (!v)
           bad = key + " missing after the writer committed it";
-        else if (*v != ipclab::lab14::test_value(key))
+        else if (*v != lab::test_value(key))
           bad = key + " has a wrong value";
       }
       seen = committed;

@@ -21,7 +21,9 @@ using namespace std::chrono_literals;
 
 namespace lab14_test {
 
-using ipclab::lab14::Db;
+namespace lab = ipclab::lab14;
+
+using lab::Db;
 
 /// A fresh path in the scratch directory (the driver removes it after the test).
 inline std::string db_path(const std::string& name) { return grader::scratch() + "/" + name; }
@@ -70,7 +72,7 @@ inline std::string first_bad_key(Db& db, const std::string& prefix, long long n,
     const std::string k = key_of(prefix, static_cast<std::uint64_t>(i));
     const auto v = db.get(k);
     if (!v) return k + " (missing)";
-    if (*v != ipclab::lab14::test_value(k, value_size)) return k + " (wrong value)";
+    if (*v != lab::test_value(k, value_size)) return k + " (wrong value)";
   }
   return {};
 }
@@ -99,8 +101,8 @@ inline std::uint64_t file_size(const std::string& path) {
 }
 
 /// The header as it is on disk.
-inline ipclab::lab14::Header header_of(const std::string& bytes) {
-  ipclab::lab14::Header h{};
+inline lab::Header header_of(const std::string& bytes) {
+  lab::Header h{};
   std::memcpy(&h, bytes.data(), std::min(bytes.size(), sizeof h));
   return h;
 }

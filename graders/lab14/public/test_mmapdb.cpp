@@ -6,6 +6,8 @@
 
 #include "common.hpp"
 
+namespace lab = ipclab::lab14;
+
 GRADER_LAB("lab14", "Memory-mapped key-value database");
 
 using grader::expect_exit;
@@ -76,7 +78,7 @@ GRADED_TEST(RoundTrip, HundredThousandKeys, 4,
   expect_exit(c, 0);
   EXPECT_EQ(c.out.rfind("ok: 100000 keys", 0), 0u) << c.describe();
   auto g = run({"mmapdb", "get", f, "k00054321"});
-  expect_output(g, ipclab::lab14::test_value("k00054321") + "\n");
+  expect_output(g, lab::test_value("k00054321") + "\n");
 }
 
 GRADED_TEST(Growth, FileGrowsAndOpenReadersRemap, 3,
@@ -92,7 +94,7 @@ GRADED_TEST(Growth, FileGrowsAndOpenReadersRemap, 3,
   const auto v = reader.get("g00002999");  // written far past the reader's mapping
   ASSERT_TRUE(v.has_value()) << "a reader opened before the growth does not see a key stored "
                                 "in the new part of the file (no remap?)";
-  EXPECT_EQ(*v, ipclab::lab14::test_value("g00002999"));
+  EXPECT_EQ(*v, lab::test_value("g00002999"));
   EXPECT_GT(reader.generation(), gen0) << "the generation did not change with the growth";
   EXPECT_GT(reader.mapped_size(), size0) << "the reader did not remap the bigger file";
   EXPECT_EQ(first_bad_key(reader, "g", 3000), "");
@@ -151,7 +153,7 @@ GRADED_TEST(Crash, KilledRightAfterPublishingLeavesACompleteRecord, 4,
     const auto k = key_of("p", static_cast<std::uint64_t>(committed + 1));
     const auto v = db.get(k);
     if (v) {
-      EXPECT_EQ(*v, ipclab::lab14::test_value(k)) << k << " holds a wrong value";
+      EXPECT_EQ(*v, lab::test_value(k)) << k << " holds a wrong value";
     }
   });
 }
@@ -206,7 +208,7 @@ void expect_all_report_corrupt(const std::string& f, const std::string& what) {
 GRADED_TEST(Corruption, DamagedHeaderIsReported, 3,
             "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "
             "trusting it") {
-  using ipclab::lab14::Header;
+  using lab::Header;
   const auto f = make_valid("header.db");
   const std::string good = lab14_test::read_bytes(f);
   struct Damage {
@@ -253,13 +255,13 @@ GRADED_TEST(Corruption, BadRecordCrcIsReported, 4,
   ASSERT_NE(off, 0u) << "the grader could not find " << key
                      << "'s record through the index "
                         "(is the layout the header's?)";
-  bytes[off + sizeof(ipclab::lab14::RecordHead) + key.size() + 10] ^= 0x01;  // one value bit
+  bytes[off + sizeof(lab::RecordHead) + key.size() + 10] ^= 0x01;  // one value bit
   lab14_test::write_bytes(f, bytes);
   expect_corrupt(run({"mmapdb", "get", f, key}), "a flipped bit in a value, mmapdb get");
   expect_corrupt(run({"mmapdb", "check", f}), "a flipped bit in a value, mmapdb check");
   expect_corrupt(run({"mmapdb", "list", f}), "a flipped bit in a value, mmapdb list");
   auto other = run({"mmapdb", "get", f, "d00000043"});  // the other records are intact
-  expect_output(other, ipclab::lab14::test_value("d00000043") + "\n");
+  expect_output(other, lab::test_value("d00000043") + "\n");
 }
 
 // ---- the benchmark --------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, OperationFailed, SysError
 
+namespace lab = ipclab::lab15;
+
 GRADER_LAB("lab15", "Lock-free SPSC queue");
 
 using grader::expect_exit;
@@ -193,8 +195,8 @@ GRADED_TEST(Processes, TenMillionItemsInBatches, 2, "README §Pitfalls 3") {
 
 GRADED_TEST(Processes, TwoMappingsSeeOneQueue, 2,
             "README §Pitfalls 4 — nothing inside the queue may be a pointer") {
-  auto owner = ipclab::lab15::SharedSpscQueue<std::uint64_t>::create("two_maps", 32);
-  auto other = ipclab::lab15::SharedSpscQueue<std::uint64_t>::attach("two_maps");
+  auto owner = lab::SharedSpscQueue<std::uint64_t>::create("two_maps", 32);
+  auto other = lab::SharedSpscQueue<std::uint64_t>::attach("two_maps");
   ASSERT_NE(&owner.queue(), &other.queue()) << "expected two mappings at two addresses";
   EXPECT_EQ(other.queue().capacity(), 32u);
   for (std::uint64_t i = 0; i < 100; ++i) {  // wraps three times
@@ -204,7 +206,7 @@ GRADED_TEST(Processes, TwoMappingsSeeOneQueue, 2,
                                              "visible through the other";
     EXPECT_EQ(v, i * 3);
   }
-  EXPECT_THROW(ipclab::lab15::SharedSpscQueue<Fat>::attach("two_maps"), ipclab::OperationFailed);
+  EXPECT_THROW(lab::SharedSpscQueue<Fat>::attach("two_maps"), ipclab::OperationFailed);
 }
 
 // ---- the memory orders, documented -----------------------------------------------------------
