@@ -260,7 +260,8 @@ struct ChildResult {
 ///   - exits 0 when `body` returns without a failure. A body may also end the process
 ///     itself (under seccomp, with the exit system call): 0 counts as a pass, any other
 ///     status as a failure.
-/// A failed fork throws ipclab::SysError, which fails the test with that message.
+/// A failed fork throws ipclab::SysError, which fails the test with that message. Graders
+/// do not fork by hand: a function that needs a process of its own is a Child.
 /// Fork from a thread-free moment of the test where you can: the child has only the
 /// forking thread (ThreadSanitizer tolerates the child that runs library code only).
 class Child {
