@@ -13,6 +13,7 @@
 #include <algorithm>   // std::min
 #include <cstdlib>     // std::getenv
 #include <filesystem>  // std::filesystem::path
+#include <fstream>     // std::ofstream
 #include <functional>  // std::function
 #include <map>         // std::map
 #include <memory>      // std::unique_ptr
@@ -708,6 +709,16 @@ std::string join(std::vector<Child>& children, Timeout timeout) {
   for (std::size_t i = 0; i < children.size(); ++i)
     if (!done[i]) late += children[i].finish(by).describe() + "\n";
   return late;
+}
+
+void abandon_test(const std::string& why, std::source_location where) {
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << why;
+  // What the driver's ResultWriter would write at the end of the test (driver.cpp), which
+  // never comes: without it the driver would call the early exit a CRASH.
+  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT"); result != nullptr && *result)
+    std::ofstream(result) << "failed\n";
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 // ---- racy and randomized tests ----------------------------------------------------------

@@ -122,15 +122,15 @@ std::map<std::string, Outcome>* Harness::tests_ = nullptr;
 TEST_F(Harness, RunsEveryTestAndExitsNonZero) {
   EXPECT_FALSE(result_->timed_out) << result_->describe();
   EXPECT_EQ(result_->exit_code(), 1) << result_->describe();
-  EXPECT_EQ(tests_->size(), 12u) << *json_;
+  EXPECT_EQ(tests_->size(), 13u) << *json_;
 }
 
 TEST_F(Harness, SummaryLineCountsPointsAndOutcomes) {
-  // Max excludes the skipped test: 2 + 3 + 1 * 9 = 14. Passes (2), LeavesAnOrphanBehind
+  // Max excludes the skipped test: 2 + 3 + 1 * 10 = 15. Passes (2), LeavesAnOrphanBehind
   // (1: the orphan is the driver's to kill), the two runner tests and the scaling test
   // (1 each) score.
   EXPECT_NE(result_->out.find(
-                "selftest: 6/14 points (5 passed, 4 failed, 1 timeouts, 1 crashed, 1 skipped)"),
+                "selftest: 6/15 points (5 passed, 5 failed, 1 timeouts, 1 crashed, 1 skipped)"),
             std::string::npos)
       << result_->out;
 }
@@ -174,6 +174,12 @@ TEST_F(Harness, ChildFailureBecomesTheTestsFailure) {
   EXPECT_EQ(t.status, "failed");
   EXPECT_NE(t.output.find("child process 'checker' failed"), std::string::npos) << t.output;
   EXPECT_NE(t.output.find("checked in the child"), std::string::npos) << t.output;
+}
+
+TEST_F(Harness, AbandonedTestIsAFailureWithItsReason) {
+  const auto& t = test("Self.AbandonsAStuckThread");
+  EXPECT_EQ(t.status, "failed");
+  EXPECT_NE(t.output.find("a thread is stuck for good"), std::string::npos) << t.output;
 }
 
 TEST_F(Harness, EveryVerbScalesOnce) {

@@ -119,3 +119,12 @@ GRADED_TEST(Self, EveryVerbScalesItsTimeoutOnce, 1) {
          while (!by.expired()) std::this_thread::sleep_for(1ms);
        }));
 }
+
+GRADED_TEST(Self, AbandonsAStuckThread, 1) {
+  // A thread stuck for good (as in code under test that never wakes): it cannot be joined,
+  // so the test ends the process, and the driver must still say FAIL with the reason.
+  std::thread([] {
+    for (;;) ::pause();
+  }).detach();
+  grader::abandon_test("a thread is stuck for good");
+}

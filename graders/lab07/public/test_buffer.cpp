@@ -69,7 +69,7 @@ GRADED_TEST(Close, WakesEveryBlockedConsumer, 4,
     }
     b.close();
     if (!grader::wait_until([&] { return ended.load() == kConsumers; }, 5'000ms))
-      lab07_test::hung(
+      grader::abandon_test(
           fmt::format("{} consumers blocked on an empty buffer; after close() {} are still blocked "
                       "(close() must wake all of them)",
                       kConsumers, kConsumers - ended.load()));
@@ -99,8 +99,9 @@ GRADED_TEST(Close, WakesEveryBlockedProducer, 3,
   }
   b.close();
   if (!grader::wait_until([&] { return ended.load() == kProducers; }, 5'000ms))
-    lab07_test::hung(fmt::format("after close(), {} producers are still blocked on a full buffer",
-                                 kProducers - ended.load()));
+    grader::abandon_test(
+        fmt::format("after close(), {} producers are still blocked on a full buffer",
+                    kProducers - ended.load()));
   for (auto& t : ts) t.join();
   EXPECT_EQ(accepted.load(), 0) << "push() into a closed buffer returned true";
   EXPECT_EQ(b.pop(), 100u) << "the item pushed before close() was lost";
@@ -131,7 +132,7 @@ GRADED_TEST(NoBusyWait, ConsumerBlockedOnEmptyUsesNoCpu, 3,
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   ASSERT_TRUE(b.push(42));
   if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
-    lab07_test::hung("push() did not wake the consumer blocked on the empty buffer");
+    grader::abandon_test("push() did not wake the consumer blocked on the empty buffer");
   t.join();
   EXPECT_EQ(got, 42u);
 }
@@ -160,7 +161,7 @@ GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   EXPECT_EQ(b.pop(), 1u);
   if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
-    lab07_test::hung("pop() did not wake the producer blocked on the full buffer");
+    grader::abandon_test("pop() did not wake the producer blocked on the full buffer");
   t.join();
   EXPECT_EQ(b.pop(), 2u);
   EXPECT_EQ(b.pop(), 3u);
@@ -266,7 +267,7 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
     done = true;
   });
   if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
-    lab07_test::hung(
+    grader::abandon_test(
         "pop() after the lock owner was killed is still blocked: the mutex is "
         "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");
   t.join();

@@ -319,6 +319,12 @@ std::string diff(const std::string& expected, const std::string& actual, int max
 /// Shortens a text for a message: first lines, "... (N more bytes)".
 std::string excerpt(const std::string& text, std::size_t max_bytes = 600);
 
+/// Fails the test with `why` and ends the test process at once, scored as a failure (not a
+/// CRASH): for threads stuck in the code under test, which can be neither joined nor
+/// cancelled, so the test cannot return.
+[[noreturn]] void abandon_test(const std::string& why,
+                               std::source_location where = std::source_location::current());
+
 // ---- racy and randomized tests ----------------------------------------------------------
 
 /// The seed for this test: IPCLAB_SEED if set, else random (printed on failure).
