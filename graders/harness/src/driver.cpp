@@ -90,7 +90,7 @@ struct Args {
   std::string filter = "*";
   std::string xml_out;
   std::string json_out;
-  double per_test_timeout = 30;
+  ms per_test_timeout = 30'000ms;  // unscaled, like every timeout of the harness
   bool verbose = false;
 };
 
@@ -103,14 +103,14 @@ Args parse_args(int argc, char** argv) {
       if (s.compare(0, f.size(), f) == 0) return s.substr(f.size());
       return std::nullopt;
     };
-    if (auto v = value("--gtest_filter"))
-      a.filter = *v;
-    else if (auto v2 = value("--gtest_output"))
-      a.xml_out = v2->compare(0, 4, "xml:") == 0 ? v2->substr(4) : "";
-    else if (auto v3 = value("--json"))
-      a.json_out = *v3;
-    else if (auto v4 = value("--per-test-timeout"))
-      a.per_test_timeout = std::stod(*v4);
+    if (const auto filter = value("--gtest_filter"))
+      a.filter = *filter;
+    else if (const auto output = value("--gtest_output"))
+      a.xml_out = output->compare(0, 4, "xml:") == 0 ? output->substr(4) : "";
+    else if (const auto json = value("--json"))
+      a.json_out = *json;
+    else if (const auto seconds = value("--per-test-timeout"))
+      a.per_test_timeout = ms(static_cast<long long>(std::stod(*seconds) * 1000));
     else if (s == "--verbose" || s == "-v")
       a.verbose = true;
     else if (s == "--help" || s == "-h") {
@@ -119,7 +119,8 @@ Args parse_args(int argc, char** argv) {
           "Runs each graded test in a child process with its own IPC namespace, a watchdog\n"
           "and a leak check; prints one line per test and `{}: N/M points`.\n"
           "Environment: IPCLAB_SEED (seed for randomized tests), IPCLAB_RESULTS_DIR (write\n"
-          "<dir>/<lab>.json), IPCLAB_TIMEOUT_SCALE (stretch deadlines, e.g. sanitizers).\n",
+          "<dir>/<lab>.json), IPCLAB_TIMEOUT_SCALE (stretch deadlines and the watchdog, e.g.\n"
+          "sanitizers).\n",
           argv[0], lab_id());
       std::exit(0);
     } else {
@@ -127,9 +128,6 @@ Args parse_args(int argc, char** argv) {
       std::exit(2);
     }
   }
-  if (const char* scale = std::getenv("IPCLAB_TIMEOUT_SCALE");
-      scale != nullptr && std::atof(scale) > 1)
-    a.per_test_timeout *= std::atof(scale);
   return a;
 }
 
@@ -173,6 +171,78 @@ int kill_leftover_children() {
   return killed;
 }
 
+/// Where one test runs: its IPC namespace, run directory, scratch directory, and the files
+/// the test process writes its result (ResultWriter) and its output to.
+struct TestPlace {
+  std::string ns, rundir, scratch, result_file, output_file;
+
+  explicit TestPlace(int index)
+      : ns(fmt::format("{}-{}-{}", lab_id(), ::getpid(), index)),
+        rundir(ipclab::names::rundir_base() + "/" + ns),
+        scratch(rundir + ".scratch"),
+        result_file(scratch + "/.result"),
+        output_file(rundir + ".output") {
+    fs::create_directories(rundir);
+    fs::create_directories(scratch);
+  }
+  void remove() const {
+    std::error_code ec;
+    fs::remove_all(rundir, ec);
+    fs::remove_all(scratch, ec);
+    fs::remove(output_file, ec);
+  }
+};
+
+/// Starts the test process: this binary, filtered to the one test, in a group of its own.
+pid_t start_test(const std::string& self, const std::string& name, const TestPlace& place) {
+  ipclab::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ipclab::Fd output(
+      ::open(place.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ipclab::SpawnOptions so;
+  so.stdin_fd = devnull.get();
+  so.stdout_fd = output.get();
+  so.stderr_fd = output.get();
+  so.new_process_group = true;
+  so.parent_death_signal = SIGKILL;
+  so.env = {"IPCLAB_NS=" + place.ns, "IPCLAB_RUNDIR=" + place.rundir,
+            "IPCLAB_GRADER_SCRATCH=" + place.scratch, "IPCLAB_GRADER_RESULT=" + place.result_file,
+            fmt::format("IPCLAB_SEED={}", seed())};
+  return ipclab::spawn({self, "--gtest_filter=" + name}, so);
+}
+
+/// The verdict of a test process that ended by itself: what it wrote to its result file,
+/// or a CRASH if it wrote nothing (a signal, an exit before the end of the test).
+void read_verdict(TestOutcome& t, const ipclab::WaitStatus& status, const std::string& result) {
+  if (result.rfind("passed", 0) == 0) {
+    t.status = Status::kPassed;
+  } else if (result.rfind("skipped", 0) == 0) {
+    t.status = Status::kSkipped;
+    t.output += result.substr(result.find('\n') + 1);
+  } else if (result.rfind("failed", 0) == 0) {
+    t.status = Status::kFailed;
+  } else if (status.signaled()) {
+    t.status = Status::kCrashed;
+    t.output += fmt::format("the test process was {}\n", status.describe());
+  } else {
+    t.status = Status::kCrashed;
+    t.output += fmt::format("the test process {} without reporting a result\n", status.describe());
+  }
+}
+
+/// Leak guard: whatever the test left in its namespace is removed and named, and fails it.
+void guard_leaks(TestOutcome& t, const TestPlace& place) {
+  const auto leftovers = ipclab::inventory(place.ns, place.rundir);
+  if (leftovers.empty()) return;
+  std::string names;
+  for (const auto& obj : leftovers) {
+    names += "    " + ipclab::describe(obj) + "\n";
+    ipclab::remove_object(obj);
+  }
+  t.output += "leaked IPC objects (removed by the grader):\n" + names;
+  if (t.status == Status::kPassed) t.status = Status::kFailed;
+}
+
+/// Runs one test in a process of its own under the watchdog, then cleans up after it.
 TestOutcome run_one(const std::string& self, const std::string& name, int index, const Args& args) {
   TestOutcome t;
   t.name = name;
@@ -181,83 +251,32 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
     t.hint = meta->hint;
     t.hidden = meta->hidden;
   }
-  const std::string ns = fmt::format("{}-{}-{}", lab_id(), ::getpid(), index);
-  const std::string rundir = ipclab::names::rundir_base() + "/" + ns;
-  const std::string scratch = ipclab::names::rundir_base() + "/" + ns + ".scratch";
-  fs::create_directories(rundir);
-  fs::create_directories(scratch);
-  const std::string result_file = scratch + "/.result";
-  const std::string output_file = rundir + ".output";
-
-  ipclab::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  ipclab::Fd output(::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  ipclab::SpawnOptions so;
-  so.stdin_fd = devnull.get();
-  so.stdout_fd = output.get();
-  so.stderr_fd = output.get();
-  so.new_process_group = true;
-  so.parent_death_signal = SIGKILL;
-  so.env = {"IPCLAB_NS=" + ns, "IPCLAB_RUNDIR=" + rundir, "IPCLAB_GRADER_SCRATCH=" + scratch,
-            "IPCLAB_GRADER_RESULT=" + result_file, fmt::format("IPCLAB_SEED={}", seed())};
-
+  const TestPlace place(index);
   ipclab::Stopwatch sw;
-  const pid_t pid = ipclab::spawn({self, "--gtest_filter=" + name}, so);
-  output.reset();
-  const auto timeout =
-      std::chrono::milliseconds(static_cast<long long>(args.per_test_timeout * 1000));
-  auto status = ipclab::wait_for(pid, ipclab::Deadline(timeout));
-  if (!status) {
-    status = ipclab::kill_and_reap(pid);
-    t.status = Status::kTimeout;
-  }
+  const pid_t pid = start_test(self, name, place);
+  // The watchdog is scaled like the test's own deadlines, so those expire first.
+  const ScaledMs watchdog = scaled(args.per_test_timeout);
+  auto status = ipclab::wait_for(pid, ipclab::Deadline(watchdog));
+  const bool timed_out = !status;
+  if (timed_out) status = ipclab::kill_and_reap(pid);
   ipclab::kill_group(pid, SIGKILL);  // anything left in the test's own group
   kill_leftover_children();
   t.seconds = sw.elapsed_s();
 
-  t.output = ipclab::read_file(output_file);
-  const std::string result = ipclab::read_file(result_file);
-  if (t.status != Status::kTimeout) {
-    if (result.rfind("passed", 0) == 0)
-      t.status = Status::kPassed;
-    else if (result.rfind("skipped", 0) == 0) {
-      t.status = Status::kSkipped;
-      t.output += result.substr(result.find('\n') + 1);
-    } else if (result.rfind("failed", 0) == 0)
-      t.status = Status::kFailed;
-    else if (status->signaled()) {
-      t.status = Status::kCrashed;
-      t.output += fmt::format("the test process was {}\n", status->describe());
-    } else {
-      t.status = Status::kCrashed;
-      t.output +=
-          fmt::format("the test process {} without reporting a result\n", status->describe());
-    }
-  } else {
+  t.output = ipclab::read_file(place.output_file);
+  if (timed_out) {
+    t.status = Status::kTimeout;
     t.output +=
         fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
-                    args.per_test_timeout);
+                    static_cast<double>(watchdog.count()) / 1000);
+  } else {
+    read_verdict(t, *status, ipclab::read_file(place.result_file));
   }
-
-  // Leak guard: whatever the test left in its namespace is removed and named.
-  const auto leftovers = ipclab::inventory(ns, rundir);
-  if (!leftovers.empty()) {
-    std::string names;
-    for (const auto& obj : leftovers) {
-      names += "    " + ipclab::describe(obj) + "\n";
-      ipclab::remove_object(obj);
-    }
-    t.output += "leaked IPC objects (removed by the grader):\n" + names;
-    if (t.status == Status::kPassed) t.status = Status::kFailed;
-  }
-  std::error_code ec;
-  fs::remove_all(rundir, ec);
-  fs::remove_all(scratch, ec);
-  fs::remove(output_file, ec);
+  guard_leaks(t, place);
+  place.remove();
   t.score = t.status == Status::kPassed ? t.max_score : 0;
   if (t.status != Status::kPassed && t.status != Status::kSkipped)
-    t.output += fmt::format(
-        "reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}\n", seed(),
-        lab_id(), name);
+    t.output += "reproduce: " + reproduce_command(lab_id(), name, seed()) + "\n";
   return t;
 }
 

@@ -1,29 +1,36 @@
 // The verbs a grader test is built from. See grader.hpp for the contract.
 #include "grader/grader.hpp"
 
-#include <fcntl.h>     // open
-#include <poll.h>      // poll
-#include <signal.h>    // kill
-#include <sys/stat.h>  // stat
-#include <sys/wait.h>  // waitid
-#include <unistd.h>    // sysconf
+#include <cxxabi.h>     // abi::__cxa_demangle
+#include <fcntl.h>      // open
+#include <poll.h>       // poll
+#include <signal.h>     // kill
+#include <sys/prctl.h>  // PR_SET_PDEATHSIG
+#include <sys/stat.h>   // stat
+#include <sys/wait.h>   // waitid
+#include <unistd.h>     // sysconf, fork, setpgid
 
 #include <algorithm>   // std::min
-#include <cctype>      // std::isdigit
 #include <cstdlib>     // std::getenv
+#include <filesystem>  // std::filesystem::path
+#include <fstream>     // std::ofstream
 #include <functional>  // std::function
 #include <map>         // std::map
+#include <memory>      // std::unique_ptr
 #include <random>      // std::random_device
 #include <sstream>     // std::istringstream
 #include <stdexcept>   // std::invalid_argument
+#include <typeinfo>    // typeid
 
-#include <fmt/core.h>    // fmt::format
-#include <fmt/ranges.h>  // fmt::join
+#include <fmt/core.h>         // fmt::format
+#include <fmt/ranges.h>       // fmt::join
+#include <gtest/gtest-spi.h>  // ScopedFakeTestPartResultReporter: failures in a Child
 
-#include "ipclab/clock.hpp"  // Deadline, Stopwatch
-#include "ipclab/error.hpp"  // SysError
-#include "ipclab/io.hpp"     // write_full
-#include "ipclab/json.hpp"   // utf8_escaped
+#include "grader/report.hpp"  // reproduce_command
+#include "ipclab/clock.hpp"   // Deadline, Stopwatch
+#include "ipclab/error.hpp"   // SysError
+#include "ipclab/io.hpp"      // write_full
+#include "ipclab/json.hpp"    // utf8_escaped
 
 namespace grader {
 
@@ -99,11 +106,24 @@ std::string program(const std::string& name) {
   return name;
 }
 
-ms scaled(ms timeout) {
-  const double scale = std::atof(env_or("IPCLAB_TIMEOUT_SCALE", "1").c_str());
-  return scale > 1 ? ms(static_cast<long long>(static_cast<double>(timeout.count()) * scale))
-                   : timeout;
+// ---- time --------------------------------------------------------------------------------
+
+double timeout_scale() {
+  static const double scale = [] {
+    const double s = std::atof(env_or("IPCLAB_TIMEOUT_SCALE", "1").c_str());
+    return s > 1 ? s : 1.0;
+  }();
+  return scale;
 }
+
+ScaledMs scaled(Timeout timeout) {
+  const auto count = static_cast<double>(timeout.unscaled().count()) * timeout_scale();
+  return ScaledMs(ms(static_cast<long long>(count)));
+}
+
+ScaledMs Timeout::scaled() const { return grader::scaled(*this); }
+
+ipclab::Deadline deadline(Timeout timeout) { return ipclab::Deadline(scaled(timeout)); }
 
 // ---- running programs -------------------------------------------------------------------
 
@@ -151,7 +171,7 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
   so.stdout_fd = out.write.get();
   so.stderr_fd = err.write.get();
   ipclab::Stopwatch sw;
-  const ipclab::Deadline deadline(scaled(opts.timeout));
+  const ipclab::Deadline deadline(opts.timeout.scaled());
   r.pid = ipclab::spawn(argv, so);
   in.read.reset();
   out.write.reset();
@@ -285,31 +305,35 @@ void Process::close_stdin() { stdin_.reset(); }
 std::string Process::out() const { return ipclab::read_file(out_path_); }
 std::string Process::err() const { return ipclab::read_file(err_path_); }
 
-bool Process::exited() const {
-  if (pid_ <= 0 || status_) return true;
+namespace {
+/// True once child `pid` has ended. WNOWAIT: it looks without reaping, so a later wait
+/// still gets the status.
+bool ended_unreaped(pid_t pid) {
   siginfo_t info{};
-  // WNOWAIT: look without reaping, so wait() and running() still see the status.
-  if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) < 0) return true;
-  return info.si_pid == pid_;
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0) return true;
+  return info.si_pid == pid;
 }
+}  // namespace
+
+bool Process::exited() const { return pid_ <= 0 || status_ || ended_unreaped(pid_); }
 
 namespace {
 /// Waits until `text()` contains `needle`; gives up early once the process has exited
 /// (after one last look), since an exited process prints nothing more.
 bool wait_for_text(const Process& p, const std::function<std::string()>& text,
-                   std::string_view needle, ms timeout) {
+                   std::string_view needle, Timeout timeout) {
   const auto found = [&] { return text().find(needle) != std::string::npos; };
   wait_until([&] { return found() || p.exited(); }, timeout);
   return found();
 }
 }  // namespace
 
-bool Process::wait_for_output(std::string_view needle, ms timeout) const {
+bool Process::wait_for_output(std::string_view needle, Timeout timeout) const {
   return wait_for_text(
       *this, [this] { return out(); }, needle, timeout);
 }
 
-bool Process::wait_for_err(std::string_view needle, ms timeout) const {
+bool Process::wait_for_err(std::string_view needle, Timeout timeout) const {
   return wait_for_text(
       *this, [this] { return err(); }, needle, timeout);
 }
@@ -318,8 +342,8 @@ void Process::signal(int sig) {
   if (pid_ > 0 && !status_) ::kill(pid_, sig);
 }
 
-std::optional<ipclab::WaitStatus> Process::wait(ms timeout) {
-  if (pid_ > 0 && !status_) status_ = ipclab::wait_for(pid_, ipclab::Deadline(scaled(timeout)));
+std::optional<ipclab::WaitStatus> Process::wait(Timeout timeout) {
+  if (pid_ > 0 && !status_) status_ = ipclab::wait_for(pid_, ipclab::Deadline(timeout.scaled()));
   return status_;
 }
 
@@ -328,7 +352,7 @@ bool Process::running() {
   return pid_ > 0 && !status_;
 }
 
-RunResult Process::finish(ms timeout) {
+RunResult Process::finish(Timeout timeout) {
   close_stdin();
   RunResult r;
   r.argv = argv_;
@@ -357,8 +381,9 @@ void Process::kill() {
 
 // ---- waiting and checking ---------------------------------------------------------------
 
-bool wait_until(const std::function<bool()>& pred, ms timeout) {
-  const ipclab::Deadline deadline(scaled(timeout));
+namespace {
+/// Polls `pred` (1 ms, growing to 20 ms) until it is true or `by` passes.
+bool poll_until(const std::function<bool()>& pred, const ipclab::Deadline& deadline) {
   auto pause = std::chrono::microseconds(1000);
   for (;;) {
     if (pred()) return true;
@@ -366,6 +391,11 @@ bool wait_until(const std::function<bool()>& pred, ms timeout) {
     std::this_thread::sleep_for(std::min<ipclab::Clock::duration>(pause, deadline.remaining()));
     pause = std::min(pause * 2, std::chrono::microseconds(20'000));
   }
+}
+}  // namespace
+
+bool wait_until(const std::function<bool()>& pred, Timeout timeout) {
+  return poll_until(pred, ipclab::Deadline(timeout.scaled()));
 }
 
 std::string excerpt(const std::string& text, std::size_t max_bytes) {
@@ -475,24 +505,220 @@ void expect_finished(const RunResult& r, std::source_location where) {
       << r.describe();
 }
 
-std::string mask_pids(std::string text, const std::vector<pid_t>& pids) {
-  // Whole numbers only: pid 12 must not mask the 12 in 3120.
-  std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (std::isdigit(static_cast<unsigned char>(text[i])) == 0) {
-      out += text[i++];
-      continue;
+// ---- a function of the test in a child process ------------------------------------------
+
+namespace {
+
+/// The name of an exception's dynamic type, demangled ("ipclab::SysError").
+std::string type_name(const std::exception& e) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? name.get() : typeid(e).name();
+}
+
+/// The child's side: runs `body` with every gtest failure captured, writes what failed to
+/// `report_fd` and exits 0 (passed) or 1 (failed). Never returns into the test.
+[[noreturn]] void run_child_body(const std::function<void()>& body, int report_fd) {
+  std::string failures;
+  {
+    ::testing::TestPartResultArray results;
+    const ::testing::ScopedFakeTestPartResultReporter capture(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS, &results);
+    std::string escaped;
+    try {
+      body();
+    } catch (const std::exception& e) {
+      escaped = fmt::format("{}: {}\n", type_name(e), e.what());
+    } catch (...) {
+      escaped = "an exception not derived from std::exception\n";
     }
-    std::size_t j = i;
-    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])) != 0) ++j;
-    const std::string number = text.substr(i, j - i);
-    const bool is_pid =
-        std::any_of(pids.begin(), pids.end(), [&](pid_t p) { return std::to_string(p) == number; });
-    out += is_pid ? "<pid>" : number;
-    i = j;
+    for (int i = 0; i < results.size(); ++i) {
+      const auto& r = results.GetTestPartResult(i);
+      if (!r.failed()) continue;
+      const std::string file = r.file_name() != nullptr
+                                   ? std::filesystem::path(r.file_name()).filename().string()
+                                   : std::string("(unknown file)");
+      failures += fmt::format("{}:{}: {}\n", file, r.line_number(), r.message());
+    }
+    if (!escaped.empty()) failures += "the body threw " + escaped;
   }
-  return out;
+  try {
+    ipclab::write_full(report_fd, failures);
+  } catch (const std::exception&) {  // the test process is gone: nobody to tell
+  }
+  std::fflush(nullptr);
+  ::_exit(failures.empty() ? 0 : 1);
+}
+
+}  // namespace
+
+bool ChildResult::passed() const {
+  return !timed_out && status.exited() && status.exit_code() == 0 && failures.empty();
+}
+
+std::string ChildResult::describe() const {
+  if (passed()) return "";
+  std::string how;
+  if (timed_out)
+    how = fmt::format("still running after {:.1f}s (killed)", seconds);
+  else if (status.exited() && status.exit_code() == 1 && !failures.empty())
+    how = "failed";
+  else if (status.exited())
+    how = fmt::format(
+        "exited with status {} without reporting a failure (its stderr above may "
+        "say why)",
+        status.exit_code());
+  else
+    how = status.describe();
+  std::string s = fmt::format("child process '{}' {}", name, how);
+  if (!failures.empty()) {
+    s += ":\n    ";
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+      if (failures[i] == '\n' && i + 1 < failures.size())
+        s += "\n    ";
+      else if (failures[i] != '\n')
+        s += failures[i];
+    }
+  }
+  return s;
+}
+
+Child::Child(std::function<void()> body, std::string name) : name_(std::move(name)) {
+  ipclab::Pipe report = ipclab::make_pipe();
+  std::fflush(nullptr);  // or the child writes what is buffered a second time
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) ipclab::throw_errno("fork for child process '{}'", name_);
+  if (pid_ == 0) {
+    report.read.reset();
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);  // the test process died before prctl
+    run_child_body(body, report.write.get());
+  }
+  ::setpgid(pid_, pid_);  // here too: the group exists before the constructor returns
+  report_ = std::move(report.read);
+  ipclab::set_nonblocking(report_.get());
+  started_ = static_cast<double>(ipclab::now_ns()) / 1e9;
+}
+
+Child::Child(Child&& o) noexcept
+    : name_(std::move(o.name_)),
+      pid_(std::exchange(o.pid_, -1)),
+      report_(std::move(o.report_)),
+      failures_(std::move(o.failures_)),
+      result_(std::move(o.result_)),
+      started_(o.started_) {}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    kill();
+    name_ = std::move(o.name_);
+    pid_ = std::exchange(o.pid_, -1);
+    report_ = std::move(o.report_);
+    failures_ = std::move(o.failures_);
+    result_ = std::move(o.result_);
+    started_ = o.started_;
+  }
+  return *this;
+}
+
+Child::~Child() { kill(); }
+
+bool Child::exited() const { return pid_ <= 0 || result_ || ended_unreaped(pid_); }
+
+void Child::read_report() {
+  char buf[4096];
+  while (report_.valid()) {
+    const ssize_t got = ::read(report_.get(), buf, sizeof buf);
+    if (got > 0) {
+      failures_.append(buf, static_cast<std::size_t>(got));
+    } else if (got == 0 || errno != EINTR) {
+      if (got == 0 || errno != EAGAIN) report_.reset();  // end of file, or broken
+      return;
+    }
+  }
+}
+
+ChildResult Child::finish(Timeout timeout) { return finish(ipclab::Deadline(timeout.scaled())); }
+
+ChildResult Child::finish(const ipclab::Deadline& by) {
+  if (result_) return *result_;
+  std::optional<ipclab::WaitStatus> status;
+  // Read its report while waiting, so a long one never blocks it on a full pipe.
+  for (;;) {
+    read_report();
+    if ((status = ipclab::try_wait(pid_)) || by.expired()) break;
+    if (!report_.valid()) {  // its report is complete: only the exit is left
+      status = ipclab::wait_for(pid_, by);
+      break;
+    }
+    pollfd pfd{report_.get(), POLLIN, 0};
+    ::poll(&pfd, 1, std::min(by.poll_ms(), 20));
+  }
+  if (!status) return record(ipclab::kill_and_reap(pid_), /*timed_out=*/true);
+  ipclab::kill_group(pid_, SIGKILL);  // whatever it left in its group
+  return record(*status, /*timed_out=*/false);
+}
+
+ChildResult Child::record(const ipclab::WaitStatus& status, bool timed_out) {
+  read_report();  // the end of it, written before it exited
+  report_.reset();
+  ChildResult r;
+  r.name = name_;
+  r.status = status;
+  r.timed_out = timed_out;
+  r.failures = failures_;
+  r.seconds = static_cast<double>(ipclab::now_ns()) / 1e9 - started_;
+  result_ = r;
+  return r;
+}
+
+void Child::kill() {
+  if (pid_ <= 0) return;
+  if (result_)
+    ipclab::kill_group(pid_, SIGKILL);  // ended: whatever it left in its group
+  else
+    record(ipclab::kill_and_reap(pid_), /*timed_out=*/false);
+}
+
+std::string join(std::vector<Child>& children, Timeout timeout) {
+  const ipclab::Deadline by(timeout.scaled());
+  std::vector<bool> done(children.size(), false);
+  std::string failed;
+  poll_until(
+      [&] {
+        bool all = true;
+        for (std::size_t i = 0; i < children.size(); ++i) {
+          if (!done[i] && children[i].exited()) {
+            done[i] = true;
+            failed = children[i].finish(by).describe();
+            if (!failed.empty()) return true;
+          }
+          all = all && done[i];
+        }
+        return all;
+      },
+      by);
+  if (!failed.empty()) {
+    for (auto& c : children) c.kill();  // peers blocked on the failed one
+    return failed;
+  }
+  std::string late;
+  for (std::size_t i = 0; i < children.size(); ++i)
+    if (!done[i]) late += children[i].finish(by).describe() + "\n";
+  return late;
+}
+
+void abandon_test(const std::string& why, std::source_location where) {
+  ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << why;
+  // What the driver's ResultWriter would write at the end of the test (driver.cpp), which
+  // never comes: without it the driver would call the early exit a CRASH.
+  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT"); result != nullptr && *result)
+    std::ofstream(result) << "failed\n";
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 // ---- racy and randomized tests ----------------------------------------------------------
@@ -519,8 +745,8 @@ void repeat(int times, const std::function<void(int, std::uint64_t)>& body,
     if (::testing::Test::HasFailure()) {
       ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << fmt::format(
           "failed on repetition {} of {} (seed {}); credit needs every repetition to pass.\n"
-          "  reproduce: IPCLAB_SEED={} meson test -C build {} --test-args=--gtest_filter={}",
-          i + 1, times, s, s, lab_id(), name);
+          "  reproduce: {}",
+          i + 1, times, s, reproduce_command(lab_id(), name, s));
       return;
     }
   }

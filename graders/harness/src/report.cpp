@@ -4,8 +4,9 @@
 
 #include <cstdio>  // std::rename
 
-#include <fstream>  // std::ofstream
-#include <sstream>  // std::istringstream
+#include <filesystem>  // std::filesystem
+#include <fstream>     // std::ofstream
+#include <sstream>     // std::istringstream
 
 #include <fmt/core.h>  // fmt::format, fmt::print
 
@@ -56,6 +57,31 @@ bool LabReport::all_passed() const {
 
 bool LabReport::all_skipped() const {
   return !tests.empty() && count(Status::kSkipped) == static_cast<int>(tests.size());
+}
+
+namespace {
+/// The Meson build directory this program was built in: the nearest directory above it
+/// with meson-private/. As the user names it from the project root ("build-tsan") when it
+/// is directly inside the project, else absolute; "build" if there is none.
+std::string build_dir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "build";
+  for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    if (!fs::is_directory(dir / "meson-private", ec)) continue;
+    return fs::exists(dir.parent_path() / "meson.build", ec) ? dir.filename().string()
+                                                             : dir.string();
+  }
+  return "build";
+}
+}  // namespace
+
+std::string reproduce_command(const std::string& lab, const std::string& test, std::uint64_t seed) {
+  static const std::string dir = build_dir();
+  return fmt::format("IPCLAB_SEED={} meson test -C {} {} --test-args=--gtest_filter={}", seed, dir,
+                     lab, test);
 }
 
 namespace {

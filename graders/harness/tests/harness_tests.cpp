@@ -1,6 +1,9 @@
 // The harness proves its own promises: runs misbehaving_grader and checks that each
-// misbehaviour is reported, scored 0, cleaned up, and does not stop the other tests.
-#include <signal.h>  // kill
+// misbehaviour is reported, scored 0, cleaned up, and does not stop the other tests; that
+// timeouts are scaled exactly once (by the type system, and at run time); and that
+// grader::Child brings back what happened in the child.
+#include <signal.h>  // kill, raise
+#include <unistd.h>  // pause, fork, setsid
 
 #include <cstdlib>     // setenv
 #include <filesystem>  // std::filesystem
@@ -8,17 +11,60 @@
 #include <map>         // std::map
 #include <regex>       // std::regex
 #include <string>      // std::string
+#include <thread>      // std::thread
 
 #include <gtest/gtest.h>
 
 #include "grader/grader.hpp"
+#include "ipclab/clock.hpp"  // Stopwatch
 #include "ipclab/inventory.hpp"
 #include "ipclab/io.hpp"    // read_file
 #include "ipclab/json.hpp"  // utf8_escaped
 #include "ipclab/names.hpp"
 #include "ipclab/process.hpp"
 
+using namespace std::chrono_literals;
+
 namespace {
+
+// ---- scaling happens once: a scaled duration is refused by every harness verb -------------
+//
+// A grader that scales twice does not compile: grader::scaled() returns a ScaledMs, and the
+// Timeout that verbs take has a deleted constructor from it. These say so (drop that
+// constructor from grader.hpp and they fail).
+template <typename T>
+concept WaitUntilTakes = requires(T t) {
+  grader::wait_until([] { return true; }, t);
+};
+template <typename T>
+concept RunOptionsTake = requires(T t) {
+  grader::RunOptions{.timeout = t};
+};
+template <typename T>
+concept ProcessWaitTakes = requires(grader::Process& p, T t) {
+  p.wait(t);
+  p.finish(t);
+  p.wait_for_output("x", t);
+};
+template <typename T>
+concept ChildFinishTakes = requires(grader::Child& c, std::vector<grader::Child>& cs, T t) {
+  c.finish(t);
+  grader::join(cs, t);
+};
+template <typename T>
+concept DeadlineTakes = requires(T t) {
+  grader::deadline(t);
+  grader::scaled(t);
+};
+static_assert(WaitUntilTakes<grader::ms> && RunOptionsTake<grader::ms> &&
+              ProcessWaitTakes<grader::ms> && ChildFinishTakes<grader::ms> &&
+              DeadlineTakes<grader::ms>);
+static_assert(WaitUntilTakes<std::chrono::seconds> && RunOptionsTake<std::chrono::seconds>);
+static_assert(!WaitUntilTakes<grader::ScaledMs>, "wait_until accepts a scaled timeout");
+static_assert(!RunOptionsTake<grader::ScaledMs>, "RunOptions::timeout accepts a scaled timeout");
+static_assert(!ProcessWaitTakes<grader::ScaledMs>, "Process accepts a scaled timeout");
+static_assert(!ChildFinishTakes<grader::ScaledMs>, "Child or join accept a scaled timeout");
+static_assert(!DeadlineTakes<grader::ScaledMs>, "deadline() or scaled() accept a scaled timeout");
 
 struct Outcome {
   std::string status;
@@ -76,14 +122,15 @@ std::map<std::string, Outcome>* Harness::tests_ = nullptr;
 TEST_F(Harness, RunsEveryTestAndExitsNonZero) {
   EXPECT_FALSE(result_->timed_out) << result_->describe();
   EXPECT_EQ(result_->exit_code(), 1) << result_->describe();
-  EXPECT_EQ(tests_->size(), 10u) << *json_;
+  EXPECT_EQ(tests_->size(), 13u) << *json_;
 }
 
 TEST_F(Harness, SummaryLineCountsPointsAndOutcomes) {
-  // Max excludes the skipped test: 2 + 3 + 1 * 7 = 12. Passes (2), LeavesAnOrphanBehind
-  // (1: the orphan is the driver's to kill) and the two runner tests (1 each) score.
+  // Max excludes the skipped test: 2 + 3 + 1 * 10 = 15. Passes (2), LeavesAnOrphanBehind
+  // (1: the orphan is the driver's to kill), the two runner tests and the scaling test
+  // (1 each) score.
   EXPECT_NE(result_->out.find(
-                "selftest: 5/12 points (4 passed, 3 failed, 1 timeouts, 1 crashed, 1 skipped)"),
+                "selftest: 6/15 points (5 passed, 5 failed, 1 timeouts, 1 crashed, 1 skipped)"),
             std::string::npos)
       << result_->out;
 }
@@ -111,6 +158,194 @@ TEST_F(Harness, HintPrintedOnlyOnFailure) {
             std::string::npos)
       << result_->out;
   EXPECT_NE(test("Self.Fails").output.find("reproduce: IPCLAB_SEED="), std::string::npos);
+}
+
+TEST_F(Harness, ReproduceLineNamesTheBuildDirectoryInUse) {
+  // MISBEHAVING_GRADER is BUILD/graders/harness/misbehaving_grader: BUILD is what to name.
+  std::filesystem::path build = std::filesystem::path(MISBEHAVING_GRADER).parent_path();
+  while (!std::filesystem::is_directory(build / "meson-private")) build = build.parent_path();
+  EXPECT_NE(test("Self.Fails").output.find(" meson test -C " + build.filename().string() + " "),
+            std::string::npos)
+      << test("Self.Fails").output;
+}
+
+TEST_F(Harness, ChildFailureBecomesTheTestsFailure) {
+  const auto& t = test("Self.ChildFailureFailsTheTest");
+  EXPECT_EQ(t.status, "failed");
+  EXPECT_NE(t.output.find("child process 'checker' failed"), std::string::npos) << t.output;
+  EXPECT_NE(t.output.find("checked in the child"), std::string::npos) << t.output;
+}
+
+TEST_F(Harness, AbandonedTestIsAFailureWithItsReason) {
+  const auto& t = test("Self.AbandonsAStuckThread");
+  EXPECT_EQ(t.status, "failed");
+  EXPECT_NE(t.output.find("a thread is stuck for good"), std::string::npos) << t.output;
+}
+
+TEST_F(Harness, EveryVerbScalesOnce) {
+  EXPECT_EQ(test("Self.EveryVerbScalesItsTimeoutOnce").status, "passed")
+      << test("Self.EveryVerbScalesItsTimeoutOnce").output;
+}
+
+/// At IPCLAB_TIMEOUT_SCALE=4: each verb waits 4 x its timeout, not 16 x, and the watchdog
+/// is stretched the same way (1.5 s becomes 6 s), so it still outlasts the test's waits.
+TEST(Scaling, VerbsAndWatchdogScaleOnceAtScaleFour) {
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("ipclab-harness-scale-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ::setenv("SELFTEST_DIR", dir.c_str(), 1);
+  const auto r =
+      grader::run({MISBEHAVING_GRADER, "--per-test-timeout=1.5", "--json=" + dir + "/r.json",
+                   "--gtest_filter=Self.EveryVerbScalesItsTimeoutOnce:Self.Hangs"},
+                  {.timeout = 60'000ms, .env = {"IPCLAB_TIMEOUT_SCALE=4"}});
+  const auto tests = parse(ipclab::read_file(dir + "/r.json"));
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(tests.size(), 2u) << r.describe();
+  EXPECT_EQ(tests.at("Self.EveryVerbScalesItsTimeoutOnce").status, "passed")
+      << tests.at("Self.EveryVerbScalesItsTimeoutOnce").output;
+  EXPECT_EQ(tests.at("Self.Hangs").status, "timeout");
+  EXPECT_NE(tests.at("Self.Hangs").output.find("still running after 6s"), std::string::npos)
+      << tests.at("Self.Hangs").output;
+}
+
+// ---- grader::Child: a function of the test in a child process -----------------------------
+
+TEST(Child, ThatPassesReportsNothing) {
+  grader::Child c([] { EXPECT_EQ(2 + 2, 4); }, "adder");
+  const auto r = c.finish(10s);
+  EXPECT_TRUE(r.passed()) << r.describe();
+  EXPECT_EQ(r.describe(), "");
+  EXPECT_EQ(r.name, "adder");
+}
+
+TEST(Child, ExpectFailuresComeBackAsText) {
+  grader::Child c([] {
+    EXPECT_EQ(1 + 1, 3) << "first";
+    EXPECT_TRUE(false) << "second";
+  });
+  const auto r = c.finish(10s);
+  EXPECT_FALSE(r.passed());
+  EXPECT_TRUE(r.status.exited() && r.status.exit_code() == 1) << r.status.describe();
+  EXPECT_NE(r.failures.find("harness_tests.cpp:"), std::string::npos) << r.failures;
+  EXPECT_NE(r.failures.find("first"), std::string::npos) << r.failures;
+  EXPECT_NE(r.failures.find("second"), std::string::npos) << r.failures;
+  EXPECT_NE(r.describe().find("child process 'child' failed:"), std::string::npos) << r.describe();
+}
+
+TEST(Child, AssertEndsTheBody) {
+  grader::Child c([] {
+    ASSERT_TRUE(false) << "stop here";
+    ADD_FAILURE() << "ran on after ASSERT";
+  });
+  const auto r = c.finish(10s);
+  EXPECT_NE(r.failures.find("stop here"), std::string::npos) << r.failures;
+  EXPECT_EQ(r.failures.find("ran on"), std::string::npos) << r.failures;
+}
+
+TEST(Child, FailureInAnotherThreadOfTheChildIsCaught) {
+  grader::Child c([] { std::thread([] { ADD_FAILURE() << "from a thread"; }).join(); });
+  const auto r = c.finish(10s);
+  EXPECT_NE(r.failures.find("from a thread"), std::string::npos) << r.describe();
+}
+
+TEST(Child, EscapedExceptionIsReportedWithItsType) {
+  grader::Child c([] { throw std::runtime_error("boom"); });
+  const auto r = c.finish(10s);
+  EXPECT_FALSE(r.passed());
+  EXPECT_NE(r.failures.find("std::runtime_error: boom"), std::string::npos) << r.failures;
+}
+
+TEST(Child, HangPastTheTimeoutIsKilledAndReaped) {
+  grader::Child c([] {
+    for (;;) ::pause();
+  });
+  const ipclab::Stopwatch sw;
+  const auto r = c.finish(200ms);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.passed());
+  EXPECT_LT(sw.elapsed_s(), 0.2 * grader::timeout_scale() + 5);
+  EXPECT_NE(r.describe().find("still running after"), std::string::npos) << r.describe();
+  EXPECT_EQ(ipclab::process_state(c.pid()), 0) << "not reaped";
+}
+
+TEST(Child, CrashIsReported) {
+  grader::Child c([] { ::raise(SIGSEGV); });
+  const auto r = c.finish(10s);
+  EXPECT_FALSE(r.passed());
+  // A plain build: killed by SIGSEGV; a sanitizer turns it into a report and an abort or
+  // an exit status. Either way no pass, and the status says how it ended.
+  EXPECT_TRUE(r.status.signaled() || (r.status.exited() && r.status.exit_code() != 0))
+      << r.describe();
+  EXPECT_NE(r.describe(), "");
+}
+
+TEST(Child, MayEndItselfWithStatusZero) {
+  grader::Child c([] { ::_exit(0); });  // as a body under seccomp ends (the exit call)
+  EXPECT_TRUE(c.finish(10s).passed());
+  grader::Child d([] { ::_exit(5); });
+  const auto r = d.finish(10s);
+  EXPECT_FALSE(r.passed());
+  EXPECT_NE(r.describe().find("exited with status 5"), std::string::npos) << r.describe();
+}
+
+TEST(Child, DestructorKillsItsProcessGroup) {
+  const std::string pidfile = std::filesystem::temp_directory_path() /
+                              ("ipclab-harness-child-" + std::to_string(::getpid()));
+  pid_t grandchild = 0;
+  {
+    grader::Child c([&] {
+      const pid_t g = ::fork();  // stays in the child's process group
+      if (g == 0) {
+        for (;;) ::pause();
+      }
+      std::ofstream(pidfile) << g;
+      for (;;) ::pause();
+    });
+    ASSERT_TRUE(grader::wait_until([&] {
+      std::ifstream in(pidfile);
+      return static_cast<bool>(in >> grandchild) && grandchild > 0;
+    }));
+    EXPECT_EQ(::getpgid(grandchild), c.pid());
+  }
+  std::filesystem::remove(pidfile);
+  EXPECT_TRUE(grader::wait_until([&] {
+    const char st = ipclab::process_state(grandchild);
+    return st == 0 || st == 'Z';
+  })) << "grandchild "
+      << grandchild << " outlived its Child";
+}
+
+TEST(Child, JoinStopsAtTheFirstFailureAndKillsThePeers) {
+  std::vector<grader::Child> kids;
+  kids.emplace_back(
+      [] {
+        for (;;) ::pause();  // blocked on the one that fails
+      },
+      "waiter");
+  kids.emplace_back([] { ADD_FAILURE() << "the root cause"; }, "failer");
+  const ipclab::Stopwatch sw;
+  const std::string why = grader::join(kids, 60s);
+  EXPECT_LT(sw.elapsed_s(), 30);
+  EXPECT_NE(why.find("child process 'failer' failed"), std::string::npos) << why;
+  EXPECT_NE(why.find("the root cause"), std::string::npos) << why;
+  EXPECT_EQ(ipclab::process_state(kids[0].pid()), 0) << "the waiter was left running";
+}
+
+TEST(Child, JoinNamesTheChildrenStillRunningAtTheDeadline) {
+  std::vector<grader::Child> kids;
+  kids.emplace_back([] {}, "quick");
+  kids.emplace_back(
+      [] {
+        for (;;) ::pause();
+      },
+      "slow");
+  const std::string why = grader::join(kids, 300ms);
+  EXPECT_EQ(why.find("'quick'"), std::string::npos) << why;
+  EXPECT_NE(why.find("child process 'slow' still running after"), std::string::npos) << why;
+  std::vector<grader::Child> fine;
+  fine.emplace_back([] {}, "a");
+  fine.emplace_back([] {}, "b");
+  EXPECT_EQ(grader::join(fine, 10s), "");
 }
 
 TEST_F(Harness, HangIsTimeoutAndLaterTestsStillRun) {

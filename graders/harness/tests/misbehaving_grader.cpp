@@ -8,14 +8,18 @@
 #include <sys/stat.h>  // mkfifo
 #include <unistd.h>    // pause, fork
 
-#include <cstdlib>  // std::getenv
-#include <fstream>  // std::ofstream
-#include <thread>   // std::this_thread
+#include <cstdlib>     // std::getenv
+#include <fstream>     // std::ofstream
+#include <functional>  // std::function
+#include <thread>      // std::this_thread
 
 #include "grader/grader.hpp"
+#include "ipclab/clock.hpp"  // Stopwatch
 #include "ipclab/error.hpp"  // NotImplemented
 #include "ipclab/names.hpp"
 #include "ipclab/process.hpp"
+
+using namespace std::chrono_literals;
 
 GRADER_LAB("selftest", "The harness's own misbehaving grader");
 
@@ -72,4 +76,55 @@ GRADED_TEST(Self, WaitForOutputGivesUpWhenTheProcessExits, 1) {
   const auto status = p.wait();
   ASSERT_TRUE(status.has_value()) << "exited() must not reap the process";
   EXPECT_EQ(status->shell_status(), 3);
+}
+
+GRADED_TEST(Self, ChildFailureFailsTheTest, 1) {
+  grader::Child checker([] { EXPECT_EQ(1 + 1, 3) << "checked in the child"; }, "checker");
+  const auto r = checker.finish();
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
+GRADED_TEST(Self, EveryVerbScalesItsTimeoutOnce, 1) {
+  // Each verb gets 100 ms, unscaled, and must wait 100 ms x IPCLAB_TIMEOUT_SCALE: harness
+  // tests run this with a scale of 4, where scaling twice would wait 1.6 s.
+  const double want = 0.1 * grader::timeout_scale();
+  const auto took = [](const std::function<void()>& wait) {
+    const ipclab::Stopwatch sw;
+    wait();
+    return sw.elapsed_s();
+  };
+  const auto once = [&](const char* verb, double seconds) {
+    EXPECT_TRUE(seconds >= want * 0.9 && seconds < want * 1.5 + 0.1)
+        << verb << " waited " << seconds << " s for 100 ms at scale " << grader::timeout_scale()
+        << " (" << want << " s expected)";
+  };
+  EXPECT_EQ(grader::scaled(100ms).count(), static_cast<long long>(100 * grader::timeout_scale()));
+  once("wait_until", took([] { grader::wait_until([] { return false; }, 100ms); }));
+  once("run", took([] { grader::run({"sleep", "30"}, {.timeout = 100ms}); }));
+  grader::Process p({"sleep", "30"});
+  once("Process::wait_for_output", took([&] { p.wait_for_output("never", 100ms); }));
+  once("Process::wait", took([&] { p.wait(100ms); }));
+  once("Process::finish", took([&] { p.finish(100ms); }));
+  grader::Child c([] {
+    for (;;) ::pause();
+  });
+  once("Child::finish", took([&] { c.finish(100ms); }));
+  std::vector<grader::Child> kids;
+  kids.emplace_back([] {
+    for (;;) ::pause();
+  });
+  once("join", took([&] { grader::join(kids, 100ms); }));
+  once("deadline", took([] {
+         const auto by = grader::deadline(100ms);
+         while (!by.expired()) std::this_thread::sleep_for(1ms);
+       }));
+}
+
+GRADED_TEST(Self, AbandonsAStuckThread, 1) {
+  // A thread stuck for good (as in code under test that never wakes): it cannot be joined,
+  // so the test ends the process, and the driver must still say FAIL with the reason.
+  std::thread([] {
+    for (;;) ::pause();
+  }).detach();
+  grader::abandon_test("a thread is stuck for good");
 }

@@ -9,6 +9,8 @@
 #include "../public/common.hpp"
 #include "ipclab/process.hpp"
 
+namespace lab = ipclab::lab01;
+
 using grader::bash;
 using grader::expect_exit;
 using grader::expect_output;
@@ -85,10 +87,10 @@ GRADED_TEST(Hidden, StdinReachesFirstStage, 2) {
 
 GRADED_TEST(Hidden, ParseCorners, 1) {
   using W = std::vector<std::string>;
-  EXPECT_EQ(ipclab::lab01::split_words("a\"b\"'c'd e"), (W{"abcd", "e"}));
-  EXPECT_EQ(ipclab::lab01::split_words("'a\\b' \"a\\b\""), (W{"a\\b", "a\\b"}));
-  EXPECT_EQ(ipclab::lab01::split_words("x|y;z"), (W{"x|y;z"}));
-  EXPECT_THROW(ipclab::lab01::split_words("trailing\\"), ipclab::UsageError);
+  EXPECT_EQ(lab::split_words("a\"b\"'c'd e"), (W{"abcd", "e"}));
+  EXPECT_EQ(lab::split_words("'a\\b' \"a\\b\""), (W{"a\\b", "a\\b"}));
+  EXPECT_EQ(lab::split_words("x|y;z"), (W{"x|y;z"}));
+  EXPECT_THROW(lab::split_words("trailing\\"), ipclab::UsageError);
 }
 
 GRADED_TEST(Hidden, SigpipeResetInChildren, 2,

@@ -8,13 +8,15 @@
 #include "ipclab/error.hpp"    // UsageError
 #include "ipclab/process.hpp"  // child_pids, process_comm, process_state
 
+namespace lab = ipclab::lab01;
+
 GRADER_LAB("lab01", "Shell pipeline executor");
 
 using grader::bash;
 using grader::expect_exit;
 using grader::expect_output;
 using grader::run;
-using ipclab::lab01::split_words;
+using lab::split_words;
 using lab01_test::commands;
 using lab01_test::run_in_process;
 using Words = std::vector<std::string>;

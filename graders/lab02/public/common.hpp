@@ -59,16 +59,17 @@ namespace lab02_test {
 namespace lab = ipclab::lab02;
 
 /// "12.5": a duration as calc_client's --timeout wants it, scaled for slow builds.
-inline std::string seconds_arg(grader::ms t) {
+inline std::string seconds_arg(grader::Timeout t) {
   return fmt::format("{:.3f}", static_cast<double>(grader::scaled(t).count()) / 1000.0);
 }
 
 /// calc_client --timeout T args...: T is long (a correct client answers in milliseconds;
 /// the deadline only matters when the test is broken), and run's own deadline is longer.
-inline grader::RunResult client(const std::vector<std::string>& args, grader::ms t = 15'000ms) {
+inline grader::RunResult client(const std::vector<std::string>& args,
+                                grader::Timeout t = 15'000ms) {
   std::vector<std::string> argv = {"calc_client", "--timeout", seconds_arg(t)};
   argv.insert(argv.end(), args.begin(), args.end());
-  return grader::run(argv, {.timeout = t + 10'000ms});
+  return grader::run(argv, {.timeout = t.unscaled() + 10'000ms});
 }
 
 /// The FIFOs in this test's run directory (names only), sorted.
@@ -184,8 +185,8 @@ class FakeClient {
     return send_raw(fmt::format("{} {}\n", id_, expression));
   }
   /// The reply line (without '\n'), or nullopt at the deadline.
-  std::optional<std::string> reply(grader::ms timeout = 10'000ms) {
-    const ipclab::Deadline deadline(grader::scaled(timeout));
+  std::optional<std::string> reply(grader::Timeout timeout = 10'000ms) {
+    const ipclab::Deadline deadline = grader::deadline(timeout);
     std::string got;
     char buf[4096];
     while (!deadline.expired()) {

@@ -39,8 +39,10 @@ using namespace std::chrono_literals;
 
 namespace lab03_test {
 
-using ipclab::lab03::mypclose;
-using ipclab::lab03::mypopen;
+namespace lab = ipclab::lab03;
+
+using lab::mypclose;
+using lab::mypopen;
 
 /// "EINVAL (Invalid argument)" for messages.
 inline std::string errno_name(int err) {
@@ -58,8 +60,8 @@ inline std::string status_text(int status, int err = 0) {
 
 /// Reads `fd` to end of file; nullopt if EOF has not come by the deadline (some process
 /// still holds the write end of the pipe).
-inline std::optional<std::string> read_to_eof(int fd, grader::ms timeout = 10'000ms) {
-  const ipclab::Deadline deadline(grader::scaled(timeout));
+inline std::optional<std::string> read_to_eof(int fd, grader::Timeout timeout = 10'000ms) {
+  const ipclab::Deadline deadline = grader::deadline(timeout);
   std::string out;
   char buf[65536];
   for (;;) {
@@ -79,8 +81,8 @@ inline std::optional<std::string> read_to_eof(int fd, grader::ms timeout = 10'00
 /// Writes all of `data` to `fd` in pieces of at most PIPE_BUF, each after poll(2) says the
 /// pipe has room, so it never blocks. Returns 0, ETIMEDOUT if the reader stopped reading
 /// until the deadline, or the write error (EPIPE: no reader left).
-inline int write_all(int fd, std::string_view data, grader::ms timeout = 10'000ms) {
-  const ipclab::Deadline deadline(grader::scaled(timeout));
+inline int write_all(int fd, std::string_view data, grader::Timeout timeout = 10'000ms) {
+  const ipclab::Deadline deadline = grader::deadline(timeout);
   while (!data.empty()) {
     pollfd p{fd, POLLOUT, 0};
     const int r = ::poll(&p, 1, deadline.poll_ms());
@@ -120,7 +122,7 @@ inline std::size_t kill_children() {
 /// write end) would hang the test: at the deadline every child of this process is killed,
 /// which ends that wait, and the result says timed_out. Exceptions (the skeleton's
 /// NotImplemented) are rethrown here.
-inline CloseResult close_within(FILE* stream, grader::ms timeout = 10'000ms) {
+inline CloseResult close_within(FILE* stream, grader::Timeout timeout = 10'000ms) {
   std::promise<CloseResult> promise;
   auto result = promise.get_future();
   std::thread t([stream, p = std::move(promise)]() mutable {
@@ -213,7 +215,7 @@ inline ::testing::AssertionResult holds_one_new_fd(const std::vector<int>& befor
 
 /// The one child of this process not in `before`, once it has exec'd (its command name is
 /// no longer ours); -1 if none shows up by the deadline.
-inline pid_t new_child(const std::vector<pid_t>& before, grader::ms timeout = 5'000ms) {
+inline pid_t new_child(const std::vector<pid_t>& before, grader::Timeout timeout = 5'000ms) {
   const std::string self = ipclab::process_comm(::getpid());
   pid_t found = -1;
   grader::wait_until(

@@ -19,6 +19,8 @@
 #include "common.hpp"
 #include "ipclab/io.hpp"  // read_file
 
+namespace lab = ipclab::lab03;
+
 GRADER_LAB("lab03", "popen and pclose from scratch");
 
 using grader::expect_exit;
@@ -582,7 +584,7 @@ GRADED_TEST(Close, RetriesEintr, 2,
 // ---- the RAII wrapper and the program -----------------------------------------------------
 
 GRADED_TEST(Popen, RaiiWrapperClosesAndReaps, 1, "README §Popen") {
-  using ipclab::lab03::Popen;
+  using lab::Popen;
   const auto fds_before = ipclab::open_fds();
   {
     Popen p("echo via Popen; exit 5", "r");

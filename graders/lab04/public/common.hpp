@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 
 namespace lab04_test {
 
-namespace lab04 = ipclab::lab04;
+namespace lab = ipclab::lab04;
 
 /// Why this machine cannot run the end-to-end tests, or nullopt if it can.
 inline std::optional<std::string> mq_unsupported() {
@@ -60,9 +60,9 @@ inline bool dev_mqueue_mounted() {
 }
 
 /// Starts a dispatcher as `var`; fails the test at once if it does not print its ready line.
-#define LAB04_START(var, lab, ...)                                \
-  auto var = (lab).start(__VA_ARGS__);                            \
-  ASSERT_TRUE(::lab04_test::Lab::ready(var))                      \
+#define LAB04_START(var, queue, ...)                              \
+  auto var = (queue).start(__VA_ARGS__);                          \
+  ASSERT_TRUE(::lab04_test::TestQueue::ready(var))                \
       << "job_dispatcher did not print `Dispatcher: ready ...`\n" \
       << ::lab04_test::report(var)
 
@@ -108,17 +108,17 @@ inline constexpr long kTestMsgSize = 1024;
 
 /// The test's queue: its name, depth and notification owner; unlinked at the end of the
 /// test (the grader's leak guard would otherwise fail it).
-class Lab {
+class TestQueue {
  public:
-  explicit Lab(std::string queue = lab04::kDefaultQueue) : queue_(std::move(queue)) {}
-  ~Lab() {
+  explicit TestQueue(std::string queue = lab::kDefaultQueue) : queue_(std::move(queue)) {}
+  ~TestQueue() {
     try {
       ipclab::PosixMq::unlink(name());
     } catch (const std::exception&) {
     }
   }
-  Lab(const Lab&) = delete;
-  Lab& operator=(const Lab&) = delete;
+  TestQueue(const TestQueue&) = delete;
+  TestQueue& operator=(const TestQueue&) = delete;
 
   std::string name() const { return ipclab::names::posix(queue_); }
 
@@ -126,7 +126,7 @@ class Lab {
   /// Use it through LAB04_START, which fails the test at once if it never got ready.
   grader::Process start(std::vector<std::string> args = {}) const {
     std::vector<std::string> argv = {"job_dispatcher"};
-    if (queue_ != lab04::kDefaultQueue) argv.insert(argv.end(), {"--queue", queue_});
+    if (queue_ != lab::kDefaultQueue) argv.insert(argv.end(), {"--queue", queue_});
     argv.insert(argv.end(), args.begin(), args.end());
     // Small messages unless the test asks otherwise: RLIMIT_MSGQUEUE counts the bytes of
     // all of a user's queues, and other graders may be running as the same user.
@@ -161,7 +161,7 @@ class Lab {
                                     std::vector<std::string> extra = {}) const {
     std::vector<std::string> argv = {"submit_job", fmt::format("--priority={}", priority),
                                      "--cmd=" + cmd};
-    if (queue_ != lab04::kDefaultQueue) argv.insert(argv.end(), {"--queue", queue_});
+    if (queue_ != lab::kDefaultQueue) argv.insert(argv.end(), {"--queue", queue_});
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
@@ -208,7 +208,7 @@ class Gate {
 
 /// Waits until the dispatcher has printed `needle` `n` times.
 inline bool wait_count(const grader::Process& p, const std::string& needle, std::size_t n,
-                       grader::ms timeout = 10'000ms) {
+                       grader::Timeout timeout = 10'000ms) {
   return grader::wait_until([&] { return count_of(p.out(), needle) >= n; }, timeout);
 }
 

@@ -13,13 +13,13 @@ GRADER_LAB("lab04", "POSIX message-queue priority dispatcher");
 using grader::expect_exit;
 using grader::run;
 using lab04_test::Gate;
-using lab04_test::Lab;
 using lab04_test::report;
 using lab04_test::started_ids;
 using lab04_test::started_jobs;
+using lab04_test::TestQueue;
 using lab04_test::wait_count;
 using Ids = std::vector<std::uint64_t>;
-namespace lab04 = ipclab::lab04;
+namespace lab = ipclab::lab04;
 
 namespace {
 
@@ -34,8 +34,8 @@ Ids strict_order(std::vector<std::pair<std::uint64_t, unsigned>> jobs) {
   return ids;
 }
 
-lab04::Job job(std::uint64_t id, unsigned priority, std::int64_t submit_ns) {
-  return lab04::Job{id, priority, submit_ns, fmt::format("job{}", id)};
+lab::Job job(std::uint64_t id, unsigned priority, std::int64_t submit_ns) {
+  return lab::Job{id, priority, submit_ns, fmt::format("job{}", id)};
 }
 
 }  // namespace
@@ -44,14 +44,14 @@ lab04::Job job(std::uint64_t id, unsigned priority, std::int64_t submit_ns) {
 
 GRADED_TEST(Rule, PickNextHighestPriorityThenOldest, 2, "README §The rule") {
   const std::int64_t now = 1'000'000'000'000;
-  std::vector<lab04::Job> v = {job(4, 3, now), job(2, 9, now), job(7, 9, now), job(1, 0, now)};
-  EXPECT_EQ(lab04::pick_next(v, now, 5000ms), 1u) << "priority 9, id 2 goes first";
+  std::vector<lab::Job> v = {job(4, 3, now), job(2, 9, now), job(7, 9, now), job(1, 0, now)};
+  EXPECT_EQ(lab::pick_next(v, now, 5000ms), 1u) << "priority 9, id 2 goes first";
   v.erase(v.begin() + 1);
-  EXPECT_EQ(lab04::pick_next(v, now, 5000ms), 1u) << "then priority 9, id 7";
+  EXPECT_EQ(lab::pick_next(v, now, 5000ms), 1u) << "then priority 9, id 7";
   v.erase(v.begin() + 1);
-  EXPECT_EQ(lab04::pick_next(v, now, 5000ms), 0u) << "then priority 3";
-  std::vector<lab04::Job> same = {job(12, 5, now), job(10, 5, now), job(11, 5, now)};
-  EXPECT_EQ(lab04::pick_next(same, now, 5000ms), 1u) << "FIFO within a priority: smallest id";
+  EXPECT_EQ(lab::pick_next(v, now, 5000ms), 0u) << "then priority 3";
+  std::vector<lab::Job> same = {job(12, 5, now), job(10, 5, now), job(11, 5, now)};
+  EXPECT_EQ(lab::pick_next(same, now, 5000ms), 1u) << "FIFO within a priority: smallest id";
 }
 
 GRADED_TEST(Rule, PickNextAgedOldestFirst, 3,
@@ -59,17 +59,17 @@ GRADED_TEST(Rule, PickNextAgedOldestFirst, 3,
   const std::int64_t now = 1'000'000'000'000;
   const std::int64_t s = 1'000'000'000;
   // Job 3 (priority 0) waited 6 s with aging 5 s: it goes before the newer priority-31 jobs.
-  std::vector<lab04::Job> v = {job(5, 31, now - s), job(3, 0, now - 6 * s), job(6, 31, now)};
-  EXPECT_EQ(lab04::pick_next(v, now, 5000ms), 1u);
+  std::vector<lab::Job> v = {job(5, 31, now - s), job(3, 0, now - 6 * s), job(6, 31, now)};
+  EXPECT_EQ(lab::pick_next(v, now, 5000ms), 1u);
   // Two aged jobs: the older (smaller id) first, whatever the priorities.
-  std::vector<lab04::Job> two = {job(8, 20, now - 7 * s), job(4, 1, now - 9 * s), job(9, 31, now)};
-  EXPECT_EQ(lab04::pick_next(two, now, 5000ms), 1u);
+  std::vector<lab::Job> two = {job(8, 20, now - 7 * s), job(4, 1, now - 9 * s), job(9, 31, now)};
+  EXPECT_EQ(lab::pick_next(two, now, 5000ms), 1u);
   // Not aged yet (waited exactly the aging time, not longer): priority decides.
-  std::vector<lab04::Job> edge = {job(1, 0, now - 5 * s), job(2, 7, now)};
-  EXPECT_EQ(lab04::pick_next(edge, now, 5000ms), 1u);
+  std::vector<lab::Job> edge = {job(1, 0, now - 5 * s), job(2, 7, now)};
+  EXPECT_EQ(lab::pick_next(edge, now, 5000ms), 1u);
   // aging 0 = no aging.
-  std::vector<lab04::Job> off = {job(1, 0, now - 1000 * s), job(2, 7, now)};
-  EXPECT_EQ(lab04::pick_next(off, now, 0ms), 1u);
+  std::vector<lab::Job> off = {job(1, 0, now - 1000 * s), job(2, 7, now)};
+  EXPECT_EQ(lab::pick_next(off, now, 0ms), 1u);
 }
 
 // ---- order --------------------------------------------------------------------------------
@@ -78,10 +78,10 @@ GRADED_TEST(Order, BurstOfMixedPrioritiesRunsHighestFirst, 6,
             "README §Pitfalls 5 — highest priority first, FIFO (smallest id) within a priority") {
   LAB04_REQUIRE_MQ();
   grader::repeat(3, [&](int, std::uint64_t seed) {
-    Lab lab;
-    LAB04_START(d, lab, {"--workers", "1", "--aging-ms", "0"});
+    TestQueue queue;
+    LAB04_START(d, queue, {"--workers", "1", "--aging-ms", "0"});
     Gate gate;
-    const auto first = lab.submit(31, gate.cmd());
+    const auto first = queue.submit(31, gate.cmd());
     ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)))
         << report(d);
     // The one worker is busy: the burst waits in the queue, and the order is the rule's.
@@ -89,7 +89,7 @@ GRADED_TEST(Order, BurstOfMixedPrioritiesRunsHighestFirst, 6,
     std::vector<std::pair<std::uint64_t, unsigned>> burst;
     for (int i = 0; i < 9; ++i) {
       const unsigned p = static_cast<unsigned>(rng() % 4) * 10;  // 0, 10, 20, 30: many ties
-      const auto id = lab.submit(p, fmt::format("echo burst-{}", i));
+      const auto id = queue.submit(p, fmt::format("echo burst-{}", i));
       ASSERT_TRUE(id);
       burst.push_back({*id, p});
     }
@@ -103,14 +103,14 @@ GRADED_TEST(Order, BurstOfMixedPrioritiesRunsHighestFirst, 6,
 
 GRADED_TEST(Order, FifoWithinOnePriority, 3, "README §Pitfalls 5") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--aging-ms", "0"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--aging-ms", "0"});
   Gate gate;
-  const auto first = lab.submit(20, gate.cmd());
+  const auto first = queue.submit(20, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
   Ids expected = {*first};
   for (int i = 0; i < 8; ++i) {
-    const auto id = lab.submit(7, fmt::format("echo fifo-{}", i));
+    const auto id = queue.submit(7, fmt::format("echo fifo-{}", i));
     ASSERT_TRUE(id);
     expected.push_back(*id);
   }
@@ -121,9 +121,9 @@ GRADED_TEST(Order, FifoWithinOnePriority, 3, "README §Pitfalls 5") {
 
 GRADED_TEST(Order, JobRunsWithShAndItsOutputPassesThrough, 2, "README §Pitfalls 11") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab);
-  const auto id = lab.submit(4, "echo out-$((6*7)) && echo err-line >&2");
+  TestQueue queue;
+  LAB04_START(d, queue);
+  const auto id = queue.submit(4, "echo out-$((6*7)) && echo err-line >&2");
   ASSERT_TRUE(id);
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 1)) << report(d);
   const std::string line = fmt::format(
@@ -142,18 +142,18 @@ GRADED_TEST(Aging, OldLowJobGoesBeforeNewerHighJobs, 6,
             "README §Pitfalls 1 and 3 — the dispatcher must see every waiting job at each "
             "decision; an aged job goes before newer ones") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--workers", "1", "--aging-ms", "300"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1", "--aging-ms", "300"});
   Gate gate;
-  const auto first = lab.submit(31, gate.cmd());
+  const auto first = queue.submit(31, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-  const auto low = lab.submit(0, "echo low");
+  const auto low = queue.submit(0, "echo low");
   ipclab::Stopwatch since_low;  // the job's submit time is earlier than this
   ASSERT_TRUE(low);
   // Let the low job age (this wait is the condition itself, not a guess).
   ASSERT_TRUE(grader::wait_until([&] { return since_low.elapsed_s() > 0.45; }, 10'000ms));
-  const auto high1 = lab.submit(30, "echo high1");
-  const auto high2 = lab.submit(30, "echo high2");
+  const auto high1 = queue.submit(30, "echo high1");
+  const auto high2 = queue.submit(30, "echo high2");
   ASSERT_TRUE(high1 && high2);
   gate.open();
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 4)) << report(d);
@@ -165,13 +165,13 @@ GRADED_TEST(Aging, OldLowJobGoesBeforeNewerHighJobs, 6,
 
 GRADED_TEST(Aging, YoungJobsKeepStrictPriority, 2, "README §The rule") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--workers", "1", "--aging-ms", "600000"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1", "--aging-ms", "600000"});
   Gate gate;
-  const auto first = lab.submit(31, gate.cmd());
+  const auto first = queue.submit(31, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-  const auto low = lab.submit(0, "echo low");
-  const auto high = lab.submit(30, "echo high");
+  const auto low = queue.submit(0, "echo low");
+  const auto high = queue.submit(30, "echo high");
   ASSERT_TRUE(low && high);
   gate.open();
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 3)) << report(d);
@@ -184,20 +184,20 @@ GRADED_TEST(Backpressure, FullQueueSubmitWaitsThenFails, 4,
             "README §Pitfalls 1 and 7 — a busy dispatcher leaves jobs in the queue; "
             "submit_job waits with mq_timedsend, then `error: queue full`, exit 1") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--workers", "1", "--max-msgs", "3"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1", "--max-msgs", "3"});
   Gate gate;
-  const auto first = lab.submit(5, gate.cmd());
+  const auto first = queue.submit(5, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(lab.submit(5, fmt::format("echo fill-{}", i)));
-  EXPECT_EQ(lab.depth(), 3) << "the queue (max-msgs 3) should hold the 3 waiting jobs\n"
-                            << report(d);
-  auto r = run(lab.argv_for(5, "echo one-too-many", {"--timeout", "400"}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(queue.submit(5, fmt::format("echo fill-{}", i)));
+  EXPECT_EQ(queue.depth(), 3) << "the queue (max-msgs 3) should hold the 3 waiting jobs\n"
+                              << report(d);
+  auto r = run(queue.argv_for(5, "echo one-too-many", {"--timeout", "400"}));
   expect_exit(r, 1);
   EXPECT_EQ(r.err.rfind("error: queue full", 0), 0u) << r.describe();
   EXPECT_EQ(r.out, "") << r.describe();
   EXPECT_GE(r.seconds, 0.35) << "submit_job must wait up to --timeout for space\n" << r.describe();
-  EXPECT_EQ(lab.depth(), 3);
+  EXPECT_EQ(queue.depth(), 3);
   gate.open();
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 4)) << report(d);
   EXPECT_EQ(d.out().find("one-too-many"), std::string::npos)
@@ -207,13 +207,13 @@ GRADED_TEST(Backpressure, FullQueueSubmitWaitsThenFails, 4,
 
 GRADED_TEST(Backpressure, SubmitSucceedsWhenSpaceFrees, 3, "README §Pitfalls 7") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--workers", "1", "--max-msgs", "2"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1", "--max-msgs", "2"});
   Gate gate;
-  const auto first = lab.submit(5, gate.cmd());
+  const auto first = queue.submit(5, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-  ASSERT_TRUE(lab.submit(5, "echo fill-a") && lab.submit(5, "echo fill-b"));
-  grader::Process waiting(lab.argv_for(9, "echo got-in", {"--timeout", "60000"}));
+  ASSERT_TRUE(queue.submit(5, "echo fill-a") && queue.submit(5, "echo fill-b"));
+  grader::Process waiting(queue.argv_for(9, "echo got-in", {"--timeout", "60000"}));
   // It must be blocked in mq_timedsend (where /proc tells us), not failed or finished.
   grader::wait_until([&] {
     return !waiting.running() || lab04_test::current_syscall(waiting.pid()) == SYS_mq_timedsend;
@@ -234,15 +234,15 @@ GRADED_TEST(Backpressure, SubmitSucceedsWhenSpaceFrees, 3, "README §Pitfalls 7"
 GRADED_TEST(Notify, RegistersAndReArmsAfterEveryNotification, 6,
             "README §Pitfalls 4 — mq_notify is one-shot: re-arm it every time, before draining") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--notify", "--workers", "1"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--notify", "--workers", "1"});
   const bool visible = lab04_test::dev_mqueue_mounted();
-  auto registered = [&] { return !visible || lab.notify_pid() == d.pid(); };
+  auto registered = [&] { return !visible || queue.notify_pid() == d.pid(); };
   for (int round = 1; round <= 4; ++round) {
     ASSERT_TRUE(grader::wait_until(registered))
-        << "round " << round << ": /dev/mqueue" << lab.name()
+        << "round " << round << ": /dev/mqueue" << queue.name()
         << " does not show the dispatcher (pid " << d.pid()
-        << ") registered with mq_notify while it waits for work (NOTIFY_PID: " << lab.notify_pid()
+        << ") registered with mq_notify while it waits for work (NOTIFY_PID: " << queue.notify_pid()
         << ")\n"
         << report(d);
     if (visible) {
@@ -250,7 +250,7 @@ GRADED_TEST(Notify, RegistersAndReArmsAfterEveryNotification, 6,
           << "in --notify mode the dispatcher must wait for the notification, not in "
              "mq_receive";
     }
-    const auto id = lab.submit(3, fmt::format("echo round-{}", round));
+    const auto id = queue.submit(3, fmt::format("echo round-{}", round));
     ASSERT_TRUE(id);
     ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", static_cast<std::size_t>(round)))
         << "job " << *id << " (round " << round << ") never ran: was mq_notify re-armed?\n"
@@ -262,16 +262,16 @@ GRADED_TEST(Notify, RegistersAndReArmsAfterEveryNotification, 6,
 GRADED_TEST(Notify, OneNotificationDrainsABurst, 3,
             "README §Pitfalls 4 — one notification for many messages: drain until empty") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--notify", "--workers", "2", "--aging-ms", "0"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--notify", "--workers", "2", "--aging-ms", "0"});
   if (lab04_test::dev_mqueue_mounted()) {
-    ASSERT_TRUE(grader::wait_until([&] { return lab.notify_pid() == d.pid(); })) << report(d);
+    ASSERT_TRUE(grader::wait_until([&] { return queue.notify_pid() == d.pid(); })) << report(d);
   }
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(lab.submit(6, fmt::format("echo burst-{}", i)));
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(queue.submit(6, fmt::format("echo burst-{}", i)));
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 7))
       << "7 jobs were submitted back to back; not all of them ran\n"
       << report(d);
-  EXPECT_EQ(lab.depth(), 0);
+  EXPECT_EQ(queue.depth(), 0);
 }
 
 // ---- SIGTERM and restart ------------------------------------------------------------------
@@ -279,12 +279,12 @@ GRADED_TEST(Notify, OneNotificationDrainsABurst, 3,
 GRADED_TEST(Shutdown, SigtermFinishesRunningJobLeavesQueuedOnes, 6,
             "README §Pitfalls 1 and 8 — SIGTERM: running jobs finish, waiting jobs stay queued") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  LAB04_START(d, lab, {"--workers", "1"});
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1"});
   Gate gate;
-  const auto first = lab.submit(10, gate.cmd());
+  const auto first = queue.submit(10, gate.cmd());
   ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-  for (unsigned p : {3u, 7u, 5u}) ASSERT_TRUE(lab.submit(p, fmt::format("echo queued-{}", p)));
+  for (unsigned p : {3u, 7u, 5u}) ASSERT_TRUE(queue.submit(p, fmt::format("echo queued-{}", p)));
   d.signal(SIGTERM);
   EXPECT_FALSE(d.wait(300ms)) << "the dispatcher exited while job " << *first
                               << " was still running: it must let it finish\n"
@@ -300,38 +300,38 @@ GRADED_TEST(Shutdown, SigtermFinishesRunningJobLeavesQueuedOnes, 6,
       << r.describe();
   EXPECT_EQ(started_ids(r.out), Ids{*first}) << "no queued job may start after SIGTERM\n"
                                              << r.describe();
-  EXPECT_EQ(lab.depth(), 3) << "the 3 jobs that had not started must still be in the queue";
+  EXPECT_EQ(queue.depth(), 3) << "the 3 jobs that had not started must still be in the queue";
 }
 
 GRADED_TEST(Shutdown, RestartPicksUpQueuedJobs, 5,
             "README §Pitfalls 1 and 13 — the queue outlives the dispatcher; never unlink it on "
             "exit") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
+  TestQueue queue;
   Ids expected;
   {
-    LAB04_START(d, lab, {"--workers", "1", "--aging-ms", "0"});
+    LAB04_START(d, queue, {"--workers", "1", "--aging-ms", "0"});
     Gate gate;
-    const auto first = lab.submit(10, gate.cmd());
+    const auto first = queue.submit(10, gate.cmd());
     ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first)));
-    const auto a = lab.submit(3, "echo restart-3");
-    const auto b = lab.submit(7, "echo restart-7");
-    const auto c = lab.submit(5, "echo restart-5");
-    const auto e = lab.submit(7, "echo restart-7b");
+    const auto a = queue.submit(3, "echo restart-3");
+    const auto b = queue.submit(7, "echo restart-7");
+    const auto c = queue.submit(5, "echo restart-5");
+    const auto e = queue.submit(7, "echo restart-7b");
     ASSERT_TRUE(a && b && c && e);
     expected = {*b, *e, *c, *a};
     d.signal(SIGTERM);
     gate.open();
     expect_exit(d.finish(20'000ms), 0);
   }
-  ASSERT_EQ(lab.depth(), 4) << "after SIGTERM the queue should hold the 4 waiting jobs";
-  LAB04_START(d2, lab, {"--workers", "1", "--aging-ms", "0"});
+  ASSERT_EQ(queue.depth(), 4) << "after SIGTERM the queue should hold the 4 waiting jobs";
+  LAB04_START(d2, queue, {"--workers", "1", "--aging-ms", "0"});
   ASSERT_TRUE(wait_count(d2, "Dispatcher: Finished job", 4))
       << "the restarted dispatcher did not run the jobs left in the queue\n"
       << report(d2);
   EXPECT_EQ(started_ids(d2.out()), expected) << report(d2);
   // And it still takes new work, with ids that keep growing.
-  const auto next = lab.submit(1, "echo after-restart");
+  const auto next = queue.submit(1, "echo after-restart");
   ASSERT_TRUE(next);
   EXPECT_GT(*next, *std::max_element(expected.begin(), expected.end()));
   EXPECT_TRUE(wait_count(d2, "Dispatcher: Finished job", 5)) << report(d2);
@@ -341,18 +341,18 @@ GRADED_TEST(Shutdown, RestartPicksUpQueuedJobs, 5,
 
 GRADED_TEST(Unlink, DispatcherUnlinkRemovesTheQueue, 2, "README §Pitfalls 13") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
+  TestQueue queue;
   {
-    LAB04_START(d, lab);
-    ASSERT_TRUE(lab.submit(2, "true"));
+    LAB04_START(d, queue);
+    ASSERT_TRUE(queue.submit(2, "true"));
     d.signal(SIGTERM);
     expect_exit(d.finish(), 0);
   }
-  ASSERT_TRUE(lab.exists()) << "job_dispatcher must not unlink its queue when it stops";
+  ASSERT_TRUE(queue.exists()) << "job_dispatcher must not unlink its queue when it stops";
   auto r = run({"job_dispatcher", "--unlink"});
   expect_exit(r, 0);
-  EXPECT_EQ(r.out, fmt::format("Queue {} unlinked\n", lab.name())) << r.describe();
-  EXPECT_FALSE(lab.exists()) << "the queue still exists after job_dispatcher --unlink";
+  EXPECT_EQ(r.out, fmt::format("Queue {} unlinked\n", queue.name())) << r.describe();
+  EXPECT_FALSE(queue.exists()) << "the queue still exists after job_dispatcher --unlink";
   auto again = run({"job_dispatcher", "--unlink"});
   expect_exit(again, 1);
   EXPECT_EQ(again.err.rfind("error: ", 0), 0u) << again.describe();
@@ -360,27 +360,27 @@ GRADED_TEST(Unlink, DispatcherUnlinkRemovesTheQueue, 2, "README §Pitfalls 13") 
 
 GRADED_TEST(Usage, BadPriorityIsExit2, 2, "README §Pitfalls 12 — priorities are 0..31") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
-  auto q = ipclab::PosixMq::create(lab.name(), lab04::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
   for (const char* p : {"--priority=32", "--priority=-1", "--priority=1000", "--priority=x"}) {
     auto r = run({"submit_job", p, "--cmd=echo nope"});
     expect_exit(r, 2);
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.describe();
   }
   expect_exit(run({"submit_job", "--priority=3"}), 2);  // no --cmd
-  EXPECT_EQ(lab.depth(), 0) << "a rejected job must not be queued";
+  EXPECT_EQ(queue.depth(), 0) << "a rejected job must not be queued";
   auto ok31 = run({"submit_job", "--priority=31", "--cmd=echo top"});
   expect_exit(ok31, 0);
   auto ok0 = run({"submit_job", "--priority=0", "--cmd=echo bottom"});
   expect_exit(ok0, 0);
   EXPECT_EQ(ok0.out, "Job 2 queued (priority 0)\n") << ok0.describe();
-  EXPECT_EQ(lab.depth(), 2);
+  EXPECT_EQ(queue.depth(), 2);
 }
 
 GRADED_TEST(Limits, AttributeErrorNamesTheLimit, 3,
             "README §Pitfalls 9 — say which limit refused the queue") {
   LAB04_REQUIRE_MQ();
-  Lab lab;
+  TestQueue queue;
   // Above the kernel's hard ceilings: refused even for root with CAP_SYS_RESOURCE.
   auto big = run({"job_dispatcher", "--msg-size", "16777217"});
   expect_exit(big, 3);
@@ -392,5 +392,5 @@ GRADED_TEST(Limits, AttributeErrorNamesTheLimit, 3,
   expect_exit(many, 3);
   EXPECT_NE(many.err.find("msg_max"), std::string::npos) << many.describe();
   EXPECT_NE(many.err.find("65536"), std::string::npos) << many.describe();
-  EXPECT_FALSE(lab.exists()) << "a refused queue must not exist";
+  EXPECT_FALSE(queue.exists()) << "a refused queue must not exist";
 }

@@ -7,13 +7,14 @@ using lab05_test::expected_reply;
 using lab05_test::queue_count;
 using lab05_test::RawQueue;
 using lab05_test::Server;
-namespace l5 = ipclab::lab05;
+namespace lab = ipclab::lab05;
 
 GRADED_TEST(Hidden, LargeConcurrentRequestsInASmallQueue, 3,
             "README §Pitfalls 2 — a blocking msgsnd of a reply into a full queue deadlocks") {
   Server srv;
   ASSERT_TRUE(srv.ready());
-  lab05_test::set_qbytes(srv.id, 1024);  // room for three 300-byte requests
+  ASSERT_NO_FATAL_FAILURE(
+      lab05_test::set_qbytes(srv.id, 1024));  // room for three 300-byte requests
   grader::repeat(2, [&](int, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<std::string> payloads;
@@ -37,13 +38,13 @@ GRADED_TEST(Hidden, OrphanFloodDoesNotFillQueue, 3,
             "README §Pitfalls 2 — replies to dead clients must not pile up") {
   Server srv;
   ASSERT_TRUE(srv.ready());
-  lab05_test::set_qbytes(srv.id, 4096);  // six 600-byte replies fill it
+  ASSERT_NO_FATAL_FAILURE(lab05_test::set_qbytes(srv.id, 4096));  // six 600-byte replies fill it
   ipclab::SysvMsgQueue q(srv.id);
   const pid_t gone = lab05_test::dead_pid();
   for (int i = 0; i < 40; ++i) {
     const auto body =
-        l5::encode_request(gone, static_cast<std::uint32_t>(i), std::string(600, 'o'));
-    ASSERT_TRUE(grader::wait_until([&] { return q.send(l5::kRequestType, body, true); }))
+        lab::encode_request(gone, static_cast<std::uint32_t>(i), std::string(600, 'o'));
+    ASSERT_TRUE(grader::wait_until([&] { return q.send(lab::kRequestType, body, true); }))
         << "request " << i << " from a dead client found no room: the queue is full ("
         << queue_count(srv.id) << " messages)";
   }
@@ -59,14 +60,14 @@ GRADED_TEST(Hidden, StaleReplyWithWrongNonceIgnored, 3,
   auto c = client_process("MINE");
   std::optional<std::pair<long, std::string>> msg;
   ASSERT_TRUE(grader::wait_until([&] {
-    msg = q.q.receive(l5::kRequestType, 65536, true);
+    msg = q.q.receive(lab::kRequestType, 65536, true);
     return msg.has_value() || !c.running();
   }));
   ASSERT_TRUE(msg) << c.finish().describe();
-  const auto req = l5::decode_request(msg->second);
+  const auto req = lab::decode_request(msg->second);
   ASSERT_TRUE(req);
-  q.q.send(req->pid, l5::encode_reply(req->nonce + 1, "STALE"));  // for an earlier request
-  q.q.send(req->pid, l5::encode_reply(req->nonce, "FRESH"));
+  q.q.send(req->pid, lab::encode_reply(req->nonce + 1, "STALE"));  // for an earlier request
+  q.q.send(req->pid, lab::encode_reply(req->nonce, "FRESH"));
   auto r = c.finish(10'000ms);
   grader::expect_output(r, "Response: FRESH\n");
   expect_exit(r, 0);
@@ -77,13 +78,13 @@ GRADED_TEST(Hidden, LateReplyToSameProcessIgnored, 2,
   Server srv;
   ASSERT_TRUE(srv.ready());
   ASSERT_TRUE(srv.stop());
-  EXPECT_THROW(l5::call(l5::default_key(), "first", 300ms), l5::ServerNotRunning);
+  EXPECT_THROW(lab::call(lab::default_key(), "first", 300ms), lab::ServerNotRunning);
   srv.cont();
   // The server now answers "first" to this (live) process: a reply nobody waits for.
   ASSERT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 1; }))
       << "expected the late reply to sit in the queue";
-  EXPECT_EQ(l5::call(l5::default_key(), "second", grader::scaled(10'000ms)), "second_PROCESSED");
-  EXPECT_EQ(l5::call(l5::default_key(), "third", grader::scaled(10'000ms)), "third_PROCESSED");
+  EXPECT_EQ(lab::call(lab::default_key(), "second", grader::scaled(10'000ms)), "second_PROCESSED");
+  EXPECT_EQ(lab::call(lab::default_key(), "third", grader::scaled(10'000ms)), "third_PROCESSED");
 }
 
 GRADED_TEST(Hidden, MalformedRequestsAreDropped, 3,
@@ -91,12 +92,12 @@ GRADED_TEST(Hidden, MalformedRequestsAreDropped, 3,
   Server srv;
   ASSERT_TRUE(srv.ready());
   ipclab::SysvMsgQueue q(srv.id);
-  q.send(l5::kRequestType, "");
-  q.send(l5::kRequestType, "abc");
-  q.send(l5::kRequestType, l5::encode_request(1, 5, "pid 1 is init"));
-  q.send(l5::kRequestType, l5::encode_request(0, 5, "pid 0"));
-  q.send(l5::kRequestType, l5::encode_request(-7, 5, "negative"));
-  q.send(l5::kRequestType, l5::encode_request(::getpid(), 5, std::string(6000, 'x')));
+  q.send(lab::kRequestType, "");
+  q.send(lab::kRequestType, "abc");
+  q.send(lab::kRequestType, lab::encode_request(1, 5, "pid 1 is init"));
+  q.send(lab::kRequestType, lab::encode_request(0, 5, "pid 0"));
+  q.send(lab::kRequestType, lab::encode_request(-7, 5, "negative"));
+  q.send(lab::kRequestType, lab::encode_request(::getpid(), 5, std::string(6000, 'x')));
   auto r = lab05_test::client("AFTER JUNK");
   grader::expect_output(r, expected_reply("AFTER JUNK"));
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))

@@ -20,7 +20,7 @@ using lab05_test::queue_count;
 using lab05_test::queue_exists;
 using lab05_test::RawQueue;
 using lab05_test::Server;
-namespace l5 = ipclab::lab05;
+namespace lab = ipclab::lab05;
 
 namespace {
 
@@ -57,7 +57,7 @@ GRADED_TEST(Basic, ClientStartedBeforeServerIsServed, 2,
             "README §Pitfalls 7 — the client waits for the queue to appear, under its timeout") {
   auto c = client_process("EARLY");
   // The client has made the key file and is sleeping between msgget attempts: no queue yet.
-  const std::string key_file = ipclab::names::sysv_key_file(l5::kKeyName);
+  const std::string key_file = ipclab::names::sysv_key_file(lab::kKeyName);
   ASSERT_TRUE(grader::wait_until([&] {
     return !c.running() ||
            (::access(key_file.c_str(), F_OK) == 0 && ipclab::process_state(c.pid()) == 'S');
@@ -84,15 +84,15 @@ GRADED_TEST(Protocol, ClientSendsType1WithItsPid, 3,
     return msg.has_value() || !c.running();
   })) << "no request arrived in the queue";
   ASSERT_TRUE(msg) << "sysv_client exited without sending a request:\n" << c.finish().describe();
-  EXPECT_EQ(msg->first, l5::kRequestType) << "the request's mtype";
-  const auto req = l5::decode_request(msg->second);
+  EXPECT_EQ(msg->first, lab::kRequestType) << "the request's mtype";
+  const auto req = lab::decode_request(msg->second);
   ASSERT_TRUE(req) << "the request body (" << msg->second.size()
                    << " bytes) is shorter than RequestHeader";
   EXPECT_EQ(req->pid, c.pid()) << "RequestHeader::pid must be the client's pid";
   EXPECT_EQ(req->payload, "PING");
   // The reply travels as mtype = pid and carries the request's nonce; the client prints
   // whatever payload it holds.
-  q.q.send(req->pid, l5::encode_reply(req->nonce, "PONG from the test"));
+  q.q.send(req->pid, lab::encode_reply(req->nonce, "PONG from the test"));
   auto r = c.finish(10'000ms);
   expect_output(r, "Response: PONG from the test\n");
   expect_exit(r, 0);
@@ -105,14 +105,14 @@ GRADED_TEST(Protocol, ServerRepliesToThePidInTheBody, 3,
   // A live process that is not the sender: the reply must go to the pid in the body.
   grader::Process bystander({"sleep", "300"});
   ipclab::SysvMsgQueue q(srv.id);
-  q.send(l5::kRequestType, l5::encode_request(bystander.pid(), 4242, "ABC"));
+  q.send(lab::kRequestType, lab::encode_request(bystander.pid(), 4242, "ABC"));
   std::optional<std::pair<long, std::string>> msg;
   ASSERT_TRUE(grader::wait_until([&] {
     msg = q.receive(bystander.pid(), 65536, /*nowait=*/true);
     return msg.has_value();
   })) << "no reply of mtype "
       << bystander.pid() << " (the pid in the request) arrived";
-  const auto reply = l5::decode_reply(msg->second);
+  const auto reply = lab::decode_reply(msg->second);
   ASSERT_TRUE(reply) << "reply body too short for ReplyHeader";
   EXPECT_EQ(reply->nonce, 4242u) << "the reply must echo the request's nonce";
   EXPECT_EQ(reply->payload, "ABC_PROCESSED");
@@ -150,8 +150,8 @@ GRADED_TEST(Concurrency, FiftyClientsEachGetTheirOwnReply, 8,
 GRADED_TEST(Stale, StaleQueuePurgedOnStart, 4,
             "README §Pitfalls 3 — a queue with no live server is stale: IPC_RMID and recreate") {
   RawQueue old;  // what a killed server leaves: a queue with messages nobody will read
-  old.q.send(l5::kRequestType, l5::encode_request(lab05_test::dead_pid(), 1, "OLD REQUEST"));
-  old.q.send(4242, l5::encode_reply(7, "OLD REPLY"));
+  old.q.send(lab::kRequestType, lab::encode_request(lab05_test::dead_pid(), 1, "OLD REQUEST"));
+  old.q.send(4242, lab::encode_reply(7, "OLD REPLY"));
   Server srv;
   ASSERT_TRUE(srv.ready());
   EXPECT_TRUE(srv.p.wait_for_err(fmt::format("removed stale queue (id {}", old.q.id())))
@@ -262,11 +262,11 @@ GRADED_TEST(Timeout, QueueRemovedWhileWaitingFailsPromptly, 3,
 GRADED_TEST(Limits, OversizeRequestIsExit2, 3, "README §The protocol — kMaxPayload") {
   Server srv;
   ASSERT_TRUE(srv.ready());
-  const std::string max(l5::kMaxPayload, 'm');
+  const std::string max(lab::kMaxPayload, 'm');
   auto ok = client(max);
   expect_output(ok, expected_reply(max));
   expect_exit(ok, 0);
-  auto big = client(std::string(l5::kMaxPayload + 1, 'x'));
+  auto big = client(std::string(lab::kMaxPayload + 1, 'x'));
   expect_exit(big, 2);
   lab05_test::expect_err_starts(big, "error: ");
   EXPECT_EQ(queue_count(srv.id), 0) << "the oversize request reached the queue";
@@ -307,7 +307,7 @@ GRADED_TEST(Robustness, FullQueueDoesNotDeadlock, 5,
             "README §Pitfalls 2 — a blocking msgsnd of a reply into a full queue deadlocks") {
   Server srv;
   ASSERT_TRUE(srv.ready());
-  lab05_test::set_qbytes(srv.id, 4096);
+  ASSERT_NO_FATAL_FAILURE(lab05_test::set_qbytes(srv.id, 4096));
   ASSERT_TRUE(srv.stop());
   // Client A's small request first; then requests from a live client that never reads
   // fill the queue to the last byte. When the server takes A out, A's reply (15 bytes)
@@ -324,9 +324,9 @@ GRADED_TEST(Robustness, FullQueueDoesNotDeadlock, 5,
   std::size_t room = ds->msg_qbytes - ds->msg_cbytes;
   for (std::uint32_t n = 0; room > 0; ++n) {
     std::size_t body = room;  // bodies of 1000 bytes, the last one takes what is left
-    if (body > 1000) body = room - 1000 >= sizeof(l5::RequestHeader) ? 1000 : room - 16;
-    const std::string pad(body - sizeof(l5::RequestHeader), 'f');
-    ASSERT_TRUE(q.send(l5::kRequestType, l5::encode_request(silent.pid(), n, pad), true))
+    if (body > 1000) body = room - 1000 >= sizeof(lab::RequestHeader) ? 1000 : room - 16;
+    const std::string pad(body - sizeof(lab::RequestHeader), 'f');
+    ASSERT_TRUE(q.send(lab::kRequestType, lab::encode_request(silent.pid(), n, pad), true))
         << "could not fill the queue";
     room -= body;
   }
@@ -348,7 +348,7 @@ GRADED_TEST(Robustness, OrphanedReplyIsCollected, 4,
   // A "client" that is alive when its reply is sent, and dies without reading it.
   grader::Process doomed({"sleep", "300"});
   ipclab::SysvMsgQueue q(srv.id);
-  q.send(l5::kRequestType, l5::encode_request(doomed.pid(), 9, "NEVER READ"));
+  q.send(lab::kRequestType, lab::encode_request(doomed.pid(), 9, "NEVER READ"));
   ASSERT_TRUE(grader::wait_until([&] {
     const auto ds = lab05_test::queue_stat(srv.id);
     return ds && ds->msg_qnum == 1 && ds->msg_lspid == srv.p.pid();  // the reply is in

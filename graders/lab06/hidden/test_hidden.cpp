@@ -5,8 +5,7 @@
 #include <mqueue.h>    // mq_open
 #include <signal.h>    // SIGINT
 #include <sys/stat.h>  // mkfifo
-#include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, _exit
+#include <unistd.h>    // unlink
 
 #include <functional>  // std::function
 #include <random>      // std::mt19937_64
@@ -14,79 +13,53 @@
 #include "../public/common.hpp"
 #include "ipclab/error.hpp"    // OperationFailed
 #include "ipclab/names.hpp"    // names::posix, names::path
-#include "ipclab/process.hpp"  // wait_for, kill_and_reap
+#include "ipclab/process.hpp"  // child_pids
 #include "lab06/channel.hpp"
 #include "lab06/payload.hpp"
 
+namespace lab = ipclab::lab06;
+
 using grader::expect_exit;
 using grader::run;
-using ipclab::lab06::Mechanism;
+using lab::Mechanism;
 using lab06_test::objects_now;
 
 namespace {
 
 const std::string kAll = "pipe,fifo,uds,posix_mq,sysv_mq,shm_sem";
 
-/// Side bodies return an exit code: 0 ok, anything else a failure they describe on stderr.
-using SideFn = std::function<int(ipclab::lab06::Channel&)>;
+/// What one side does with its end of the channel; its EXPECT/ASSERT failures and
+/// exceptions fail the side.
+using SideFn = std::function<void(lab::Channel&)>;
 
-/// Creates the transport here, forks side A and side B (each opens its end and runs its
-/// body), and waits for both with a deadline. Returns "" or what went wrong.
+/// Creates the transport here, starts side A and side B in child processes (each opens its
+/// end and runs its body), and waits for both, 5 s at most. Returns "" or what went wrong.
 std::string run_sides(Mechanism m, std::size_t size, const SideFn& a, const SideFn& b,
                       bool drop_creator_after_fork = false) {
-  auto t = ipclab::lab06::make_transport(m, size);
-  pid_t pids[2] = {-1, -1};
-  for (int i = 0; i < 2; ++i) {
-    std::fflush(nullptr);
-    pids[i] = ::fork();
-    if (pids[i] == 0) {
-      int code = 9;
-      try {
-        auto ch = t->open(i == 0 ? ipclab::lab06::Side::kA : ipclab::lab06::Side::kB);
-        code = (i == 0 ? a : b)(*ch);
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "side {}: {}\n", i == 0 ? 'A' : 'B', e.what());
-        code = 8;
-      }
-      std::fflush(nullptr);
-      ::_exit(code);
-    }
-  }
+  auto t = lab::make_transport(m, size);
+  std::vector<grader::Child> sides;
+  sides.emplace_back([&] { a(*t->open(lab::Side::kA)); }, "side A");
+  sides.emplace_back([&] { b(*t->open(lab::Side::kB)); }, "side B");
   if (drop_creator_after_fork) t.reset();
-  std::string out;
-  for (int i = 0; i < 2; ++i) {
-    auto st = ipclab::wait_for(pids[i], ipclab::Deadline(grader::scaled(5'000ms)));
-    if (!st) {
-      st = ipclab::kill_and_reap(pids[i]);
-      out += fmt::format("side {} did not finish within 5 s (blocked)\n", i == 0 ? 'A' : 'B');
-    } else if (!(st->exited() && st->exit_code() == 0)) {
-      out += fmt::format("side {} {}\n", i == 0 ? 'A' : 'B', st->describe());
-    }
-  }
-  return out;
+  return grader::join(sides, 5'000ms);
 }
 
-int send_n(ipclab::lab06::Channel& ch, std::size_t size, std::uint64_t first, int n) {
+void send_n(lab::Channel& ch, std::size_t size, std::uint64_t first, int n) {
   std::vector<std::byte> m(size);
   for (int i = 0; i < n; ++i) {
-    ipclab::lab06::fill_message(m, first + static_cast<std::uint64_t>(i));
+    lab::fill_message(m, first + static_cast<std::uint64_t>(i));
     ch.send(m);
   }
-  return 0;
 }
 
-int recv_n(ipclab::lab06::Channel& ch, std::size_t size, std::uint64_t first, int n) {
+void recv_n(lab::Channel& ch, std::size_t size, std::uint64_t first, int n) {
   std::vector<std::byte> m(size);
   for (int i = 0; i < n; ++i) {
     ch.recv(m);
-    const auto v = ipclab::lab06::verify_message(m, first + static_cast<std::uint64_t>(i));
-    if (v != ipclab::lab06::Verdict::kOk) {
-      fmt::print(stderr, "message {}: {} (header says {})\n", first + i,
-                 ipclab::lab06::verdict_text(v), ipclab::lab06::message_sequence(m));
-      return 1;
-    }
+    const auto v = lab::verify_message(m, first + static_cast<std::uint64_t>(i));
+    ASSERT_EQ(v, lab::Verdict::kOk) << "message " << first + i << ": " << lab::verdict_text(v)
+                                    << " (header says " << lab::message_sequence(m) << ")";
   }
-  return 0;
 }
 
 }  // namespace
@@ -113,12 +86,19 @@ GRADED_TEST(Hidden, RandomSizesRepeatedLeaveNothing, 2, "README §Pitfalls 6") {
 GRADED_TEST(Hidden, BothSidesMaySendFirst, 3,
             "README §Pitfalls 3 — each direction must be its own (mtype, queue, ring)") {
   // Three messages each way in flight at once: a side must never receive its own.
-  for (Mechanism m : ipclab::lab06::kAllMechanisms) {
+  for (Mechanism m : lab::kAllMechanisms) {
     const std::string why = run_sides(
-        m, 1024, [](auto& ch) { return send_n(ch, 1024, 0, 3) + recv_n(ch, 1024, 100, 3); },
-        [](auto& ch) { return send_n(ch, 1024, 100, 3) + recv_n(ch, 1024, 0, 3); });
-    EXPECT_EQ(why, "") << ipclab::lab06::mechanism_name(m);
-    EXPECT_EQ(objects_now(), "") << ipclab::lab06::mechanism_name(m) << ": left behind";
+        m, 1024,
+        [](auto& ch) {
+          send_n(ch, 1024, 0, 3);
+          recv_n(ch, 1024, 100, 3);
+        },
+        [](auto& ch) {
+          send_n(ch, 1024, 100, 3);
+          recv_n(ch, 1024, 0, 3);
+        });
+    EXPECT_EQ(why, "") << lab::mechanism_name(m);
+    EXPECT_EQ(objects_now(), "") << lab::mechanism_name(m) << ": left behind";
   }
 }
 
@@ -128,35 +108,34 @@ GRADED_TEST(Hidden, StreamEndOfFileIsOperationFailed, 2,
     const std::string why = run_sides(
         m, 512,
         [](auto& ch) {
-          if (recv_n(ch, 512, 0, 1) != 0) return 1;
+          ASSERT_NO_FATAL_FAILURE(recv_n(ch, 512, 0, 1));
           std::vector<std::byte> buf(512);
           try {
             ch.recv(buf);
           } catch (const ipclab::OperationFailed&) {
-            return 0;  // end of file, reported as the contract says
+            return;  // end of file, reported as the contract says
           }
-          fmt::print(stderr, "recv returned after the other side exited\n");
-          return 2;
+          ADD_FAILURE() << "recv returned after the other side exited";
         },
-        [](auto& ch) { return send_n(ch, 512, 0, 1); },
+        [](auto& ch) { send_n(ch, 512, 0, 1); },
         /*drop_creator_after_fork=*/m == Mechanism::kPipe);
-    EXPECT_EQ(why, "") << ipclab::lab06::mechanism_name(m);
+    EXPECT_EQ(why, "") << lab::mechanism_name(m);
   }
 }
 
 GRADED_TEST(Hidden, FailedCreateLeavesNothing, 2,
             "README §Pitfalls 6 — a constructor that throws runs no destructor") {
-  using ipclab::lab06::object_name;
+  using lab::object_name;
   // Each transport can be made and removed when nothing is in its way.
-  ASSERT_NO_THROW(ipclab::lab06::make_fifo_transport(64));
-  ASSERT_NO_THROW(ipclab::lab06::make_posix_mq_transport(64));
-  ASSERT_NO_THROW(ipclab::lab06::make_shm_sem_transport(64));
+  ASSERT_NO_THROW(lab::make_fifo_transport(64));
+  ASSERT_NO_THROW(lab::make_posix_mq_transport(64));
+  ASSERT_NO_THROW(lab::make_shm_sem_transport(64));
   ASSERT_EQ(objects_now(), "") << "a transport made and destroyed left objects";
   // Occupy the name a transport creates last, so its constructor fails halfway.
   {
     const std::string ba = ipclab::names::path(object_name("fifo-ba"));
     ASSERT_EQ(::mkfifo(ba.c_str(), 0600), 0);
-    EXPECT_ANY_THROW(ipclab::lab06::make_fifo_transport(64));
+    EXPECT_ANY_THROW(lab::make_fifo_transport(64));
     ::unlink(ba.c_str());
     EXPECT_EQ(objects_now(), "") << "fifo: a failed constructor left its first FIFO";
   }
@@ -168,7 +147,7 @@ GRADED_TEST(Hidden, FailedCreateLeavesNothing, 2,
     const mqd_t q = ::mq_open(ba.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
     ASSERT_NE(q, static_cast<mqd_t>(-1));
     ::mq_close(q);
-    EXPECT_ANY_THROW(ipclab::lab06::make_posix_mq_transport(64));
+    EXPECT_ANY_THROW(lab::make_posix_mq_transport(64));
     ::mq_unlink(ba.c_str());
     EXPECT_EQ(objects_now(), "") << "posix_mq: a failed constructor left its first queue";
   }
@@ -177,7 +156,7 @@ GRADED_TEST(Hidden, FailedCreateLeavesNothing, 2,
     sem_t* s = ::sem_open(full.c_str(), O_CREAT | O_EXCL, 0600, 0);
     ASSERT_NE(s, SEM_FAILED);
     ::sem_close(s);
-    EXPECT_ANY_THROW(ipclab::lab06::make_shm_sem_transport(64));
+    EXPECT_ANY_THROW(lab::make_shm_sem_transport(64));
     ::sem_unlink(full.c_str());
     EXPECT_EQ(objects_now(), "") << "shm_sem: a failed constructor left objects";
   }
@@ -204,7 +183,7 @@ GRADED_TEST(Hidden, CtrlCToTheGroupCleansUp, 2, "README §Pitfalls 6") {
 
 GRADED_TEST(Hidden, ChecksumIsSeededAndLengthAware, 1, "README §Payload") {
   std::vector<std::byte> zeros(64);
-  const auto c = ipclab::lab06::checksum64;
+  const auto c = lab::checksum64;
   EXPECT_NE(c(zeros, 1), c(zeros, 2)) << "the seed does not matter";
   EXPECT_NE(c(std::span(zeros).first(16), 0), c(std::span(zeros).first(24), 0))
       << "16 and 24 zero bytes have the same checksum";

@@ -14,13 +14,15 @@
 #include "lab06/channel.hpp"
 #include "lab06/payload.hpp"
 
+namespace lab = ipclab::lab06;
+
 GRADER_LAB("lab06", "IPC mechanism benchmark");
 
 using grader::expect_exit;
 using grader::run;
-using ipclab::lab06::fill_message;
-using ipclab::lab06::Verdict;
-using ipclab::lab06::verify_message;
+using lab::fill_message;
+using lab::Verdict;
+using lab::verify_message;
 using lab06_test::csv_rows;
 using lab06_test::kMechanisms;
 using lab06_test::objects_now;
@@ -57,7 +59,7 @@ GRADED_TEST(Payload, FillThenVerifyAcceptsEverySize, 2, "README §Payload") {
   for (std::size_t size : {16, 17, 23, 24, 25, 31, 32, 33, 47, 48, 100, 1001, 1024, 4099}) {
     for (std::uint64_t seq : {0ull, 1ull, 12345ull, ~0ull}) {
       const Bytes m = message(size, seq);
-      EXPECT_EQ(ipclab::lab06::message_sequence(m), seq) << "size " << size;
+      EXPECT_EQ(lab::message_sequence(m), seq) << "size " << size;
       EXPECT_EQ(verify_message(m, seq), Verdict::kOk) << "size " << size << " seq " << seq;
     }
   }
@@ -122,22 +124,22 @@ GRADED_TEST(Payload, SwappedWordsAndStaleTailAreCaught, 2,
 // ---- limits -----------------------------------------------------------------------------
 
 GRADED_TEST(Limits, ReadFromProc, 2, "README §Limits") {
-  using ipclab::lab06::Mechanism;
+  using lab::Mechanism;
   const long mq = lab06_test::proc_number("/proc/sys/fs/mqueue/msgsize_max");
   const long msgmax = lab06_test::proc_number("/proc/sys/kernel/msgmax");
   const long msgmnb = lab06_test::proc_number("/proc/sys/kernel/msgmnb");
   if (mq < 0 || msgmax < 0 || msgmnb < 0) GTEST_SKIP() << "/proc/sys limits unreadable";
-  const auto p = ipclab::lab06::message_limit(Mechanism::kPosixMq);
+  const auto p = lab::message_limit(Mechanism::kPosixMq);
   EXPECT_EQ(p.bytes, static_cast<std::size_t>(mq));
   EXPECT_EQ(p.source, "/proc/sys/fs/mqueue/msgsize_max");
-  const auto s = ipclab::lab06::message_limit(Mechanism::kSysvMq);
+  const auto s = lab::message_limit(Mechanism::kSysvMq);
   EXPECT_EQ(s.bytes, static_cast<std::size_t>(std::min(msgmax, msgmnb)));
   EXPECT_NE(s.source.find("/proc/sys/kernel/msgm"), std::string::npos) << s.source;
   for (Mechanism m : {Mechanism::kPipe, Mechanism::kFifo, Mechanism::kUds})
-    EXPECT_EQ(ipclab::lab06::message_limit(m).bytes, ipclab::lab06::kStreamMaxMessage);
-  EXPECT_EQ(ipclab::lab06::message_limit(Mechanism::kShmSem).bytes, ipclab::lab06::kShmMaxMessage);
-  for (Mechanism m : ipclab::lab06::kAllMechanisms)
-    EXPECT_FALSE(ipclab::lab06::message_limit(m).source.empty()) << mechanism_name(m);
+    EXPECT_EQ(lab::message_limit(m).bytes, lab::kStreamMaxMessage);
+  EXPECT_EQ(lab::message_limit(Mechanism::kShmSem).bytes, lab::kShmMaxMessage);
+  for (Mechanism m : lab::kAllMechanisms)
+    EXPECT_FALSE(lab::message_limit(m).source.empty()) << mechanism_name(m);
 }
 
 GRADED_TEST(Limits, SizesOutsideTheLimitsAreUsageErrors, 4, "README §Limits") {
@@ -160,8 +162,8 @@ GRADED_TEST(Limits, SizesOutsideTheLimitsAreUsageErrors, 4, "README §Limits") {
   const std::vector<Case> cases = {
       {"posix_mq", mq, "/proc/sys/fs/mqueue/msgsize_max"},
       {"sysv_mq", sysv, msgmnb < msgmax ? "/proc/sys/kernel/msgmnb" : "/proc/sys/kernel/msgmax"},
-      {"pipe", static_cast<long>(ipclab::lab06::kStreamMaxMessage), ""},
-      {"shm_sem", static_cast<long>(ipclab::lab06::kShmMaxMessage), ""}};
+      {"pipe", static_cast<long>(lab::kStreamMaxMessage), ""},
+      {"shm_sem", static_cast<long>(lab::kShmMaxMessage), ""}};
   for (const auto& c : cases) {
     auto r = run({"ipc_benchmark", "--mechanisms=" + c.mech,
                   "--msg-size=" + std::to_string(c.limit + 1), "--iterations=10", "--runs=1"});
@@ -231,8 +233,8 @@ GRADED_TEST(Run, LargeMessagesCrossByteStreamsWhole, 3,
 GRADED_TEST(Run, QueuesCarryMessagesAtTheirLimit, 2,
             "README §Pitfalls 3 — the receive buffer and msgsz") {
   for (const auto& mech : {"posix_mq", "sysv_mq"}) {
-    const auto lim = ipclab::lab06::message_limit(*ipclab::lab06::parse_mechanism(mech)).bytes;
-    expect_runs_and_verifies(mech, lim);
+    const auto lim = lab::message_limit(*lab::parse_mechanism(mech)).bytes;
+    ASSERT_NO_FATAL_FAILURE(expect_runs_and_verifies(mech, lim)) << mech;
   }
 }
 

@@ -8,9 +8,6 @@
 
 #include <atomic>   // std::atomic
 #include <cstdint>  // std::uint64_t
-#include <cstdio>   // std::fflush
-#include <cstdlib>  // std::_Exit, std::getenv
-#include <fstream>  // std::ofstream
 #include <map>      // std::map
 #include <memory>   // std::unique_ptr
 #include <regex>    // std::regex
@@ -38,18 +35,6 @@ inline std::uint64_t thread_ticks(pid_t tid) {
   return st ? st->utime_ticks + st->stime_ticks : 0;
 }
 
-/// Threads stuck in the student's code cannot be joined or cancelled: report and end the
-/// test process. The driver scores it 0 and shows this message; the result file (the
-/// driver's protocol, see graders/harness/src/driver.cpp) says FAIL rather than CRASH.
-[[noreturn]] inline void hung(const std::string& what) {
-  ADD_FAILURE() << what;
-  if (const char* result = std::getenv("IPCLAB_GRADER_RESULT"); result != nullptr && *result)
-    std::ofstream(result) << "failed\n";
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-
 struct Shape {
   int producers;
   int consumers;
@@ -65,7 +50,8 @@ inline std::string describe(const Shape& s) {
 /// Runs producers and consumers on `buf` (empty, open): producers push 1..items from a
 /// ticket counter, then the test closes the buffer and consumers drain it. Returns "" if
 /// every item was popped exactly once, no push failed, no pop ended before close(), and
-/// the size never exceeded the capacity; else what went wrong. Hangs end the test.
+/// the size never exceeded the capacity; else what went wrong. Hangs end the test
+/// (grader::abandon_test: stuck threads can be neither joined nor cancelled).
 template <typename Buffer>
 std::string run_shape(Buffer& buf, const Shape& s) {
   std::atomic<std::uint64_t> next{0};
@@ -100,18 +86,16 @@ std::string run_shape(Buffer& buf, const Shape& s) {
       }
       producers_done.fetch_add(1);
     });
-  if (!grader::wait_until([&] { return producers_done.load() == s.producers; },
-                          grader::scaled(20'000ms)))
-    hung(
+  if (!grader::wait_until([&] { return producers_done.load() == s.producers; }, 20'000ms))
+    grader::abandon_test(
         fmt::format("{}: producers still blocked in push() after 20 s ({} of {} done); "
                     "items popped so far are lost or consumers stopped early ({} pops ended "
                     "before close())",
                     describe(s), producers_done.load(), s.producers, early_end.load()));
   closing.store(true);
   buf.close();
-  if (!grader::wait_until([&] { return consumers_done.load() == s.consumers; },
-                          grader::scaled(5'000ms)))
-    hung(
+  if (!grader::wait_until([&] { return consumers_done.load() == s.consumers; }, 5'000ms))
+    grader::abandon_test(
         fmt::format("{}: after close(), {} of {} consumers are still blocked in pop(): "
                     "close() must wake every waiting consumer",
                     describe(s), s.consumers - consumers_done.load(), s.consumers));
@@ -144,8 +128,8 @@ std::string run_shape(Buffer& buf, const Shape& s) {
 }
 
 /// Waits until thread `tid` sleeps in the kernel (state 'S'); false at the deadline.
-inline bool wait_blocked(pid_t tid, grader::ms timeout = 5'000ms) {
-  return grader::wait_until([&] { return thread_state(tid) == 'S'; }, grader::scaled(timeout));
+inline bool wait_blocked(pid_t tid, grader::Timeout timeout = 5'000ms) {
+  return grader::wait_until([&] { return thread_state(tid) == 'S'; }, timeout);
 }
 
 /// The CPU ticks a blocked thread uses over a 0.5 s window; the window is an observation,

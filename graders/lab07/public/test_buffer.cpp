@@ -1,18 +1,16 @@
 // Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
 // exactly once under injected yields, no busy-waiting) and the shared-memory variant
 // (two handles, a robust mutex whose owner is SIGKILLed inside push()).
-#include <signal.h>    // SIGKILL
-#include <sys/wait.h>  // waitpid, WUNTRACED
-#include <unistd.h>    // fork, _exit
-
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/names.hpp"  // names::posix
 
+namespace lab = ipclab::lab07;
+
 GRADER_LAB("lab07", "Producer-consumer: bounded buffer with mutex + condition variables");
 
-using ipclab::lab07::BoundedBuffer;
-using ipclab::lab07::SharedBoundedBuffer;
+using lab::BoundedBuffer;
+using lab::SharedBoundedBuffer;
 using lab07_test::Shape;
 
 // ---- single-threaded contract -----------------------------------------------------------
@@ -70,8 +68,8 @@ GRADED_TEST(Close, WakesEveryBlockedConsumer, 4,
           << lab07_test::thread_state(tid.load()) << ")";
     }
     b.close();
-    if (!grader::wait_until([&] { return ended.load() == kConsumers; }, grader::scaled(5'000ms)))
-      lab07_test::hung(
+    if (!grader::wait_until([&] { return ended.load() == kConsumers; }, 5'000ms))
+      grader::abandon_test(
           fmt::format("{} consumers blocked on an empty buffer; after close() {} are still blocked "
                       "(close() must wake all of them)",
                       kConsumers, kConsumers - ended.load()));
@@ -100,9 +98,10 @@ GRADED_TEST(Close, WakesEveryBlockedProducer, 3,
         << "a producer of a full buffer did not block";
   }
   b.close();
-  if (!grader::wait_until([&] { return ended.load() == kProducers; }, grader::scaled(5'000ms)))
-    lab07_test::hung(fmt::format("after close(), {} producers are still blocked on a full buffer",
-                                 kProducers - ended.load()));
+  if (!grader::wait_until([&] { return ended.load() == kProducers; }, 5'000ms))
+    grader::abandon_test(
+        fmt::format("after close(), {} producers are still blocked on a full buffer",
+                    kProducers - ended.load()));
   for (auto& t : ts) t.join();
   EXPECT_EQ(accepted.load(), 0) << "push() into a closed buffer returned true";
   EXPECT_EQ(b.pop(), 100u) << "the item pushed before close() was lost";
@@ -132,8 +131,8 @@ GRADED_TEST(NoBusyWait, ConsumerBlockedOnEmptyUsesNoCpu, 3,
   EXPECT_LE(ticks, 3u) << "a consumer blocked on an empty buffer used " << ticks
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   ASSERT_TRUE(b.push(42));
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
-    lab07_test::hung("push() did not wake the consumer blocked on the empty buffer");
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
+    grader::abandon_test("push() did not wake the consumer blocked on the empty buffer");
   t.join();
   EXPECT_EQ(got, 42u);
 }
@@ -161,8 +160,8 @@ GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
   EXPECT_LE(ticks, 3u) << "a producer blocked on a full buffer used " << ticks
                        << " clock ticks of CPU in 0.5 s: it is busy-waiting";
   EXPECT_EQ(b.pop(), 1u);
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
-    lab07_test::hung("pop() did not wake the producer blocked on the full buffer");
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
+    grader::abandon_test("pop() did not wake the producer blocked on the full buffer");
   t.join();
   EXPECT_EQ(b.pop(), 2u);
   EXPECT_EQ(b.pop(), 3u);
@@ -172,7 +171,7 @@ GRADED_TEST(NoBusyWait, ProducerBlockedOnFullUsesNoCpu, 3,
 
 GRADED_TEST(ExactlyOnce, SmallShapesWithYields, 4,
             "README §Pitfalls 1 — wait in a while loop, not an if") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   const std::vector<Shape> shapes = {{1, 1, 1, 2000}, {1, 1, 10, 3000}, {2, 2, 1, 2000}};
   grader::repeat(4, [&](int, std::uint64_t) {
     for (const auto& s : shapes) {
@@ -187,7 +186,7 @@ GRADED_TEST(ExactlyOnce, SmallShapesWithYields, 4,
 
 GRADED_TEST(ExactlyOnce, ManyThreadsTinyBufferWithYields, 6,
             "README §Pitfalls 1 — wait in a while loop: another thread may take the item first") {
-  ipclab::lab07::set_test_yield(true);
+  lab::set_test_yield(true);
   // More threads than the machine has cores, and buffers of 1 and 2 slots: every wakeup
   // races with a thread that did not have to wait.
   const std::vector<Shape> shapes = {
@@ -239,24 +238,22 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
   ASSERT_TRUE(buf.push(22));
   // A child process (this test has no threads now, so fork is safe) stops itself inside its
   // push, holding the lock, and is SIGKILLed there.
-  std::fflush(stdout);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ipclab::lab07::arm_stop_in_push(1);
-    buf.push(33);
-    ::_exit(0);
-  }
-  int st = 0;
-  ASSERT_EQ(::waitpid(child, &st, WUNTRACED), child);
-  if (!WIFSTOPPED(st)) {
-    FAIL() << "the child was expected to stop inside push() at test_point(kPushLocked); it "
-           << ipclab::WaitStatus(st).describe();
+  grader::Child owner(
+      [&] {
+        lab::arm_stop_in_push(1);
+        buf.push(33);
+      },
+      "producer stopped in push()");
+  ASSERT_TRUE(grader::wait_until([&] {
+    return ipclab::process_state(owner.pid()) == 'T' || owner.exited();
+  })) << "the child neither stopped inside push() nor ended";
+  if (owner.exited()) {
+    FAIL() << "the child was expected to stop inside push() at test_point(kPushLocked); "
+           << owner.finish().describe();
   }
   EXPECT_EQ(buf.ring()->in_progress, 1u)
       << "push() must set in_progress before test_point(kPushLocked)";
-  ::kill(child, SIGKILL);
-  ::waitpid(child, &st, 0);
+  owner.kill();
   // The next locker (a consumer here) gets EOWNERDEAD and must repair, not wedge or throw.
   std::optional<std::uint64_t> a, b;
   std::atomic<bool> done{false};
@@ -269,8 +266,8 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
     }
     done = true;
   });
-  if (!grader::wait_until([&] { return done.load(); }, grader::scaled(5'000ms)))
-    lab07_test::hung(
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
+    grader::abandon_test(
         "pop() after the lock owner was killed is still blocked: the mutex is "
         "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");
   t.join();

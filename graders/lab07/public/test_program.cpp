@@ -16,8 +16,8 @@ GRADED_TEST(Program, LabsCommandEveryItemExactlyOnce, 4,
             "README §Pitfalls 1 — wait in a while loop, not an if") {
   const Shape s{3, 2, 10, 1000};
   grader::repeat(3, [&](int, std::uint64_t) {
-    auto r = grader::run(lab07_test::program_args(s, "threads"),
-                         {.timeout = grader::scaled(15'000ms), .env = kYield});
+    auto r =
+        grader::run(lab07_test::program_args(s, "threads"), {.timeout = 15'000ms, .env = kYield});
     lab07_test::expect_good_run(r, s);
   });
 }
@@ -48,7 +48,7 @@ GRADED_TEST(Processes, EveryItemExactlyOnceAcrossProcesses, 5,
   grader::repeat(2, [&](int, std::uint64_t) {
     for (const auto& s : shapes) {
       auto r = grader::run(lab07_test::program_args(s, "processes"),
-                           {.timeout = grader::scaled(15'000ms), .env = kYield});
+                           {.timeout = 15'000ms, .env = kYield});
       lab07_test::expect_good_run(r, s);
       EXPECT_NE(r.out.find("lock recoveries: 0"), std::string::npos) << r.describe();
       if (HasFailure()) break;
@@ -70,13 +70,13 @@ GRADED_TEST(Processes, ProducerKilledHoldingLockDoesNotWedge, 8,
             if (ipclab::process_state(c) == 'T') stopped = c;
           return stopped != 0 || !p.running();
         },
-        grader::scaled(10'000ms)))
+        10'000ms))
         << "no worker stopped inside push(): does push() call test_point(kPushLocked)?";
     ASSERT_NE(stopped, 0) << "producer_consumer ended before a producer stopped inside push():\n"
                           << p.finish().describe();
     // Everyone else is now stuck on the lock the stopped producer holds. Kill it there.
     ASSERT_EQ(::kill(stopped, SIGKILL), 0);
-    auto r = p.finish(grader::scaled(20'000ms));
+    auto r = p.finish(20'000ms);
     grader::expect_finished(r);
     ASSERT_FALSE(r.timed_out) << "the other workers are wedged on the dead producer's lock";
     grader::expect_exit(r, 1);

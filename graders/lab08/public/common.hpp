@@ -27,8 +27,10 @@ using namespace std::chrono_literals;
 
 namespace lab08_test {
 
-using ipclab::lab08::Policy;
-using ipclab::lab08::RwLock;
+namespace lab = ipclab::lab08;
+
+using lab::Policy;
+using lab::RwLock;
 
 inline const std::vector<Policy> kAllPolicies = {Policy::reader, Policy::writer, Policy::fair};
 
@@ -88,12 +90,12 @@ class Call {
   pid_t tid() const { return st_->tid.load(); }
 
   /// True once the call has returned; false at the deadline.
-  bool wait_done(grader::ms timeout = 5'000ms) const {
-    return grader::wait_until([&] { return done(); }, grader::scaled(timeout));
+  bool wait_done(grader::Timeout timeout = 5'000ms) const {
+    return grader::wait_until([&] { return done(); }, timeout);
   }
   /// True once the thread sleeps in the kernel inside the call (blocked on the lock);
   /// false if the call returned instead or the deadline passed.
-  bool wait_blocked(grader::ms timeout = 5'000ms) const {
+  bool wait_blocked(grader::Timeout timeout = 5'000ms) const {
     bool blocked = false;
     grader::wait_until(
         [&] {
@@ -105,7 +107,7 @@ class Call {
           blocked = !done() && thread_state(tid()) == 'S';
           return blocked;
         },
-        grader::scaled(timeout));
+        timeout);
     return blocked && !done();
   }
 
@@ -155,7 +157,7 @@ struct Room {
 inline void dwell(std::mt19937_64& rng) {
   const auto n = rng() % 64;
   for (std::uint64_t i = 0; i < n; ++i) {
-    ipclab::lab08::test_yield_point();
+    lab::test_yield_point();
     asm volatile("" ::: "memory");
   }
 }
@@ -171,9 +173,9 @@ struct StressShape {
 /// Runs the shape with yields on; checks exclusion on every acquisition and that the lock
 /// is free at the end. Returns a description of the first problem, or "" if none.
 inline std::string run_stress(const StressShape& shape, std::uint64_t seed,
-                              grader::ms timeout = 8'000ms) {
+                              grader::Timeout timeout = 8'000ms) {
   auto room = std::make_shared<Room>(shape.policy);
-  ipclab::lab08::set_test_yield(true);
+  lab::set_test_yield(true);
   std::vector<std::unique_ptr<Call>> calls;
   for (int t = 0; t < shape.readers + shape.writers; ++t) {
     const bool is_writer = t >= shape.readers;
@@ -226,10 +228,10 @@ inline std::string run_stress(const StressShape& shape, std::uint64_t seed,
       break;
     }
   }
-  ipclab::lab08::set_test_yield(false);
+  lab::set_test_yield(false);
   const std::string what =
       fmt::format("policy {}, {} readers, {} writers, {} ops each{}, seed {}",
-                  ipclab::lab08::policy_name(shape.policy), shape.readers, shape.writers, shape.ops,
+                  lab::policy_name(shape.policy), shape.readers, shape.writers, shape.ops,
                   shape.timed ? ", timed and try calls mixed in" : "", seed);
   if (room->violations.load() != 0)
     return fmt::format("{}: mutual exclusion violated {} times (a writer shared the lock)", what,

@@ -4,12 +4,14 @@
 
 #include "common.hpp"
 
+namespace lab = ipclab::lab08;
+
 GRADER_LAB("lab08", "Reader-writer lock");
 
 using grader::ms;
-using ipclab::lab08::policy_name;
-using ipclab::lab08::ReadGuard;
-using ipclab::lab08::WriteGuard;
+using lab::policy_name;
+using lab::ReadGuard;
+using lab::WriteGuard;
 using lab08_test::Call;
 using lab08_test::kAllPolicies;
 using lab08_test::Policy;
@@ -29,10 +31,9 @@ std::function<bool()> reader_until(std::shared_ptr<Room> room,
     room->reader_in();
     bool ok = true;
     if (want > 0) {
-      ok = grader::wait_until([&] { return room->max_readers.load() >= want; },
-                              grader::scaled(5'000ms));
+      ok = grader::wait_until([&] { return room->max_readers.load() >= want; }, 5'000ms);
     } else {
-      ok = grader::wait_until([&] { return go->load(); }, grader::scaled(10'000ms));
+      ok = grader::wait_until([&] { return go->load(); }, 10'000ms);
     }
     room->reader_out();
     room->lock.unlock_read();
@@ -271,7 +272,7 @@ GRADED_TEST(Policy, FairAlternatesReadAndWritePhases, 5,
     room->lock.lock_write();
     room->writer_in();
     late_reader_done_when_writer_in->store(room->reads.load());
-    const bool ok = grader::wait_until([&] { return writer_go->load(); }, grader::scaled(10'000ms));
+    const bool ok = grader::wait_until([&] { return writer_go->load(); }, 10'000ms);
     room->writer_out();
     room->lock.unlock_write();
     return ok;
@@ -418,7 +419,7 @@ GRADED_TEST(Program, WriterAndFairPoliciesPass, 3, "README §Program") {
     const auto bound = std::to_string(grader::scaled(3'000ms).count());
     auto r = grader::run({"test_myrwlock", "--readers=10", "--writers=3", "--duration=1s",
                           std::string("--policy=") + p, "--starvation-ms=" + bound},
-                         {.timeout = grader::scaled(8'000ms)});
+                         {.timeout = 8'000ms});
     grader::expect_exit(r, 0);
     for (const char* needle : {"acquisitions: ", "max reader wait: ", "max writer wait: ",
                                "No starvation detected: PASS"})
@@ -431,7 +432,7 @@ GRADED_TEST(Program, ReaderPolicyReportsStarvation, 2,
             "README §Program — under reader preference a writer starves") {
   auto r = grader::run({"test_myrwlock", "--readers=10", "--writers=1", "--duration=1500ms",
                         "--policy=reader", "--starvation-ms=500", "--read-hold-us=2000"},
-                       {.timeout = grader::scaled(8'000ms)});
+                       {.timeout = 8'000ms});
   grader::expect_exit(r, 1);
   EXPECT_NE(r.out.find("Starvation detected: a writer waited"), std::string::npos) << r.describe();
 }

@@ -1,33 +1,28 @@
 // Shared by lab 09's public and hidden tests: running kvstore on a database in the test's
-// scratch directory, asking the kernel who holds a byte range, and forked workers that use
-// the library directly (fast loops of locked operations in real processes).
+// scratch directory, asking the kernel who holds a byte range, and sealed values that a
+// torn read cannot fake. Workers that use the library directly (fast loops of locked
+// operations in real processes) are grader::Child processes.
 #pragma once
 
 #include <fcntl.h>          // open, fcntl, F_OFD_GETLK
-#include <signal.h>         // SIGKILL
-#include <sys/prctl.h>      // prctl(PR_SET_PDEATHSIG)
 #include <sys/stat.h>       // stat
 #include <sys/sysmacros.h>  // major, minor
-#include <unistd.h>         // fork, _exit
 
-#include <cstdio>      // std::fflush
-#include <functional>  // std::function
-#include <sstream>     // std::istringstream
-#include <string>      // std::string
-#include <vector>      // std::vector
+#include <sstream>  // std::istringstream
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include "grader/grader.hpp"
 #include "ipclab/error.hpp"
 #include "ipclab/fd.hpp"
-#include "ipclab/io.hpp"       // read_file
-#include "ipclab/process.hpp"  // wait_for
+#include "ipclab/io.hpp"  // read_file
 #include "lab09/kvstore.hpp"
 
 using namespace std::chrono_literals;
 
 namespace lab09_test {
 
-namespace kv = ipclab::lab09;
+namespace lab = ipclab::lab09;
 
 /// The database of this test (a regular file in the scratch directory).
 inline std::string db(const std::string& name = "kv.db") { return grader::scratch() + "/" + name; }
@@ -51,7 +46,7 @@ inline std::vector<std::string> kv_argv(const std::string& dbfile, std::vector<s
 inline grader::RunResult kvrun(const std::string& dbfile, std::vector<std::string> args,
                                unsigned slots = 0) {
   return grader::run(kv_argv(dbfile, std::move(args), slots),
-                     {.timeout = grader::scaled(20'000ms), .env = kYieldEnv});
+                     {.timeout = 20'000ms, .env = kYieldEnv});
 }
 
 /// Starts kvstore in the background with the test hook on.
@@ -82,7 +77,7 @@ inline Holder holder_of(const std::string& dbfile, off_t start, off_t len) {
   return {fl.l_type, fl.l_start, fl.l_len};
 }
 inline Holder record_holder(const std::string& dbfile, std::uint32_t slot) {
-  return holder_of(dbfile, kv::record_offset(slot), kv::kRecordSize);
+  return holder_of(dbfile, lab::record_offset(slot), lab::kRecordSize);
 }
 
 /// The number of lock requests blocked in the kernel on the file (the "->" lines of
@@ -104,58 +99,19 @@ inline int blocked_waiters(const std::string& dbfile) {
   return n;
 }
 
-/// Runs body() in a forked child (which uses the library directly), exits with its status:
-/// 0 ok, 1 a check failed (body returned false), 3 an exception. The driver kills
-/// leftovers; PDEATHSIG covers a test that dies first.
-inline pid_t fork_worker(const std::function<bool()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) ipclab::throw_errno("fork");
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int code = 3;
-    try {
-      code = body() ? 0 : 1;
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "worker {}: {}\n", ::getpid(), e.what());
-      std::fflush(stderr);
-    } catch (...) {
-    }
-    ::_exit(code);
-  }
-  return pid;
-}
-
-/// Waits for every worker; returns a description of each that did not exit 0 (empty: ok).
-inline std::string join_workers(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
-  std::string bad;
-  const ipclab::Deadline deadline(grader::scaled(timeout));
-  for (const pid_t pid : pids) {
-    auto st = ipclab::wait_for(pid, deadline);
-    if (!st) {
-      bad += fmt::format("worker {} still running at the deadline (killed)\n", pid);
-      ipclab::kill_and_reap(pid);
-    } else if (!st->exited() || st->exit_code() != 0) {
-      bad += fmt::format("worker {} {}\n", pid, st->describe());
-    }
-  }
-  return bad;
-}
-
 /// A self-validating value: "<tag>:<len>:" + pattern to `len` bytes + "#" + 8-hex FNV-1a of
 /// everything before the '#'. Different writers and lengths give different values.
 inline std::string sealed_value(const std::string& tag, std::size_t len) {
   std::string v = fmt::format("{}:{}:", tag, len);
   while (v.size() < len) v += static_cast<char>('a' + (v.size() * 7 + tag.size()) % 26);
   v.resize(len);
-  return fmt::format("{}#{:08x}", v, static_cast<std::uint32_t>(kv::key_hash(v)));
+  return fmt::format("{}#{:08x}", v, static_cast<std::uint32_t>(lab::key_hash(v)));
 }
 inline bool sealed_ok(std::string_view v) {
   const auto hash = v.rfind('#');
   if (hash == std::string_view::npos || v.size() - hash != 9) return false;
   const std::string_view body = v.substr(0, hash);
-  if (fmt::format("{:08x}", static_cast<std::uint32_t>(kv::key_hash(body))) != v.substr(hash + 1))
+  if (fmt::format("{:08x}", static_cast<std::uint32_t>(lab::key_hash(body))) != v.substr(hash + 1))
     return false;
   const auto c1 = body.find(':');
   const auto c2 = body.find(':', c1 + 1);
@@ -169,7 +125,7 @@ inline std::pair<std::string, std::string> keys_in_distinct_slots(std::uint32_t 
   std::string a = fmt::format("ka{}", seed % 1000);
   for (int i = 0;; ++i) {
     std::string b = fmt::format("kb{}_{}", seed % 1000, i);
-    const auto sa = kv::home_slot(a, slots), sb = kv::home_slot(b, slots);
+    const auto sa = lab::home_slot(a, slots), sb = lab::home_slot(b, slots);
     if (sa != sb && (sa + 1) % slots != sb && (sb + 1) % slots != sa) return {a, b};
   }
 }

@@ -15,7 +15,7 @@ using grader::expect_output;
 using lab09_test::db;
 using lab09_test::kvrun;
 using lab09_test::kvstart;
-namespace kv = ipclab::lab09;
+namespace lab = ipclab::lab09;
 
 namespace {
 
@@ -82,7 +82,7 @@ GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
 
 GRADED_TEST(Store, TooLongIsUsageError, 2, "README §The API — limits are exit 2") {
   const auto f = db();
-  const std::string key48(kv::kMaxKey, 'k'), value192(kv::kMaxValue, 'v');
+  const std::string key48(lab::kMaxKey, 'k'), value192(lab::kMaxValue, 'v');
   expect_exit(kvrun(f, {"set", key48, value192}), 0);
   expect_output(kvrun(f, {"get", key48}), value192 + "\n");
   for (const auto& args : std::vector<std::vector<std::string>>{{"set", key48 + "k", "v"},
@@ -107,7 +107,7 @@ GRADED_TEST(Locking, EightProcessesIncrementExactly4000, 8,
     std::vector<grader::Process> ps;
     for (int p = 0; p < 8; ++p) ps.push_back(kvstart(f, {"incr", key, "--times", "500"}));
     for (auto& p : ps) {
-      auto r = p.finish(grader::scaled(60'000ms));
+      auto r = p.finish(60'000ms);
       expect_exit(r, 0);
     }
     auto g = kvrun(f, {"get", key});
@@ -120,9 +120,9 @@ GRADED_TEST(Locking, DifferentKeysLockInParallel, 6,
             "README §Pitfalls 2 — lock the record's bytes, not the whole file") {
   grader::repeat(3, [](int, std::uint64_t seed) {
     const auto f = db();
-    const auto [a, b] = lab09_test::keys_in_distinct_slots(kv::kDefaultSlots, seed);
+    const auto [a, b] = lab09_test::keys_in_distinct_slots(lab::kDefaultSlots, seed);
     auto pa = kvstart(f, {"lock-test", a, "--hold-ms", "60000"});
-    ASSERT_TRUE(pa.wait_for_output("locked", grader::scaled(10'000ms)))
+    ASSERT_TRUE(pa.wait_for_output("locked", 10'000ms))
         << "lock-test " << a << " never printed `locked`\n"
         << pa.err();
     auto pb = kvstart(f, {"lock-test", b, "--hold-ms", "60000"});
@@ -132,7 +132,7 @@ GRADED_TEST(Locking, DifferentKeysLockInParallel, 6,
           return pb.out().find("locked") != std::string::npos ||
                  lab09_test::blocked_waiters(f) > 0 || pb.exited();
         },
-        grader::scaled(10'000ms)));
+        10'000ms));
     EXPECT_NE(pb.out().find("locked " + b), std::string::npos)
         << "`lock-test " << b << "` could not lock its record while `lock-test " << a << "` held "
         << a << "'s: different keys must not exclude each other.\n"
@@ -146,11 +146,10 @@ GRADED_TEST(Locking, SameKeyWaitsAsleepInTheKernel, 6,
             "README §Pitfalls 3 — F_OFD_SETLKW sleeps; never poll with F_OFD_SETLK") {
   const auto f = db();
   auto holder = kvstart(f, {"lock-test", "hot", "--hold-ms", "60000"});
-  ASSERT_TRUE(holder.wait_for_output("locked", grader::scaled(10'000ms))) << holder.err();
+  ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
   auto waiter = kvstart(f, {"lock-test", "hot"});
-  ASSERT_TRUE(
-      grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0 || waiter.exited(); },
-                         grader::scaled(10'000ms)))
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return lab09_test::blocked_waiters(f) > 0 || waiter.exited(); }, 10'000ms))
       << "the second lock-test of the same key never blocked in F_OFD_SETLKW";
   EXPECT_EQ(waiter.out().find("locked"), std::string::npos)
       << "two processes held the same record's write lock at once:\nholder: " << holder.out()
@@ -170,13 +169,12 @@ GRADED_TEST(Locking, KilledHolderReleasesItsLock, 6,
     const auto f = db();
     const std::string key = fmt::format("k{}", i);
     auto holder = kvstart(f, {"lock-test", key, "--hold-ms", "60000"});
-    ASSERT_TRUE(holder.wait_for_output("locked", grader::scaled(10'000ms))) << holder.err();
+    ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
     auto waiter = kvstart(f, {"lock-test", key});
-    ASSERT_TRUE(grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0; },
-                                   grader::scaled(10'000ms)))
+    ASSERT_TRUE(grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0; }, 10'000ms))
         << "the waiter never blocked on the held record";
     holder.kill();  // SIGKILL: no destructor, no unlock — only the kernel can release it
-    ASSERT_TRUE(waiter.wait_for_output("released", grader::scaled(10'000ms)))
+    ASSERT_TRUE(waiter.wait_for_output("released", 10'000ms))
         << "the next locker did not get the lock after its holder was killed\n"
         << waiter.err();
     expect_exit(waiter.finish(), 0);
@@ -189,7 +187,7 @@ GRADED_TEST(Locking, KilledHolderReleasesItsLock, 6,
         auto r = grader::run(lab09_test::kv_argv(f, {"get", "n"}), {.timeout = 5s});
         return r.exit_code() == 0 && r.out != "0\n";
       },
-      grader::scaled(10'000ms)));
+      10'000ms));
   busy.kill();
   auto after = kvrun(f, {"incr", "n", "--times", "3"});
   expect_exit(after, 0);
@@ -199,24 +197,24 @@ GRADED_TEST(Locking, LockCoversExactlyTheRecord, 6,
             "README §Pitfalls 2 — record i's lock is [record_offset(i), +kRecordSize)") {
   const auto f = db();
   for (const std::string key : {"alpha", "omega"}) {
-    const std::uint32_t slot = kv::home_slot(key, kv::kDefaultSlots);  // empty table
+    const std::uint32_t slot = lab::home_slot(key, lab::kDefaultSlots);  // empty table
     auto p = kvstart(f, {"lock-test", key, "--hold-ms", "60000"});
-    ASSERT_TRUE(p.wait_for_output("locked", grader::scaled(10'000ms))) << p.err();
-    const off_t off = kv::record_offset(slot);
+    ASSERT_TRUE(p.wait_for_output("locked", 10'000ms)) << p.err();
+    const off_t off = lab::record_offset(slot);
     const auto h = lab09_test::record_holder(f, slot);
     EXPECT_TRUE(h.locked()) << "no lock on record " << slot << " of key " << key;
     EXPECT_EQ(h.type, F_WRLCK);
     EXPECT_EQ(h.start, off) << "the lock starts at the wrong byte";
-    EXPECT_EQ(h.len, static_cast<off_t>(kv::kRecordSize)) << "the lock has the wrong length";
+    EXPECT_EQ(h.len, static_cast<off_t>(lab::kRecordSize)) << "the lock has the wrong length";
     EXPECT_TRUE(lab09_test::holder_of(f, off, 1).locked()) << "first byte not covered";
-    EXPECT_TRUE(lab09_test::holder_of(f, off + kv::kRecordSize - 1, 1).locked())
+    EXPECT_TRUE(lab09_test::holder_of(f, off + lab::kRecordSize - 1, 1).locked())
         << "last byte not covered";
-    EXPECT_FALSE(lab09_test::holder_of(f, 0, kv::kHeaderSize).locked())
+    EXPECT_FALSE(lab09_test::holder_of(f, 0, lab::kHeaderSize).locked())
         << "the header is still locked while a record is held";
     if (slot > 0) {
       EXPECT_FALSE(lab09_test::record_holder(f, slot - 1).locked()) << "record before locked";
     }
-    if (slot + 1 < kv::kDefaultSlots) {
+    if (slot + 1 < lab::kDefaultSlots) {
       EXPECT_FALSE(lab09_test::record_holder(f, slot + 1).locked()) << "record after locked";
     }
     const auto l = parse_locked(p.out());
@@ -229,36 +227,36 @@ GRADED_TEST(Locking, RecordsAreNeverTorn, 6,
             "README §Pitfalls 5 — a reader takes the record's read lock too") {
   grader::repeat(2, [](int i, std::uint64_t seed) {
     const auto f = db(fmt::format("torn{}.db", i));
-    kv::KvStore::open(f);  // create it once
+    lab::KvStore::open(f);  // create it once
     const std::vector<std::string> keys = {"x", "y"};
-    std::vector<pid_t> pids;
+    std::vector<grader::Child> workers;
     for (int w = 0; w < 3; ++w)
-      pids.push_back(lab09_test::fork_worker([&, w] {
-        kv::set_test_yield(true);
-        auto s = kv::KvStore::open(f);
-        std::mt19937_64 rng(seed + w);
-        for (int n = 0; n < 300; ++n)
-          s.set(keys[rng() % keys.size()],
-                lab09_test::sealed_value(fmt::format("w{}n{}", w, n), 20 + rng() % 160));
-        return true;
-      }));
+      workers.emplace_back(
+          [&, w] {
+            lab::set_test_yield(true);
+            auto s = lab::KvStore::open(f);
+            std::mt19937_64 rng(seed + w);
+            for (int n = 0; n < 300; ++n)
+              s.set(keys[rng() % keys.size()],
+                    lab09_test::sealed_value(fmt::format("w{}n{}", w, n), 20 + rng() % 160));
+          },
+          fmt::format("writer {}", w));
     for (int r = 0; r < 3; ++r)
-      pids.push_back(lab09_test::fork_worker([&] {
-        kv::set_test_yield(true);
-        auto s = kv::KvStore::open(f);
-        for (int n = 0; n < 600; ++n) {
-          auto v = s.get(keys[n % keys.size()]);
-          if (v && !lab09_test::sealed_ok(*v)) {
-            fmt::print(stderr, "torn value read: {}\n", *v);
-            return false;
-          }
-        }
-        return true;
-      }));
-    const auto bad = lab09_test::join_workers(pids, 60'000ms);
-    EXPECT_EQ(bad, "") << "3 writers and 3 readers of two keys; a reader saw a value that "
-                          "is not one whole write (see the worker lines above)";
-    auto s = kv::KvStore::open(f);
+      workers.emplace_back(
+          [&] {
+            lab::set_test_yield(true);
+            auto s = lab::KvStore::open(f);
+            for (int n = 0; n < 600; ++n) {
+              auto v = s.get(keys[n % keys.size()]);
+              ASSERT_TRUE(!v || lab09_test::sealed_ok(*v)) << "torn value read: " << *v;
+            }
+          },
+          fmt::format("reader {}", r));
+    const std::string why = grader::join(workers, 60'000ms);
+    EXPECT_TRUE(why.empty()) << "3 writers and 3 readers of two keys; a reader saw a value that "
+                                "is not one whole write: "
+                             << why;
+    auto s = lab::KvStore::open(f);
     for (const auto& k : keys) {
       auto v = s.get(k);
       ASSERT_TRUE(v.has_value());
@@ -270,7 +268,7 @@ GRADED_TEST(Locking, RecordsAreNeverTorn, 6,
 GRADED_TEST(Locking, ClosingAnotherFdKeepsTheLock, 5,
             "README §Pitfalls 7 — classic POSIX locks die with ANY close of the file") {
   const auto f = db();
-  auto s = kv::KvStore::open(f);
+  auto s = lab::KvStore::open(f);
   auto held = s.lock_key("trap");
   ASSERT_TRUE(lab09_test::record_holder(f, held.slot).locked()) << "lock_key took no lock";
   {  // the trap: something else in this process opens and closes the same file
@@ -282,7 +280,7 @@ GRADED_TEST(Locking, ClosingAnotherFdKeepsTheLock, 5,
       << "closing another descriptor of the file dropped the store's record lock";
   // Another process cannot take it either (and gives up after its --timeout).
   auto r = grader::run(lab09_test::kv_argv(f, {"--timeout", "300", "lock-test", "trap"}),
-                       {.timeout = grader::scaled(20'000ms)});
+                       {.timeout = 20'000ms});
   EXPECT_EQ(r.out.find("locked"), std::string::npos) << r.describe();
   expect_exit(r, 1);
   held.lock.release();

@@ -19,7 +19,7 @@ using lab10_test::start_manager;
 using lab10_test::start_worker;
 using lab10_test::stop_manager;
 using lab10_test::View;
-namespace l10 = ipclab::lab10;
+namespace lab = ipclab::lab10;
 
 GRADED_TEST(Hidden, RacingWorkersNeverShareASlot, 8,
             "README §Pitfalls 2 — check-then-write on a slot is a race; use a CAS or a lock") {
@@ -51,7 +51,7 @@ GRADED_TEST(Hidden, AllHoldersKilledWaitersGetIn, 6,
     std::vector<grader::Process> holders, waiters;
     for (unsigned id = 1; id <= 3; ++id) {
       holders.push_back(start_worker(id, kForever, ok_timeout(), true));
-      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), 10'000ms))
           << holders.back().out() << holders.back().err();
     }
     for (unsigned id = 4; id <= 7; ++id)
@@ -63,13 +63,13 @@ GRADED_TEST(Hidden, AllHoldersKilledWaitersGetIn, 6,
             if (!w.exited()) return false;
           return true;
         },
-        grader::scaled(10'000ms)))
+        10'000ms))
         << "waiters still blocked after every holder was SIGKILLed: " << view->describe();
     for (unsigned i = 0; i < waiters.size(); ++i) {
-      auto r = waiters[i].finish(grader::scaled(5'000ms));
+      auto r = waiters[i].finish(5'000ms);
       grader::expect_exit(r, 0);
     }
-    EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 3; }, grader::scaled(3'000ms)))
+    EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 3; }, 3'000ms))
         << "after three holders died and four waiters came and went: " << view->describe();
     EXPECT_EQ(view->h().reclaimed.load(), 3U) << view->describe();
     EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
@@ -85,12 +85,11 @@ GRADED_TEST(Hidden, ZombieOwnerIsReclaimed, 3,
   auto view = View::open();
   ASSERT_TRUE(view);
   auto a = start_worker(1, kForever, ok_timeout());
-  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), 10'000ms)) << a.out() << a.err();
   a.signal(SIGKILL);  // dead, but not reaped: a zombie child of this test
-  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(a.pid()) == 'Z'; },
-                                 grader::scaled(5'000ms)));
-  EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 1 && !view->holds(a.pid()); },
-                                 grader::scaled(3'000ms)))
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(a.pid()) == 'Z'; }, 5'000ms));
+  EXPECT_TRUE(
+      grader::wait_until([&] { return view->sem_value() == 1 && !view->holds(a.pid()); }, 3'000ms))
       << "worker 1 (pid " << a.pid() << ") is a zombie: it will never release. "
       << view->describe();
   a.kill();
@@ -104,9 +103,9 @@ GRADED_TEST(Hidden, LiveHoldersAreNeverReclaimed, 3,
   auto view = View::open();
   ASSERT_TRUE(view);
   auto a = start_worker(1, "1500", ok_timeout());
-  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), 10'000ms)) << a.out() << a.err();
   // The manager makes ~15 passes while worker 1 holds; its slot must stay its own.
-  auto r = a.finish(grader::scaled(10'000ms));
+  auto r = a.finish(10'000ms);
   grader::expect_exit(r, 0);
   EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
   EXPECT_EQ(view->sem_value(), 2) << view->describe();
@@ -121,11 +120,11 @@ GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,
   grader::repeat(6, [](int, std::uint64_t) {
     constexpr unsigned kN = 3;
     // No pool_manager: the pool is this test's, so nobody else reclaims.
-    auto pool = l10::Pool::create(kN);
+    auto pool = lab::Pool::create(kN);
     struct Remove {  // the pool goes even when an ASSERT leaves early
       ~Remove() {
         try {
-          l10::Pool::remove();
+          lab::Pool::remove();
         } catch (const std::exception& e) {
           ADD_FAILURE() << "Pool::remove(): " << e.what();
         }
@@ -136,7 +135,7 @@ GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,
     std::vector<grader::Process> holders;
     for (unsigned id = 1; id <= kN; ++id) {
       holders.push_back(start_worker(id, kForever, ok_timeout()));
-      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+      ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), 10'000ms))
           << holders.back().out() << holders.back().err();
     }
     for (auto& h : holders) h.kill();  // SIGKILL and reaped: three dead owners

@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 
 namespace lab10_test {
 
-namespace l10 = ipclab::lab10;
+namespace lab = ipclab::lab10;
 
 /// --timeout-ms for a worker that should get in: generous, stretched under sanitizers.
 inline std::string ok_timeout() { return std::to_string(grader::scaled(30'000ms).count()); }
@@ -35,8 +35,8 @@ inline std::string ok_timeout() { return std::to_string(grader::scaled(30'000ms)
 inline constexpr const char* kForever = "600000";
 
 /// The files behind the pool's names in /dev/shm (Linux: sem.NAME for semaphores).
-inline std::string sem_file() { return "/dev/shm/sem." + l10::sem_name().substr(1); }
-inline std::string shm_file() { return "/dev/shm/" + l10::shm_name().substr(1); }
+inline std::string sem_file() { return "/dev/shm/sem." + lab::sem_name().substr(1); }
+inline std::string shm_file() { return "/dev/shm/" + lab::shm_name().substr(1); }
 inline bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 inline bool pool_objects_exist() { return exists(sem_file()) || exists(shm_file()); }
 
@@ -45,23 +45,23 @@ inline bool pool_objects_exist() { return exists(sem_file()) || exists(shm_file(
 class View {
  public:
   static std::unique_ptr<View> open() {
-    auto v = std::unique_ptr<View>(new View(ipclab::NamedSemaphore::open(l10::sem_name())));
-    const auto obj = ipclab::PosixShm::open(l10::shm_name());
-    if (obj.size() < sizeof(l10::PoolHeader)) {
+    auto v = std::unique_ptr<View>(new View(ipclab::NamedSemaphore::open(lab::sem_name())));
+    const auto obj = ipclab::PosixShm::open(lab::shm_name());
+    if (obj.size() < sizeof(lab::PoolHeader)) {
       ADD_FAILURE() << "the pool's shm object has " << obj.size() << " bytes, a PoolHeader "
-                    << sizeof(l10::PoolHeader);
+                    << sizeof(lab::PoolHeader);
       return nullptr;
     }
     v->map_ = obj.map();
     return v;
   }
-  l10::PoolHeader& h() const { return *map_.as<l10::PoolHeader>(); }
+  lab::PoolHeader& h() const { return *map_.as<lab::PoolHeader>(); }
   int sem_value() const { return sem_.value(); }
   pid_t owner(unsigned slot) const { return h().slots[slot].owner.load(std::memory_order_acquire); }
   /// The non-zero owners of all kMaxConnections slots: slot -> pid.
   std::map<unsigned, pid_t> owners() const {
     std::map<unsigned, pid_t> out;
-    for (unsigned i = 0; i < l10::kMaxConnections; ++i)
+    for (unsigned i = 0; i < lab::kMaxConnections; ++i)
       if (const pid_t p = owner(i); p != 0) out[i] = p;
     return out;
   }
@@ -105,7 +105,7 @@ inline std::string check_table(const View& v, unsigned n) {
 /// `if (!m) return;` — the failure is already reported).
 inline std::optional<grader::Process> start_manager(unsigned n) {
   grader::Process m({"pool_manager", fmt::format("--max-connections={}", n)});
-  if (!m.wait_for_output("pool ready", grader::scaled(10'000ms))) {
+  if (!m.wait_for_output("pool ready", 10'000ms)) {
     ADD_FAILURE() << "pool_manager --max-connections=" << n
                   << " did not print `pool ready` (or exited)\nstdout: " << grader::excerpt(m.out())
                   << "\nstderr: " << grader::excerpt(m.err());
@@ -117,7 +117,7 @@ inline std::optional<grader::Process> start_manager(unsigned n) {
 /// SIGTERM to pool_manager; returns its finished run (exit status and output).
 inline grader::RunResult stop_manager(grader::Process& m) {
   m.signal(SIGTERM);
-  return m.finish(grader::scaled(10'000ms));
+  return m.finish(10'000ms);
 }
 
 /// A background worker: worker ID --hold-ms H --timeout-ms T [--trace].
@@ -209,7 +209,7 @@ inline bool run_crowd(unsigned n, unsigned count, int max_hold, bool yield, std:
           if (!w.exited()) return false;
         return true;
       },
-      grader::scaled(40'000ms));
+      40'000ms);
   bool ok = true;
   if (!done) {
     ADD_FAILURE() << "not every worker finished: " << view->describe();
@@ -221,7 +221,7 @@ inline bool run_crowd(unsigned n, unsigned count, int max_hold, bool yield, std:
   }
   std::vector<Hold> holds;
   for (unsigned i = 0; i < count && ok; ++i) {
-    auto r = workers[i].finish(grader::scaled(5'000ms));
+    auto r = workers[i].finish(5'000ms);
     const bool lines = r.out.find(acquired_line(i + 1)) != std::string::npos &&
                        r.out.find(released_line(i + 1)) != std::string::npos;
     if (r.exit_code() != 0 || !lines) {

@@ -20,40 +20,40 @@ using lab10_test::start_manager;
 using lab10_test::start_worker;
 using lab10_test::stop_manager;
 using lab10_test::View;
-namespace l10 = ipclab::lab10;
+namespace lab = ipclab::lab10;
 
 // ---- the API in-process -----------------------------------------------------------------
 
 GRADED_TEST(Api, CreateOpenRemove, 3,
             "README §Pitfalls 8 — create exclusively, remove both names") {
-  EXPECT_THROW(l10::Pool::create(0), ipclab::UsageError);
-  EXPECT_THROW(l10::Pool::create(l10::kMaxConnections + 1), ipclab::UsageError);
+  EXPECT_THROW(lab::Pool::create(0), ipclab::UsageError);
+  EXPECT_THROW(lab::Pool::create(lab::kMaxConnections + 1), ipclab::UsageError);
   EXPECT_FALSE(lab10_test::pool_objects_exist()) << "a rejected create() left objects behind";
   {
-    auto pool = l10::Pool::create(3);
+    auto pool = lab::Pool::create(3);
     EXPECT_TRUE(lab10_test::exists(lab10_test::sem_file())) << lab10_test::sem_file();
     EXPECT_TRUE(lab10_test::exists(lab10_test::shm_file())) << lab10_test::shm_file();
     auto view = View::open();
     ASSERT_TRUE(view);
     EXPECT_EQ(view->sem_value(), 3) << "a new pool of 3 has 3 free connections";
     EXPECT_EQ(view->h().max_connections, 3U);
-    EXPECT_EQ(view->h().magic.load(), l10::kPoolMagic);
+    EXPECT_EQ(view->h().magic.load(), lab::kPoolMagic);
     EXPECT_TRUE(view->owners().empty()) << view->describe();
     try {
-      (void)l10::Pool::create(3);
+      (void)lab::Pool::create(3);
       ADD_FAILURE() << "a second create() of an existing pool must fail with EEXIST";
     } catch (const ipclab::SysError& e) {
       EXPECT_EQ(e.code(), std::errc::file_exists) << e.what();
     }
-    auto other = l10::Pool::open();
+    auto other = lab::Pool::open();
     EXPECT_EQ(other.max_connections(), 3U);
     EXPECT_EQ(other.available(), 3);
   }
-  EXPECT_TRUE(l10::Pool::remove());
+  EXPECT_TRUE(lab::Pool::remove());
   EXPECT_FALSE(lab10_test::pool_objects_exist()) << "remove() must unlink both names";
-  EXPECT_FALSE(l10::Pool::remove()) << "remove() of no pool returns false";
+  EXPECT_FALSE(lab::Pool::remove()) << "remove() of no pool returns false";
   try {
-    (void)l10::Pool::open();
+    (void)lab::Pool::open();
     ADD_FAILURE() << "open() with no pool must throw SysError (ENOENT)";
   } catch (const ipclab::SysError& e) {
     EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory) << e.what();
@@ -87,7 +87,7 @@ GRADED_TEST(Pool, FullPoolHoldsExactlyN, 5,
   std::vector<grader::Process> holders;
   for (unsigned id = 1; id <= 3; ++id) {  // one at a time: "(k remaining)" is exact
     holders.push_back(start_worker(id, kForever, ok_timeout()));
-    ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), grader::scaled(10'000ms)))
+    ASSERT_TRUE(holders.back().wait_for_output(acquired_line(id), 10'000ms))
         << "worker " << id << " of 3 in a pool of 3 did not get in: " << holders.back().out()
         << holders.back().err() << "\n"
         << view->describe();
@@ -112,7 +112,7 @@ GRADED_TEST(Pool, FullPoolHoldsExactlyN, 5,
 
   for (auto& h : holders) h.signal(SIGTERM);  // ends the hold early: released normally
   for (unsigned id = 1; id <= 3; ++id) {
-    auto r = holders[id - 1].finish(grader::scaled(10'000ms));
+    auto r = holders[id - 1].finish(10'000ms);
     expect_exit(r, 0);
     EXPECT_NE(r.out.find(released_line(id)), std::string::npos) << r.describe();
   }
@@ -128,8 +128,7 @@ GRADED_TEST(Pool, TimeoutLeavesCountUnchanged, 5,
   auto view = View::open();
   ASSERT_TRUE(view);
   auto holder = start_worker(1, kForever, ok_timeout());
-  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), grader::scaled(10'000ms)))
-      << holder.out() << holder.err();
+  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), 10'000ms)) << holder.out() << holder.err();
   for (unsigned id = 2; id <= 4; ++id) {
     auto r = run({"worker", std::to_string(id), "--hold-ms", "0", "--timeout-ms", "150"});
     expect_output(r, fmt::format("Worker {}: timed out\n", id));
@@ -138,7 +137,7 @@ GRADED_TEST(Pool, TimeoutLeavesCountUnchanged, 5,
     EXPECT_EQ(view->h().holders.load(), 1) << view->describe();
   }
   holder.signal(SIGTERM);
-  expect_exit(holder.finish(grader::scaled(10'000ms)), 0);
+  expect_exit(holder.finish(10'000ms), 0);
   EXPECT_EQ(view->sem_value(), 1) << "after the holder released: " << view->describe();
   auto next = run({"worker", "5", "--hold-ms", "0", "--timeout-ms", ok_timeout()});
   expect_output(next, "Worker 5: Acquired connection (0 remaining)\nWorker 5: Released\n");
@@ -166,31 +165,30 @@ GRADED_TEST(Crash, KilledHolderSlotReclaimed, 8,
   auto view = View::open();
   ASSERT_TRUE(view);
   auto a = start_worker(1, kForever, ok_timeout());
-  ASSERT_TRUE(a.wait_for_output(acquired_line(1), grader::scaled(10'000ms))) << a.out() << a.err();
+  ASSERT_TRUE(a.wait_for_output(acquired_line(1), 10'000ms)) << a.out() << a.err();
   auto b = start_worker(2, kForever, ok_timeout());
-  ASSERT_TRUE(b.wait_for_output(acquired_line(2), grader::scaled(10'000ms))) << b.out() << b.err();
+  ASSERT_TRUE(b.wait_for_output(acquired_line(2), 10'000ms)) << b.out() << b.err();
   auto c = start_worker(3, "0", ok_timeout());  // waits on the full pool
-  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(c.pid()) == 'S'; },
-                                 grader::scaled(5'000ms)));
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(c.pid()) == 'S'; }, 5'000ms));
   EXPECT_EQ(c.out().find(acquired_line(3)), std::string::npos)
       << "worker 3 got into a full pool: " << view->describe();
   const pid_t dead = a.pid();
   a.kill();  // SIGKILL while holding, and reaped
   // pool_manager looks every ~100 ms and promises 1 s; 3 s (scaled) absorbs a loaded host.
-  EXPECT_TRUE(grader::wait_until([&] { return !view->holds(dead); }, grader::scaled(3'000ms)))
+  EXPECT_TRUE(grader::wait_until([&] { return !view->holds(dead); }, 3'000ms))
       << "the slot of SIGKILLed worker 1 (pid " << dead
       << ") was not reclaimed: " << view->describe();
-  ASSERT_TRUE(c.wait_for_output(acquired_line(3), grader::scaled(3'000ms)))
+  ASSERT_TRUE(c.wait_for_output(acquired_line(3), 3'000ms))
       << "worker 3, waiting on the full pool, did not get the reclaimed connection: "
       << view->describe() << "\nworker 3: " << c.out() << c.err();
-  auto rc = c.finish(grader::scaled(10'000ms));
+  auto rc = c.finish(10'000ms);
   expect_exit(rc, 0);
-  EXPECT_TRUE(m->wait_for_output("reclaimed slot", grader::scaled(1'000ms))) << m->out();
+  EXPECT_TRUE(m->wait_for_output("reclaimed slot", 1'000ms)) << m->out();
   // The second holder dies too: the count must come back to 2 with nobody left to post.
   const pid_t dead2 = b.pid();
   b.kill();
-  EXPECT_TRUE(grader::wait_until([&] { return view->sem_value() == 2 && !view->holds(dead2); },
-                                 grader::scaled(3'000ms)))
+  EXPECT_TRUE(
+      grader::wait_until([&] { return view->sem_value() == 2 && !view->holds(dead2); }, 3'000ms))
       << "after both holders died and worker 3 released, the count must be 2: " << view->describe();
   EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
   EXPECT_EQ(view->h().reclaimed.load(), 2U) << view->describe();
@@ -202,12 +200,10 @@ GRADED_TEST(Blocking, WaitingWorkerUsesNoCpu, 4,
   auto m = start_manager(1);
   if (!m) return;
   auto holder = start_worker(1, kForever, ok_timeout());
-  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), grader::scaled(10'000ms)))
-      << holder.out() << holder.err();
+  ASSERT_TRUE(holder.wait_for_output(acquired_line(1), 10'000ms)) << holder.out() << holder.err();
   auto waiter = start_worker(2, "0", ok_timeout());
   // Once it sleeps in its wait, watch its CPU time for 1.5 s.
-  (void)grader::wait_until([&] { return ipclab::process_state(waiter.pid()) == 'S'; },
-                           grader::scaled(5'000ms));
+  (void)grader::wait_until([&] { return ipclab::process_state(waiter.pid()) == 'S'; }, 5'000ms);
   const double before = grader::cpu_seconds(waiter.pid());
   const bool busy = grader::wait_until(
       [&] { return grader::cpu_seconds(waiter.pid()) - before > 0.15; }, 1'500ms);
@@ -216,10 +212,9 @@ GRADED_TEST(Blocking, WaitingWorkerUsesNoCpu, 4,
   EXPECT_FALSE(waiter.exited()) << "the waiter must still be waiting: " << waiter.out()
                                 << waiter.err();
   holder.signal(SIGTERM);
-  EXPECT_TRUE(waiter.wait_for_output(acquired_line(2), grader::scaled(5'000ms)))
-      << waiter.out() << waiter.err();
-  expect_exit(waiter.finish(grader::scaled(10'000ms)), 0);
-  expect_exit(holder.finish(grader::scaled(10'000ms)), 0);
+  EXPECT_TRUE(waiter.wait_for_output(acquired_line(2), 5'000ms)) << waiter.out() << waiter.err();
+  expect_exit(waiter.finish(10'000ms), 0);
+  expect_exit(holder.finish(10'000ms), 0);
   expect_exit(stop_manager(*m), 0);
 }
 
@@ -233,7 +228,7 @@ GRADED_TEST(Shutdown, PoolObjectsRemoved, 4,
     auto w = run({"worker", "7", "--hold-ms", "0", "--timeout-ms", ok_timeout()});
     expect_exit(w, 0);
     m->signal(sig);
-    auto stop = m->finish(grader::scaled(10'000ms));
+    auto stop = m->finish(10'000ms);
     expect_exit(stop, 0);
     EXPECT_NE(stop.out.find("high-water 1 of 4"), std::string::npos)
         << "the shutdown line reports the high-water mark: " << stop.describe();

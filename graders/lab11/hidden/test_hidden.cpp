@@ -4,12 +4,10 @@
 
 #include "../public/common.hpp"
 
-using lab11_test::describe_code;
 using lab11_test::Group;
-using lab11_test::kBroken;
 using lab11_test::no_lap_run;
 using lab11_test::rounds_body;
-namespace l11 = ipclab::lab11;
+namespace lab = ipclab::lab11;
 
 GRADED_TEST(HiddenOrder, ManyShapesNoLap, 8,
             "README §Pitfalls 1/2 — lapping shows up with some shapes and not others") {
@@ -30,18 +28,17 @@ GRADED_TEST(HiddenBroken, LateJoinerIsNotADeath, 4,
   const int n = 4;
   const int rounds = 20;
   Group g(n);
-  for (int i = 1; i < n; ++i) g.fork_participant(rounds_body(rounds), true);
+  for (int i = 1; i < n; ++i) g.start(rounds_body(rounds), true);
   ASSERT_TRUE(grader::wait_until([&] { return g.entered(1) == n - 1; }, 10'000ms));
   // A measurement window: let the waiters time out a few poll periods with n-1 joined.
   ::usleep(static_cast<useconds_t>(6 * 50'000));
-  g.fork_participant(rounds_body(rounds), true);
-  const ipclab::Deadline deadline(grader::scaled(10'000ms));
+  g.start(rounds_body(rounds), true);
+  const ipclab::Deadline deadline = grader::deadline(10'000ms);
   for (int me = 1; me <= n; ++me) {
-    auto st = g.wait(me, deadline);
-    ASSERT_TRUE(st.has_value()) << "participant " << me << " hung";
-    EXPECT_TRUE(st->exited() && st->exit_code() == 0)
-        << "participant " << me << " " << describe_code(*st)
-        << " although nobody died (participant " << n << " only joined late)";
+    const auto end = g.finish(me, deadline);
+    ASSERT_FALSE(end.timed_out) << "participant " << me << " hung";
+    EXPECT_TRUE(end.passed()) << end.describe() << "\nalthough nobody died (participant " << n
+                              << " only joined late)";
   }
   EXPECT_EQ(lab11_test::check_sequence(g.log(), n, rounds), "");
 }
@@ -50,30 +47,29 @@ GRADED_TEST(HiddenBroken, SetRemovedUnderWaitersReportsBroken, 3,
             "README §Pitfalls 3 — EIDRM/EINVAL from semtimedop: the barrier is gone") {
   const int n = 3;
   Group g(n);
-  for (int i = 1; i < n; ++i) g.fork_participant(rounds_body(5), false);
+  for (int i = 1; i < n; ++i) g.start(lab11_test::until_broken(rounds_body(5)), false);
   ASSERT_TRUE(grader::wait_until([&] { return g.entered(1) == n - 1; }, 10'000ms));
   EXPECT_TRUE(g.barrier().remove());
-  const ipclab::Deadline bound(grader::scaled(2'000ms));
+  const ipclab::Deadline bound = grader::deadline(2'000ms);
   for (int me = 1; me < n; ++me) {
-    auto st = g.wait(me, bound);
-    ASSERT_TRUE(st.has_value()) << "participant " << me << " hangs on a removed set";
-    EXPECT_TRUE(st->exited() && st->exit_code() == kBroken)
-        << "participant " << me << " " << describe_code(*st);
+    const auto end = g.finish(me, bound);
+    ASSERT_FALSE(end.timed_out) << "participant " << me << " hangs on a removed set";
+    EXPECT_TRUE(end.passed()) << end.describe();
   }
 }
 
 GRADED_TEST(HiddenSet, CreateRules, 2, "README §The API — create() makes a NEW set, n in range") {
-  const key_t key = ipclab::names::sysv_key(l11::kKeyName);
-  EXPECT_THROW((void)l11::SysvBarrier::create(key, 0), ipclab::UsageError);
-  auto b = l11::SysvBarrier::create(key, 2);
+  const key_t key = ipclab::names::sysv_key(lab::kKeyName);
+  EXPECT_THROW((void)lab::SysvBarrier::create(key, 0), ipclab::UsageError);
+  auto b = lab::SysvBarrier::create(key, 2);
   try {
-    (void)l11::SysvBarrier::create(key, 2);
+    (void)lab::SysvBarrier::create(key, 2);
     ADD_FAILURE() << "a second create() on the same key should fail with EEXIST";
   } catch (const ipclab::SysError& e) {
     EXPECT_EQ(e.code(), std::errc::file_exists) << e.what();
   }
-  auto o = l11::SysvBarrier::open(key, 2);
+  auto o = lab::SysvBarrier::open(key, 2);
   EXPECT_EQ(o.id(), b.id());
   EXPECT_TRUE(b.remove());
-  EXPECT_THROW((void)l11::SysvBarrier::open(key, 2), ipclab::OperationFailed);
+  EXPECT_THROW((void)lab::SysvBarrier::open(key, 2), ipclab::OperationFailed);
 }

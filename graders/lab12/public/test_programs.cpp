@@ -6,6 +6,8 @@
 
 #include "common.hpp"
 
+namespace lab = ipclab::lab12;
+
 using grader::expect_exit;
 using grader::expect_output;
 using grader::run;
@@ -23,7 +25,7 @@ std::vector<std::uint64_t> seqs(const std::string& out) {
 
 grader::RunOptions slow() {
   grader::RunOptions o;
-  o.timeout = grader::scaled(30'000ms);
+  o.timeout = 30'000ms;
   return o;
 }
 
@@ -34,9 +36,9 @@ GRADED_TEST(Programs, TextLinesArriveInOrder, 2, "README §Programs") {
       "first line\n\nsecond, after an empty one\n" + std::string(300, 'x') + "\nlast\n";
   grader::Process consumer({"shm_ring_consumer", "--name=t", "--text", "--timeout=20"});
   auto p = run({"shm_ring_producer", "--name=t", "--stdin", "--capacity=1KiB", "--timeout=20"},
-               {.input = lines, .timeout = grader::scaled(30'000ms)});
+               {.input = lines, .timeout = 30'000ms});
   expect_exit(p, 0);
-  auto c = consumer.finish(grader::scaled(10'000ms));
+  auto c = consumer.finish(10'000ms);
   expect_output(c, lines);
   expect_exit(c, 0);
 }
@@ -61,11 +63,11 @@ GRADED_TEST(Programs, ConsumerThatStartsFirstWaitsAtNoCpu, 5,
   EXPECT_LT(cpu, 0.1) << "waiting on an empty ring used " << cpu << " s of CPU in 0.5 s";
   std::vector<std::byte> buf(64);
   for (std::uint64_t seq = 0; seq < 3; ++seq) {
-    ipclab::lab12::fill_message(buf, seq);
-    ASSERT_TRUE(ring.push(buf, lab12_test::in(5s)));
+    lab::fill_message(buf, seq);
+    ASSERT_TRUE(ring.push(buf, grader::deadline(5s)));
   }
   ring.close();
-  auto r = consumer.finish(grader::scaled(10'000ms));
+  auto r = consumer.finish(10'000ms);
   expect_output(r, "0\n1\n2\n");
   expect_exit(r, 0);
   ShmRing::remove("t");
@@ -79,7 +81,7 @@ GRADED_TEST(Programs, GeneratedStreamArrivesVerifiedAndInOrder, 3, "README §Pro
           slow());
   expect_exit(p, 0);
   EXPECT_NE(p.out.find("sent 30000 messages"), std::string::npos) << p.describe();
-  auto c = consumer.finish(grader::scaled(10'000ms));
+  auto c = consumer.finish(10'000ms);
   expect_exit(c, 0);
   const auto got = seqs(c.out);
   ASSERT_EQ(got.size(), 30000u) << c.describe();
@@ -95,7 +97,7 @@ GRADED_TEST(Programs, TwoConsumerProcessesSplitTheStream, 3,
                 "--max-size=600", "--timeout=20"},
                slow());
   expect_exit(p, 0);
-  auto r1 = c1.finish(grader::scaled(10'000ms)), r2 = c2.finish(grader::scaled(10'000ms));
+  auto r1 = c1.finish(10'000ms), r2 = c2.finish(10'000ms);
   expect_exit(r1, 0);
   expect_exit(r2, 0);
   auto all = seqs(r1.out);
@@ -116,7 +118,7 @@ GRADED_TEST(Programs, SignalsStopBothSidesAndRemoveTheRing, 4,
         << "the producer made no ring";
     grader::wait_until([] { return false; }, 100ms);
     p.signal(sig);
-    auto st = p.wait(grader::scaled(5'000ms));
+    auto st = p.wait(5'000ms);
     ASSERT_TRUE(st.has_value()) << "the producer did not stop within 5 s of signal " << sig;
     EXPECT_TRUE(st->exited() && st->exit_code() == 1) << st->describe();
     EXPECT_NE(p.err().find("interrupted"), std::string::npos) << p.err();
@@ -125,7 +127,7 @@ GRADED_TEST(Programs, SignalsStopBothSidesAndRemoveTheRing, 4,
     grader::Process c({"shm_ring_consumer", "--name=none", "--timeout=60"});
     grader::wait_until([] { return false; }, 100ms);
     c.signal(sig);
-    auto cs = c.wait(grader::scaled(5'000ms));
+    auto cs = c.wait(5'000ms);
     ASSERT_TRUE(cs.has_value()) << "the consumer did not stop within 5 s of signal " << sig;
     EXPECT_TRUE(cs->exited() && cs->exit_code() == 1) << cs->describe();
   }
@@ -168,8 +170,7 @@ GRADED_TEST(Bench, TinyRunVerifiesAndReportsEveryContender, 3, "README §Benchma
 
 GRADED_TEST(Bench, CorruptedPayloadFailsLoudly, 3,
             "README §Benchmark — every message is verified by its receiver") {
-  auto r = run(tiny_bench("table"),
-               {.timeout = grader::scaled(30'000ms), .env = {"IPCLAB_BENCH_CORRUPT=100"}});
+  auto r = run(tiny_bench("table"), {.timeout = 30'000ms, .env = {"IPCLAB_BENCH_CORRUPT=100"}});
   expect_exit(r, 1);
   EXPECT_NE(r.err.find("verification failed"), std::string::npos) << r.describe();
   EXPECT_NE(r.err.find("shm_ring"), std::string::npos) << r.describe();

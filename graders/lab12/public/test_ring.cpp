@@ -5,12 +5,9 @@
 
 GRADER_LAB("lab12", "POSIX shared-memory ring buffer");
 
-using lab12_test::Board;
-using lab12_test::check;
-using lab12_test::Child;
 using lab12_test::fill;
-using lab12_test::in;
-using lab12_test::Shared;
+using lab12_test::mismatch;
+using lab12_test::SharedCounters;
 using lab12_test::ShmRing;
 using lab12_test::Status;
 
@@ -36,29 +33,33 @@ GRADED_TEST(Ring, CreateChecksCapacityAndName, 1, "README §The API — create()
 GRADED_TEST(Ring, MessagesOfEverySizeComeBackWhole, 3,
             "README §Pitfalls 2 — commit() publishes, reserve() does not") {
   ShmRing r = ShmRing::create("r", 1024);
-  ShmRing c = ShmRing::open("r", in(5s));
+  ShmRing c = ShmRing::open("r", grader::deadline(5s));
   std::vector<std::byte> buf(r.max_message()), got;
   for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
                            std::size_t{9}, std::size_t{16}, std::size_t{100}, r.max_message()}) {
     fill({buf.data(), size}, size);
-    ASSERT_TRUE(r.push({buf.data(), size}, in(1s))) << "push of " << size << " bytes timed out";
-    ASSERT_EQ(c.pop(got, in(1s)), Status::kMessage) << "after a push of " << size << " bytes";
-    EXPECT_EQ(check(got, size, size), "");
+    ASSERT_TRUE(r.push({buf.data(), size}, grader::deadline(1s)))
+        << "push of " << size << " bytes timed out";
+    ASSERT_EQ(c.pop(got, grader::deadline(1s)), Status::kMessage)
+        << "after a push of " << size << " bytes";
+    EXPECT_EQ(mismatch(got, size, size), "");
   }
-  EXPECT_THROW((void)r.reserve(r.max_message() + 1, in(1s)), ipclab::UsageError);
-  EXPECT_EQ(c.pop(got, in(50ms)), Status::kTimeout) << "an empty ring has nothing to pop";
+  EXPECT_THROW((void)r.reserve(r.max_message() + 1, grader::deadline(1s)), ipclab::UsageError);
+  EXPECT_EQ(c.pop(got, grader::deadline(50ms)), Status::kTimeout)
+      << "an empty ring has nothing to pop";
   // Reserved is not published: until commit() a consumer must not see the message.
-  auto slot = r.reserve(40, in(1s));
+  auto slot = r.reserve(40, grader::deadline(1s));
   ASSERT_TRUE(slot.has_value());
-  EXPECT_EQ(c.pop(got, in(50ms)), Status::kTimeout)
+  EXPECT_EQ(c.pop(got, grader::deadline(50ms)), Status::kTimeout)
       << "a reserved message became visible before commit(): the index is published before "
          "the data is written (README §Pitfalls 2)";
   fill(*slot, 40);
   r.commit();
-  ASSERT_EQ(c.pop(got, in(1s)), Status::kMessage);
-  EXPECT_EQ(check(got, 40, 40), "");
+  ASSERT_EQ(c.pop(got, grader::deadline(1s)), Status::kMessage);
+  EXPECT_EQ(mismatch(got, 40, 40), "");
   r.close();
-  EXPECT_EQ(c.pop(got, in(1s)), Status::kClosed) << "a closed, empty ring says kClosed";
+  EXPECT_EQ(c.pop(got, grader::deadline(1s)), Status::kClosed)
+      << "a closed, empty ring says kClosed";
   ShmRing::remove("r");
 }
 
@@ -67,7 +68,7 @@ GRADED_TEST(Ring, WrapAroundInOneProcessKeepsEveryByte, 3,
   // A 256-byte ring, push/pop in lock step and in bursts, sizes at and around every
   // boundary: the record header, the 8-byte padding, the end of the area.
   ShmRing r = ShmRing::create("r", 256);
-  ShmRing c = ShmRing::open("r", in(5s));
+  ShmRing c = ShmRing::open("r", grader::deadline(5s));
   std::mt19937_64 rng(grader::seed());
   std::vector<std::byte> buf(r.max_message()), got;
   std::uint64_t sent = 0, taken = 0;
@@ -77,14 +78,15 @@ GRADED_TEST(Ring, WrapAroundInOneProcessKeepsEveryByte, 3,
     for (int i = 0; i < burst; ++i) {
       const std::size_t size = rng() % (r.max_message() + 1);
       fill({buf.data(), size}, sent);
-      if (!r.push({buf.data(), size}, in(0ms))) break;  // full: drain first
+      if (!r.push({buf.data(), size}, grader::deadline(0ms))) break;  // full: drain first
       sizes.push_back(size);
       ++sent;
     }
     while (taken < sent) {
       std::span<const std::byte> msg;
-      ASSERT_EQ(c.peek(msg, in(1s)), Status::kMessage) << "message " << taken << " of " << sent;
-      const std::string why = check(msg, taken, sizes[taken]);
+      ASSERT_EQ(c.peek(msg, grader::deadline(1s)), Status::kMessage)
+          << "message " << taken << " of " << sent;
+      const std::string why = mismatch(msg, taken, sizes[taken]);
       c.release();
       ASSERT_EQ(why, "") << "after " << taken << " messages through a 256-byte ring";
       ++taken;
@@ -113,72 +115,78 @@ GRADED_TEST(Ring, ThreeConsumersGetEachMessageExactlyOnce, 8,
 
 GRADED_TEST(Ring, ProducerBlocksWhenFullAndNothingIsOverwritten, 5,
             "README §Pitfalls 3 — full means head - tail + record > capacity; then sleep") {
-  Shared shared;
-  Board& board = shared.board();
+  SharedCounters counters;
   ShmRing ring = ShmRing::create("r", 4096);
   constexpr std::uint64_t kCount = 200;
-  Child producer(board, [&] {
-    std::vector<std::byte> buf(1000);
-    for (std::uint64_t seq = 0; seq < kCount; ++seq) {
-      fill(buf, seq);
-      if (!ring.push(buf, in(30s))) throw std::runtime_error("push timed out");
-      board.progress[0].store(seq + 1);
-    }
-  });
+  grader::Child producer(
+      [&] {
+        std::vector<std::byte> buf(1000);
+        for (std::uint64_t seq = 0; seq < kCount; ++seq) {
+          fill(buf, seq);
+          if (!ring.push(buf, grader::deadline(30s))) throw std::runtime_error("push timed out");
+          counters.progress(0).store(seq + 1);
+        }
+      },
+      "producer");
   // Nobody consumes: the producer must stop once 4 records of 1008 bytes fill 4096 bytes.
   ASSERT_TRUE(grader::wait_until(
-      [&] { return board.progress[0].load() >= 4 || !producer.running(); }, 10'000ms))
-      << "the producer did not even fill the ring: " << board.progress[0].load() << " pushed";
-  ASSERT_TRUE(producer.running()) << "the producer ended without anyone consuming ("
-                                  << board.progress[0].load() << " pushed): " << board.error;
+      [&] { return counters.progress(0).load() >= 4 || producer.exited(); }, 10'000ms))
+      << "the producer did not even fill the ring: " << counters.progress(0).load() << " pushed";
+  ASSERT_FALSE(producer.exited()) << "the producer ended without anyone consuming ("
+                                  << counters.progress(0).load()
+                                  << " pushed): " << producer.finish().describe();
   const double cpu0 = grader::cpu_seconds(producer.pid());
   grader::wait_until([] { return false; }, 500ms);  // an observation window, not a sleep-and-hope
   const double cpu = grader::cpu_seconds(producer.pid()) - cpu0;
-  EXPECT_EQ(board.progress[0].load(), 4u)
+  EXPECT_EQ(counters.progress(0).load(), 4u)
       << "a 4096-byte ring holds 4 messages of 1000 bytes (8-byte header + 1000 = 1008 each); "
          "with nobody consuming the producer pushed "
-      << board.progress[0].load() << ": it overwrote unread messages";
+      << counters.progress(0).load() << ": it overwrote unread messages";
   EXPECT_LT(cpu, 0.1) << "the producer blocked on a full ring used " << cpu
                       << " s of CPU in 0.5 s: it spins instead of sleeping (README §Waiting)";
   // Now consume: every message intact, in order, and the producer finishes.
-  ShmRing c = ShmRing::open("r", in(5s));
+  ShmRing c = ShmRing::open("r", grader::deadline(5s));
   std::vector<std::byte> got;
   for (std::uint64_t seq = 0; seq < kCount; ++seq) {
-    ASSERT_EQ(c.pop(got, in(10s)), Status::kMessage)
+    ASSERT_EQ(c.pop(got, grader::deadline(10s)), Status::kMessage)
         << "message " << seq << ": the producer was not woken when room was freed?";
-    ASSERT_EQ(check(got, seq, 1000), "");
+    ASSERT_EQ(mismatch(got, seq, 1000), "");
   }
-  auto st = producer.wait(10s);
-  ASSERT_TRUE(st.has_value()) << "the producer did not finish after everything was consumed";
-  EXPECT_TRUE(st->exited() && st->exit_code() == 0) << st->describe() << ": " << board.error;
+  const auto done = producer.finish(10s);
+  ASSERT_FALSE(done.timed_out) << "the producer did not finish after everything was consumed";
+  EXPECT_TRUE(done.passed()) << done.describe();
   // A full ring and a short deadline: reserve() gives up with nullopt.
   std::vector<std::byte> buf(1000);
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.push(buf, in(1s)));
-  EXPECT_FALSE(ring.reserve(1000, in(100ms)).has_value()) << "a full ring: reserve must time out";
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.push(buf, grader::deadline(1s)));
+  EXPECT_FALSE(ring.reserve(1000, grader::deadline(100ms)).has_value())
+      << "a full ring: reserve must time out";
   ShmRing::remove("r");
 }
 
 GRADED_TEST(Ring, ConsumerSleepsOnEmptyAndIsWoken, 5,
             "README §Waiting — spin briefly, then sleep; wake only registered sleepers") {
-  Shared shared;
-  Board& board = shared.board();
+  SharedCounters counters;
   ShmRing ring = ShmRing::create("r", 4096);
-  Child consumer(board, [&] {
-    ShmRing c = ShmRing::open("r", in(10s));
-    std::vector<std::byte> got;
-    for (std::uint64_t seq = 0;; ++seq) {
-      board.progress[1].store(seq + 1);  // seq + 1: "waiting for message seq"
-      const Status st = c.pop(got, in(30s));
-      if (st == Status::kClosed) return;
-      if (st != Status::kMessage) throw std::runtime_error("consumer: pop timed out");
-      const std::string why = check(got, seq, 100);
-      if (!why.empty()) throw std::runtime_error(why);
-    }
-  });
+  grader::Child consumer(
+      [&] {
+        ShmRing c = ShmRing::open("r", grader::deadline(10s));
+        std::vector<std::byte> got;
+        for (std::uint64_t seq = 0;; ++seq) {
+          counters.progress(1).store(seq + 1);  // seq + 1: "waiting for message seq"
+          const Status st = c.pop(got, grader::deadline(30s));
+          if (st == Status::kClosed) return;
+          if (st != Status::kMessage) throw std::runtime_error("consumer: pop timed out");
+          const std::string why = mismatch(got, seq, 100);
+          if (!why.empty()) throw std::runtime_error(why);
+        }
+      },
+      "consumer");
   std::vector<std::byte> buf(100);
   for (std::uint64_t seq = 0; seq < 5; ++seq) {
-    ASSERT_TRUE(grader::wait_until([&] { return board.progress[1].load() == seq + 1; }, 10'000ms))
-        << "the consumer did not get to message " << seq << ": " << board.error;
+    ASSERT_TRUE(
+        grader::wait_until([&] { return counters.progress(1).load() == seq + 1; }, 10'000ms))
+        << "the consumer did not get to message " << seq << ": "
+        << (consumer.exited() ? consumer.finish().describe() : "it is still running");
     // It is waiting for message `seq` on an empty ring: after its spin phase, ~0 CPU.
     grader::wait_until([] { return false; }, 100ms);
     const double cpu0 = grader::cpu_seconds(consumer.pid());
@@ -187,12 +195,12 @@ GRADED_TEST(Ring, ConsumerSleepsOnEmptyAndIsWoken, 5,
     EXPECT_LT(cpu, 0.08) << "a consumer waiting on an empty ring used " << cpu
                          << " s of CPU in 0.4 s: it spins instead of sleeping";
     fill(buf, seq);
-    ASSERT_TRUE(ring.push(buf, in(1s)));
+    ASSERT_TRUE(ring.push(buf, grader::deadline(1s)));
   }
   ring.close();
-  auto st = consumer.wait(10s);
-  ASSERT_TRUE(st.has_value()) << "the consumer did not see close(): close() must wake sleepers";
-  EXPECT_TRUE(st->exited() && st->exit_code() == 0) << st->describe() << ": " << board.error;
+  const auto done = consumer.finish(10s);
+  ASSERT_FALSE(done.timed_out) << "the consumer did not see close(): close() must wake sleepers";
+  EXPECT_TRUE(done.passed()) << done.describe();
   ShmRing::remove("r");
 }
 
@@ -205,9 +213,9 @@ GRADED_TEST(Ring, RemoveUnlinksEveryObject, 3,
     EXPECT_EQ(lab12_test::objects_now(), "") << "left after remove() while still mapped";
     // Still mapped: the ring keeps working for those who hold it.
     std::vector<std::byte> one(10), got;
-    EXPECT_TRUE(r.push(one, in(1s)));
+    EXPECT_TRUE(r.push(one, grader::deadline(1s)));
   }
   EXPECT_FALSE(ShmRing::remove("r")) << "remove() of a ring that is gone must say false";
-  EXPECT_THROW((void)ShmRing::open("r", in(100ms)), ipclab::OperationFailed)
+  EXPECT_THROW((void)ShmRing::open("r", grader::deadline(100ms)), ipclab::OperationFailed)
       << "open() of a removed ring must time out with OperationFailed";
 }

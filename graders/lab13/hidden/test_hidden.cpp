@@ -19,7 +19,7 @@ using lab13_test::Image;
 using lab13_test::random_image;
 using lab13_test::run_filter;
 using lab13_test::write_png;
-namespace l13 = lab13_test::l13;
+namespace lab = lab13_test::lab;
 
 namespace {
 
@@ -33,7 +33,7 @@ void expect_formula(const std::string& filter, const Image& img, int radius,
     auto r = run_filter(in, out, filter, n, radius);
     expect_exit(r, 0);
     if (r.exit_code() != 0) return;
-    const std::string d = first_difference(want, l13::load_png(out));
+    const std::string d = first_difference(want, lab::load_png(out));
     EXPECT_EQ(d, "") << filter << " radius " << radius << ", " << n << " workers, " << img.width
                      << "x" << img.height << " image";
     if (!d.empty()) return;
@@ -87,16 +87,16 @@ GRADED_TEST(Hidden, InProcessRunReapsEveryWorkerAndRemovesEverything, 3,
             "README §Pitfalls 5 — waitpid every worker; IPC_RMID; no descriptors left") {
   const Image img = random_image(33, 41, 37);
   const auto fds_before = grader::extra_fds();
-  l13::ParallelOptions opts;
+  lab::ParallelOptions opts;
   opts.workers = 5;
-  const l13::ParallelResult r = l13::filter_parallel(img, {l13::Filter::kBlur, 3}, opts);
+  const lab::ParallelResult r = lab::filter_parallel(img, {lab::Filter::kBlur, 3}, opts);
   EXPECT_EQ(first_difference(lab13_test::naive_blur(img, 3), r.output), "")
       << "filter_parallel, 5 workers";
   ASSERT_EQ(r.workers.size(), 5U) << "one WorkerReport per worker";
   std::vector<pid_t> pids;
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(r.workers[std::size_t(i)].index, i);
-    EXPECT_EQ(r.workers[std::size_t(i)].rows, l13::band_of(41, 5, i)) << "worker " << i;
+    EXPECT_EQ(r.workers[std::size_t(i)].rows, lab::band_of(41, 5, i)) << "worker " << i;
     EXPECT_GT(r.workers[std::size_t(i)].pid, 0) << "worker " << i;
     EXPECT_GE(r.workers[std::size_t(i)].seconds, 0.0) << "worker " << i;
     pids.push_back(r.workers[std::size_t(i)].pid);
@@ -113,12 +113,12 @@ GRADED_TEST(Hidden, InProcessRunReapsEveryWorkerAndRemovesEverything, 3,
 
 GRADED_TEST(Hidden, InProcessDeadWorkerThrowsWorkerFailed, 2,
             "README §Pitfalls 6 — a dead worker is reported, not waited for") {
-  l13::ParallelOptions opts;
+  lab::ParallelOptions opts;
   opts.workers = 3;
   opts.hooks.kill_worker = 0;
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_THROW((void)l13::filter_parallel(random_image(10, 12, 38), {l13::Filter::kGray, 1}, opts),
-               l13::WorkerFailed);
+  EXPECT_THROW((void)lab::filter_parallel(random_image(10, 12, 38), {lab::Filter::kGray, 1}, opts),
+               lab::WorkerFailed);
   EXPECT_LT(std::chrono::steady_clock::now() - start, grader::scaled(5'000ms));
   EXPECT_TRUE(grader::zombie_children().empty()) << "workers not reaped after WorkerFailed";
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
@@ -138,7 +138,7 @@ GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
         seen = lab13_test::objects();
         return kids.size() >= 3 && seen.size() >= 3;
       },
-      grader::scaled(5'000ms)))
+      5'000ms))
       << "3 workers did not start: " << p.err();
   // Worker 1 stalls; the others finish and exit. Kill the one still running.
   pid_t victim = -1;
@@ -153,10 +153,10 @@ GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
           }
         return running == 1;
       },
-      grader::scaled(5'000ms)))
+      5'000ms))
       << "expected only the stalled worker to be left";
   (void)::kill(victim, SIGKILL);
-  auto r = p.finish(grader::scaled(5'000ms));
+  auto r = p.finish(5'000ms);
   ASSERT_FALSE(r.timed_out) << "a worker was killed with SIGKILL: the master hung";
   expect_exit(r, 1);
   EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(error: worker \d+ .*signal 9)"))) << r.err;
@@ -174,14 +174,14 @@ GRADED_TEST(Hidden, SigtermRemovesEverything, 2, "README §Pitfalls 5") {
         seen = lab13_test::objects();
         return seen.size() >= 3 && ipclab::child_pids(p.pid()).size() >= 2;
       },
-      grader::scaled(5'000ms)));
+      5'000ms));
   const auto kids = ipclab::child_pids(p.pid());
   p.signal(SIGTERM);
-  const auto st = p.wait(grader::scaled(5'000ms));
+  const auto st = p.wait(5'000ms);
   ASSERT_TRUE(st.has_value()) << "no exit within 5 s of SIGTERM";
   EXPECT_TRUE(st->exited() && st->exit_code() == 1) << st->describe();
   for (const pid_t k : kids)
-    EXPECT_TRUE(grader::wait_until([&] { return gone(k); }, grader::scaled(2'000ms)))
+    EXPECT_TRUE(grader::wait_until([&] { return gone(k); }, 2'000ms))
         << "worker " << k << " survived its master";
   lab13_test::expect_all_removed(seen, "after SIGTERM");
 }
@@ -189,14 +189,14 @@ GRADED_TEST(Hidden, SigtermRemovesEverything, 2, "README §Pitfalls 5") {
 GRADED_TEST(Hidden, LeftoversOfAKilledRunAreReplaced, 1,
             "README §Pitfalls 4 — IPC_EXCL fails on a leftover: remove it first") {
   // A previous run SIGKILLed before its cleanup left a segment and a set with our keys.
-  auto stale_shm = ipclab::SysvShm::create(ipclab::names::sysv_key(l13::kInKey), 64);
-  auto stale_sem = ipclab::SysvSemSet::create(ipclab::names::sysv_key(l13::kSemKey), 1);
+  auto stale_shm = ipclab::SysvShm::create(ipclab::names::sysv_key(lab::kInKey), 64);
+  auto stale_sem = ipclab::SysvSemSet::create(ipclab::names::sysv_key(lab::kSemKey), 1);
   const Image img = random_image(12, 9, 41);
   const std::string out = grader::scratch() + "/out.png";
   auto r = run_filter(write_png("in.png", img), out, "gray", 2);
   expect_exit(r, 0);
   if (r.exit_code() == 0) {
-    EXPECT_EQ(first_difference(lab13_test::naive_gray(img), l13::load_png(out)), "");
+    EXPECT_EQ(first_difference(lab13_test::naive_gray(img), lab::load_png(out)), "");
   }
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
   (void)stale_shm.remove();  // if the program did not

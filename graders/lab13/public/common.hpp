@@ -23,8 +23,8 @@ using namespace std::chrono_literals;
 
 namespace lab13_test {
 
-namespace l13 = ipclab::lab13;
-using l13::Image;
+namespace lab = ipclab::lab13;
+using lab::Image;
 
 /// Random pixels, the same for the same seed.
 inline Image random_image(int w, int h, std::uint64_t seed) {
@@ -37,7 +37,7 @@ inline Image random_image(int w, int h, std::uint64_t seed) {
 /// Writes `img` as <scratch>/<name> with the lab's given PNG code; returns the path.
 inline std::string write_png(const std::string& name, const Image& img) {
   const std::string path = grader::scratch() + "/" + name;
-  l13::save_png(path, img);
+  lab::save_png(path, img);
   return path;
 }
 
@@ -57,7 +57,7 @@ inline grader::RunResult run_filter(const std::string& in, const std::string& ou
                                    "--workers=" + std::to_string(workers),
                                    "--radius=" + std::to_string(radius)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return grader::run(argv, {.timeout = grader::scaled(20'000ms)});
+  return grader::run(argv, {.timeout = 20'000ms});
 }
 
 /// The first differing pixel of two same-sized images, for messages; "" if equal.
@@ -67,7 +67,7 @@ inline std::string first_difference(const Image& want, const Image& got) {
                        want.height);
   for (int y = 0; y < want.height; ++y)
     for (int x = 0; x < want.width; ++x)
-      for (int c = 0; c < l13::kChannels; ++c)
+      for (int c = 0; c < lab::kChannels; ++c)
         if (want.at(x, y)[c] != got.at(x, y)[c])
           return fmt::format("first difference at pixel (x={}, y={}) channel {}: {} instead of {}",
                              x, y, c, got.at(x, y)[c], want.at(x, y)[c]);

@@ -6,11 +6,13 @@
 #include <sys/stat.h>  // stat
 #include <unistd.h>    // pread, pwrite, truncate
 
-#include <cstring>  // std::memcpy
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <cstring>    // std::memcpy
+#include <stdexcept>  // std::runtime_error
+#include <string>     // std::string
+#include <vector>     // std::vector
 
 #include "grader/grader.hpp"
+#include "ipclab/error.hpp"  // check_unix
 #include "ipclab/fd.hpp"
 #include "ipclab/io.hpp"  // read_file
 #include "lab14/mmapdb.hpp"
@@ -19,7 +21,9 @@ using namespace std::chrono_literals;
 
 namespace lab14_test {
 
-using ipclab::lab14::Db;
+namespace lab = ipclab::lab14;
+
+using lab::Db;
 
 /// A fresh path in the scratch directory (the driver removes it after the test).
 inline std::string db_path(const std::string& name) { return grader::scratch() + "/" + name; }
@@ -29,11 +33,11 @@ inline std::string key_of(const std::string& prefix, std::uint64_t i) {
   return fmt::format("{}{:08}", prefix, i);
 }
 
-/// Creates a database with the program, asserting success.
+/// Creates a database with the program. Throws if that fails: the test cannot go on.
 inline void create_db(const std::string& path, const std::string& size = "64K") {
   auto r = grader::run({"mmapdb", "create", path, "--size=" + size});
-  grader::expect_exit(r, 0);
-  ASSERT_EQ(r.exit_code(), 0) << "mmapdb create failed: cannot go on";
+  if (r.exit_code() != 0)
+    throw std::runtime_error("mmapdb create failed, the test cannot go on:\n" + r.describe());
 }
 
 /// The writer's argv.
@@ -68,7 +72,7 @@ inline std::string first_bad_key(Db& db, const std::string& prefix, long long n,
     const std::string k = key_of(prefix, static_cast<std::uint64_t>(i));
     const auto v = db.get(k);
     if (!v) return k + " (missing)";
-    if (*v != ipclab::lab14::test_value(k, value_size)) return k + " (wrong value)";
+    if (*v != lab::test_value(k, value_size)) return k + " (wrong value)";
   }
   return {};
 }
@@ -86,8 +90,8 @@ inline void expect_corrupt(const grader::RunResult& r, const std::string& what) 
 inline std::string read_bytes(const std::string& path) { return ipclab::read_file(path); }
 
 inline void write_bytes(const std::string& path, const std::string& data) {
-  ipclab::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  ASSERT_TRUE(fd.valid()) << "cannot write " << path;
+  ipclab::Fd fd(ipclab::check_unix(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open {}", path));
   ipclab::write_full(fd.get(), data);
 }
 
@@ -97,8 +101,8 @@ inline std::uint64_t file_size(const std::string& path) {
 }
 
 /// The header as it is on disk.
-inline ipclab::lab14::Header header_of(const std::string& bytes) {
-  ipclab::lab14::Header h{};
+inline lab::Header header_of(const std::string& bytes) {
+  lab::Header h{};
   std::memcpy(&h, bytes.data(), std::min(bytes.size(), sizeof h));
   return h;
 }

@@ -23,7 +23,9 @@ using namespace std::chrono_literals;
 
 namespace lab15_test {
 
-using ipclab::lab15::SpscQueue;
+namespace lab = ipclab::lab15;
+
+using lab::SpscQueue;
 
 /// Sanitizer builds run the same scenarios with fewer items (TSan is 5-15x slower).
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -150,7 +152,7 @@ struct StreamOptions {
   std::size_t producer_batch = 0;  // 0: try_push; else random batches of 1..this (push_n)
   std::size_t consumer_batch = 0;  // 0: try_pop;  else random batches of 1..this (pop_n)
   std::uint64_t seed = 1;
-  grader::ms timeout = 15'000ms;  // a side gives up (no hang) after this long without progress
+  grader::Timeout timeout = 15'000ms;  // a side gives up (no hang) after this long without progress
 };
 
 /// Producer thread and consumer thread through `q`; the consumer checks every item.
@@ -165,7 +167,7 @@ std::string two_thread_stream(SpscQueue<T>& q, const StreamOptions& o) {
   std::thread producer([&] {
     std::mt19937_64 rng(o.seed);
     std::vector<T> buf(std::max<std::size_t>(o.producer_batch, 1));
-    ipclab::lab15::Backoff b;
+    lab::Backoff b;
     std::uint64_t next = 0;
     std::int64_t deadline = ipclab::now_ns() + patience;
     while (next < o.count && !stop.load(std::memory_order_relaxed)) {
@@ -190,7 +192,7 @@ std::string two_thread_stream(SpscQueue<T>& q, const StreamOptions& o) {
   });
   std::mt19937_64 rng(o.seed * 31 + 7);
   std::vector<T> buf(std::max<std::size_t>(o.consumer_batch, 1));
-  ipclab::lab15::Backoff b;
+  lab::Backoff b;
   std::uint64_t expected = 0;
   std::int64_t deadline = ipclab::now_ns() + patience;
   while (expected < o.count && error.empty()) {

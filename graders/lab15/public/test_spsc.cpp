@@ -6,6 +6,8 @@
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, OperationFailed, SysError
 
+namespace lab = ipclab::lab15;
+
 GRADER_LAB("lab15", "Lock-free SPSC queue");
 
 using grader::expect_exit;
@@ -165,14 +167,14 @@ void stream_between_processes(std::uint64_t count, const std::vector<std::string
                                 "--count",     n,         "--timeout", "20"};
   c.insert(c.end(), extra_consume.begin(), extra_consume.end());
   grader::Process consumer(c);
-  ASSERT_TRUE(consumer.wait_for_output("ready", grader::scaled(10'000ms)))
+  ASSERT_TRUE(consumer.wait_for_output("ready", 10'000ms))
       << "the consumer never created the queue:\n"
       << consumer.err();
   std::vector<std::string> p = {"spsc_stream", "produce", "--name",    "grader_q",
                                 "--count",     n,         "--timeout", "20"};
   p.insert(p.end(), extra_produce.begin(), extra_produce.end());
-  auto prod = run(p, {.timeout = grader::scaled(40'000ms)});
-  auto cons = consumer.finish(grader::scaled(40'000ms));
+  auto prod = run(p, {.timeout = 40'000ms});
+  auto cons = consumer.finish(40'000ms);
   expect_exit(cons, 0);
   EXPECT_NE(cons.out.find("received " + n + " items in order"), std::string::npos)
       << cons.describe();
@@ -193,8 +195,8 @@ GRADED_TEST(Processes, TenMillionItemsInBatches, 2, "README §Pitfalls 3") {
 
 GRADED_TEST(Processes, TwoMappingsSeeOneQueue, 2,
             "README §Pitfalls 4 — nothing inside the queue may be a pointer") {
-  auto owner = ipclab::lab15::SharedSpscQueue<std::uint64_t>::create("two_maps", 32);
-  auto other = ipclab::lab15::SharedSpscQueue<std::uint64_t>::attach("two_maps");
+  auto owner = lab::SharedSpscQueue<std::uint64_t>::create("two_maps", 32);
+  auto other = lab::SharedSpscQueue<std::uint64_t>::attach("two_maps");
   ASSERT_NE(&owner.queue(), &other.queue()) << "expected two mappings at two addresses";
   EXPECT_EQ(other.queue().capacity(), 32u);
   for (std::uint64_t i = 0; i < 100; ++i) {  // wraps three times
@@ -204,7 +206,7 @@ GRADED_TEST(Processes, TwoMappingsSeeOneQueue, 2,
                                              "visible through the other";
     EXPECT_EQ(v, i * 3);
   }
-  EXPECT_THROW(ipclab::lab15::SharedSpscQueue<Fat>::attach("two_maps"), ipclab::OperationFailed);
+  EXPECT_THROW(lab::SharedSpscQueue<Fat>::attach("two_maps"), ipclab::OperationFailed);
 }
 
 // ---- the memory orders, documented -----------------------------------------------------------
@@ -271,21 +273,20 @@ GRADED_TEST(Bench, LockfreeBenchRunsAndChecksItems, 1, "README §Benchmark") {
                                            "--mode",
                                            mode,
                                            "--timeout=10"};
-    auto r = run(argv, {.timeout = grader::scaled(60'000ms)});
+    auto r = run(argv, {.timeout = 60'000ms});
     expect_exit(r, 0);
     EXPECT_NE(r.out.find("\"name\": \"spsc\""), std::string::npos) << r.describe();
     EXPECT_NE(r.out.find("\"spsc/best_peer\""), std::string::npos) << r.describe();
     // The test hook corrupts one of our items: the consumer must catch it.
-    auto bad =
-        run(argv, {.timeout = grader::scaled(60'000ms), .env = {"IPCLAB_BENCH_CORRUPT=777"}});
+    auto bad = run(argv, {.timeout = 60'000ms, .env = {"IPCLAB_BENCH_CORRUPT=777"}});
     expect_exit(bad, 1);
     EXPECT_NE(bad.err.find("verification failed"), std::string::npos) << bad.describe();
   }
   // spsc_stream's consumer catches a missing item too.
   grader::Process consumer({"spsc_stream", "consume", "--name", "gap", "--count", "1000"});
-  ASSERT_TRUE(consumer.wait_for_output("ready", grader::scaled(10'000ms))) << consumer.err();
+  ASSERT_TRUE(consumer.wait_for_output("ready", 10'000ms)) << consumer.err();
   auto prod = run({"spsc_stream", "produce", "--name", "gap", "--count", "1000", "--skip", "500"});
-  auto cons = consumer.finish(grader::scaled(20'000ms));
+  auto cons = consumer.finish(20'000ms);
   expect_exit(cons, 1);
   EXPECT_NE(cons.err.find("item 500: expected sequence number 500, got 501"), std::string::npos)
       << cons.describe();

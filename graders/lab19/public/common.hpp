@@ -34,7 +34,7 @@ struct Server {
       : proc(make_argv(extra, p)), path(std::move(p)) {
     grader::wait_until(
         [&] { return proc.out().find("listening on") != std::string::npos || !proc.running(); },
-        grader::scaled(10'000ms));
+        10'000ms);
     ready = proc.out().find("listening on") != std::string::npos;
     if (!ready)
       ADD_FAILURE() << "chat_server did not print `chat_server: listening on PATH`:\n"
@@ -53,7 +53,7 @@ struct Server {
   ~Server() {
     if (proc.running()) {
       proc.signal(SIGTERM);
-      if (!proc.wait(grader::scaled(5'000ms))) proc.kill();
+      if (!proc.wait(5'000ms)) proc.kill();
     }
     ::unlink(path.c_str());
   }
@@ -68,9 +68,9 @@ struct Client {
   void say(const std::string& line) { proc.write(line + "\n"); }
   std::string out() const { return proc.out(); }
   /// Waits until it printed `needle`; gives up early if it exited without printing it.
-  bool wait_for(const std::string& needle, grader::ms t = 10'000ms) {
+  bool wait_for(const std::string& needle, grader::Timeout t = 10'000ms) {
     grader::wait_until([&] { return out().find(needle) != std::string::npos || !proc.running(); },
-                       grader::scaled(t));
+                       t);
     return out().find(needle) != std::string::npos;
   }
 };
@@ -98,7 +98,7 @@ struct Raw {
     }
   }
   /// Reads what has arrived until `needle` is in `got` or the deadline passes.
-  bool read_until(std::string& got, const std::string& needle, grader::ms t = 10'000ms) {
+  bool read_until(std::string& got, const std::string& needle, grader::Timeout t = 10'000ms) {
     return grader::wait_until(
         [&] {
           char buf[4096];
@@ -109,10 +109,10 @@ struct Raw {
           }
           return got.find(needle) != std::string::npos;
         },
-        grader::scaled(t));
+        t);
   }
   /// True once the server has closed this connection (EOF or reset), reading what is left.
-  bool closed_by_server(grader::ms t = 10'000ms) {
+  bool closed_by_server(grader::Timeout t = 10'000ms) {
     return grader::wait_until(
         [&] {
           char buf[4096];
@@ -122,7 +122,7 @@ struct Raw {
             if (n < 0) return false;
           }
         },
-        grader::scaled(t));
+        t);
   }
 };
 

@@ -20,7 +20,8 @@ using lab19_test::Server;
 namespace {
 
 /// Waits until `who` has printed the line, with a readable failure.
-::testing::AssertionResult saw(Client& who, const std::string& needle, grader::ms t = 10'000ms) {
+::testing::AssertionResult saw(Client& who, const std::string& needle,
+                               grader::Timeout t = 10'000ms) {
   if (who.wait_for(needle, t)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "expected `" << needle << "` in the output of "
                                        << ipclab::shell_quote(who.proc.argv()) << "; it printed:\n"
@@ -68,9 +69,8 @@ GRADED_TEST(Chat, TwentyClientsExactlyOnceInOrder, 8,
     const std::size_t expected = (kClients - 1) * kMessages;
     for (int r = 0; r < kClients; ++r) {
       const auto& c = *cs[static_cast<std::size_t>(r)];
-      const bool done =
-          grader::wait_until([&] { return count_lines_starting(c.out(), "[c") >= expected; },
-                             grader::scaled(30'000ms));
+      const bool done = grader::wait_until(
+          [&] { return count_lines_starting(c.out(), "[c") >= expected; }, 30'000ms);
       std::map<int, std::vector<int>> from;  // sender -> sequence numbers, in arrival order
       for (const auto& l : lines(c.out())) {
         int who = -1, who2 = -1, k = -1;
@@ -135,7 +135,7 @@ GRADED_TEST(Chat, NameWhoQuitAndErrors, 3, "README §Protocol") {
   EXPECT_TRUE(saw(bob, "* bye\n"));
   EXPECT_TRUE(saw(alice, "* robert left\n"));
   // The server closed bob's connection: chat_client ends by itself, stdin still open.
-  const auto st = bob.proc.wait(grader::scaled(10'000ms));
+  const auto st = bob.proc.wait(10'000ms);
   ASSERT_TRUE(st.has_value()) << "chat_client did not exit after /quit: the server must close";
   EXPECT_EQ(st->exit_code(), 0) << st->describe();
 }
@@ -280,12 +280,12 @@ GRADED_TEST(Chat, SignalsRemoveSocketFile, 3,
     ASSERT_TRUE(saw(c, "* welcome "));
     ASSERT_EQ(::access(s.path.c_str(), F_OK), 0);
     s.proc.signal(sig);
-    const auto st = s.proc.wait(grader::scaled(10'000ms));
+    const auto st = s.proc.wait(10'000ms);
     ASSERT_TRUE(st.has_value()) << "chat_server still runs after signal " << sig;
     EXPECT_EQ(st->exit_code(), 0) << st->describe();
     EXPECT_NE(::access(s.path.c_str(), F_OK), 0)
         << s.path << " is still there after signal " << sig;
-    const auto cst = c.proc.wait(grader::scaled(10'000ms));
+    const auto cst = c.proc.wait(10'000ms);
     ASSERT_TRUE(cst.has_value()) << "chat_client did not exit when the server closed";
     EXPECT_EQ(cst->exit_code(), 0);
   }
@@ -306,7 +306,7 @@ GRADED_TEST(Chat, StaleSocketReplacedLiveNotHijacked, 3,
   ASSERT_TRUE(c.alive());
   EXPECT_TRUE(responsive(c.path));
   c.proc.signal(SIGTERM);
-  EXPECT_TRUE(c.proc.wait(grader::scaled(10'000ms)).has_value());
+  EXPECT_TRUE(c.proc.wait(10'000ms).has_value());
 }
 
 GRADED_TEST(

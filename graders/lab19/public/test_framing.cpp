@@ -13,11 +13,13 @@
 #include "lab19/chat.hpp"
 #include "lab19/unix.hpp"
 
+namespace lab = ipclab::lab19;
+
 GRADER_LAB("lab19", "IPC toolkit demo and Unix-socket chat");
 
-using ipclab::lab19::Line;
-using ipclab::lab19::LineReader;
-using ipclab::lab19::OutBuffer;
+using lab::Line;
+using lab::LineReader;
+using lab::OutBuffer;
 
 namespace {
 
@@ -117,8 +119,8 @@ GRADED_TEST(Framing, OutBufferBoundedAndNonBlocking, 3,
 }
 
 GRADED_TEST(Framing, Utf8AndNames, 1, "README §Protocol") {
-  using ipclab::lab19::valid_name;
-  using ipclab::lab19::valid_utf8;
+  using lab::valid_name;
+  using lab::valid_utf8;
   EXPECT_TRUE(valid_utf8("plain ascii"));
   EXPECT_TRUE(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
   EXPECT_FALSE(valid_utf8("\xC3")) << "truncated sequence";
@@ -139,14 +141,14 @@ GRADED_TEST(Framing, Utf8AndNames, 1, "README §Protocol") {
 GRADED_TEST(Unix, PeerCredentialsFromTheKernel, 2,
             "README §Pitfalls 10 — SO_PEERCRED, not what the client claims") {
   Pair p;
-  const auto cred = ipclab::lab19::peer_credentials(p.a.get());
+  const auto cred = lab::peer_credentials(p.a.get());
   EXPECT_EQ(cred.pid, ::getpid());
   EXPECT_EQ(cred.uid, ::getuid());
   EXPECT_EQ(cred.gid, ::getgid());
   int pfd[2];
   ASSERT_EQ(::pipe2(pfd, O_CLOEXEC), 0);
   ipclab::Fd r(pfd[0]), w(pfd[1]);
-  EXPECT_THROW(ipclab::lab19::peer_credentials(r.get()), ipclab::SysError)
+  EXPECT_THROW(lab::peer_credentials(r.get()), ipclab::SysError)
       << "a pipe has no peer credentials";
 }
 
@@ -157,10 +159,10 @@ GRADED_TEST(Unix, PassedDescriptorIsTheSameOpenFile, 4,
   int pfd[2];
   ASSERT_EQ(::pipe2(pfd, O_CLOEXEC), 0);
   ipclab::Fd pr(pfd[0]), pw(pfd[1]);
-  ipclab::lab19::send_fd(p.a.get(), pw.get(), "pipe-end");
+  lab::send_fd(p.a.get(), pw.get(), "pipe-end");
   EXPECT_NE(::fcntl(pw.get(), F_GETFD), -1) << "send_fd must leave the caller's fd open";
   pw.reset();  // the descriptor in flight keeps the pipe's write side alive
-  auto got = ipclab::lab19::recv_fd(p.b.get());
+  auto got = lab::recv_fd(p.b.get());
   ASSERT_TRUE(got.has_value()) << "recv_fd returned nothing";
   EXPECT_EQ(got->data, "pipe-end");
   ASSERT_TRUE(got->fd.valid());
@@ -173,8 +175,8 @@ GRADED_TEST(Unix, PassedDescriptorIsTheSameOpenFile, 4,
   const std::string file = grader::scratch() + "/shared_offset";
   std::ofstream(file) << "0123456789";
   ipclab::Fd f(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  ipclab::lab19::send_fd(p.a.get(), f.get());
-  auto g = ipclab::lab19::recv_fd(p.b.get());
+  lab::send_fd(p.a.get(), f.get());
+  auto g = lab::recv_fd(p.b.get());
   ASSERT_TRUE(g.has_value());
   char c3[3];
   ASSERT_EQ(::read(g->fd.get(), c3, 3), 3);
@@ -192,18 +194,18 @@ GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
   Pair p;
   ipclab::write_full(p.a.get(), "no fd here");
   try {
-    (void)ipclab::lab19::recv_fd(p.b.get());
+    (void)lab::recv_fd(p.b.get());
     ADD_FAILURE() << "a message without a descriptor must throw SysError(EPROTO)";
   } catch (const ipclab::SysError& e) {
     EXPECT_EQ(e.err(), EPROTO) << e.what();
   }
-  EXPECT_THROW(ipclab::lab19::send_fd(p.a.get(), 0, ""), ipclab::UsageError);
+  EXPECT_THROW(lab::send_fd(p.a.get(), 0, ""), ipclab::UsageError);
   p.a.reset();
   ipclab::Fd drainer = std::move(p.b);
   char sink[64];
   while (::recv(drainer.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
   }
-  EXPECT_FALSE(ipclab::lab19::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
+  EXPECT_FALSE(lab::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
 }
 
 GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
@@ -212,15 +214,15 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
   {
     // A socket file with no listener: what a killed server leaves behind.
     bool stale = false;
-    auto first = ipclab::lab19::listen_unix(path, 16, &stale);
+    auto first = lab::listen_unix(path, 16, &stale);
     EXPECT_FALSE(stale);
     first.reset();  // closed, but the file stays
     ASSERT_EQ(::access(path.c_str(), F_OK), 0);
-    auto second = ipclab::lab19::listen_unix(path, 16, &stale);
+    auto second = lab::listen_unix(path, 16, &stale);
     EXPECT_TRUE(stale) << "a stale socket file must be reported as replaced";
     EXPECT_TRUE(::fcntl(second.get(), F_GETFL) & O_NONBLOCK) << "the listener must be non-blocking";
     // Now it is live: a third must not take it over, and the file must still reach it.
-    EXPECT_THROW(ipclab::lab19::listen_unix(path, 16), ipclab::OperationFailed);
+    EXPECT_THROW(lab::listen_unix(path, 16), ipclab::OperationFailed);
     lab19_test::Raw probe(path);
     pollfd pf{second.get(), POLLIN, 0};
     EXPECT_EQ(::poll(&pf, 1, 5000), 1) << "the live server's socket file was taken over";
@@ -228,8 +230,8 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
   ::unlink(path.c_str());
   const std::string regular = grader::scratch() + "/not_a_socket";
   std::ofstream(regular) << "keep me";
-  EXPECT_THROW(ipclab::lab19::listen_unix(regular), ipclab::OperationFailed);
+  EXPECT_THROW(lab::listen_unix(regular), ipclab::OperationFailed);
   EXPECT_EQ(ipclab::read_file(regular), "keep me") << "a regular file must never be removed";
-  EXPECT_THROW(ipclab::lab19::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
+  EXPECT_THROW(lab::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
                ipclab::UsageError);
 }

@@ -11,6 +11,8 @@
 //     fails the test by name;
 //   - every process the test started killed and reaped (process groups, PDEATHSIG and a
 //     child subreaper), so a failing test never leaves processes behind.
+// The watchdog is scaled like every other deadline (see "time" below), and is the longest:
+// a test that hangs in a harness verb fails there, with a readable report, before it.
 // It prints `== Test Suite.Name == OK (0.1s) 3/3`, a summary line `lab01: N/M points`,
 // and writes results JSON for tools/grade.
 //
@@ -36,6 +38,7 @@
 #include <fmt/ranges.h>   // fmt::join
 #include <gtest/gtest.h>  // TEST, EXPECT_*, ADD_FAILURE
 
+#include "ipclab/clock.hpp"    // ipclab::Deadline
 #include "ipclab/fd.hpp"       // ipclab::Fd
 #include "ipclab/process.hpp"  // ipclab::WaitStatus
 
@@ -104,14 +107,55 @@ std::string scratch();
 /// The absolute path of a built program of this lab (searched in IPCLAB_BIN_PATH), or
 /// `name` unchanged if it is not one (then PATH decides).
 std::string program(const std::string& name);
-/// Deadlines are multiplied by IPCLAB_TIMEOUT_SCALE (sanitizer builds set it).
-ms scaled(ms timeout);
+
+// ---- time -------------------------------------------------------------------------------
+//
+// One rule: a test writes every duration as it would be on an idle machine with a plain
+// build. Sanitizer builds set IPCLAB_TIMEOUT_SCALE (make tsan: 5), and the harness
+// multiplies by it in one place, scaled():
+//   - every harness verb that takes a timeout (run, Process, wait_until, Child, join)
+//     scales it once, and so does the driver's per-test watchdog;
+//   - grader::deadline(t) is a scaled ipclab::Deadline, for library calls that take one;
+//   - grader::scaled(t) is the scaled duration itself, for what is not a harness verb: a
+//     library call or a program option that takes a plain duration, a message.
+// scaled() returns a ScaledMs, which no harness verb accepts (Timeout refuses it), so a
+// test cannot scale twice: `wait_until(pred, grader::scaled(5s))` does not compile.
+
+/// IPCLAB_TIMEOUT_SCALE, read once: 1 if unset or below 1.
+double timeout_scale();
+
+/// A duration already multiplied by timeout_scale().
+class ScaledMs : public ms {
+ public:
+  explicit ScaledMs(ms already_scaled) : ms(already_scaled) {}
+};
+
+/// The timeout a harness verb takes: unscaled (5'000ms), scaled by the verb.
+class Timeout {
+ public:
+  // Implicit: `finish(5'000ms)` and `{.timeout = 30s}` read as what they are.
+  template <typename Rep, typename Period>
+  constexpr Timeout(std::chrono::duration<Rep, Period> unscaled)
+      : unscaled_(std::chrono::duration_cast<ms>(unscaled)) {}
+  /// Already scaled: pass the unscaled duration instead, the harness scales it.
+  Timeout(const ScaledMs&) = delete;
+  ms unscaled() const { return unscaled_; }
+  ScaledMs scaled() const;
+
+ private:
+  ms unscaled_;
+};
+
+/// `timeout` multiplied by timeout_scale(): the one place scaling happens.
+ScaledMs scaled(Timeout timeout);
+/// A deadline `timeout` (scaled) from now.
+ipclab::Deadline deadline(Timeout timeout);
 
 // ---- running programs -------------------------------------------------------------------
 
 struct RunOptions {
   std::string input;             ///< written to the program's stdin, which is then closed
-  ms timeout = 10'000ms;         ///< killed (whole process group) after this
+  Timeout timeout = 10'000ms;    ///< killed (whole process group) after this
   std::vector<std::string> env;  ///< "NAME=value" to set, "NAME" to unset
   std::string cwd;
 };
@@ -165,17 +209,17 @@ class Process {
   std::string err() const;
   /// Waits until its stdout (or stderr) contains `needle`; false at the deadline, or as
   /// soon as the process has exited without printing it.
-  bool wait_for_output(std::string_view needle, ms timeout = 5'000ms) const;
-  bool wait_for_err(std::string_view needle, ms timeout = 5'000ms) const;
+  bool wait_for_output(std::string_view needle, Timeout timeout = 5'000ms) const;
+  bool wait_for_err(std::string_view needle, Timeout timeout = 5'000ms) const;
   /// Sends a signal to the process (not the group).
   void signal(int sig);
   /// Waits for it to exit; nullopt at the deadline (still running).
-  std::optional<ipclab::WaitStatus> wait(ms timeout = 5'000ms);
+  std::optional<ipclab::WaitStatus> wait(Timeout timeout = 5'000ms);
   bool running();
   /// True once it has exited (without reaping it: wait() still gets the status).
   bool exited() const;
   /// Closes stdin, waits up to `timeout`, kills the group if needed; returns the outcome.
-  RunResult finish(ms timeout = 5'000ms);
+  RunResult finish(Timeout timeout = 5'000ms);
   /// Kills the process group with SIGKILL and reaps.
   void kill();
 
@@ -188,10 +232,78 @@ class Process {
   double started_ = 0;
 };
 
+// ---- a function of the test in a child process ------------------------------------------
+
+/// How a Child ended.
+struct ChildResult {
+  std::string name;
+  ipclab::WaitStatus status;
+  bool timed_out = false;  ///< still running at the deadline: killed
+  /// Its EXPECT/ASSERT failures and an exception its body let escape, "file:line: message"
+  /// a paragraph each.
+  std::string failures;
+  double seconds = 0;
+  /// Its body returned (or it exited 0 on its own) with no failure, in time.
+  bool passed() const;
+  /// "" if it passed, else one paragraph: which child, how it ended, its failures.
+  std::string describe() const;
+};
+
+/// A function of the test run in a forked child process: for code that must be a process
+/// of its own (a lock owner to kill, a participant of a cross-process protocol, a reader
+/// under seccomp) while the test watches it from outside. The child
+///   - is in a process group of its own, gets SIGKILL if the test process dies
+///     (PR_SET_PDEATHSIG), and is killed with its group when the Child is destroyed or
+///     missed its deadline (the driver reaps anything left, as for every test);
+///   - brings its failures back: EXPECT/ASSERT failures in `body` (from any thread) and an
+///     exception `body` lets escape become ChildResult::failures in the test process;
+///   - exits 0 when `body` returns without a failure. A body may also end the process
+///     itself (under seccomp, with the exit system call): 0 counts as a pass, any other
+///     status as a failure.
+/// A failed fork throws ipclab::SysError, which fails the test with that message. Graders
+/// do not fork by hand: a function that needs a process of its own is a Child.
+/// Fork from a thread-free moment of the test where you can: the child has only the
+/// forking thread (ThreadSanitizer tolerates the child that runs library code only).
+class Child {
+ public:
+  explicit Child(std::function<void()> body, std::string name = "child");
+  Child(Child&&) noexcept;
+  Child& operator=(Child&&) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  pid_t pid() const { return pid_; }
+  const std::string& name() const { return name_; }
+  /// True once it has ended (without reaping it: finish() still gets the outcome).
+  bool exited() const;
+  /// Waits until it ends, by the timeout or a deadline from grader::deadline(); kills it
+  /// (with its group) if it is still running then. Only the first call waits.
+  ChildResult finish(Timeout timeout = 10'000ms);
+  ChildResult finish(const ipclab::Deadline& by);
+  /// Kills its process group with SIGKILL and reaps it (finish() then says killed).
+  void kill();
+
+ private:
+  void read_report();
+  ChildResult record(const ipclab::WaitStatus& status, bool timed_out);
+  std::string name_;
+  pid_t pid_ = -1;
+  ipclab::Fd report_;  // the read end of the pipe the child reports its failures on
+  std::string failures_;
+  std::optional<ChildResult> result_;
+  double started_ = 0;
+};
+
+/// Waits for `children` by one deadline. The first that fails ends the wait (its peers
+/// may be blocked on it; they are killed). Returns "" if every one passed, else what went
+/// wrong: the failed child's describe(), or each child still running at the deadline.
+std::string join(std::vector<Child>& children, Timeout timeout);
+
 // ---- waiting and checking ---------------------------------------------------------------
 
 /// Polls `pred` (1 ms, growing to 20 ms) until it is true or the deadline passes.
-bool wait_until(const std::function<bool()>& pred, ms timeout = 5'000ms);
+bool wait_until(const std::function<bool()>& pred, Timeout timeout = 5'000ms);
 
 /// EXPECT that stdout equals `expected`; on failure prints the report and a diff.
 void expect_output(const RunResult& r, const std::string& expected,
@@ -204,10 +316,14 @@ void expect_finished(const RunResult& r,
                      std::source_location where = std::source_location::current());
 /// A line diff of two texts ("-expected" / "+actual"), at most `max_lines` lines.
 std::string diff(const std::string& expected, const std::string& actual, int max_lines = 40);
-/// Replaces each pid with <pid> (whole numbers only).
-std::string mask_pids(std::string text, const std::vector<pid_t>& pids);
 /// Shortens a text for a message: first lines, "... (N more bytes)".
 std::string excerpt(const std::string& text, std::size_t max_bytes = 600);
+
+/// Fails the test with `why` and ends the test process at once, scored as a failure (not a
+/// CRASH): for threads stuck in the code under test, which can be neither joined nor
+/// cancelled, so the test cannot return.
+[[noreturn]] void abandon_test(const std::string& why,
+                               std::source_location where = std::source_location::current());
 
 // ---- racy and randomized tests ----------------------------------------------------------
 

@@ -2,8 +2,9 @@
 // JSON that tools/grade reads, and JUnit XML for meson.
 #pragma once
 
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <cstdint>  // std::uint64_t
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 namespace grader {
 
@@ -32,6 +33,11 @@ struct LabReport {
   bool all_passed() const;
   bool all_skipped() const;
 };
+
+/// The command that runs one test again with the same seed, in the build directory this
+/// grader was built in (found from its own path: build, build-tsan, /autograder/build...):
+/// `IPCLAB_SEED=S meson test -C DIR LAB --test-args=--gtest_filter=TEST`.
+std::string reproduce_command(const std::string& lab, const std::string& test, std::uint64_t seed);
 
 void print_outcome(const TestOutcome& t, bool verbose);
 void print_summary(const LabReport& r);
