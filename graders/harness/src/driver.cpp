@@ -27,6 +27,7 @@
 
 #include "grader/grader.hpp"
 #include "grader/report.hpp"
+#include "grader/rpc.hpp"        // start_rpcbind_if_needed, remove_leaked_registrations
 #include "ipclab/clock.hpp"      // Deadline, Stopwatch
 #include "ipclab/fd.hpp"         // Fd
 #include "ipclab/inventory.hpp"  // inventory, remove_object
@@ -249,6 +250,10 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
     t.output += "leaked IPC objects (removed by the grader):\n" + names;
     if (t.status == Status::kPassed) t.status = Status::kFailed;
   }
+  if (const std::string rpc = remove_leaked_registrations(ns); !rpc.empty()) {
+    t.output += "leaked rpcbind registrations (removed by the grader):\n" + rpc;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
+  }
   std::error_code ec;
   fs::remove_all(rundir, ec);
   fs::remove_all(scratch, ec);
@@ -264,6 +269,7 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
 int driver_main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
+  start_rpcbind_if_needed();  // before the next line: the daemon must not be our child
   // Orphans of a test (a program that exits before its children) become ours, so they are
   // killed after the test instead of living on under init.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
