@@ -1,7 +1,7 @@
 // ipc-clean [--ns NS | --all-ns] [--dry-run]: lists and removes IPC objects the kit left
 // behind — POSIX shm, semaphores and message queues, SysV objects keyed from our key
-// files, FIFOs and sockets in run directories. Exit 1 when --dry-run finds something, so
-// CI can assert "clean".
+// files, FIFOs and sockets in run directories, rpcbind registrations whose server is
+// gone. Exit 1 when --dry-run finds something, so CI can assert "clean".
 #include <filesystem>  // std::filesystem
 #include <string>      // std::string
 #include <vector>      // std::vector
@@ -11,6 +11,9 @@
 #include "ipclab/names.hpp"      // names::*
 
 namespace fs = std::filesystem;
+
+// ipc_clean_rpc.cpp: rpcbind registrations of our program numbers whose server is gone.
+int clean_rpc_registrations(const std::vector<std::string>& spaces, bool all_ns, bool dry_run);
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         if (spent) fs::remove_all(dir, ec);
       }
     }
+    found += clean_rpc_registrations(spaces, all_ns, dry_run);
     if (found == 0)
       fmt::print("clean: nothing left behind{}\n", all_ns ? " in any namespace" : "");
     else if (dry_run)

@@ -144,8 +144,9 @@ Server::Server(std::uint32_t prog, std::vector<Version> versions,
   for (const auto& v : versions_) {
     for (const auto& m : mappings_of(prog_))
       if (m.vers == v.vers && answers(m, std::chrono::milliseconds(500)))
-        throw OperationFailed(fmt::format("program {} version {} is served by a live server ({})",
-                                          hex(prog_), v.vers, describe(m)));
+        throw OperationFailed(
+            fmt::format("program {} version {} is already served by a live server ({} {})",
+                        hex(prog_), v.vers, m.netid, m.addr));
     // What a server killed with -9 left behind (nothing answers it): replace it.
     svc_unreg(prog_, v.vers);
   }

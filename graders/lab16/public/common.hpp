@@ -61,6 +61,13 @@ class Server {
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_.emplace(argv);
   }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  /// A test that failed half-way stops its server the way a user would (SIGTERM), so the
+  /// leak guard reports only what the server itself failed to remove.
+  ~Server() {
+    if (!proc_->exited()) stop(SIGTERM);
+  }
   /// True once it printed its registration lines; else adds a failure with its output.
   bool started() {
     const std::string want = registered_lines(versions_);
