@@ -55,6 +55,20 @@ struct Client {
 
 std::string hex(std::uint32_t prog) { return fmt::format("0x{:08x}", prog); }
 
+std::uint32_t parse_prog(std::string_view text) {
+  const std::string s(text);
+  std::size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(s, &used, 0);  // base 0: 0x for hex
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size() || s[0] == '-' || v == 0 || v > 0xffffffffULL)
+    throw UsageError(fmt::format("--prog {}: a program number from 1 to 0xffffffff", s));
+  return static_cast<std::uint32_t>(v);
+}
+
 std::string describe(const Mapping& m) {
   return fmt::format("program {} version {} on {} {} (owner {})", hex(m.prog), m.vers, m.netid,
                      m.addr, m.owner);

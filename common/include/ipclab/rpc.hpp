@@ -30,6 +30,9 @@ struct Mapping {
 
 /// "0x31230000": how the kit prints program numbers (rpcinfo -p prints them in decimal).
 std::string hex(std::uint32_t prog);
+/// A --prog value: hex (0x31230000) or decimal (824377344), 1 to 0xffffffff; UsageError
+/// (exit 2) otherwise.
+std::uint32_t parse_prog(std::string_view text);
 /// "program 0x40001234 version 1 on tcp 0.0.0.0.3.45 (owner 1000)".
 std::string describe(const Mapping& m);
 

@@ -7,6 +7,7 @@
 // server not answering (each said so, within --timeout).
 #include <charconv>  // std::from_chars
 #include <cstdint>   // std::uint32_t
+#include <memory>    // std::unique_ptr
 #include <random>    // std::mt19937
 #include <string>    // std::string
 #include <vector>    // std::vector
@@ -15,6 +16,7 @@
 #include "ipclab/clock.hpp"  // Stopwatch
 #include "ipclab/json.hpp"   // json_number, json_string
 #include "ipclab/main.hpp"   // run_main, CLI11
+#include "ipclab/rpc.hpp"    // rpc::parse_prog
 #include "ipclab/stats.hpp"  // Histogram
 #include "lab16/calc.hpp"
 
@@ -31,19 +33,6 @@ int parse_int(const std::string& text, const char* what) {
     throw ipclab::UsageError(
         fmt::format("{} \"{}\": a whole number from -2147483648 to 2147483647", what, text));
   return v;
-}
-
-std::uint32_t parse_prog(const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used, 0);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-' || v == 0 || v > 0xffffffffULL)
-    throw ipclab::UsageError(fmt::format("--prog {}: a program number from 1 to 0xffffffff", text));
-  return static_cast<std::uint32_t>(v);
 }
 
 /// calc_client HOST bench: sequential calls (each a round trip) over TCP and UDP, rounds
@@ -141,7 +130,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   return ipclab::run_main(app, argc, argv, [&] {
     lab::ClientOptions opts;
     opts.host = host;
-    opts.prog = parse_prog(prog_text);
+    opts.prog = ipclab::rpc::parse_prog(prog_text);
     opts.vers = static_cast<std::uint32_t>(vers);
     opts.proto = proto == "udp" ? lab::Proto::kUdp : lab::Proto::kTcp;
     opts.timeout = std::chrono::milliseconds(timeout_ms);

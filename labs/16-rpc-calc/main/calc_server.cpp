@@ -17,7 +17,7 @@
 
 #include "ipclab/clock.hpp"   // Stopwatch
 #include "ipclab/main.hpp"    // run_main, CLI11
-#include "ipclab/rpc.hpp"     // rpc::Server, rpc::hex
+#include "ipclab/rpc.hpp"     // rpc::Server, rpc::hex, rpc::parse_prog
 #include "ipclab/signal.hpp"  // ShutdownSignals, ignore_sigpipe
 #include "lab16/calc.hpp"
 
@@ -112,19 +112,6 @@ void logged(svc_req* rq, SVCXPRT* xprt, ipclab::rpc::Dispatch generated) {
 void dispatch_v1(svc_req* rq, SVCXPRT* xprt) { logged(rq, xprt, calc_prog_1); }
 void dispatch_v2(svc_req* rq, SVCXPRT* xprt) { logged(rq, xprt, calc_prog_2); }
 
-std::uint32_t parse_prog(const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(text, &used, 0);  // 0x31230000 or 824377344
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-' || v == 0 || v > 0xffffffffULL)
-    throw ipclab::UsageError(fmt::format("--prog {}: a program number from 1 to 0xffffffff", text));
-  return static_cast<std::uint32_t>(v);
-}
-
 }  // namespace
 
 // The dispatchers call these after the reply is sent: the results hold no pointers to free
@@ -159,7 +146,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                "one line per call on stderr: xid, version, procedure, transport, latency, result");
 
   return ipclab::run_main(app, argc, argv, [&] {
-    const std::uint32_t prog = parse_prog(prog_text);
+    const std::uint32_t prog = ipclab::rpc::parse_prog(prog_text);
     std::vector<std::string> netids;
     if (proto != "udp") netids.emplace_back("tcp");
     if (proto != "tcp") netids.emplace_back("udp");
