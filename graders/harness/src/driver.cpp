@@ -27,6 +27,7 @@
 
 #include "grader/grader.hpp"
 #include "grader/report.hpp"
+#include "grader/rpc.hpp"        // start_rpcbind_if_needed, remove_leaked_registrations
 #include "ipclab/clock.hpp"      // Deadline, Stopwatch
 #include "ipclab/fd.hpp"         // Fd
 #include "ipclab/inventory.hpp"  // inventory, remove_object
@@ -232,14 +233,20 @@ void read_verdict(TestOutcome& t, const ipclab::WaitStatus& status, const std::s
 /// Leak guard: whatever the test left in its namespace is removed and named, and fails it.
 void guard_leaks(TestOutcome& t, const TestPlace& place) {
   const auto leftovers = ipclab::inventory(place.ns, place.rundir);
-  if (leftovers.empty()) return;
-  std::string names;
-  for (const auto& obj : leftovers) {
-    names += "    " + ipclab::describe(obj) + "\n";
-    ipclab::remove_object(obj);
+  if (!leftovers.empty()) {
+    std::string names;
+    for (const auto& obj : leftovers) {
+      names += "    " + ipclab::describe(obj) + "\n";
+      ipclab::remove_object(obj);
+    }
+    t.output += "leaked IPC objects (removed by the grader):\n" + names;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
   }
-  t.output += "leaked IPC objects (removed by the grader):\n" + names;
-  if (t.status == Status::kPassed) t.status = Status::kFailed;
+  // rpcbind registrations of the test's program number are objects like the rest.
+  if (const std::string rpc = remove_leaked_registrations(place.ns); !rpc.empty()) {
+    t.output += "leaked rpcbind registrations (removed by the grader):\n" + rpc;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
+  }
 }
 
 /// Runs one test in a process of its own under the watchdog, then cleans up after it.
@@ -283,6 +290,7 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
 int driver_main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
+  start_rpcbind_if_needed();  // before the next line: the daemon must not be our child
   // Orphans of a test (a program that exits before its children) become ours, so they are
   // killed after the test instead of living on under init.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
