@@ -115,6 +115,10 @@ class Harness : public ::testing::Test {
     delete json_;
     delete tests_;
   }
+  /// EXPECTs that the misbehaving grader's test `name` passed, showing its output if not.
+  static void expect_passed(const std::string& name) {
+    EXPECT_EQ(test(name).status, "passed") << test(name).output;
+  }
   static const Outcome& test(const std::string& name) {
     static const Outcome none{"missing", -1, -1, ""};
     auto it = tests_->find(name);
@@ -196,10 +200,7 @@ TEST_F(Harness, AbandonedTestIsAFailureWithItsReason) {
   EXPECT_NE(t.output.find("a thread is stuck for good"), std::string::npos) << t.output;
 }
 
-TEST_F(Harness, EveryVerbScalesOnce) {
-  EXPECT_EQ(test("Self.EveryVerbScalesItsTimeoutOnce").status, "passed")
-      << test("Self.EveryVerbScalesItsTimeoutOnce").output;
-}
+TEST_F(Harness, EveryVerbScalesOnce) { expect_passed("Self.EveryVerbScalesItsTimeoutOnce"); }
 
 /// At IPCLAB_TIMEOUT_SCALE=4: each verb waits 4 x its timeout, not 16 x, and the watchdog
 /// is stretched the same way (1.5 s becomes 6 s), so it still outlasts the test's waits.
@@ -415,25 +416,21 @@ TEST_F(Harness, SkipIsReportedAndNotCountedInMax) {
 
 TEST_F(Harness, WaitForOutputEndsWhenTheProcessExits) {
   // Within the self-test's 2 s watchdog, although it waits with 20 s deadlines.
-  EXPECT_EQ(test("Self.WaitForOutputGivesUpWhenTheProcessExits").status, "passed")
-      << test("Self.WaitForOutputGivesUpWhenTheProcessExits").output;
+  expect_passed("Self.WaitForOutputGivesUpWhenTheProcessExits");
 }
 
 TEST_F(Harness, RunnerKillsAndReapsAChildAtItsDeadline) {
-  EXPECT_EQ(test("Self.RunReportsTimeoutOfAChild").status, "passed")
-      << test("Self.RunReportsTimeoutOfAChild").output;
+  expect_passed("Self.RunReportsTimeoutOfAChild");
 }
 
 // ---- what a test can cost is bounded -------------------------------------------------------
 
 TEST_F(Harness, ProgramPrintingForeverTimesOutWithTheTestBounded) {
-  EXPECT_EQ(test("Self.RunOfAProgramThatPrintsForeverTimesOutBounded").status, "passed")
-      << test("Self.RunOfAProgramThatPrintsForeverTimesOutBounded").output;
+  expect_passed("Self.RunOfAProgramThatPrintsForeverTimesOutBounded");
 }
 
 TEST_F(Harness, ProcessWritingForeverIsStoppedAndReported) {
-  EXPECT_EQ(test("Self.ProcessWritingForeverIsStoppedByTheFileSizeLimit").status, "passed")
-      << test("Self.ProcessWritingForeverIsStoppedByTheFileSizeLimit").output;
+  expect_passed("Self.ProcessWritingForeverIsStoppedByTheFileSizeLimit");
 }
 
 TEST_F(Harness, HugeTestOutputIsCutInEveryReport) {
