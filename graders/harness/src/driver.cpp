@@ -31,7 +31,6 @@
 #include "ipclab/clock.hpp"      // Deadline, Stopwatch
 #include "ipclab/fd.hpp"         // Fd
 #include "ipclab/inventory.hpp"  // inventory, remove_object
-#include "ipclab/io.hpp"         // read_file
 #include "ipclab/names.hpp"      // names::rundir_base
 #include "ipclab/process.hpp"    // spawn, wait_for
 
@@ -74,6 +73,7 @@ class ResultWriter : public ::testing::EmptyTestEventListener {
 };
 
 int child_main(int argc, char** argv, const char* result_path) {
+  limit_test_process();  // RLIMIT_FSIZE and RLIMIT_DATA, for the test and all it starts
   ::testing::InitGoogleTest(&argc, argv);
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   delete listeners.Release(listeners.default_result_printer());  // the driver reports
@@ -270,14 +270,23 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   kill_leftover_children();
   t.seconds = sw.elapsed_s();
 
-  t.output = ipclab::read_file(place.output_file);
+  // What the test printed: its first and last kKeptEnds bytes, however much it was. Its
+  // file stops growing at the file size limit, with SIGXFSZ for the process writing it.
+  const BoundedText printed = read_bounded(place.output_file);
+  t.output = printed.str();
+  std::error_code ec;
+  if (fs::file_size(place.output_file, ec) >= file_size_limit() && !ec)
+    t.output += fmt::format(
+        "the test's output reached the {} MiB a test may write (RLIMIT_FSIZE): the process "
+        "writing it got SIGXFSZ (or EFBIG)\n",
+        file_size_limit() >> 20);
   if (timed_out) {
     t.status = Status::kTimeout;
     t.output +=
         fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
                     static_cast<double>(watchdog.count()) / 1000);
   } else {
-    read_verdict(t, *status, ipclab::read_file(place.result_file));
+    read_verdict(t, *status, read_bounded(place.result_file).str());
   }
   guard_leaks(t, place);
   place.remove();
