@@ -62,8 +62,9 @@ AuthCalculator::AuthCalculator(const ClientOptions& opts) : opts_(opts) {
     clnt_ = clnt_create_timed(opts_.host.c_str(), opts_.prog, CALC_AUTH_VERS,
                               netid(opts_.transport), &tv);
   if (clnt_ == nullptr)
-    throw NetworkError(
-        fmt::format("cannot reach {} ({})", where(opts_), clnt_spcreateerror(opts_.host.c_str())));
+    throw NetworkError(fmt::format(
+        "cannot reach {} ({})", where(opts_),
+        clnt_spcreateerror(opts_.transport == Transport::kLocal ? "connect" : opts_.host.c_str())));
   clnt_control(clnt_, CLSET_TIMEOUT, reinterpret_cast<char*>(&tv));
   if (opts_.transport == Transport::kUdp) {
     timeval retry = to_timeval(std::max(opts_.timeout / 5, std::chrono::milliseconds(20)));
