@@ -40,6 +40,17 @@ std::optional<std::string> rpcbind_missing() {
 std::uint32_t rpc_prog() { return ipclab::names::rpc_program(); }
 std::string rpc_prog_arg() { return ipclab::rpc::hex(rpc_prog()); }
 
+RunResult rpc_client(const std::string& program, std::vector<std::string> args, int timeout_ms) {
+  std::vector<std::string> argv = {program, "localhost"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& s : {std::string("--prog"), rpc_prog_arg(), std::string("--timeout"),
+                               std::to_string(timeout_ms)})
+    argv.push_back(s);
+  RunOptions opts;
+  opts.timeout = ms(timeout_ms * 3 + 10'000);
+  return run(argv, opts);
+}
+
 void start_rpcbind_if_needed() {
   if (!g_uses_rpcbind || ::geteuid() != 0 || ipclab::rpc::rpcbind_running()) return;
   const std::string bin = find_rpcbind();

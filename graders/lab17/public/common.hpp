@@ -73,12 +73,7 @@ class Server {
 
 /// calc_client_auth localhost args... --prog <this test's number> --timeout <ms>.
 inline grader::RunResult client(std::vector<std::string> args, int timeout_ms = 5000) {
-  std::vector<std::string> argv = {"calc_client_auth", "localhost"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  for (const std::string& s : {std::string("--prog"), grader::rpc_prog_arg(),
-                               std::string("--timeout"), std::to_string(timeout_ms)})
-    argv.push_back(s);
-  return grader::run(argv, {.timeout = grader::ms(timeout_ms * 3 + 10'000)});
+  return grader::rpc_client("calc_client_auth", std::move(args), timeout_ms);
 }
 
 /// EXPECT exit 0 and exactly `Using AUTH_SYS (uid=U, gid=G)` (or `Using AUTH_NONE`) then
@@ -98,15 +93,8 @@ inline void expect_refused(const grader::RunResult& r,
   EXPECT_EQ(r.out, "") << r.describe();
 }
 
-/// EXPECT exit `code` and stderr beginning with `prefix`.
-inline void expect_error(const grader::RunResult& r, int code, const std::string& prefix,
-                         std::source_location where = std::source_location::current()) {
-  grader::expect_exit(r, code, where);
-  EXPECT_EQ(r.err.rfind(prefix, 0), 0U) << where.file_name() << ":" << where.line()
-                                        << ": stderr should begin with \"" << prefix << "\"\n"
-                                        << r.describe();
-  EXPECT_EQ(r.out, "") << r.describe();
-}
+/// EXPECT exit `code`, stderr beginning with `prefix`, nothing on stdout.
+using grader::expect_error;
 
 /// accumulate AMOUNT with these ids, over `extra` (--proto udp, --local PATH, ...).
 inline grader::RunResult accumulate(int client_id, int request_id, int amount,

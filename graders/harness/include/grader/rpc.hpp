@@ -19,6 +19,7 @@
 #include <cstdint>   // std::uint32_t
 #include <optional>  // std::optional
 #include <string>    // std::string
+#include <vector>    // std::vector
 
 #include <gtest/gtest.h>  // GTEST_SKIP
 
@@ -31,6 +32,11 @@ std::optional<std::string> rpcbind_missing();
 /// This test's program number, and the same as a --prog argument ("0x4a3b5c6d").
 std::uint32_t rpc_prog();
 std::string rpc_prog_arg();
+
+struct RunResult;
+/// Runs an RPC lab's client: `program localhost args... --prog <rpc_prog_arg()> --timeout
+/// <timeout_ms>`, killed if it takes three times its own timeout and 10 s more.
+RunResult rpc_client(const std::string& program, std::vector<std::string> args, int timeout_ms);
 
 // For the driver (graders/harness/src/driver.cpp):
 /// In a grader that uses rpcbind, run as root, with rpcbind not running: starts it and
