@@ -53,40 +53,18 @@ inline std::string registered_lines(const std::vector<int>& versions) {
 }
 
 /// calc_server --prog <this test's number> extra...; started() waits for its lines.
-class Server {
+class Server : public grader::RpcServer {
  public:
   explicit Server(std::vector<std::string> extra = {}, std::vector<int> versions = {1, 2})
-      : versions_(std::move(versions)) {
-    std::vector<std::string> argv = {"calc_server", "--prog", grader::rpc_prog_arg()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc_.emplace(argv);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-  /// A test that failed half-way stops its server the way a user would (SIGTERM), so the
-  /// leak guard reports only what the server itself failed to remove.
-  ~Server() {
-    if (!proc_->exited()) stop(SIGTERM);
-  }
+      : grader::RpcServer("calc_server", extra), versions_(std::move(versions)) {}
   /// True once it printed its registration lines; else adds a failure with its output.
   bool started() {
     const std::string want = registered_lines(versions_);
-    if (proc_->wait_for_output(want.substr(want.rfind("Registered")), 10'000ms)) return true;
-    ADD_FAILURE() << "calc_server did not print its registration lines within 10 s\n"
-                  << "  expected: " << want << "  stdout: " << grader::excerpt(proc_->out())
-                  << "\n  stderr: " << grader::excerpt(proc_->err());
-    return false;
-  }
-  grader::Process& proc() { return *proc_; }
-  /// SIGTERM (or another signal), then the exit status within 10 s.
-  std::optional<ipclab::WaitStatus> stop(int sig = SIGTERM) {
-    proc_->signal(sig);
-    return proc_->wait(10'000ms);
+    return grader::RpcServer::started(want.substr(want.rfind("Registered")));
   }
 
  private:
   std::vector<int> versions_;
-  std::optional<grader::Process> proc_;
 };
 
 /// calc_client localhost args... --prog <this test's number> --timeout <ms>.

@@ -38,37 +38,20 @@ inline std::string using_sys(const std::string& uid, const std::string& gid) {
 inline const char* kAuthFailed = "AUTH failed: RPC: Authentication error\n";
 
 /// calc_server_auth --auth=sys --prog <this test's number> extra...
-class Server {
+class Server : public grader::RpcServer {
  public:
-  explicit Server(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {"calc_server_auth", "--auth=sys", "--prog",
-                                     grader::rpc_prog_arg()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc_.emplace(argv);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-  ~Server() {
-    if (!proc_->exited()) stop(SIGTERM);
-  }
+  explicit Server(std::vector<std::string> extra = {})
+      : grader::RpcServer("calc_server_auth", with_auth(std::move(extra))) {}
   /// True once it printed `Registered with rpcbind (AUTH_SYS)`; else a failure.
-  bool started() {
-    if (proc_->wait_for_output("Registered with rpcbind (AUTH_SYS)\n", 10'000ms)) return true;
-    ADD_FAILURE() << "calc_server_auth did not print its registration line within 10 s\n"
-                  << "  stdout: " << grader::excerpt(proc_->out())
-                  << "\n  stderr: " << grader::excerpt(proc_->err());
-    return false;
-  }
-  grader::Process& proc() { return *proc_; }
+  bool started() { return grader::RpcServer::started("Registered with rpcbind (AUTH_SYS)\n"); }
   /// Waits until its log (stderr) holds `text`.
-  bool logged(const std::string& text) { return proc_->wait_for_err(text, 5'000ms); }
-  std::optional<ipclab::WaitStatus> stop(int sig = SIGTERM) {
-    proc_->signal(sig);
-    return proc_->wait(10'000ms);
-  }
+  bool logged(const std::string& text) { return proc().wait_for_err(text, 5'000ms); }
 
  private:
-  std::optional<grader::Process> proc_;
+  static std::vector<std::string> with_auth(std::vector<std::string> extra) {
+    extra.insert(extra.begin(), "--auth=sys");
+    return extra;
+  }
 };
 
 /// calc_client_auth localhost args... --prog <this test's number> --timeout <ms>.
