@@ -11,11 +11,10 @@
 // 2 bad input; 3 no answer (rpcbind, program not registered, no socket, server dead).
 #include <unistd.h>  // geteuid, getegid
 
-#include <charconv>  // std::from_chars
-#include <cstdint>   // std::uint64_t
-#include <random>    // std::random_device
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <cstdint>  // std::uint64_t
+#include <random>   // std::random_device
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include "ipclab/main.hpp"  // run_main, CLI11
 #include "ipclab/rpc.hpp"   // rpc::parse_prog
@@ -24,16 +23,6 @@
 namespace {
 
 namespace lab = ipclab::lab17;
-
-int parse_int(const std::string& text, const char* what) {
-  int v = 0;
-  const auto* end = text.data() + text.size();
-  const auto [p, ec] = std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0), end, v);
-  if (text.empty() || ec != std::errc() || p != end)
-    throw ipclab::UsageError(
-        fmt::format("{} \"{}\": a whole number from -2147483648 to 2147483647", what, text));
-  return v;
-}
 
 /// A request id nobody used before: the time in nanoseconds (ids of one client increase).
 std::uint64_t fresh_request_id() {
@@ -100,8 +89,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         opts.auth_none ? std::string("Using AUTH_NONE\n")
                        : fmt::format("Using AUTH_SYS (uid={}, gid={})\n", opts.uid, opts.gid);
 
-    const int x = parse_int(numbers[0], want == 1 ? "AMOUNT" : "A");
-    const int y = want == 2 ? parse_int(numbers[1], "B") : 0;
+    const int x = ipclab::parse_int(numbers[0], want == 1 ? "AMOUNT" : "A");
+    const int y = want == 2 ? ipclab::parse_int(numbers[1], "B") : 0;
     try {
       lab::AuthCalculator calc(opts);
       if (*op == lab::Op::kAccumulate) {
