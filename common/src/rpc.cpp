@@ -3,9 +3,13 @@
 #include <netinet/in.h>     // sockaddr_in, htons
 #include <poll.h>           // poll
 #include <rpc/rpcb_prot.h>  // RPCBPROG, RPCBPROC_DUMP, rpcblist, xdr_rpcblist_ptr
+#include <sys/socket.h>     // socket, bind, listen
+#include <sys/un.h>         // sockaddr_un
+#include <unistd.h>         // unlink, close
 
 #include <cerrno>   // errno
 #include <cstdlib>  // std::free
+#include <cstring>  // std::memcpy
 #include <map>      // std::map
 #include <utility>  // std::move
 
@@ -188,6 +192,36 @@ Server::Server(std::uint32_t prog, std::vector<Version> versions,
 Server::~Server() {
   for (const auto& v : versions_) svc_unreg(prog_, v.vers);  // rpcbind forgets us: rpcb_unset
   for (auto& [netid, xprt] : xprts_) svc_destroy(xprt);
+  if (!local_path_.empty()) ::unlink(local_path_.c_str());
+}
+
+void Server::serve_local(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sun.sun_path)
+    throw UsageError(
+        fmt::format("socket path \"{}\": 1 to {} bytes", path, sizeof sun.sun_path - 1));
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket(AF_UNIX)");
+  ::unlink(path.c_str());  // a socket file left by a killed server
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    throw_errno("bind/listen {}", path);
+  }
+  local_path_ = path;
+  SVCXPRT* xprt = svc_vc_create(fd, 0, 0);  // takes the listening socket; svc_destroy closes it
+  if (xprt == nullptr) {
+    ::close(fd);
+    throw OperationFailed(fmt::format("svc_vc_create({}) failed", path));
+  }
+  xprts_.emplace_back("local", xprt);
+  for (const auto& v : versions_)
+    if (svc_reg(xprt, prog_, v.vers, v.dispatch, nullptr) == 0)  // nullptr: not with rpcbind
+      throw OperationFailed(fmt::format("svc_reg on {} failed", path));
 }
 
 int Server::port(std::string_view netid) const {

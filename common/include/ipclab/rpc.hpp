@@ -83,6 +83,12 @@ class Server {
   /// The port a transport was bound to (0 if not served).
   int port(std::string_view netid) const;
 
+  /// Also serves every version on an AF_UNIX stream socket at `path` (replacing a socket
+  /// file left there), not registered with rpcbind: clients connect by path. Each accepted
+  /// connection is its own transport, whose xp_fd answers SO_PEERCRED. The destructor
+  /// removes the socket file.
+  void serve_local(const std::string& path);
+
   /// Serves requests, one at a time, until `stop_fd` is readable (-1: forever). Returns
   /// normally then; the registrations stay until the destructor.
   void run(int stop_fd);
@@ -91,6 +97,7 @@ class Server {
   std::uint32_t prog_;
   std::vector<Version> versions_;
   std::vector<std::pair<std::string, SVCXPRT*>> xprts_;
+  std::string local_path_;
 };
 
 }  // namespace ipclab::rpc

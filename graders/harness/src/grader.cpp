@@ -649,6 +649,18 @@ void expect_exit(const RunResult& r, int code, std::source_location where) {
       << r.describe();
 }
 
+void expect_error(const RunResult& r, int code, const std::string& prefix,
+                  std::source_location where) {
+  expect_exit(r, code, where);
+  if (r.err.rfind(prefix, 0) != 0)
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+        << "stderr should begin with \"" << prefix << "\"\n"
+        << r.describe();
+  if (!r.out.empty())
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "stdout should be empty\n"
+                                                                      << r.describe();
+}
+
 void expect_finished(const RunResult& r, std::source_location where) {
   if (!r.timed_out) return;
   ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))

@@ -40,6 +40,40 @@ std::optional<std::string> rpcbind_missing() {
 std::uint32_t rpc_prog() { return ipclab::names::rpc_program(); }
 std::string rpc_prog_arg() { return ipclab::rpc::hex(rpc_prog()); }
 
+RpcServer::RpcServer(const std::string& program, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {program, "--prog", rpc_prog_arg()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  proc_.emplace(argv);
+}
+
+RpcServer::~RpcServer() {
+  if (!proc_->exited()) stop(SIGTERM);
+}
+
+bool RpcServer::started(const std::string& line) {
+  if (proc_->wait_for_output(line, 10'000ms)) return true;
+  ADD_FAILURE() << proc_->argv().front() << " did not print its registration within 10 s\n"
+                << "  expected: " << line << "\n  stdout: " << excerpt(proc_->out())
+                << "\n  stderr: " << excerpt(proc_->err());
+  return false;
+}
+
+std::optional<ipclab::WaitStatus> RpcServer::stop(int sig) {
+  proc_->signal(sig);
+  return proc_->wait(10'000ms);
+}
+
+RunResult rpc_client(const std::string& program, std::vector<std::string> args, int timeout_ms) {
+  std::vector<std::string> argv = {program, "localhost"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& s : {std::string("--prog"), rpc_prog_arg(), std::string("--timeout"),
+                               std::to_string(timeout_ms)})
+    argv.push_back(s);
+  RunOptions opts;
+  opts.timeout = ms(timeout_ms * 3 + 10'000);
+  return run(argv, opts);
+}
+
 void start_rpcbind_if_needed() {
   if (!g_uses_rpcbind || ::geteuid() != 0 || ipclab::rpc::rpcbind_running()) return;
   const std::string bin = find_rpcbind();

@@ -53,50 +53,23 @@ inline std::string registered_lines(const std::vector<int>& versions) {
 }
 
 /// calc_server --prog <this test's number> extra...; started() waits for its lines.
-class Server {
+class Server : public grader::RpcServer {
  public:
   explicit Server(std::vector<std::string> extra = {}, std::vector<int> versions = {1, 2})
-      : versions_(std::move(versions)) {
-    std::vector<std::string> argv = {"calc_server", "--prog", grader::rpc_prog_arg()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc_.emplace(argv);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-  /// A test that failed half-way stops its server the way a user would (SIGTERM), so the
-  /// leak guard reports only what the server itself failed to remove.
-  ~Server() {
-    if (!proc_->exited()) stop(SIGTERM);
-  }
+      : grader::RpcServer("calc_server", extra), versions_(std::move(versions)) {}
   /// True once it printed its registration lines; else adds a failure with its output.
   bool started() {
     const std::string want = registered_lines(versions_);
-    if (proc_->wait_for_output(want.substr(want.rfind("Registered")), 10'000ms)) return true;
-    ADD_FAILURE() << "calc_server did not print its registration lines within 10 s\n"
-                  << "  expected: " << want << "  stdout: " << grader::excerpt(proc_->out())
-                  << "\n  stderr: " << grader::excerpt(proc_->err());
-    return false;
-  }
-  grader::Process& proc() { return *proc_; }
-  /// SIGTERM (or another signal), then the exit status within 10 s.
-  std::optional<ipclab::WaitStatus> stop(int sig = SIGTERM) {
-    proc_->signal(sig);
-    return proc_->wait(10'000ms);
+    return grader::RpcServer::started(want.substr(want.rfind("Registered")));
   }
 
  private:
   std::vector<int> versions_;
-  std::optional<grader::Process> proc_;
 };
 
 /// calc_client localhost args... --prog <this test's number> --timeout <ms>.
 inline grader::RunResult client(std::vector<std::string> args, int timeout_ms = 5000) {
-  std::vector<std::string> argv = {"calc_client", "localhost"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  for (const std::string& s : {std::string("--prog"), grader::rpc_prog_arg(),
-                               std::string("--timeout"), std::to_string(timeout_ms)})
-    argv.push_back(s);
-  return grader::run(argv, {.timeout = grader::ms(timeout_ms * 3 + 10'000)});
+  return grader::rpc_client("calc_client", std::move(args), timeout_ms);
 }
 
 /// EXPECT a successful call printing `Result: <value>`.
@@ -106,15 +79,8 @@ inline void expect_result(const grader::RunResult& r, long long value,
   grader::expect_output(r, fmt::format("Result: {}\n", value), where);
 }
 
-/// EXPECT exit `code` and stderr beginning with `prefix`.
-inline void expect_error(const grader::RunResult& r, int code, const std::string& prefix,
-                         std::source_location where = std::source_location::current()) {
-  grader::expect_exit(r, code, where);
-  EXPECT_EQ(r.err.rfind(prefix, 0), 0U) << where.file_name() << ":" << where.line()
-                                        << ": stderr should begin with \"" << prefix << "\"\n"
-                                        << r.describe();
-  EXPECT_EQ(r.out, "") << r.describe();
-}
+/// EXPECT exit `code`, stderr beginning with `prefix`, nothing on stdout.
+using grader::expect_error;
 
 /// Removes what a server killed with -9 left at this test's number (the test's own
 /// cleanup: the leak guard fails a test that leaves a registration behind).

@@ -5,12 +5,11 @@
 // Exit: 0 ok; 1 the calculator's answer is an error (division by zero, overflow); 2 bad
 // input; 3 no answer: rpcbind not running, program not registered, version mismatch,
 // server not answering (each said so, within --timeout).
-#include <charconv>  // std::from_chars
-#include <cstdint>   // std::uint32_t
-#include <memory>    // std::unique_ptr
-#include <random>    // std::mt19937
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <cstdint>  // std::uint32_t
+#include <memory>   // std::unique_ptr
+#include <random>   // std::mt19937
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include "ipclab/bench.hpp"  // bench::Report, interleave, format
 #include "ipclab/clock.hpp"  // Stopwatch
@@ -24,16 +23,6 @@ namespace {
 
 namespace lab = ipclab::lab16;
 namespace bench = ipclab::bench;
-
-int parse_int(const std::string& text, const char* what) {
-  int v = 0;
-  const auto* end = text.data() + text.size();
-  const auto [p, ec] = std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0), end, v);
-  if (text.empty() || ec != std::errc() || p != end)
-    throw ipclab::UsageError(
-        fmt::format("{} \"{}\": a whole number from -2147483648 to 2147483647", what, text));
-  return v;
-}
 
 /// calc_client HOST bench: sequential calls (each a round trip) over TCP and UDP, rounds
 /// interleaved; each answer is checked against the sum it must be.
@@ -144,8 +133,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
           "unknown operation \"{}\": add, subtract, multiply, divide or bench", op_text));
     if (numbers.size() != 2)
       throw ipclab::UsageError(fmt::format("{} takes two operands: A B", op_text));
-    const int a = parse_int(numbers[0], "A");
-    const int b = parse_int(numbers[1], "B");
+    const int a = ipclab::parse_int(numbers[0], "A");
+    const int b = ipclab::parse_int(numbers[1], "B");
     if (*op == lab::Op::kDivide && opts.vers == CALC_VERS)
       throw ipclab::UsageError("divide needs version 2 (version 1 has add, subtract and multiply)");
 

@@ -369,6 +369,10 @@ void expect_output(const RunResult& r, const std::string& expected,
 /// EXPECT that the shell status is `code`, with the report on failure.
 void expect_exit(const RunResult& r, int code,
                  std::source_location where = std::source_location::current());
+/// EXPECT the shell status `code`, stderr beginning with `prefix` and nothing on stdout: a
+/// program that failed the way it should, saying so (`error: ...`).
+void expect_error(const RunResult& r, int code, const std::string& prefix,
+                  std::source_location where = std::source_location::current());
 /// EXPECT that the run finished before its deadline.
 void expect_finished(const RunResult& r,
                      std::source_location where = std::source_location::current());

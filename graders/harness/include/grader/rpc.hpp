@@ -16,11 +16,16 @@
 // there, and fails the test.
 #pragma once
 
+#include <signal.h>  // SIGTERM
+
 #include <cstdint>   // std::uint32_t
 #include <optional>  // std::optional
 #include <string>    // std::string
+#include <vector>    // std::vector
 
 #include <gtest/gtest.h>  // GTEST_SKIP
+
+#include "grader/grader.hpp"  // Process, RunResult
 
 namespace grader {
 
@@ -31,6 +36,30 @@ std::optional<std::string> rpcbind_missing();
 /// This test's program number, and the same as a --prog argument ("0x4a3b5c6d").
 std::uint32_t rpc_prog();
 std::string rpc_prog_arg();
+
+/// An RPC lab's server on this test's program number: `program --prog <rpc_prog_arg()>
+/// extra...`. A test that failed half-way stops it the way a user would (SIGTERM, in the
+/// destructor), so the leak guard reports only what the server itself failed to remove.
+class RpcServer {
+ public:
+  RpcServer(const std::string& program, const std::vector<std::string>& extra);
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+  ~RpcServer();
+  /// True once its stdout holds `line` (what it prints when registered); else adds a
+  /// failure with its output.
+  bool started(const std::string& line);
+  Process& proc() { return *proc_; }
+  /// SIGTERM (or another signal), then the exit status within 10 s.
+  std::optional<ipclab::WaitStatus> stop(int sig = SIGTERM);
+
+ private:
+  std::optional<Process> proc_;
+};
+
+/// Runs an RPC lab's client: `program localhost args... --prog <rpc_prog_arg()> --timeout
+/// <timeout_ms>`, killed if it takes three times its own timeout and 10 s more.
+RunResult rpc_client(const std::string& program, std::vector<std::string> args, int timeout_ms);
 
 // For the driver (graders/harness/src/driver.cpp):
 /// In a grader that uses rpcbind, run as root, with rpcbind not running: starts it and
