@@ -148,6 +148,8 @@ PY
   else bad "handout: the skeleton scores > 10% in: ${over:-no lab graded}"; fi
 
   # make submit: refuses uncommitted work; then lab $LAB filled with the reference.
+  # (Never `producer | grep -q` here: grep -q exits at the first match, the producer dies of
+  # SIGPIPE, and pipefail turns a match into a failure now and then.)
   git -C "$H" init -q && git -C "$H" add -A \
     && git -C "$H" -c user.name=t -c user.email=t@t commit -qm handout > "$TMP/git.log" 2>&1
   cp -r "$TOP/labs/$labdir/src/." "$H/labs/$labdir/src/"
@@ -163,8 +165,8 @@ PY
   rc=$?
   SUBMIT_ZIP="$H/submit-lab$LAB.zip"
   if ((rc == 0)) && grep -q "^wrote $SUBMIT_ZIP ([0-9]* bytes)" "$TMP/submit.log" \
-     && unzip -p "$SUBMIT_ZIP" "grade-lab$LAB.txt" 2>/dev/null | grep -qE "^lab$LAB .* 100\.0% " \
-     && unzip -l "$SUBMIT_ZIP" | grep -q " labs/$labdir/src/"; then
+     && grep -qE "^lab$LAB .* 100\.0% " <<< "$(unzip -p "$SUBMIT_ZIP" "grade-lab$LAB.txt" 2>/dev/null)" \
+     && grep -q " labs/$labdir/src/" <<< "$(unzip -l "$SUBMIT_ZIP")"; then
     ok "handout: make submit LAB=$LAB writes the zip (labs/$labdir/src, grade-lab$LAB.txt at full marks), path and size"
   else
     bad "handout: make submit LAB=$LAB (exit $rc)" "$TMP/submit.log"
