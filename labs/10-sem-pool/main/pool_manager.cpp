@@ -91,7 +91,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   bool stats = false;
   bool unlink = false;
   app.add_option("--max-connections", max_connections, "number of connections (slots)")
-      ->check(CLI::Range(1U, lab10::kMaxConnections));
+      ->transform(ipclab::cli::count(1, lab10::kMaxConnections));
   auto* stats_flag = app.add_flag("--stats", stats, "print a running pool's counters and exit");
   app.add_flag("--unlink", unlink, "remove a pool's semaphore and table and exit")
       ->excludes(stats_flag);
