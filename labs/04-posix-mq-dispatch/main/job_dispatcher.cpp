@@ -2,7 +2,8 @@
 // Runs the jobs submit_job puts into a POSIX message queue, highest priority first.
 #include <cstdio>  // stdout, setvbuf
 
-#include "ipclab/main.hpp"  // run_main, CLI11
+#include "ipclab/instance_lock.hpp"  // InstanceLock
+#include "ipclab/main.hpp"           // run_main, CLI11
 #include "lab04/dispatch.hpp"
 
 namespace lab04 = ipclab::lab04;
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   return ipclab::run_main(app, argc, argv, [&] {
     (void)std::setvbuf(stdout, nullptr, _IOLBF,
                        0);  // one line at a time, also into files and pipes
+    // One live dispatcher per queue: serving and --unlink both hold the queue's
+    // single-instance lock, <rundir>/<queue>.dispatcher.lock. A second dispatcher on the
+    // queue, or --unlink of a live dispatcher's queue, is refused with exit 1.
+    const auto lock = ipclab::InstanceLock::acquire(opts.queue + ".dispatcher");
     if (unlink) {
       const std::string name = lab04::queue_posix_name(opts.queue);
       if (!lab04::unlink_queue(opts.queue))
