@@ -69,6 +69,11 @@ bench: build
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=5 --pin=cross
 	$(BUILD)/labs/15-spsc-queue/lockfree_bench --iterations=100M --runs=3 --pin=cross --mode=processes
 	$(BUILD)/labs/15-spsc-queue/lockfree_gbench
+	fifo=$$(mktemp -u /tmp/ipclab-rpc-bench.XXXXXX); mkfifo $$fifo; \
+	  $(BUILD)/labs/16-rpc-calc/calc_server --prog 0x5fff0016 >$$fifo & pid=$$!; \
+	  head -n 2 $$fifo >/dev/null; rm -f $$fifo; \
+	  $(BUILD)/labs/16-rpc-calc/calc_client localhost bench --prog 0x5fff0016; rc=$$?; \
+	  kill $$pid; wait $$pid; exit $$rc
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
 

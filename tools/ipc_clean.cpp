@@ -1,8 +1,9 @@
 // ipc-clean [--ns NS | --all-ns] [--dry-run]: lists and removes IPC objects the kit left
 // behind — POSIX shm, semaphores and message queues, SysV objects keyed from our key
-// files, FIFOs, sockets and single-instance lock files in run directories. A lock file a
-// running server holds is listed as live and left alone (it is not a leftover). Exit 1
-// when --dry-run finds something, so CI can assert "clean".
+// files, FIFOs, sockets and single-instance lock files in run directories, and rpcbind
+// registrations of our program numbers whose server is gone. A lock file a running server
+// holds is listed as live and left alone (it is not a leftover). Exit 1 when --dry-run
+// finds something, so CI can assert "clean".
 #include <filesystem>  // std::filesystem
 #include <string>      // std::string
 #include <vector>      // std::vector
@@ -12,6 +13,9 @@
 #include "ipclab/names.hpp"      // names::*
 
 namespace fs = std::filesystem;
+
+// ipc_clean_rpc.cpp: rpcbind registrations of our program numbers whose server is gone.
+int clean_rpc_registrations(const std::vector<std::string>& spaces, bool all_ns, bool dry_run);
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
@@ -70,6 +74,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         if (spent) fs::remove_all(dir, ec);
       }
     }
+    found += clean_rpc_registrations(spaces, all_ns, dry_run);
     if (found == 0)
       fmt::print("clean: nothing left behind{}\n", all_ns ? " in any namespace" : "");
     else if (dry_run)

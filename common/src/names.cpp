@@ -117,6 +117,17 @@ key_t sysv_key(std::string_view name) {
   return key;
 }
 
+std::uint32_t rpc_program(std::string_view name) {
+  std::uint32_t h = 2166136261U;  // 32-bit FNV-1a: stable across builds and machines
+  for (char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619U;
+  }
+  return kRpcTransientFirst + h % (kRpcTransientLast - kRpcTransientFirst + 1);
+}
+
+std::uint32_t rpc_program() { return rpc_program(ns()); }
+
 void set_ns(std::string_view value) {
   if (!value.empty() && !valid_ns(value))
     throw UsageError(fmt::format("namespace \"{}\": use 1-64 of [A-Za-z0-9_-]", value));

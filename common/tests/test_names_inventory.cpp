@@ -24,6 +24,7 @@
 #include <fstream>     // std::ifstream
 #include <map>         // std::map
 #include <optional>    // std::optional
+#include <set>         // std::set
 #include <string>      // std::string
 #include <vector>      // std::vector
 
@@ -218,6 +219,22 @@ TEST_F(NamesTest, RecordMqueueDedupes) {
   std::vector<std::string> lines;
   for (std::string l; std::getline(in, l);) lines.push_back(l);
   EXPECT_EQ(lines, want);
+}
+
+TEST_F(NamesTest, RpcProgramIsTransientStableAndPerNamespace) {
+  // The same namespace gives the same number in every process (graders pass it as --prog).
+  EXPECT_EQ(names::rpc_program("lab16-1-1"), names::rpc_program("lab16-1-1"));
+  std::set<std::uint32_t> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::uint32_t p = names::rpc_program(fmt::format("lab16-{}-{}", 4242, i));
+    EXPECT_GE(p, names::kRpcTransientFirst);
+    EXPECT_LE(p, names::kRpcTransientLast);
+    seen.insert(p);
+  }
+  EXPECT_EQ(seen.size(), 1000U);  // parallel tests do not collide
+  names::set_ns("rpc-ns");
+  EXPECT_EQ(names::rpc_program(), names::rpc_program("rpc-ns"));
+  EXPECT_NE(names::rpc_program(), 0x31230000U);  // never the calculator's default
 }
 
 // ---- inventory -------------------------------------------------------------------------

@@ -13,6 +13,8 @@
 
 #include <sys/types.h>  // key_t
 
+#include <cstdint>  // std::uint32_t
+
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
@@ -36,6 +38,16 @@ std::string path(std::string_view name);
 key_t sysv_key(std::string_view name);
 /// The key file behind sysv_key(name).
 std::string sysv_key_file(std::string_view name);
+
+/// Sun RPC program numbers a namespace registers with rpcbind: the transient range
+/// 0x40000000-0x5fffffff, one number per namespace, the same every time (a hash of the
+/// name). Graders pass it to servers as --prog, so parallel tests share one rpcbind without
+/// colliding, and a registration left behind is attributable to its test.
+inline constexpr std::uint32_t kRpcTransientFirst = 0x40000000;
+inline constexpr std::uint32_t kRpcTransientLast = 0x5fffffff;
+std::uint32_t rpc_program(std::string_view ns);
+/// rpc_program(ns()).
+std::uint32_t rpc_program();
 
 /// Overrides for tests and tools (empty string = back to the environment's value).
 void set_ns(std::string_view ns);

@@ -27,10 +27,10 @@
 
 #include "grader/grader.hpp"
 #include "grader/report.hpp"
+#include "grader/rpc.hpp"        // start_rpcbind_if_needed, remove_leaked_registrations
 #include "ipclab/clock.hpp"      // Deadline, Stopwatch
 #include "ipclab/fd.hpp"         // Fd
 #include "ipclab/inventory.hpp"  // inventory, remove_object
-#include "ipclab/io.hpp"         // read_file
 #include "ipclab/names.hpp"      // names::rundir_base
 #include "ipclab/process.hpp"    // spawn, wait_for
 
@@ -73,6 +73,7 @@ class ResultWriter : public ::testing::EmptyTestEventListener {
 };
 
 int child_main(int argc, char** argv, const char* result_path) {
+  limit_test_process();  // RLIMIT_FSIZE and RLIMIT_DATA, for the test and all it starts
   ::testing::InitGoogleTest(&argc, argv);
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   delete listeners.Release(listeners.default_result_printer());  // the driver reports
@@ -232,14 +233,20 @@ void read_verdict(TestOutcome& t, const ipclab::WaitStatus& status, const std::s
 /// Leak guard: whatever the test left in its namespace is removed and named, and fails it.
 void guard_leaks(TestOutcome& t, const TestPlace& place) {
   const auto leftovers = ipclab::inventory(place.ns, place.rundir, ipclab::LockFiles::kList);
-  if (leftovers.empty()) return;
-  std::string names;
-  for (const auto& obj : leftovers) {
-    names += "    " + ipclab::describe(obj) + "\n";
-    ipclab::remove_object(obj);
+  if (!leftovers.empty()) {
+    std::string names;
+    for (const auto& obj : leftovers) {
+      names += "    " + ipclab::describe(obj) + "\n";
+      ipclab::remove_object(obj);
+    }
+    t.output += "leaked IPC objects (removed by the grader):\n" + names;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
   }
-  t.output += "leaked IPC objects (removed by the grader):\n" + names;
-  if (t.status == Status::kPassed) t.status = Status::kFailed;
+  // rpcbind registrations of the test's program number are objects like the rest.
+  if (const std::string rpc = remove_leaked_registrations(place.ns); !rpc.empty()) {
+    t.output += "leaked rpcbind registrations (removed by the grader):\n" + rpc;
+    if (t.status == Status::kPassed) t.status = Status::kFailed;
+  }
 }
 
 /// Runs one test in a process of its own under the watchdog, then cleans up after it.
@@ -263,14 +270,23 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
   kill_leftover_children();
   t.seconds = sw.elapsed_s();
 
-  t.output = ipclab::read_file(place.output_file);
+  // What the test printed: its first and last kKeptEnds bytes, however much it was. Its
+  // file stops growing at the file size limit, with SIGXFSZ for the process writing it.
+  const BoundedText printed = read_bounded(place.output_file);
+  t.output = printed.str();
+  std::error_code ec;
+  if (fs::file_size(place.output_file, ec) >= file_size_limit() && !ec)
+    t.output += fmt::format(
+        "the test's output reached the {} MiB a test may write (RLIMIT_FSIZE): the process "
+        "writing it got SIGXFSZ (or EFBIG)\n",
+        file_size_limit() >> 20);
   if (timed_out) {
     t.status = Status::kTimeout;
     t.output +=
         fmt::format("TIMEOUT: still running after {:.0f}s; killed with everything it started\n",
                     static_cast<double>(watchdog.count()) / 1000);
   } else {
-    read_verdict(t, *status, ipclab::read_file(place.result_file));
+    read_verdict(t, *status, read_bounded(place.result_file).str());
   }
   guard_leaks(t, place);
   place.remove();
@@ -283,6 +299,7 @@ TestOutcome run_one(const std::string& self, const std::string& name, int index,
 int driver_main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
+  start_rpcbind_if_needed();  // before the next line: the daemon must not be our child
   // Orphans of a test (a program that exits before its children) become ours, so they are
   // killed after the test instead of living on under init.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);

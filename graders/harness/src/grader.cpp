@@ -1,14 +1,15 @@
 // The verbs a grader test is built from. See grader.hpp for the contract.
 #include "grader/grader.hpp"
 
-#include <cxxabi.h>     // abi::__cxa_demangle
-#include <fcntl.h>      // open
-#include <poll.h>       // poll
-#include <signal.h>     // kill
-#include <sys/prctl.h>  // PR_SET_PDEATHSIG
-#include <sys/stat.h>   // stat
-#include <sys/wait.h>   // waitid
-#include <unistd.h>     // sysconf, fork, setpgid
+#include <cxxabi.h>        // abi::__cxa_demangle
+#include <fcntl.h>         // open
+#include <poll.h>          // poll
+#include <signal.h>        // kill
+#include <sys/prctl.h>     // PR_SET_PDEATHSIG
+#include <sys/resource.h>  // setrlimit
+#include <sys/stat.h>      // stat
+#include <sys/wait.h>      // waitid
+#include <unistd.h>        // sysconf, fork, setpgid
 
 #include <algorithm>   // std::min
 #include <cstdlib>     // std::getenv
@@ -125,6 +126,131 @@ ScaledMs Timeout::scaled() const { return grader::scaled(*this); }
 
 ipclab::Deadline deadline(Timeout timeout) { return ipclab::Deadline(scaled(timeout)); }
 
+// ---- bounds -----------------------------------------------------------------------------
+
+BoundedText::BoundedText(std::size_t keep_whole, std::size_t keep_ends)
+    : whole_(std::max(keep_whole, 2 * keep_ends)), ends_(keep_ends) {}
+
+void BoundedText::cut() {
+  if (cut_) return;
+  cut_ = true;
+  tail_ = head_.substr(std::min(ends_, head_.size()));
+  head_.resize(std::min(ends_, head_.size()));
+}
+
+void BoundedText::append(std::string_view data) {
+  if (!cut_ && head_.size() + data.size() <= whole_) {
+    head_ += data;
+    return;
+  }
+  cut();
+  if (head_.size() < ends_ && tail_.empty() && dropped_ == 0) {  // the head comes first
+    const std::size_t n = std::min(ends_ - head_.size(), data.size());
+    head_ += data.substr(0, n);
+    data.remove_prefix(n);
+  }
+  if (data.size() >= ends_) {  // all that tail_ held is dropped
+    dropped_ += tail_.size() + data.size() - ends_;
+    tail_.assign(data.substr(data.size() - ends_));
+    return;
+  }
+  tail_ += data;
+  if (tail_.size() > 2 * ends_) {  // trimmed now and then, not at every append
+    dropped_ += tail_.size() - ends_;
+    tail_.erase(0, tail_.size() - ends_);
+  }
+}
+
+void BoundedText::skip(std::size_t n) {
+  if (n == 0) return;
+  cut();
+  dropped_ += tail_.size() + n;  // what it held came before the skipped bytes
+  tail_.clear();
+}
+
+std::size_t BoundedText::dropped() const {
+  return dropped_ + (tail_.size() > ends_ ? tail_.size() - ends_ : 0);
+}
+
+std::string BoundedText::str() const {
+  if (!cut_) return head_;
+  const std::size_t n = dropped();
+  const std::string_view tail =
+      std::string_view(tail_).substr(tail_.size() > ends_ ? tail_.size() - ends_ : 0);
+  if (n == 0) return head_ + std::string(tail);
+  return fmt::format("{}\n... [{} bytes dropped] ...\n{}", head_, n, tail);
+}
+
+BoundedText read_bounded(const std::string& path, std::size_t keep_whole, std::size_t keep_ends) {
+  BoundedText text(keep_whole, keep_ends);
+  const ipclab::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return text;
+  struct stat st {};
+  const std::size_t size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
+  // Whole if it fits; else its head, then the last keep_ends bytes: the middle is skipped.
+  const std::size_t whole = std::max(keep_whole, 2 * keep_ends);
+  const std::size_t head = size <= whole ? size : keep_ends;
+  std::string buf(65536, '\0');
+  const auto copy = [&](off_t from, std::size_t n) {
+    while (n > 0) {
+      const ssize_t got = ::pread(fd.get(), buf.data(), std::min(n, buf.size()), from);
+      if (got <= 0) return;
+      text.append(std::string_view(buf.data(), static_cast<std::size_t>(got)));
+      from += got;
+      n -= static_cast<std::size_t>(got);
+    }
+  };
+  copy(0, head);
+  if (size > head) {
+    text.skip(size - head - keep_ends);
+    copy(static_cast<off_t>(size - keep_ends), keep_ends);
+  }
+  return text;
+}
+
+std::uint64_t file_size_limit() {
+  static const std::uint64_t limit = [] {
+    const char* mib = std::getenv("IPCLAB_FILE_SIZE_LIMIT_MIB");
+    const std::uint64_t n = mib != nullptr ? std::strtoull(mib, nullptr, 10) : 0;
+    return n > 0 ? n << 20 : kFileSizeLimit;
+  }();
+  return limit;
+}
+
+namespace {
+/// A build whose sanitizer reserves terabytes of shadow memory as private mappings, which
+/// RLIMIT_DATA (and RLIMIT_AS) count: a memory limit would stop every program at start.
+constexpr bool kSanitizerBuild =
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+    true;
+#else
+    false;
+#endif
+#else
+    false;
+#endif
+
+/// Lowers a limit, soft and hard (so the code under test cannot raise it again); never
+/// raises one already lower.
+void lower_limit(int resource, std::uint64_t to) {
+  rlimit rl{};
+  if (::getrlimit(resource, &rl) != 0) return;
+  const auto want = static_cast<rlim_t>(to);  // RLIM_INFINITY is the largest rlim_t
+  rl.rlim_cur = std::min(rl.rlim_cur, want);
+  rl.rlim_max = std::min(rl.rlim_max, want);
+  ::setrlimit(resource, &rl);
+}
+}  // namespace
+
+void limit_test_process() {
+  lower_limit(RLIMIT_FSIZE, file_size_limit());
+  if (!kSanitizerBuild) lower_limit(RLIMIT_DATA, kMemoryLimit);
+}
+
 // ---- running programs -------------------------------------------------------------------
 
 namespace {
@@ -152,8 +278,16 @@ std::string RunResult::describe() const {
     s += fmt::format("  status:  TIMEOUT: still running after {:.1f}s (killed)\n", seconds);
   else
     s += fmt::format("  status:  {} (shell status {})\n", status.describe(), exit_code());
+  if (!timed_out && status.signaled() && status.signal() == SIGXFSZ)
+    s += fmt::format(
+        "  note:    SIGXFSZ: it wrote a file past the {} MiB a test may write (RLIMIT_FSIZE)\n",
+        file_size_limit() >> 20);
   s += fmt::format("  stdout:  {}\n", out.empty() ? "(empty)" : excerpt(out));
   s += fmt::format("  stderr:  {}\n", err.empty() ? "(empty)" : excerpt(err));
+  for (const auto& [name, dropped] : {std::pair{"stdout", out_dropped}, {"stderr", err_dropped}})
+    if (dropped > 0)
+      s += fmt::format("  note:    {} was cut: {} bytes dropped beyond the {} MiB kept whole\n",
+                       name, dropped, kKeptWhole >> 20);
   return s;
 }
 
@@ -183,6 +317,7 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
   std::size_t fed = 0;
   bool out_open = true, err_open = true;
   std::optional<ipclab::WaitStatus> status;
+  BoundedText out_text(kKeptWhole), err_text(kKeptWhole);  // a program may print forever
   char buf[65536];
   while (out_open || err_open || !status) {
     if (!status) status = ipclab::try_wait(r.pid);
@@ -211,7 +346,8 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
       }
       const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
-        (fds[i].fd == out.read.get() ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
+        (fds[i].fd == out.read.get() ? out_text : err_text)
+            .append(std::string_view(buf, static_cast<std::size_t>(got)));
       } else if (got == 0 || errno != EAGAIN) {
         if (fds[i].fd == out.read.get())
           out_open = false;
@@ -230,6 +366,10 @@ RunResult run(std::vector<std::string> argv, const RunOptions& opts) {
   } else {
     r.status = *status;
   }
+  r.out = out_text.str();
+  r.out_dropped = out_text.dropped();
+  r.err = err_text.str();
+  r.err_dropped = err_text.dropped();
   r.seconds = sw.elapsed_s();
   return r;
 }
@@ -302,8 +442,8 @@ void Process::write(std::string_view data) {
 }
 
 void Process::close_stdin() { stdin_.reset(); }
-std::string Process::out() const { return ipclab::read_file(out_path_); }
-std::string Process::err() const { return ipclab::read_file(err_path_); }
+std::string Process::out() const { return read_bounded(out_path_, kKeptWhole).str(); }
+std::string Process::err() const { return read_bounded(err_path_, kKeptWhole).str(); }
 
 namespace {
 /// True once child `pid` has ended. WNOWAIT: it looks without reaping, so a later wait
@@ -364,8 +504,12 @@ RunResult Process::finish(Timeout timeout) {
     ipclab::kill_group(pid_, SIGKILL);  // anything it left behind in its group
     r.status = *status_;
   }
-  r.out = out();
-  r.err = err();
+  const BoundedText out = read_bounded(out_path_, kKeptWhole),
+                    err = read_bounded(err_path_, kKeptWhole);
+  r.out = out.str();
+  r.out_dropped = out.dropped();
+  r.err = err.str();
+  r.err_dropped = err.dropped();
   r.seconds = static_cast<double>(ipclab::now_ns()) / 1e9 - started_;
   return r;
 }
@@ -482,6 +626,14 @@ std::string diff(const std::string& expected, const std::string& actual, int max
 }
 
 void expect_output(const RunResult& r, const std::string& expected, std::source_location where) {
+  if (r.out_dropped > 0) {  // only its two ends are left: nothing to compare
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+        << "stdout was cut: the program printed " << r.out_dropped << " bytes more than the "
+        << (kKeptWhole >> 20) << " MiB the harness keeps whole (expected " << expected.size()
+        << " bytes)\n"
+        << r.describe();
+    return;
+  }
   if (r.out == expected) return;
   ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
       << "stdout differs from the expected output\n"
@@ -495,6 +647,18 @@ void expect_exit(const RunResult& r, int code, std::source_location where) {
   ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
       << "expected shell status " << code << "\n"
       << r.describe();
+}
+
+void expect_error(const RunResult& r, int code, const std::string& prefix,
+                  std::source_location where) {
+  expect_exit(r, code, where);
+  if (r.err.rfind(prefix, 0) != 0)
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+        << "stderr should begin with \"" << prefix << "\"\n"
+        << r.describe();
+  if (!r.out.empty())
+    ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line())) << "stdout should be empty\n"
+                                                                      << r.describe();
 }
 
 void expect_finished(const RunResult& r, std::source_location where) {
@@ -633,7 +797,7 @@ void Child::read_report() {
   while (report_.valid()) {
     const ssize_t got = ::read(report_.get(), buf, sizeof buf);
     if (got > 0) {
-      failures_.append(buf, static_cast<std::size_t>(got));
+      failures_.append(std::string_view(buf, static_cast<std::size_t>(got)));
     } else if (got == 0 || errno != EINTR) {
       if (got == 0 || errno != EAGAIN) report_.reset();  // end of file, or broken
       return;
@@ -669,7 +833,7 @@ ChildResult Child::record(const ipclab::WaitStatus& status, bool timed_out) {
   r.name = name_;
   r.status = status;
   r.timed_out = timed_out;
-  r.failures = failures_;
+  r.failures = failures_.str();
   r.seconds = static_cast<double>(ipclab::now_ns()) / 1e9 - started_;
   result_ = r;
   return r;

@@ -10,7 +10,8 @@
 
 #include <fmt/core.h>  // fmt::format, fmt::print
 
-#include "ipclab/json.hpp"  // json_string, utf8_escaped
+#include "grader/grader.hpp"  // BoundedText
+#include "ipclab/json.hpp"    // json_string, utf8_escaped
 
 namespace grader {
 
@@ -119,18 +120,19 @@ const char* verdict(Status s) {
   return "?";
 }
 
+/// `text` indented, at most `max_lines` lines: its first lines and its last quarter (the
+/// driver's notes and the reproduce line are at the end).
 std::string indent(const std::string& text, std::size_t max_lines) {
   std::istringstream in(text);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  const std::size_t tail = lines.size() > max_lines ? max_lines / 4 : 0;
+  const std::size_t head = lines.size() > max_lines ? max_lines - tail : lines.size();
   std::string out;
-  std::size_t n = 0, total = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++total;
-    if (n < max_lines) {
-      out += "    " + line + "\n";
-      ++n;
-    }
-  }
-  if (total > n) out += fmt::format("    ... ({} more lines)\n", total - n);
+  for (std::size_t i = 0; i < head; ++i) out += "    " + lines[i] + "\n";
+  if (lines.size() > head + tail)
+    out += fmt::format("    ... ({} more lines)\n", lines.size() - head - tail);
+  for (std::size_t i = lines.size() - tail; i < lines.size(); ++i) out += "    " + lines[i] + "\n";
   return out;
 }
 }  // namespace
@@ -164,15 +166,16 @@ void write_json(const LabReport& r, const std::string& path) {
       r.count(Status::kCrashed), r.count(Status::kSkipped), r.seconds);
   for (std::size_t i = 0; i < r.tests.size(); ++i) {
     const auto& t = r.tests[i];
-    std::string output = t.output;
-    if (t.status != Status::kPassed && !t.hint.empty()) output += "hint: " + t.hint + "\n";
+    // Gradescope shows this to the student: its first and last 10 000 bytes, so the
+    // driver's notes and the hint at the end survive a long output.
+    BoundedText output(20'000, 10'000);
+    output.append(t.output);
+    if (t.status != Status::kPassed && !t.hint.empty()) output.append("hint: " + t.hint + "\n");
     out << fmt::format(
         "{}\n  {{\"name\": {}, \"score\": {}, \"max_score\": {}, \"status\": \"{}\", "
         "\"output\": {}, \"visibility\": \"{}\", \"time\": {:.2f}}}",
         i ? "," : "", ipclab::json_string(t.name), t.score, t.max_score, status_name(t.status),
-        ipclab::json_string(output.size() > 20000 ? output.substr(0, 20000) + "\n...(truncated)"
-                                                  : output),
-        t.hidden ? "after_due_date" : "visible", t.seconds);
+        ipclab::json_string(output.str()), t.hidden ? "after_due_date" : "visible", t.seconds);
   }
   out << "\n]}\n";
 }

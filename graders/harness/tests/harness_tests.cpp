@@ -2,8 +2,9 @@
 // misbehaviour is reported, scored 0, cleaned up, and does not stop the other tests; that
 // timeouts are scaled exactly once (by the type system, and at run time); and that
 // grader::Child brings back what happened in the child.
-#include <signal.h>  // kill, raise
-#include <unistd.h>  // pause, fork, setsid
+#include <signal.h>        // kill, raise
+#include <sys/resource.h>  // getrusage
+#include <unistd.h>        // pause, fork, setsid
 
 #include <cstdlib>     // setenv
 #include <filesystem>  // std::filesystem
@@ -73,13 +74,19 @@ struct Outcome {
   std::string output;
 };
 
-/// The per-test fields of the driver's JSON, read with a regex: the format is ours and flat.
+/// The per-test fields of the driver's JSON, read with a regex (the format is ours and
+/// flat); the output string, which may be 128 KiB, by a scan (std::regex recurses per byte).
 std::map<std::string, Outcome> parse(const std::string& json) {
   std::map<std::string, Outcome> out;
   const std::regex test(
-      R"re(\{"name": "([^"]+)", "score": (\d+), "max_score": (\d+), "status": "(\w+)", "output": "((?:[^"\\]|\\.)*)")re");
-  for (std::sregex_iterator it(json.begin(), json.end(), test), end; it != end; ++it)
-    out[(*it)[1]] = {(*it)[4], std::stoi((*it)[2]), std::stoi((*it)[3]), (*it)[5]};
+      R"re(\{"name": "([^"]+)", "score": (\d+), "max_score": (\d+), "status": "(\w+)", "output": ")re");
+  for (std::sregex_iterator it(json.begin(), json.end(), test), end; it != end; ++it) {
+    const auto from = static_cast<std::size_t>(it->position() + it->length());
+    std::size_t to = from;
+    while (to < json.size() && json[to] != '"') to += json[to] == '\\' ? 2 : 1;
+    out[(*it)[1]] = {(*it)[4], std::stoi((*it)[2]), std::stoi((*it)[3]),
+                     json.substr(from, to - from)};
+  }
   return out;
 }
 
@@ -90,10 +97,14 @@ class Harness : public ::testing::Test {
                            ("ipclab-harness-test-" + std::to_string(::getpid())));
     std::filesystem::create_directories(*dir_);
     ::setenv("SELFTEST_DIR", dir_->c_str(), 1);
-    result_ = new grader::RunResult(
-        grader::run({MISBEHAVING_GRADER, "--per-test-timeout=2", "--json=" + *dir_ + "/r.json",
-                     "--gtest_output=xml:" + *dir_ + "/r.xml"},
-                    {.timeout = std::chrono::milliseconds(60'000)}));
+    result_ = new grader::RunResult(grader::run(
+        {MISBEHAVING_GRADER, "--per-test-timeout=2", "--json=" + *dir_ + "/r.json",
+         "--gtest_output=xml:" + *dir_ + "/r.xml"},
+        // A small file size limit: the flooding tests reach it sooner.
+        {.timeout = std::chrono::milliseconds(60'000), .env = {"IPCLAB_FILE_SIZE_LIMIT_MIB=8"}}));
+    rusage ru{};
+    ::getrusage(RUSAGE_CHILDREN, &ru);
+    peak_rss_ = static_cast<std::size_t>(ru.ru_maxrss) << 10;
     json_ = new std::string(ipclab::read_file(*dir_ + "/r.json"));
     tests_ = new std::map<std::string, Outcome>(parse(*json_));
   }
@@ -104,6 +115,10 @@ class Harness : public ::testing::Test {
     delete json_;
     delete tests_;
   }
+  /// EXPECTs that the misbehaving grader's test `name` passed, showing its output if not.
+  static void expect_passed(const std::string& name) {
+    EXPECT_EQ(test(name).status, "passed") << test(name).output;
+  }
   static const Outcome& test(const std::string& name) {
     static const Outcome none{"missing", -1, -1, ""};
     auto it = tests_->find(name);
@@ -113,7 +128,10 @@ class Harness : public ::testing::Test {
   static grader::RunResult* result_;
   static std::string* json_;
   static std::map<std::string, Outcome>* tests_;
+  /// The largest peak resident memory of the grader and its reaped processes so far.
+  static std::size_t peak_rss_;
 };
+std::size_t Harness::peak_rss_ = 0;
 std::string* Harness::dir_ = nullptr;
 grader::RunResult* Harness::result_ = nullptr;
 std::string* Harness::json_ = nullptr;
@@ -122,15 +140,15 @@ std::map<std::string, Outcome>* Harness::tests_ = nullptr;
 TEST_F(Harness, RunsEveryTestAndExitsNonZero) {
   EXPECT_FALSE(result_->timed_out) << result_->describe();
   EXPECT_EQ(result_->exit_code(), 1) << result_->describe();
-  EXPECT_EQ(tests_->size(), 13u) << *json_;
+  EXPECT_EQ(tests_->size(), 17u) << *json_;
 }
 
 TEST_F(Harness, SummaryLineCountsPointsAndOutcomes) {
-  // Max excludes the skipped test: 2 + 3 + 1 * 10 = 15. Passes (2), LeavesAnOrphanBehind
-  // (1: the orphan is the driver's to kill), the two runner tests and the scaling test
-  // (1 each) score.
+  // Max excludes the skipped test: 2 + 3 + 1 * 14 = 19. Passes (2), LeavesAnOrphanBehind
+  // (1: the orphan is the driver's to kill), the two runner tests, the scaling test and the
+  // two bounds tests (1 each) score.
   EXPECT_NE(result_->out.find(
-                "selftest: 6/15 points (5 passed, 5 failed, 1 timeouts, 1 crashed, 1 skipped)"),
+                "selftest: 8/19 points (7 passed, 6 failed, 2 timeouts, 1 crashed, 1 skipped)"),
             std::string::npos)
       << result_->out;
 }
@@ -182,10 +200,7 @@ TEST_F(Harness, AbandonedTestIsAFailureWithItsReason) {
   EXPECT_NE(t.output.find("a thread is stuck for good"), std::string::npos) << t.output;
 }
 
-TEST_F(Harness, EveryVerbScalesOnce) {
-  EXPECT_EQ(test("Self.EveryVerbScalesItsTimeoutOnce").status, "passed")
-      << test("Self.EveryVerbScalesItsTimeoutOnce").output;
-}
+TEST_F(Harness, EveryVerbScalesOnce) { expect_passed("Self.EveryVerbScalesItsTimeoutOnce"); }
 
 /// At IPCLAB_TIMEOUT_SCALE=4: each verb waits 4 x its timeout, not 16 x, and the watchdog
 /// is stretched the same way (1.5 s becomes 6 s), so it still outlasts the test's waits.
@@ -401,13 +416,89 @@ TEST_F(Harness, SkipIsReportedAndNotCountedInMax) {
 
 TEST_F(Harness, WaitForOutputEndsWhenTheProcessExits) {
   // Within the self-test's 2 s watchdog, although it waits with 20 s deadlines.
-  EXPECT_EQ(test("Self.WaitForOutputGivesUpWhenTheProcessExits").status, "passed")
-      << test("Self.WaitForOutputGivesUpWhenTheProcessExits").output;
+  expect_passed("Self.WaitForOutputGivesUpWhenTheProcessExits");
 }
 
 TEST_F(Harness, RunnerKillsAndReapsAChildAtItsDeadline) {
-  EXPECT_EQ(test("Self.RunReportsTimeoutOfAChild").status, "passed")
-      << test("Self.RunReportsTimeoutOfAChild").output;
+  expect_passed("Self.RunReportsTimeoutOfAChild");
+}
+
+// ---- what a test can cost is bounded -------------------------------------------------------
+
+TEST_F(Harness, ProgramPrintingForeverTimesOutWithTheTestBounded) {
+  expect_passed("Self.RunOfAProgramThatPrintsForeverTimesOutBounded");
+}
+
+TEST_F(Harness, ProcessWritingForeverIsStoppedAndReported) {
+  expect_passed("Self.ProcessWritingForeverIsStoppedByTheFileSizeLimit");
+}
+
+TEST_F(Harness, HugeTestOutputIsCutInEveryReport) {
+  const auto& t = test("Self.PrintsAMebibyte");
+  EXPECT_EQ(t.status, "failed");
+  EXPECT_NE(t.output.find(" bytes dropped] ..."), std::string::npos) << t.output.substr(0, 300);
+  // Two 64 KiB ends, their newlines escaped in JSON (1 in 1024 bytes), and the notes.
+  EXPECT_LT(t.output.size(), 2 * grader::kKeptEnds + 4096);
+  EXPECT_NE(t.output.find("printed 1 MiB"), std::string::npos) << "the tail was not kept";
+  EXPECT_LT(ipclab::read_file(*dir_ + "/r.xml").size(), std::size_t{1} << 20);
+}
+
+TEST_F(Harness, ChildFloodingTheTestsOutputIsATimeoutWithTheGraderBounded) {
+  // Lab 03's mutant that grew its grader to 13.5 GB: now the file stops at the limit, the
+  // test is a TIMEOUT, and no process of the grader holds more than its two ends.
+  const auto& t = test("Self.ChildFloodsTheTestsOutput");
+  EXPECT_EQ(t.status, "timeout");
+  EXPECT_NE(t.output.find("the test's output reached the 8 MiB a test may write"),
+            std::string::npos)
+      << t.output.substr(t.output.size() - std::min<std::size_t>(t.output.size(), 600));
+  EXPECT_LT(t.output.size(), 2 * grader::kKeptEnds + 4096);
+  EXPECT_GT(peak_rss_, 0u);
+  EXPECT_LT(peak_rss_, std::size_t{256} << 20) << "a process of the grader grew past 256 MiB";
+}
+
+TEST(Bounds, TextIsWholeUpToItsLimitThenItsTwoEnds) {
+  grader::BoundedText small(10, 3);
+  small.append("0123456789");
+  EXPECT_EQ(small.str(), "0123456789");
+  EXPECT_EQ(small.dropped(), 0u);
+  small.append("ab");  // 12 bytes: the first and last 3 are kept
+  EXPECT_EQ(small.str(), "012\n... [6 bytes dropped] ...\n9ab");
+  grader::BoundedText pieces(10, 3);
+  std::string all;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string piece = std::to_string(i) + ",";
+    pieces.append(piece);
+    all += piece;
+  }
+  EXPECT_EQ(pieces.dropped(), all.size() - 6);
+  EXPECT_EQ(pieces.str(), fmt::format("0,1\n... [{} bytes dropped] ...\n99,", all.size() - 6));
+}
+
+TEST(Bounds, FileReadAsTextWithoutItsMiddle) {
+  const std::string path = std::filesystem::temp_directory_path() /
+                           ("ipclab-harness-bounded-" + std::to_string(::getpid()));
+  std::string content;
+  for (int i = 0; i < 100'000; ++i) content += std::to_string(i) + "\n";
+  std::ofstream(path) << content;
+  grader::BoundedText expected(1000, 300);
+  expected.append(content);
+  EXPECT_EQ(grader::read_bounded(path, 1000, 300).str(), expected.str());
+  EXPECT_EQ(grader::read_bounded(path, content.size(), 300).str(), content);
+  EXPECT_EQ(grader::read_bounded(path + ".missing").str(), "");
+  std::filesystem::remove(path);
+}
+
+TEST(Child, LongFailureReportIsCutToItsEnds) {
+  grader::Child c([] {
+    ADD_FAILURE() << "first " << std::string(1 << 20, 'x');
+    ADD_FAILURE() << "last";
+  });
+  const auto r = c.finish(10s);
+  EXPECT_FALSE(r.passed());
+  EXPECT_LT(r.failures.size(), 2 * grader::kKeptEnds + 100);
+  EXPECT_NE(r.failures.find("first"), std::string::npos);
+  EXPECT_NE(r.failures.find(" bytes dropped] ..."), std::string::npos);
+  EXPECT_NE(r.failures.find("last"), std::string::npos);
 }
 
 }  // namespace

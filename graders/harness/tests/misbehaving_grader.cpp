@@ -11,11 +11,15 @@
 #include <cstdlib>     // std::getenv
 #include <fstream>     // std::ofstream
 #include <functional>  // std::function
+#include <sstream>     // std::istringstream
 #include <thread>      // std::this_thread
+
+#include <gtest/gtest-spi.h>  // EXPECT_NONFATAL_FAILURE
 
 #include "grader/grader.hpp"
 #include "ipclab/clock.hpp"  // Stopwatch
 #include "ipclab/error.hpp"  // NotImplemented
+#include "ipclab/io.hpp"     // read_file
 #include "ipclab/names.hpp"
 #include "ipclab/process.hpp"
 
@@ -127,4 +131,56 @@ GRADED_TEST(Self, AbandonsAStuckThread, 1) {
     for (;;) ::pause();
   }).detach();
   grader::abandon_test("a thread is stuck for good");
+}
+
+// ---- what a test can cost is bounded (grader.hpp, "bounds") --------------------------------
+
+namespace {
+/// This process's peak resident memory (VmHWM), in bytes.
+std::size_t peak_rss() {
+  std::istringstream status(ipclab::read_file("/proc/self/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) << 10;
+  return 0;
+}
+}  // namespace
+
+GRADED_TEST(Self, RunOfAProgramThatPrintsForeverTimesOutBounded, 1) {
+  // `yes` prints gigabytes in the second run() waits for it: only the two ends are kept.
+  const auto r = grader::run({"yes"}, {.timeout = 1'000ms});
+  EXPECT_TRUE(r.timed_out) << r.describe();
+  EXPECT_GT(r.out_dropped, 0u) << r.describe();
+  EXPECT_LE(r.out.size(), 2 * grader::kKeptEnds + 100);
+  EXPECT_NE(r.out.find(fmt::format("... [{} bytes dropped] ...", r.out_dropped)),
+            std::string::npos);
+  EXPECT_NE(r.describe().find("stdout was cut"), std::string::npos) << r.describe();
+  EXPECT_NONFATAL_FAILURE(grader::expect_output(r, "y\n"), "stdout was cut");
+  EXPECT_LT(peak_rss(), std::size_t{256} << 20) << "the test process grew past 256 MiB";
+}
+
+GRADED_TEST(Self, ProcessWritingForeverIsStoppedByTheFileSizeLimit, 1) {
+  grader::Process p({"yes"});
+  const auto status = p.wait(20'000ms);
+  ASSERT_TRUE(status.has_value()) << "yes still runs: no file size limit";
+  EXPECT_TRUE(status->signaled() && status->signal() == SIGXFSZ) << status->describe();
+  const auto r = p.finish();
+  EXPECT_EQ(r.out.size() + r.out_dropped, grader::file_size_limit()) << r.describe();
+  EXPECT_NE(r.describe().find("SIGXFSZ: it wrote a file past the"), std::string::npos)
+      << r.describe();
+}
+
+GRADED_TEST(Self, PrintsAMebibyte, 1) {
+  // What the test prints is kept to its two ends in every report.
+  const std::string line(1023, 'x');
+  for (int i = 0; i < 1024; ++i) std::fputs((line + "\n").c_str(), stdout);
+  ADD_FAILURE() << "printed 1 MiB";
+}
+
+GRADED_TEST(Self, ChildFloodsTheTestsOutput, 1) {
+  // Lab 03's 13.5 GB grader: a child writes into the test's own stdout (a file the driver
+  // reads) while the test hangs until the watchdog.
+  ipclab::SpawnOptions so;
+  so.parent_death_signal = SIGKILL;
+  ipclab::spawn({"yes"}, so);
+  for (;;) ::pause();
 }

@@ -26,6 +26,7 @@
 #include <sys/types.h>  // pid_t
 
 #include <chrono>           // std::chrono
+#include <cstddef>          // std::size_t
 #include <cstdint>          // std::uint64_t
 #include <functional>       // std::function
 #include <optional>         // std::optional
@@ -151,6 +152,60 @@ ScaledMs scaled(Timeout timeout);
 /// A deadline `timeout` (scaled) from now.
 ipclab::Deadline deadline(Timeout timeout);
 
+// ---- bounds -----------------------------------------------------------------------------
+//
+// What a test can cost is bounded, so a runaway program (one that prints, writes or
+// allocates forever) ends as a TIMEOUT or a failure with a readable report, never as a
+// grader out of memory or a full disk (docs/grading.md, "What a test can cost"):
+//   - output kept: run() keeps a program's stdout and stderr whole up to kKeptWhole bytes
+//     each; beyond, the first and last kKeptEnds bytes and how many were dropped
+//     (RunResult::out_dropped), and expect_output fails saying the output was cut.
+//     Process::out() and err() read their files the same way. What a test prints and a
+//     Child's failure report are kept to the first and last kKeptEnds bytes.
+//   - files: the test process and every process it starts have RLIMIT_FSIZE
+//     kFileSizeLimit: a program writing past it gets SIGXFSZ (EFBIG if it ignores it), and
+//     the report says so.
+//   - memory: they have RLIMIT_DATA kMemoryLimit (heap and private mappings; shared
+//     memory is not counted). Not in sanitizer builds, whose shadow memory counts there.
+
+inline constexpr std::size_t kKeptEnds = std::size_t{64} << 10;            ///< 64 KiB
+inline constexpr std::size_t kKeptWhole = std::size_t{16} << 20;           ///< 16 MiB
+inline constexpr std::uint64_t kFileSizeLimit = std::uint64_t{256} << 20;  ///< 256 MiB
+inline constexpr std::uint64_t kMemoryLimit = std::uint64_t{2} << 30;      ///< 2 GiB
+
+/// Text that keeps at most `keep_whole` bytes: beyond, its first and last `keep_ends`
+/// bytes and the count of those dropped between them.
+class BoundedText {
+ public:
+  explicit BoundedText(std::size_t keep_whole = 2 * kKeptEnds, std::size_t keep_ends = kKeptEnds);
+  void append(std::string_view data);
+  /// Counts `n` bytes that come next as dropped without reading them (a file's middle).
+  void skip(std::size_t n);
+  /// Bytes dropped so far (0: the text is whole).
+  std::size_t dropped() const;
+  /// The text; if it was cut, "\n... [N bytes dropped] ...\n" between its two ends.
+  std::string str() const;
+
+ private:
+  void cut();
+  std::size_t whole_, ends_;
+  std::string head_, tail_;  // tail_ is used once the text is cut; its last ends_ count
+  std::size_t dropped_ = 0;
+  bool cut_ = false;
+};
+
+/// The file at `path` as a BoundedText (empty if it cannot be read): its middle is never
+/// read.
+BoundedText read_bounded(const std::string& path, std::size_t keep_whole = 2 * kKeptEnds,
+                         std::size_t keep_ends = kKeptEnds);
+
+/// Gives this process (and so everything it starts) the limits above; the driver calls it
+/// in each test process. IPCLAB_FILE_SIZE_LIMIT_MIB overrides kFileSizeLimit (the
+/// harness's self-test uses a small one).
+void limit_test_process();
+/// The RLIMIT_FSIZE a test has, in bytes.
+std::uint64_t file_size_limit();
+
 // ---- running programs -------------------------------------------------------------------
 
 struct RunOptions {
@@ -163,8 +218,10 @@ struct RunOptions {
 struct RunResult {
   std::vector<std::string> argv;
   std::string input;
-  std::string out;
+  std::string out;  ///< whole up to kKeptWhole bytes, else cut (out_dropped > 0)
   std::string err;
+  std::size_t out_dropped = 0;  ///< bytes of stdout not kept (see "bounds")
+  std::size_t err_dropped = 0;
   ipclab::WaitStatus status;
   bool timed_out = false;
   double seconds = 0;
@@ -204,7 +261,7 @@ class Process {
   /// Writes to its stdin (throws if the pipe is closed).
   void write(std::string_view data);
   void close_stdin();
-  /// Everything it printed so far.
+  /// Everything it printed so far (cut as run() cuts it past kKeptWhole bytes).
   std::string out() const;
   std::string err() const;
   /// Waits until its stdout (or stderr) contains `needle`; false at the deadline, or as
@@ -290,7 +347,7 @@ class Child {
   std::string name_;
   pid_t pid_ = -1;
   ipclab::Fd report_;  // the read end of the pipe the child reports its failures on
-  std::string failures_;
+  BoundedText failures_;
   std::optional<ChildResult> result_;
   double started_ = 0;
 };
@@ -305,12 +362,17 @@ std::string join(std::vector<Child>& children, Timeout timeout);
 /// Polls `pred` (1 ms, growing to 20 ms) until it is true or the deadline passes.
 bool wait_until(const std::function<bool()>& pred, Timeout timeout = 5'000ms);
 
-/// EXPECT that stdout equals `expected`; on failure prints the report and a diff.
+/// EXPECT that stdout equals `expected`; on failure prints the report and a diff. A cut
+/// stdout (more than kKeptWhole bytes) fails, saying so.
 void expect_output(const RunResult& r, const std::string& expected,
                    std::source_location where = std::source_location::current());
 /// EXPECT that the shell status is `code`, with the report on failure.
 void expect_exit(const RunResult& r, int code,
                  std::source_location where = std::source_location::current());
+/// EXPECT the shell status `code`, stderr beginning with `prefix` and nothing on stdout: a
+/// program that failed the way it should, saying so (`error: ...`).
+void expect_error(const RunResult& r, int code, const std::string& prefix,
+                  std::source_location where = std::source_location::current());
 /// EXPECT that the run finished before its deadline.
 void expect_finished(const RunResult& r,
                      std::source_location where = std::source_location::current());
