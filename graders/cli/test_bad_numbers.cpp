@@ -187,7 +187,7 @@ std::string case_name(const ::testing::TestParamInfo<Option>& info) {
 
 INSTANTIATE_TEST_SUITE_P(EveryProgram, BadNumbers, ::testing::ValuesIn(kOptions), case_name);
 
-// The exact command lines of issue 18, which hung, overflowed or misread their arguments.
+// Command lines that once hung, overflowed or misread their arguments.
 TEST(BadNumbers, TheReportedCommandLines) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"test_myrwlock", "--duration=99999999999s", "--readers=0", "--writers=0"}, "--duration"},

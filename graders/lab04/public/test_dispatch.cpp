@@ -360,7 +360,7 @@ GRADED_TEST(Unlink, DispatcherUnlinkRemovesTheQueue, 2, "README §Pitfalls 13") 
   EXPECT_EQ(again.err.rfind("error: ", 0), 0u) << again.describe();
 }
 
-// ---- one live dispatcher per queue (issue 18) ----------------------------------------------
+// ---- one live dispatcher per queue ----------------------------------------------------------
 
 GRADED_TEST(Instance, LiveDispatcherRefusesSecondAndUnlink, 1,
             "README §Pitfalls 13 — one live dispatcher per queue; --unlink only a dead one's") {

@@ -257,7 +257,7 @@ GRADED_TEST(Errors, NoPoolAndBadArguments, 2) {
   auto m = start_manager(2);
   if (!m) return;
   auto second = run({"pool_manager", "--max-connections=2"});
-  expect_exit(second, 1);  // already running (issue 18: exit 1 everywhere)
+  expect_exit(second, 1);  // already running: exit 1 everywhere
   EXPECT_NE(second.err.find("error: "), std::string::npos) << second.describe();
   auto stats = run({"pool_manager", "--stats"});
   expect_exit(stats, 0);
@@ -278,7 +278,7 @@ GRADED_TEST(Shutdown, UnlinkRemovesStalePool, 2) {
   expect_exit(stop_manager(*again), 0);
 }
 
-// ---- one live manager (issue 18) --------------------------------------------------------
+// ---- one live manager -------------------------------------------------------------------
 
 GRADED_TEST(Instance, LiveManagerRefusesSecondAndUnlink, 1,
             "README §Pitfalls 8 — one live manager: a second one and --unlink are refused") {
