@@ -232,7 +232,7 @@ void read_verdict(TestOutcome& t, const ipclab::WaitStatus& status, const std::s
 
 /// Leak guard: whatever the test left in its namespace is removed and named, and fails it.
 void guard_leaks(TestOutcome& t, const TestPlace& place) {
-  const auto leftovers = ipclab::inventory(place.ns, place.rundir);
+  const auto leftovers = ipclab::inventory(place.ns, place.rundir, ipclab::LockFiles::kList);
   if (!leftovers.empty()) {
     std::string names;
     for (const auto& obj : leftovers) {

@@ -1,12 +1,14 @@
 // Lab 04 public grader: priority order, FIFO, aging, backpressure, mq_notify, SIGTERM and
 // restart, unlinking, usage and limit errors — each checked on the real programs.
 #include <signal.h>  // SIGTERM
+#include <unistd.h>  // access
 
 #include <algorithm>  // std::stable_sort, std::max_element
 #include <random>     // std::mt19937_64
 
 #include "common.hpp"
-#include "ipclab/clock.hpp"  // Stopwatch, now_ns
+#include "ipclab/clock.hpp"          // Stopwatch, now_ns
+#include "ipclab/instance_lock.hpp"  // InstanceLock::path_of
 
 GRADER_LAB("lab04", "POSIX message-queue priority dispatcher");
 
@@ -356,6 +358,55 @@ GRADED_TEST(Unlink, DispatcherUnlinkRemovesTheQueue, 2, "README §Pitfalls 13") 
   auto again = run({"job_dispatcher", "--unlink"});
   expect_exit(again, 1);
   EXPECT_EQ(again.err.rfind("error: ", 0), 0u) << again.describe();
+}
+
+// ---- one live dispatcher per queue ----------------------------------------------------------
+
+GRADED_TEST(Instance, LiveDispatcherRefusesSecondAndUnlink, 1,
+            "README §Pitfalls 13 — one live dispatcher per queue; --unlink only a dead one's") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  LAB04_START(d, queue);
+  const std::string lock = ipclab::InstanceLock::path_of(queue.lock_name());
+  EXPECT_EQ(::access(lock.c_str(), F_OK), 0) << "a serving dispatcher holds " << lock;
+  auto second = run({"job_dispatcher", "--msg-size", std::to_string(lab04_test::kTestMsgSize)});
+  expect_exit(second, 1);
+  EXPECT_NE(second.err.find("already running"), std::string::npos) << second.describe();
+  auto u = run({"job_dispatcher", "--unlink"});
+  expect_exit(u, 1);
+  EXPECT_NE(u.err.find("already running"), std::string::npos) << u.describe();
+  EXPECT_TRUE(queue.exists()) << "--unlink removed a live dispatcher's queue";
+  const auto id = queue.submit(3, "echo still-served");
+  ASSERT_TRUE(id);
+  EXPECT_TRUE(d.wait_for_output("Finished job " + std::to_string(*id)))
+      << "the live dispatcher stopped serving\n"
+      << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
+GRADED_TEST(Instance, LockFileGoneAfterCleanStop, 1,
+            "README §Pitfalls 13 — a clean stop removes the lock file, never the queue") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  const std::string lock = ipclab::InstanceLock::path_of(queue.lock_name());
+  for (int sig : {SIGTERM, SIGINT}) {
+    LAB04_START(d, queue);
+    EXPECT_EQ(::access(lock.c_str(), F_OK), 0) << "a serving dispatcher holds " << lock;
+    d.signal(sig);
+    expect_exit(d.finish(), 0);
+    EXPECT_NE(::access(lock.c_str(), F_OK), 0) << lock << " is still there after signal " << sig;
+  }
+  EXPECT_TRUE(queue.exists()) << "the queue outlives the dispatcher";
+  // A killed dispatcher leaves a stale lock file: the next one takes it over.
+  {
+    LAB04_START(k, queue);
+    k.kill();
+  }
+  LAB04_START(again, queue);
+  again.signal(SIGTERM);
+  expect_exit(again.finish(), 0);
+  EXPECT_NE(::access(lock.c_str(), F_OK), 0) << "the stale lock file was not taken over";
 }
 
 GRADED_TEST(Usage, BadPriorityIsExit2, 2, "README §Pitfalls 12 — priorities are 0..31") {

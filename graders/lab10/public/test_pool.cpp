@@ -4,7 +4,9 @@
 #include <signal.h>  // SIGKILL, SIGTERM
 
 #include "common.hpp"
-#include "ipclab/error.hpp"    // UsageError, SysError
+#include "ipclab/error.hpp"          // UsageError, SysError
+#include "ipclab/instance_lock.hpp"  // InstanceLock::path_of
+
 #include "ipclab/process.hpp"  // process_state
 
 GRADER_LAB("lab10", "POSIX semaphore connection pool");
@@ -255,7 +257,7 @@ GRADED_TEST(Errors, NoPoolAndBadArguments, 2) {
   auto m = start_manager(2);
   if (!m) return;
   auto second = run({"pool_manager", "--max-connections=2"});
-  expect_exit(second, 3);
+  expect_exit(second, 1);  // already running: exit 1 everywhere
   EXPECT_NE(second.err.find("error: "), std::string::npos) << second.describe();
   auto stats = run({"pool_manager", "--stats"});
   expect_exit(stats, 0);
@@ -274,4 +276,48 @@ GRADED_TEST(Shutdown, UnlinkRemovesStalePool, 2) {
   auto again = start_manager(2);
   if (!again) return;
   expect_exit(stop_manager(*again), 0);
+}
+
+// ---- one live manager -------------------------------------------------------------------
+
+GRADED_TEST(Instance, LiveManagerRefusesSecondAndUnlink, 1,
+            "README §Pitfalls 8 — one live manager: a second one and --unlink are refused") {
+  auto m = start_manager(2);
+  if (!m) return;
+  EXPECT_TRUE(lab10_test::exists(ipclab::InstanceLock::path_of("pool_manager")))
+      << "a serving manager holds <rundir>/pool_manager.lock";
+  auto second = run({"pool_manager", "--max-connections=3"});
+  expect_exit(second, 1);
+  EXPECT_NE(second.err.find("already running"), std::string::npos) << second.describe();
+  auto u = run({"pool_manager", "--unlink"});
+  expect_exit(u, 1);
+  EXPECT_NE(u.err.find("already running"), std::string::npos) << u.describe();
+  EXPECT_TRUE(lab10_test::pool_objects_exist()) << "--unlink removed a live manager's pool";
+  auto stats = run({"pool_manager", "--stats"});
+  EXPECT_NE(stats.out.find("2 connections"), std::string::npos)
+      << "the live manager's pool changed\n"
+      << stats.describe();
+  expect_exit(stop_manager(*m), 0);
+  EXPECT_FALSE(lab10_test::pool_objects_exist());
+}
+
+GRADED_TEST(Instance, LockFileGoneAfterCleanStop, 1,
+            "README §Pitfalls 8 — a clean stop leaves nothing behind, lock file included") {
+  for (int sig : {SIGTERM, SIGINT}) {
+    auto m = start_manager(2);
+    if (!m) return;
+    EXPECT_TRUE(lab10_test::exists(ipclab::InstanceLock::path_of("pool_manager")))
+        << "a serving manager holds <rundir>/pool_manager.lock";
+    m->signal(sig);
+    expect_exit(m->finish(10'000ms), 0);
+    EXPECT_FALSE(lab10_test::exists(ipclab::InstanceLock::path_of("pool_manager")))
+        << "the lock file is still there after signal " << sig;
+  }
+  // A killed manager leaves a stale lock file; the next one takes it over, and removes it.
+  auto k = start_manager(2);
+  if (!k) return;
+  k->kill();
+  expect_exit(run({"pool_manager", "--unlink"}), 0);
+  EXPECT_FALSE(lab10_test::exists(ipclab::InstanceLock::path_of("pool_manager")))
+      << "--unlink after a killed manager must take over and remove its stale lock file";
 }

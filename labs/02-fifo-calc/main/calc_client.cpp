@@ -15,6 +15,7 @@
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "calc_client: ask calc_server to compute one operation on 64-bit integers.\n"
       "  calc_client \"5 + 3\"   prints   Result: 8      (operators: + - * / %)\n"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   double timeout = 2.0;
   app.add_option("--timeout", timeout,
                  "seconds to wait in all: for the server to be there, and for its reply")
-      ->check(CLI::Range(0.001, 86400.0));
+      ->transform(ipclab::cli::seconds(1ms, 24h));
   app.add_option("expression", words, "the expression, e.g. \"5 + 3\"")->required();
 
   return ipclab::run_main(app, argc, argv, [&] {

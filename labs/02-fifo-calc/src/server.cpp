@@ -6,11 +6,12 @@
 //     server itself: that "dummy writer" means read(2) never returns end-of-file when the
 //     last client closes (else the server would see EOF after every client, and a poll
 //     loop would spin on POLLHUP).
-//   - No live server is ever hijacked. The server holds an fcntl write lock on a regular
-//     lock file for its whole life; the kernel drops it when the process dies, even by
-//     kill -9. Only with the lock held is a FIFO at the path known to be stale and replaced.
-//     The lock file itself is never removed: a second server could otherwise lock the old
-//     inode while a third creates and locks a new one.
+//   - No live server is ever hijacked. The server holds the service's single-instance lock
+//     (ipclab::InstanceLock, an fcntl lock on server_lock_path()) for its whole life; the
+//     kernel drops it when the process dies, even by kill -9. Only with the lock held is a
+//     FIFO at the path known to be stale and replaced. A clean exit removes the lock file
+//     (InstanceLock unlinks it before it lets go, and a newcomer that locked the old inode
+//     sees it unnamed and starts again: never two owners).
 //   - Shutdown removes the FIFO *before* it releases the lock (destructors run in reverse
 //     order): a new server that starts in between must not lose its fresh FIFO to us.
 //   - No client can block or kill the server. A reply FIFO is opened O_WRONLY|O_NONBLOCK:
@@ -20,7 +21,7 @@
 //     an error code and not death.
 //   - Requests are split at '\n' whatever read(2) returns: several requests, or half of
 //     one. A line longer than kMaxRequest is dropped, bytes included up to its '\n'.
-#include <fcntl.h>     // open, fcntl, F_SETLK
+#include <fcntl.h>     // open
 #include <poll.h>      // poll
 #include <sys/stat.h>  // mkfifo, lstat, fstat
 #include <unistd.h>    // read, write, unlink
@@ -30,29 +31,22 @@
 
 #include <fmt/core.h>  // fmt::format
 
-#include "ipclab/error.hpp"   // check_unix, throw_error, SysError
-#include "ipclab/signal.hpp"  // ignore_sigpipe
+#include "ipclab/error.hpp"          // check_unix, throw_error, SysError
+#include "ipclab/instance_lock.hpp"  // InstanceLock
+#include "ipclab/signal.hpp"         // ignore_sigpipe
 #include "lab02/calc.hpp"
 
 namespace ipclab::lab02 {
 namespace {
 
-/// Takes the server's write lock on the lock file, or throws AlreadyRunning.
-Fd take_lock() {
-  const std::string path = server_lock_path();
-  Fd fd(check_unix(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "open(\"{}\")", path));
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file
-  if (::fcntl(fd.get(), F_SETLK, &fl) == 0) return fd;
-  if (errno != EAGAIN && errno != EACCES) throw_errno("fcntl(F_SETLK, \"{}\")", path);
-  struct flock who {};
-  who.l_type = F_WRLCK;
-  who.l_whence = SEEK_SET;
-  const bool known = ::fcntl(fd.get(), F_GETLK, &who) == 0 && who.l_type != F_UNLCK;
-  throw AlreadyRunning(fmt::format("calc_server already running{} on {}",
-                                   known ? fmt::format(" (pid {})", who.l_pid) : "",
-                                   server_fifo_path()));
+/// Takes the server's single-instance lock, or throws AlreadyRunning naming the live one.
+InstanceLock take_lock() {
+  try {
+    return InstanceLock::acquire(kServerLockName);
+  } catch (const ipclab::AlreadyRunning& e) {
+    throw AlreadyRunning(
+        fmt::format("calc_server already running (pid {}) on {}", e.pid(), server_fifo_path()));
+  }
 }
 
 /// Owns the FIFO node: removes it on destruction.
@@ -186,7 +180,7 @@ bool send_reply(int fd, const Reply& reply) {
 
 ServerStats run_server(const ServerOptions& opts) {
   ignore_sigpipe();
-  const Fd lock = take_lock();  // destroyed last: the FIFO goes before the lock does
+  const InstanceLock lock = take_lock();  // destroyed last: the FIFO goes before the lock
   const std::string path = server_fifo_path();
   const FifoNode node(path);
   // Reader first, non-blocking (no writer yet), then our own writer: never EOF.

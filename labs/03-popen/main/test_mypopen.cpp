@@ -72,10 +72,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::ExistingDirectory)
       ->capture_default_str();
   app.add_option("--lines", lines, "lines to write through cat")
-      ->check(CLI::Range(0, 1'000'000))
+      ->transform(ipclab::cli::count(0, 1'000'000))
       ->capture_default_str();
   app.add_option("--exit-code", code, "status of the third command")
-      ->check(CLI::Range(0, 255))
+      ->transform(ipclab::cli::integer(0, 255))
       ->capture_default_str();
 
   return ipclab::run_main(app, argc, argv, [&] {

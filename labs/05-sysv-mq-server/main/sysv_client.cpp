@@ -10,6 +10,7 @@ namespace lab05 = ipclab::lab05;
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "sysv_client: sends one request to sysv_server and prints the reply.\n"
       "  sysv_client HELLO   prints   Response: HELLO_PROCESSED"};
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->required();
   app.add_option("--timeout", timeout_ms,
                  "milliseconds to wait in all (queue, room, reply); then exit 3")
-      ->check(CLI::Range(1LL, 24LL * 3600 * 1000));
+      ->transform(ipclab::cli::milliseconds(1ms, 24h));
   app.add_option("--key", key_text,
                  "System V key, decimal or 0x-hex (default: ftok of <rundir>/sysv_server.key)");
 

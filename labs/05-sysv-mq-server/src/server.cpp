@@ -3,10 +3,11 @@
 // One queue for everyone (Stevens UNP2 6.8): requests are mtype 1, a reply is mtype = the
 // client's pid. What makes it a server you can leave running:
 //
-//   - Exactly one server per key. A live server holds an fcntl write lock on a lock file
-//     in the run directory; the kernel drops the lock when that process dies, however it
-//     dies. So "queue exists, lock free" means the queue is stale (its server was killed
-//     before IPC_RMID): remove it and start clean. "Lock held" means hands off.
+//   - Exactly one server per key. A live server holds the key's single-instance lock
+//     (ipclab::InstanceLock: an fcntl lock on a lock file in the run directory); the
+//     kernel drops the lock when that process dies, however it dies. So "queue exists,
+//     lock free" means the queue is stale (its server was killed before IPC_RMID): remove
+//     it and start clean. "Lock held" means hands off. A clean exit removes the lock file.
 //   - The server never blocks on msgsnd. All requests and replies share one queue of
 //     msg_qbytes (16 KiB by default). If it is full of requests and the server blocks
 //     sending a reply, nothing ever drains the queue: the clients wait for their replies,
@@ -28,18 +29,18 @@
 //     wait: the loop below calls msgrcv itself.)
 //   - msgrcv with MSG_NOERROR: without it a message longer than the buffer fails with
 //     E2BIG and STAYS at the head of the queue, and the server would spin on it forever.
-#include <fcntl.h>      // open, fcntl, F_SETLK
+
 #include <signal.h>     // sigaction, kill
 #include <sys/msg.h>    // msgrcv, MSG_NOERROR
 #include <sys/time.h>   // setitimer
 #include <sys/types.h>  // pid_t
-#include <unistd.h>     // ftruncate, pwrite
 
 #include <algorithm>      // std::min
 #include <cerrno>         // errno
 #include <chrono>         // std::chrono
 #include <cstdio>         // stderr
 #include <deque>          // std::deque
+#include <optional>       // std::optional
 #include <string>         // std::string
 #include <thread>         // std::this_thread::sleep_for
 #include <unordered_set>  // std::unordered_set
@@ -48,11 +49,10 @@
 
 #include <fmt/core.h>  // fmt::format, fmt::print
 
-#include "ipclab/clock.hpp"  // Clock
-#include "ipclab/error.hpp"  // check_unix, throw_errno, OperationFailed
-#include "ipclab/fd.hpp"     // Fd
-#include "ipclab/names.hpp"  // names::path
-#include "ipclab/sysv.hpp"   // SysvMsgQueue
+#include "ipclab/clock.hpp"          // Clock
+#include "ipclab/error.hpp"          // check_unix, throw_errno, OperationFailed
+#include "ipclab/instance_lock.hpp"  // InstanceLock
+#include "ipclab/sysv.hpp"           // SysvMsgQueue
 #include "lab05/sysv_server.hpp"
 
 namespace ipclab::lab05 {
@@ -63,8 +63,7 @@ constexpr std::size_t kMaxPending = 1024;
 
 struct Server::State {
   // Declared first, destroyed last: the lock outlives the queue it protects.
-  Fd lock;
-  std::string lock_path;
+  std::optional<InstanceLock> lock;
   SysvMsgQueue queue{-1};
   bool removed = false;
   std::optional<StaleQueue> stale;
@@ -75,32 +74,18 @@ struct Server::State {
 
 namespace {
 
-/// Takes the live-server lock for `key`; throws OperationFailed naming the holder if taken.
-Fd take_lock(key_t key, std::string& path) {
-  path = names::path(fmt::format("sysv_server.{:08x}.lock", static_cast<std::uint32_t>(key)));
-  Fd fd(check_unix(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "open(\"{}\")", path));
-  // A POSIX record lock belongs to the process and goes when the process goes. Trap: it
-  // also goes when the process closes ANY descriptor of this file, so the file is opened
-  // once, here, and the Fd lives as long as the Server.
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file
-  if (::fcntl(fd.get(), F_SETLK, &fl) < 0) {
-    if (errno != EAGAIN && errno != EACCES) throw_errno("fcntl(\"{}\", F_SETLK)", path);
-    struct flock who {};
-    who.l_type = F_WRLCK;
-    who.l_whence = SEEK_SET;
-    const bool known = ::fcntl(fd.get(), F_GETLK, &who) == 0 && who.l_type != F_UNLCK;
+/// Takes the live-server lock for `key` (<rundir>/sysv_server.<key in hex>.lock); throws
+/// OperationFailed naming the holder if taken.
+InstanceLock take_lock(key_t key) {
+  const std::string name = fmt::format("sysv_server.{:08x}", static_cast<std::uint32_t>(key));
+  try {
+    return InstanceLock::acquire(name);
+  } catch (const AlreadyRunning& e) {
     throw OperationFailed(fmt::format(
         "another sysv_server (pid {}) is serving key 0x{:08x}: it holds {}; its queue is "
         "left alone",
-        known ? fmt::format("{}", who.l_pid) : std::string("unknown"),
-        static_cast<std::uint32_t>(key), path));
+        e.pid(), static_cast<std::uint32_t>(key), InstanceLock::path_of(name)));
   }
-  // For humans (`cat` the lock file); the lock, not this text, is what counts.
-  const std::string text = fmt::format("{}\n", ::getpid());
-  if (::ftruncate(fd.get(), 0) == 0) (void)!::pwrite(fd.get(), text.data(), text.size(), 0);
-  return fd;
 }
 
 /// kill(pid, 0): ESRCH means gone. EPERM means it exists (another user's process).
@@ -247,7 +232,7 @@ Server::~Server() {
 
 Server Server::start(key_t key) {
   auto s = std::make_unique<State>();
-  s->lock = take_lock(key, s->lock_path);
+  s->lock = take_lock(key);
   if (auto old = SysvMsgQueue::open(key)) {
     std::size_t messages = 0;
     try {

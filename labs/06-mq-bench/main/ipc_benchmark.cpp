@@ -17,6 +17,7 @@ using ipclab::lab06::Mechanism;
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "ipc_benchmark: throughput and latency of pipe, fifo, uds (Unix stream socket), posix_mq,\n"
       "sysv_mq and shm_sem (POSIX shared memory + named semaphores), between two processes.\n"
@@ -28,14 +29,17 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::vector<std::string> mechanisms;
   std::string pin = "none", format = "table";
   double timeout_s = 10;
+  // Finite bounds for the counts: a run of 10^12 messages is already days long.
+  constexpr std::uint64_t kMaxMessages = 1'000'000'000'000;
   app.add_option("--msg-size", p.msg_size, "bytes per message (16 to the mechanism's limit)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(ipclab::cli::size(16, std::uint64_t{1} << 30));
   app.add_option("--iterations", p.iterations, "stream messages per run")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::count(1, kMaxMessages));
   app.add_option("--round-trips", p.round_trips,
                  "ping-pong round trips per run [default: min(iterations, 10000)]")
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::count(1, kMaxMessages));
   app.add_option("--mechanisms", mechanisms,
                  "comma-separated, in report order [default: pipe,fifo,uds,posix_mq,sysv_mq,"
                  "shm_sem]; a mechanism named here whose limit is below --msg-size is an error, "
@@ -43,10 +47,11 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->delimiter(',');
   app.add_option("--runs", p.runs, "rounds; medians and spreads are over these")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->transform(ipclab::cli::count(1, 1000));
   app.add_option("--warmup", p.warmup,
                  "untimed messages before the stream, and round trips before the ping-pong")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(0, kMaxMessages));
   app.add_option("--pin", pin,
                  "pin the two sides: cross (two CPUs), same (one CPU) or none; --pin alone "
                  "means cross (the =cross above), no --pin means none")
@@ -60,7 +65,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                  "seconds a run may make no progress before it fails (a lost message, a side "
                  "blocked forever)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::seconds(1ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     for (const auto& name : mechanisms) {

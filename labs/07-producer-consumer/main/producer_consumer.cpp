@@ -259,13 +259,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "  processes: the buffer in POSIX shared memory (process-shared robust mutex)"};
   Config cfg;
   app.add_option("--producers", cfg.producers, "producer threads/processes")
-      ->check(CLI::Range(1, 512));
+      ->transform(ipclab::cli::count(1, 512));
   app.add_option("--consumers", cfg.consumers, "consumer threads/processes")
-      ->check(CLI::Range(1, 512));
+      ->transform(ipclab::cli::count(1, 512));
   app.add_option("--buffer-size", cfg.buffer_size, "buffer capacity (items)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+      ->transform(ipclab::cli::count(1, std::uint64_t{1} << 20));
   app.add_option("--items", cfg.items, "items to produce in all")
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{10'000'000}));
+      ->transform(ipclab::cli::count(0, 10'000'000));
   app.add_option("--mode", cfg.mode, "threads or processes")
       ->check(CLI::IsMember({"threads", "processes"}));
   app.add_flag("--quiet", cfg.quiet, "print only the statistics and the verdict");

@@ -2,19 +2,16 @@
 // Readers and writers hammer one RwLock for a while; the program checks mutual exclusion on
 // every acquisition, prints statistics, and reports writer starvation: a writer that waited
 // longer than --starvation-ms for the lock. Exit 0 PASS, 1 FAIL, 2 usage.
-#include <time.h>  // nanosleep
-
 #include <algorithm>  // std::max
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
 #include <cstdint>    // std::int64_t
 #include <cstdio>     // stderr
-#include <regex>      // std::regex: durations like 500ms, 2s
 #include <string>     // std::string
 #include <thread>     // std::thread
 #include <vector>     // std::vector
 
-#include "ipclab/clock.hpp"  // now_ns
+#include "ipclab/clock.hpp"  // now_ns, sleep_ns
 #include "ipclab/main.hpp"   // run_main, CLI11
 #include "lab08/rwlock.hpp"
 
@@ -23,27 +20,10 @@ namespace {
 using ipclab::lab08::Policy;
 using ipclab::lab08::RwLock;
 
-/// "500ms", "2s", "1.5s", "100us" -> nanoseconds; UsageError otherwise.
-std::int64_t parse_duration_ns(const std::string& text) {
-  static const std::regex re(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ns|us|ms|s|m)?\s*$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re))
-    throw ipclab::UsageError(fmt::format("bad duration \"{}\" (examples: 500ms, 2s, 1.5s)", text));
-  const double v = std::stod(m[1].str());
-  const std::string unit = m[2].matched ? m[2].str() : "s";
-  const double scale = unit == "ns"   ? 1
-                       : unit == "us" ? 1e3
-                       : unit == "ms" ? 1e6
-                       : unit == "s"  ? 1e9
-                                      : 60e9;
-  return static_cast<std::int64_t>(v * scale);
-}
+using ipclab::sleep_ns;
 
-void sleep_ns(std::int64_t ns) {
-  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
+/// What --duration accepts: "500ms", "2s", "1.5s" (a bare number is seconds), up to a day.
+const ipclab::DurationRange kRunRange{std::chrono::milliseconds(1), std::chrono::hours(24)};
 
 struct ThreadStats {
   std::int64_t ops = 0;
@@ -103,6 +83,7 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "test_myrwlock: readers and writers share one RwLock; checks mutual exclusion and\n"
       "reports writer starvation (a writer waiting longer than --starvation-ms).\n"
@@ -115,24 +96,27 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   int read_hold_us = 1000;
   int write_hold_us = 100;
   int write_pause_us = 1000;
-  app.add_option("--readers", readers, "reader threads")->check(CLI::Range(0, 1000));
-  app.add_option("--writers", writers, "writer threads")->check(CLI::Range(0, 1000));
-  app.add_option("--duration", duration, "how long to run: 500ms, 2s, 1.5s, ... (default 10s)");
+  app.add_option("--readers", readers, "reader threads")->transform(ipclab::cli::count(0, 1000));
+  app.add_option("--writers", writers, "writer threads")->transform(ipclab::cli::count(0, 1000));
+  // Kept as written (it is printed); checked here, converted in the body.
+  app.add_option("--duration", duration, "how long to run: 500ms, 2s, 1.5s, ... (default 10s)")
+      ->check(ipclab::cli::duration(kRunRange));
   app.add_option("--policy", policy_text, "reader | writer | fair (default fair)")
       ->check(CLI::IsMember({"reader", "writer", "fair"}));
   app.add_option("--starvation-ms", starvation_ms,
                  "a writer waiting longer than this is starved (default 1000)")
-      ->check(CLI::Range(1, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(1ms, 1h));
+  const auto micros = ipclab::cli::duration({0s, 1s, ipclab::TimeUnit::kUs}, true);
   app.add_option("--read-hold-us", read_hold_us, "time a reader holds the lock (default 1000)")
-      ->check(CLI::Range(0, 1'000'000));
+      ->transform(micros);
   app.add_option("--write-hold-us", write_hold_us, "time a writer holds the lock (default 100)")
-      ->check(CLI::Range(0, 1'000'000));
+      ->transform(micros);
   app.add_option("--write-pause-us", write_pause_us,
                  "pause between a writer's acquisitions (default 1000)")
-      ->check(CLI::Range(0, 1'000'000));
+      ->transform(micros);
 
   return ipclab::run_main(app, argc, argv, [&] {
-    const std::int64_t run_ns = parse_duration_ns(duration);
+    const std::int64_t run_ns = ipclab::parse_duration("--duration", duration, kRunRange).count();
     const Policy policy = *ipclab::lab08::parse_policy(policy_text);
     Shared s(policy);
     std::vector<ThreadStats> rstats(static_cast<std::size_t>(readers));

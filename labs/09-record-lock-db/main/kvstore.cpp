@@ -1,6 +1,5 @@
 // kvstore [--db FILE] [--slots N] [--timeout MS] set K V | get K | del K | list | incr K |
 //         lock-test K [--hold-ms MS] — a key-value store in one file, one fcntl lock a record.
-#include <time.h>    // clock_nanosleep
 #include <unistd.h>  // write, _exit
 
 #include <charconv>  // std::from_chars
@@ -9,6 +8,7 @@
 #include <string>    // std::string
 #include <thread>    // std::thread: the --timeout watchdog
 
+#include "ipclab/clock.hpp"  // sleep_ns
 #include "ipclab/main.hpp"   // run_main, CLI11
 #include "ipclab/names.hpp"  // names::path
 #include "lab09/kvstore.hpp"
@@ -17,11 +17,7 @@ namespace {
 
 using ipclab::lab09::KvStore;
 
-void sleep_ms(long ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
-  while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
-}
+void sleep_ms(long ms) { ipclab::sleep_ns(ms * 1'000'000); }
 
 // --timeout: the whole command must finish in time, lock waits included. A watchdog thread
 // ends the process at the deadline (a thread, not SIGALRM: F_OFD_SETLKW is retried on
@@ -53,6 +49,7 @@ void print_line(const std::string& line) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "kvstore: a key-value store in one file, with one fcntl (OFD) byte-range lock per "
       "record.\n"
@@ -62,9 +59,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   long timeout_ms = 0;
   app.add_option("--db", db, "database file (default: <rundir>/kvstore.db)");
   app.add_option("--slots", slots, "table size when the file is created (fixed after)")
-      ->check(CLI::Range(1u, ipclab::lab09::kMaxSlots));
+      ->transform(ipclab::cli::count(1, ipclab::lab09::kMaxSlots));
   app.add_option("--timeout", timeout_ms, "give up (exit 1) after MS milliseconds, 0 = never")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::milliseconds(0ms, 24h));
   app.require_subcommand(1);
 
   std::string key, value;
@@ -80,13 +77,14 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   auto* incr = app.add_subcommand("incr", "add --by to the integer K (absent = 0), print it");
   incr->add_option("key", key)->required();
   incr->add_option("--times", times, "do it N times, one locked read-modify-write each")
-      ->check(CLI::Range(1L, 100'000'000L));
-  incr->add_option("--by", by, "the increment (default 1)");
+      ->transform(ipclab::cli::count(1, 100'000'000));
+  incr->add_option("--by", by, "the increment (default 1)")
+      ->transform(ipclab::cli::integer(INT64_MIN, INT64_MAX));
   auto* lock_test = app.add_subcommand(
       "lock-test", "take K's record write lock, print `locked`, hold it, release it");
   lock_test->add_option("key", key)->required();
   lock_test->add_option("--hold-ms", hold_ms, "how long to hold the lock (default 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::milliseconds(0ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     arm_timeout(timeout_ms);

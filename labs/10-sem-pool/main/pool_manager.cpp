@@ -1,7 +1,10 @@
 // pool_manager --max-connections=N — creates the connection pool (a named semaphore and a
 // shared-memory table of N slots), reclaims the slots of workers that died holding one,
 // and removes both objects on SIGINT/SIGTERM. --stats prints a running pool's counters;
-// --unlink removes a pool left behind by a killed manager.
+// --unlink removes a pool left behind by a killed manager. One live manager at a time:
+// serving and --unlink both hold the single-instance lock <rundir>/pool_manager.lock
+// (ipclab::InstanceLock), so a second manager, or --unlink of a live manager's pool, is
+// refused with exit 1 ("already running"). A clean exit removes the lock file.
 #include <poll.h>    // poll
 #include <string.h>  // sigabbrev_np
 
@@ -9,9 +12,10 @@
 #include <cstdio>     // stdout, std::fflush
 #include <stdexcept>  // std::runtime_error
 
-#include "ipclab/error.hpp"   // SysError, check_unix
-#include "ipclab/main.hpp"    // run_main, CLI11
-#include "ipclab/signal.hpp"  // ShutdownSignals
+#include "ipclab/error.hpp"          // SysError, check_unix
+#include "ipclab/instance_lock.hpp"  // InstanceLock
+#include "ipclab/main.hpp"           // run_main, CLI11
+#include "ipclab/signal.hpp"         // ShutdownSignals
 #include "lab10/pool.hpp"
 
 namespace lab10 = ipclab::lab10;
@@ -39,8 +43,14 @@ int print_stats() {
   return ipclab::kExitOk;
 }
 
+/// The single-instance lock of the pool's manager (the pool's names are per namespace).
+constexpr const char* kLockName = "pool_manager";
+
 int serve(unsigned max_connections) {
   ipclab::ShutdownSignals signals;  // before the pool exists: a signal never leaks it
+  // Before the pool: a second manager must not even look at the live one's pool. Released
+  // (its file removed) after the pool is removed, on every way out.
+  const auto lock = ipclab::InstanceLock::acquire(kLockName);
   lab10::Pool pool = [&] {
     try {
       return lab10::Pool::create(max_connections);
@@ -91,7 +101,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   bool stats = false;
   bool unlink = false;
   app.add_option("--max-connections", max_connections, "number of connections (slots)")
-      ->check(CLI::Range(1U, lab10::kMaxConnections));
+      ->transform(ipclab::cli::count(1, lab10::kMaxConnections));
   auto* stats_flag = app.add_flag("--stats", stats, "print a running pool's counters and exit");
   app.add_flag("--unlink", unlink, "remove a pool's semaphore and table and exit")
       ->excludes(stats_flag);
@@ -99,6 +109,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   return ipclab::run_main(app, argc, argv, [&] {
     if (stats) return print_stats();
     if (unlink) {
+      // Refused while a live manager serves this pool; held for the removal.
+      const auto lock = ipclab::InstanceLock::acquire(kLockName);
       const bool existed = lab10::Pool::remove();
       fmt::print("pool_manager: {}\n", existed ? "removed the pool" : "no pool to remove");
       return ipclab::kExitOk;

@@ -74,6 +74,7 @@ int run(std::uint32_t id, int hold_ms, int timeout_ms, bool trace) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "worker: takes one connection from the pool run by pool_manager, holds it, gives it\n"
       "  back. Exit 0 done, 1 timed out, 3 no pool or another error."};
@@ -81,11 +82,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   int hold_ms = 500;
   int timeout_ms = 10'000;
   bool trace = false;
-  app.add_option("id", id, "this worker's number (for messages)")->required();
+  app.add_option("id", id, "this worker's number (for messages)")
+      ->required()
+      ->transform(ipclab::cli::count(0, UINT32_MAX));
   app.add_option("--hold-ms", hold_ms, "how long to hold the connection (ms)")
-      ->check(CLI::Range(0, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(0ms, 1h));
   app.add_option("--timeout-ms", timeout_ms, "give up waiting for a connection after (ms)")
-      ->check(CLI::Range(0, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(0ms, 1h));
   app.add_flag("--trace", trace,
                "print the slot and the hold interval (monotonic ns) on stderr, for graders");
 

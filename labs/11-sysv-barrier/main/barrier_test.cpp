@@ -209,6 +209,7 @@ int run(const Options& given) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "barrier_test: N processes meet at a System V semaphore barrier, round after round.\n"
       "  Ends with `All processes synchronized correctly. PASS` (exit 0) or a `FAIL: ...`\n"
@@ -216,23 +217,23 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "  SIGINT/SIGTERM."};
   Options o;
   app.add_option("--processes", o.processes, "participants")
-      ->check(CLI::Range(1, 1000))
+      ->transform(ipclab::cli::count(1, 1000))
       ->capture_default_str();
   app.add_option("--iterations", o.iterations, "rounds")
-      ->check(CLI::Range(1, 1'000'000))
+      ->transform(ipclab::cli::count(1, 1'000'000))
       ->capture_default_str();
   app.add_option("--kill-one-at", o.kill_at,
                  "test hook: the victim SIGKILLs itself on reaching this round (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::count(0, 1'000'000));
   app.add_option("--stall-one-at", o.stall_at,
                  "test hook: the victim stops (alive) on reaching this round (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::count(0, 1'000'000));
   app.add_option("--victim", o.victim, "the process the test hooks pick, 1..N (default: N)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::count(0, 1000));
   app.add_option("--log", o.log, "the shared sequence log (default: a temporary file)");
   app.add_flag("--quiet", o.quiet, "no per-round lines");
   app.add_option("--timeout", o.timeout_ms, "give up (FAIL) after this many ms")
-      ->check(CLI::Range(1, 3'600'000))
+      ->transform(ipclab::cli::milliseconds(1ms, 1h))
       ->capture_default_str();
   return ipclab::run_main(app, argc, argv, [&] { return run(o); });
 }

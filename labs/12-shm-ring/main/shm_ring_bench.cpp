@@ -18,7 +18,6 @@
 #include <bit>          // std::has_single_bit
 #include <cstdio>       // stdout, stderr
 #include <cstring>      // std::memcpy
-#include <map>          // std::map
 #include <memory>       // std::unique_ptr
 #include <new>          // placement new
 #include <string>       // std::string
@@ -230,31 +229,35 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "(msg/s, GB/s), ping-pong latency (avg, p50, p99), medians over --runs interleaved\n"
       "rounds, ratios as medians of same-round ratios, and the memcpy bound. Every message\n"
       "carries a sequence number and a checksum that the receiver verifies."};
+  using namespace std::chrono_literals;
+  // Finite bounds for the counts: a run of 10^12 messages is already days long.
+  constexpr std::uint64_t kMaxMessages = 1'000'000'000'000;
   Params p;
   std::string pin = "cross", format = "table";
   app.add_option("--buffer-size", p.buffer_size,
                  "ring capacity (a power of two); also the pipe's, socket's and queue's buffer")
       ->capture_default_str()
-      ->transform(CLI::AsSizeValue(false));
+      ->transform(ipclab::cli::size(4096, ipclab::lab12::kMaxCapacity));
   app.add_option("--iterations", p.iterations, "stream messages per run (1M, 10M)")
       ->capture_default_str()
-      ->transform(CLI::AsNumberWithUnit(std::map<std::string, std::uint64_t>{
-          {"k", 1000}, {"M", 1'000'000}, {"G", 1'000'000'000}}));
+      ->transform(ipclab::cli::count(1, kMaxMessages));
   app.add_option("--msg-size", p.msg_size, "bytes per message (>= 16)")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 26));
+      ->transform(ipclab::cli::size(16, std::uint64_t{1} << 26));
   app.add_option("--round-trips", p.round_trips,
-                 "ping-pong round trips per run [default: min(iterations/10, 20000)]");
+                 "ping-pong round trips per run [default: min(iterations/10, 20000)]")
+      ->transform(ipclab::cli::count(1, kMaxMessages));
   app.add_option("--warmup", p.warmup, "untimed stream messages before the timed ones")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(0, kMaxMessages));
   app.add_option("--runs", p.runs, "interleaved rounds; medians are over these")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->transform(ipclab::cli::count(1, 1000));
   app.add_option("--pin", pin, "same (one CPU), cross (two CPUs) or none")->capture_default_str();
   app.add_option("--format", format, "table, csv or json")->capture_default_str();
   app.add_option("--timeout", p.timeout_s, "seconds a run may take before it is called stuck")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::seconds(1ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     const b::Format fmt_kind = b::parse_format(format);

@@ -17,6 +17,7 @@ using ipclab::lab12::ShmRing;
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "shm_ring_consumer: take messages from a shared-memory ring until its producer closes\n"
       "it. Waits for the ring to appear. Generated messages are verified (sequence number +\n"
@@ -31,11 +32,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                "print the sequence number of each verified generated message, one a line")
       ->excludes(text_opt);
   app.add_option("--count", count, "stop after this many messages (0: until closed)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(0, 1'000'000'000'000));
   app.add_option("--timeout", timeout_s,
                  "seconds to wait for the ring to appear, and for each message")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::seconds(1ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     ipclab::ShutdownSignals shutdown;

@@ -53,6 +53,7 @@ void in_slices(const ipclab::ShutdownSignals& shutdown, double timeout_s, const 
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "shm_ring_producer: create a shared-memory ring, send messages, close it, wait until\n"
       "the consumers took them all, remove it. Messages are generated (sequence number +\n"
@@ -66,20 +67,24 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->capture_default_str();
   app.add_option("--capacity", capacity, "data area in bytes, a power of two (64KiB, 1MB)")
       ->capture_default_str()
-      ->transform(CLI::AsSizeValue(false));
-  app.add_option("--count", count, "generated messages to send")->capture_default_str();
+      ->transform(ipclab::cli::size(ipclab::lab12::kMinCapacity, ipclab::lab12::kMaxCapacity));
+  app.add_option("--count", count, "generated messages to send")
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(0, 1'000'000'000'000));
   app.add_option("--min-size", min_size, "smallest generated message (>= 16)")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 29));
+      ->transform(ipclab::cli::size(16, std::uint64_t{1} << 29));
   app.add_option("--max-size", max_size, "largest generated message (<= capacity/2 - 8)")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 29));
-  app.add_option("--seed", seed, "seed of the generated sizes")->capture_default_str();
+      ->transform(ipclab::cli::size(16, std::uint64_t{1} << 29));
+  app.add_option("--seed", seed, "seed of the generated sizes")
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(0, UINT64_MAX));
   app.add_flag("--stdin", from_stdin, "send each line of standard input as one message");
   app.add_option("--timeout", timeout_s,
                  "seconds to wait for room in a full ring, or for the consumers to drain it")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::seconds(1ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     if (min_size > max_size)

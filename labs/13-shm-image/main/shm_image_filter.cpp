@@ -162,6 +162,7 @@ int bench(const Options& o, const ipclab::ShutdownSignals& signals) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "shm_image_filter: filter a PNG with N worker processes over System V shared memory.\n"
       "  shm_image_filter IN.png OUT.png --filter=blur|sharpen|edge|gray --workers=N "
@@ -178,34 +179,36 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::IsMember({"blur", "sharpen", "edge", "gray"}));
   app.add_option("--radius", o.radius, "blur radius R (sigma = R/2)")
       ->capture_default_str()
-      ->check(CLI::Range(lab13::kMinRadius, lab13::kMaxRadius));
+      ->transform(ipclab::cli::count(lab13::kMinRadius, lab13::kMaxRadius));
   app.add_option("--workers", o.workers, "worker processes")
       ->capture_default_str()
-      ->check(CLI::Range(1, lab13::kMaxWorkers));
+      ->transform(ipclab::cli::count(1, lab13::kMaxWorkers));
   app.add_option("--timeout", o.timeout_ms,
                  "ms the master waits for its workers before it gives up (exit 1)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(1ms, 1h));
   app.add_flag("--bench", o.bench,
                "benchmark: 1 worker against --workers, blur of a generated image");
   app.add_option("--runs", o.runs, "bench: timed rounds")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->transform(ipclab::cli::count(1, 1000));
   app.add_option("--width", o.width, "bench: image width")
       ->capture_default_str()
-      ->check(CLI::Range(1, 20'000));
+      ->transform(ipclab::cli::count(1, 20'000));
   app.add_option("--height", o.height, "bench: image height")
       ->capture_default_str()
-      ->check(CLI::Range(1, 20'000));
+      ->transform(ipclab::cli::count(1, 20'000));
   app.add_option("--format", o.format, "bench: table, csv or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "csv", "json"}));
   app.add_option("--test-kill-worker", o.hooks.kill_worker,
-                 "test hook: this worker SIGKILLs itself when it starts");
+                 "test hook: this worker SIGKILLs itself when it starts")
+      ->transform(ipclab::cli::integer(-1, lab13::kMaxWorkers));
   app.add_option("--test-stall-worker", o.hooks.stall_worker,
-                 "test hook: this worker sleeps --test-stall-ms before it filters");
+                 "test hook: this worker sleeps --test-stall-ms before it filters")
+      ->transform(ipclab::cli::integer(-1, lab13::kMaxWorkers));
   app.add_option("--test-stall-ms", o.stall_ms, "test hook: see --test-stall-worker")
-      ->check(CLI::Range(0, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(0ms, 1h));
   app.add_flag("--test-corrupt", o.corrupt,
                "test hook (bench): damage each N-worker output, which the check must report");
 

@@ -1,16 +1,15 @@
 // mmapdb create FILE [--size=100MB] | insert FILE K V | get FILE K | delete FILE K |
 //        list FILE | stats FILE | check FILE | bench FILE [--keys=1M] [--runs N] [--format F]
 // — a memory-mapped key-value database in one file, shared by many processes.
-#include <time.h>    // clock_nanosleep
 #include <unistd.h>  // write, _exit
 
-#include <cctype>   // std::isdigit
 #include <cstdint>  // std::uint64_t
 #include <cstdio>   // stdout
 #include <string>   // std::string
 #include <thread>   // std::thread: the --timeout watchdog
 
 #include "../given/bench.hpp"  // run_bench
+#include "ipclab/clock.hpp"    // sleep_ns
 #include "ipclab/main.hpp"     // run_main, CLI11
 #include "lab14/mmapdb.hpp"
 
@@ -24,59 +23,37 @@ using ipclab::lab14::Db;
 void arm_timeout(long ms) {
   if (ms <= 0) return;
   std::thread([ms] {
-    timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
-    while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-    }
+    ipclab::sleep_ns(ms * 1'000'000);
     constexpr char kMsg[] = "error: timed out (--timeout)\n";
     [[maybe_unused]] const ssize_t n = ::write(2, kMsg, sizeof kMsg - 1);
     ::_exit(ipclab::kExitFailed);
   }).detach();
 }
 
-/// "100MB", "64K", "1M", "4096": a number with an optional K/M/G suffix (B or iB may
-/// follow). `unit` is 1024 for sizes in bytes, 1000 for counts.
-std::uint64_t parse_amount(const std::string& text, std::uint64_t unit, const char* what) {
-  std::size_t i = 0;
-  std::uint64_t n = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) {
-    if (n > (UINT64_MAX - 9) / 10) throw ipclab::UsageError(fmt::format("{} too large", what));
-    n = n * 10 + static_cast<std::uint64_t>(text[i++] - '0');
-  }
-  if (i == 0) throw ipclab::UsageError(fmt::format("bad {}: {}", what, text));
-  std::string suffix = text.substr(i);
-  for (auto& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  std::uint64_t mul = 1;
-  if (!suffix.empty() && (suffix[0] == 'K' || suffix[0] == 'M' || suffix[0] == 'G')) {
-    mul = suffix[0] == 'K' ? unit : suffix[0] == 'M' ? unit * unit : unit * unit * unit;
-    suffix.erase(0, 1);
-  }
-  if (!(suffix.empty() || suffix == "B" || suffix == "IB"))
-    throw ipclab::UsageError(fmt::format("bad {}: {}", what, text));
-  if (n > UINT64_MAX / mul) throw ipclab::UsageError(fmt::format("{} too large", what));
-  return n * mul;
-}
-
 }  // namespace
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "mmapdb: a memory-mapped key-value database in one file, shared by many processes.\n"
       "  mmapdb create db --size=1MB; mmapdb insert db color blue; mmapdb get db color"};
   long timeout_ms = 0;
   bool no_sync = false;
   app.add_option("--timeout", timeout_ms, "give up (exit 1) after MS milliseconds, 0 = never")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(ipclab::cli::milliseconds(0ms, 24h));
   app.add_flag("--no-sync", no_sync,
                "commit without msync (survives a killed process, not a power cut)");
   app.require_subcommand(1);
 
-  std::string file, key, value, size_text = "100MB", keys_text = "1M", format_text = "table";
+  std::string file, key, value, format_text = "table";
+  std::uint64_t size = std::uint64_t{100} << 20, keys = 1'000'000;
   int runs = 3;
   std::uint64_t seed = 1;
   auto* create = app.add_subcommand("create", "create FILE (it must not exist)");
   create->add_option("file", file)->required();
-  create->add_option("--size", size_text, "initial file size (default 100MB; K, M, G)");
+  create->add_option("--size", size, "initial file size (default 100MB; K, M, G = 1024s)")
+      ->transform(ipclab::cli::size(ipclab::lab14::kMinSize, ipclab::lab14::kMaxSize));
   auto* insert = app.add_subcommand("insert", "set K to V (insert or replace)");
   insert->add_option("file", file)->required();
   insert->add_option("key", key)->required();
@@ -96,17 +73,19 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   auto* bench = app.add_subcommand(
       "bench", "random get and put ops/s against LMDB and SQLite (FILE: where the files go)");
   bench->add_option("file", file)->required();
-  bench->add_option("--keys", keys_text, "keys to load (default 1M; K, M = 1000s)");
+  bench->add_option("--keys", keys, "keys to load (default 1M; K, M = 1000s)")
+      ->transform(ipclab::cli::count(1, 1'000'000'000));
   bench->add_option("--runs", runs, "rounds, contenders interleaved (default 3)")
-      ->check(CLI::Range(1, 100));
+      ->transform(ipclab::cli::count(1, 100));
   bench->add_option("--format", format_text, "table, csv or json");
-  bench->add_option("--seed", seed, "seed of the keys and of the orders");
+  bench->add_option("--seed", seed, "seed of the keys and of the orders")
+      ->transform(ipclab::cli::count(0, UINT64_MAX));
 
   return ipclab::run_main(app, argc, argv, [&] {
     arm_timeout(timeout_ms);
     const ipclab::lab14::OpenOptions opts{.sync = !no_sync};
     if (*create) {
-      Db::create(file, parse_amount(size_text, 1024, "size"), opts);
+      Db::create(file, size, opts);
     } else if (*insert) {
       ipclab::lab14::check_key(key);
       ipclab::lab14::check_value(value);
@@ -136,7 +115,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     } else if (*bench) {
       ipclab::lab14::BenchOptions b;
       b.file = file;
-      b.keys = parse_amount(keys_text, 1000, "key count");
+      b.keys = keys;
       b.runs = runs;
       b.format = ipclab::bench::parse_format(format_text);
       b.seed = seed;

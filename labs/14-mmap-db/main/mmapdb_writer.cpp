@@ -19,12 +19,15 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   bool quiet = false, sync = false;
   app.add_option("file", file)->required();
   app.add_option("--prefix", prefix, "key prefix (default k)");
-  app.add_option("--start", start, "first index (default 0)");
-  app.add_option("--count", count, "how many keys")->required();
+  app.add_option("--start", start, "first index (default 0)")
+      ->transform(ipclab::cli::count(0, 1'000'000'000'000));
+  app.add_option("--count", count, "how many keys")
+      ->required()
+      ->transform(ipclab::cli::count(0, 1'000'000'000'000));
   app.add_option("--batch", batch, "inserts a transaction (default 1)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+      ->transform(ipclab::cli::count(1, std::uint64_t{1} << 30));
   app.add_option("--value-size", value_size, "value bytes (default 100)")
-      ->check(CLI::Range(std::size_t{0}, ipclab::lab14::kMaxValue));
+      ->transform(ipclab::cli::size(0, ipclab::lab14::kMaxValue));
   app.add_flag("--quiet", quiet, "print only `done <count>` at the end");
   app.add_flag("--sync", sync, "msync at every commit (default: no msync)");
 

@@ -15,7 +15,6 @@
 
 #include <algorithm>  // std::max, std::min
 #include <atomic>     // std::atomic
-#include <charconv>   // std::from_chars
 #include <csignal>    // SIGKILL
 #include <cstdint>    // std::uint64_t
 #include <cstring>    // std::memcpy
@@ -454,29 +453,6 @@ Numbers measure(const Contender& k, const Params& p, std::uint64_t iterations) {
   return {};
 }
 
-/// "100M", "2.5k", "1G", "1000" -> a count (decimal suffixes).
-std::uint64_t parse_count(const std::string& text) {
-  double v = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (ec != std::errc() || v < 0) throw ipclab::UsageError("bad count: " + text);
-  double mult = 1;
-  if (ptr != end) {
-    const std::string suffix(ptr, end);
-    if (suffix == "k" || suffix == "K")
-      mult = 1e3;
-    else if (suffix == "M" || suffix == "m")
-      mult = 1e6;
-    else if (suffix == "G" || suffix == "g")
-      mult = 1e9;
-    else
-      throw ipclab::UsageError("bad count: " + text + " (suffixes: k, M, G)");
-  }
-  const double n = v * mult;
-  if (n < 1 || n > 1e13) throw ipclab::UsageError("count out of range: " + text);
-  return static_cast<std::uint64_t>(n);
-}
-
 int run(Params& p, const std::string& format) {
   const auto fmt_kind = bench::parse_format(format);
   const std::string batch_name = fmt::format("spsc_batch{}", p.batch);
@@ -553,24 +529,28 @@ int run(Params& p, const std::string& format) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "lockfree_bench: SpscQueue<uint64_t> (one at a time, and push_n/pop_n batches) against\n"
       "boost::lockfree::spsc_queue, moodycamel::ReaderWriterQueue, a mutex+condvar queue and\n"
       "a semaphore queue, between two threads or two processes (POSIX shared memory).\n"
       "Every item is a sequence number the consumer checks: a wrong one is exit status 1."};
   Params p;
-  std::string iterations = "100M", round_trips = "20k", pin = "cross", format = "table";
+  std::string pin = "cross", format = "table";
   std::string mode = "threads";
-  app.add_option("--iterations", iterations, "items per stream (suffixes k, M, G)")
-      ->capture_default_str();
-  app.add_option("--round-trips", round_trips, "ping-pong round trips per latency run")
-      ->capture_default_str();
+  constexpr std::uint64_t kMaxItems = 10'000'000'000'000;  // 10^13: hours even lock-free
+  app.add_option("--iterations", p.iterations, "items per stream (suffixes k, M, G)")
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(1, kMaxItems));
+  app.add_option("--round-trips", p.round_trips, "ping-pong round trips per latency run")
+      ->capture_default_str()
+      ->transform(ipclab::cli::count(1, kMaxItems));
   app.add_option("--runs", p.runs, "rounds; medians and spreads are over these")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->transform(ipclab::cli::count(1, 1000));
   app.add_option("--batch", p.batch, "items per push_n/pop_n in the batch contender")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->transform(ipclab::cli::count(1, 4096));
   app.add_option("--pin", pin, "cross (two CPUs), same (one CPU) or none")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "same", "cross"}));
@@ -582,11 +562,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ->check(CLI::IsMember({"threads", "processes"}));
   app.add_option("--timeout", p.timeout_s, "seconds a side may make no progress before failing")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::seconds(1ms, 24h));
 
   return ipclab::run_main(app, argc, argv, [&] {
-    p.iterations = parse_count(iterations);
-    p.round_trips = parse_count(round_trips);
     p.mode = mode == "processes" ? Mode::kProcesses : Mode::kThreads;
     p.place = bench::place(bench::parse_pin(pin));
     p.corrupt = bench::corrupt_hook();

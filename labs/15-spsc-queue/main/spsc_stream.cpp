@@ -154,6 +154,10 @@ int produce(const Options& o, const ipclab::ShutdownSignals& shutdown) {
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
+  // 2^27 slots of 8 bytes: a 1 GiB queue, the cap of the lab 12 ring programs.
+  constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 27;
+
   CLI::App app{
       "spsc_stream: a stream of sequence numbers through an SpscQueue in POSIX shared memory,\n"
       "between two processes. `consume` creates the queue, prints \"ready\", checks every\n"
@@ -165,22 +169,23 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         ->capture_default_str();
     cmd->add_option("--count", o.count, "items to send/receive")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->transform(ipclab::cli::count(0, 10'000'000'000'000));
     cmd->add_option("--batch", o.batch, "use push_n/pop_n with batches of B (0: one at a time)")
         ->capture_default_str()
-        ->check(CLI::Range(0, 1 << 20));
+        ->transform(ipclab::cli::count(0, 1 << 20));
     cmd->add_option("--timeout", o.timeout_s, "seconds without progress before giving up")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->transform(ipclab::cli::seconds(1ms, 24h));
   };
   auto* consume_cmd = app.add_subcommand("consume", "create the queue and check every item");
   add_common(consume_cmd);
   consume_cmd->add_option("--capacity", o.capacity, "slots (a power of two)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->transform(ipclab::cli::count(1, kMaxCapacity));
   auto* produce_cmd = app.add_subcommand("produce", "attach to the queue and send 0..N-1");
   add_common(produce_cmd);
-  produce_cmd->add_option("--skip", o.skip, "test hook: leave this sequence number out");
+  produce_cmd->add_option("--skip", o.skip, "test hook: leave this sequence number out")
+      ->transform(ipclab::cli::integer(-1, INT64_MAX));
 
   return ipclab::run_main(app, argc, argv, [&] {
     ipclab::ShutdownSignals shutdown;

@@ -9,6 +9,7 @@
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
+  using namespace std::chrono_literals;
   CLI::App app{
       "chat_client: connect to chat_server; lines from stdin go to the others, lines from the\n"
       "server go to stdout. At end of input it waits for the server to close the connection."};
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_option("--socket", socket_path, "socket path (default: <rundir>/chat.sock)");
   app.add_option("--name", name, "send /name NAME first");
   app.add_option("--timeout", timeout, "seconds to keep trying to connect (default 5)")
-      ->check(CLI::Range(0.001, 3600.0));
+      ->transform(ipclab::cli::seconds(1ms, 1h));
 
   return ipclab::run_main(app, argc, argv, [&] {
     ipclab::ignore_sigpipe();  // stdout closed under us: an EPIPE error, not a silent death

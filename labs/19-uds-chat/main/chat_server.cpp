@@ -18,10 +18,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::size_t max_pending = ipclab::lab19::kDefaultMaxPending;
   app.add_option("--socket", socket_path, "socket path (default: <rundir>/chat.sock)");
   app.add_option("--allow-uid", allow_uid, "accept only clients of this uid (SO_PEERCRED)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4294967294}));
+      ->transform(ipclab::cli::count(0, 4294967294));
   app.add_option("--max-pending", max_pending,
                  "bytes of output a client may fall behind before it is dropped (default 65536)")
-      ->check(CLI::Range(std::size_t{2 * ipclab::lab19::kMaxLine}, std::size_t{1} << 30));
+      ->transform(ipclab::cli::size(2 * ipclab::lab19::kMaxLine, std::uint64_t{1} << 30));
 
   return ipclab::run_main(app, argc, argv, [&] {
     // SIGPIPE is left at its default on purpose: the server must never write in a way that

@@ -65,8 +65,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_option("mode", mode, "pipe | shm | sock | bench")
       ->required()
       ->check(CLI::IsMember({"pipe", "shm", "sock", "bench"}));
-  app.add_option("--seed", seed, "seed of the test data (default 42)");
-  auto* size_opt = app.add_option("--size", size, "bytes to exchange (default 4096, max 64 MiB)");
+  app.add_option("--seed", seed, "seed of the test data (default 42)")
+      ->transform(ipclab::cli::count(0, UINT64_MAX));
+  // Any whole number here: run_demo itself refuses 0, negative and too large sizes (part of
+  // the student's task, with its own messages); the validator refuses what is not a number.
+  auto* size_opt = app.add_option("--size", size, "bytes to exchange (default 4096, max 64 MiB)")
+                       ->transform(ipclab::cli::integer(INT64_MIN, INT64_MAX));
   app.add_option("--format", format, "bench output: table | json")
       ->check(CLI::IsMember({"table", "json"}));
 

@@ -20,7 +20,8 @@ bool send_reply([[maybe_unused]] int fd, [[maybe_unused]] const Reply& reply) {
 
 ServerStats run_server([[maybe_unused]] const ServerOptions& opts) {
   // TODO(lab02):
-  //  1. make sure no other server is alive here (an fcntl lock on server_lock_path() that
+  //  1. make sure no other server is alive here (the single-instance lock,
+  //     ipclab::InstanceLock::acquire(kServerLockName) from ipclab/instance_lock.hpp, that
   //     you hold until you return); if one is, throw AlreadyRunning and touch nothing;
   //  2. replace a FIFO left at server_fifo_path() by a killed server, mkfifo a new one;
   //  3. open it so that this open cannot block and later reads never see end-of-file;

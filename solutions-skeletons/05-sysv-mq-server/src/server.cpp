@@ -6,9 +6,9 @@
 namespace ipclab::lab05 {
 
 struct Server::State {
-  // TODO(lab05): add the state you need: the queue (ipclab::SysvMsgQueue), the lock file's
-  // descriptor (ipclab::Fd), what start() found, the replies that did not fit yet, whom
-  // you sent replies to, the counters...
+  // TODO(lab05): add the state you need: the queue (ipclab::SysvMsgQueue), the key's
+  // single-instance lock (ipclab::InstanceLock), what start() found, the replies that did
+  // not fit yet, whom you sent replies to, the counters...
 };
 
 Server::Server(std::unique_ptr<State> state) : s_(std::move(state)) {}
@@ -18,9 +18,10 @@ Server::~Server() = default;  // TODO(lab05): remove the queue (never throw from
 
 Server Server::start([[maybe_unused]] key_t key) {
   // TODO(lab05):
-  //  1. open <rundir>/sysv_server.<key in hex>.lock (names::path) and take an fcntl write
-  //     lock on it (F_SETLK, no waiting); if another process holds it, throw
-  //     OperationFailed naming that process (F_GETLK tells you its pid);
+  //  1. take the key's single-instance lock, ipclab::InstanceLock::acquire with the name
+  //     "sysv_server.<key in 8 hex digits>" (ipclab/instance_lock.hpp); if another process
+  //     holds it (ipclab::AlreadyRunning, whose pid() is that process), throw
+  //     OperationFailed naming that process;
   //  2. holding the lock, a queue that exists for `key` is stale: remember its id and
   //     message count, IPC_RMID it;
   //  3. create a fresh queue (IPC_CREAT | IPC_EXCL, 0600).

@@ -38,7 +38,10 @@ inline constexpr std::size_t kMaxClientId = 40;
 
 /// <rundir>/calc_server: the well-known FIFO the server reads requests from.
 inline std::string server_fifo_path() { return names::path("calc_server"); }
-/// <rundir>/calc_server.lock: a regular file the live server holds an fcntl write lock on.
+/// The server's single-instance lock (ipclab::InstanceLock::acquire(kServerLockName)).
+inline constexpr const char* kServerLockName = "calc_server";
+/// <rundir>/calc_server.lock: the lock file of kServerLockName, held by the live server
+/// (and removed by it when it stops cleanly).
 inline std::string server_lock_path() { return names::path("calc_server.lock"); }
 /// <rundir>/calc_client_<id>: the FIFO a client reads its reply from.
 inline std::string client_fifo_path(std::string_view client_id) {
@@ -225,8 +228,9 @@ bool send_reply(int fd, const Reply& reply);
  * readable, then removes the FIFO and returns.
  *
  * Startup never blocks and never takes over a live server: if another server holds the
- * write lock on server_lock_path() it throws AlreadyRunning (touching nothing). Otherwise
- * it keeps that lock until it returns, replaces a FIFO left at the path by a killed server,
+ * single-instance lock (ipclab::InstanceLock::acquire(kServerLockName), the lock file
+ * server_lock_path()) it throws AlreadyRunning (touching nothing). Otherwise it keeps that
+ * lock until it returns, replaces a FIFO left at the path by a killed server,
  * opens its FIFO so that it never reads end-of-file (clients come and go), ignores SIGPIPE
  * in this process, then calls opts.on_ready.
  *
@@ -235,8 +239,8 @@ bool send_reply(int fd, const Reply& reply);
  * line. Bad lines (no valid id, longer than kMaxRequest) are dropped and logged. Nothing a
  * client does (or fails to do) can block, stop or crash the server.
  *
- * On return (stop requested, or an exception) the FIFO is removed, and the lock released,
- * in that order.
+ * On return (stop requested, or an exception) the FIFO is removed, and the lock released
+ * (its file removed), in that order.
  *
  * @throws AlreadyRunning, ipclab::SysError (e.g. the path exists and is not a FIFO)
  *

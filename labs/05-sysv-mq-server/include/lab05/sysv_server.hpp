@@ -146,8 +146,10 @@ class Server {
    * @brief Becomes THE server for `key`: takes the live-server lock, purges a stale queue,
    *        creates a fresh one.
    *
-   * The lock is an fcntl write lock on <rundir>/sysv_server.<key in hex>.lock, held for the
-   * Server's lifetime (the kernel drops it when the process dies, even by SIGKILL). If
+   * The lock is the single-instance lock ipclab::InstanceLock::acquire(
+   * "sysv_server.<key in 8 hex digits>"), an fcntl lock on the file
+   * <rundir>/sysv_server.<key in hex>.lock, held for the Server's lifetime (the kernel
+   * drops it when the process dies, even by SIGKILL; a clean end removes the file). If
    * another process holds it, a live server owns the key: leave its queue alone and throw.
    * Holding the lock, a queue that already exists for `key` is stale (its server died
    * without IPC_RMID): remove it, remember its id and message count (stale()), and create
@@ -164,7 +166,8 @@ class Server {
   Server& operator=(Server&&) noexcept;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
-  /// Removes the queue (as remove()) and releases the lock. Never throws.
+  /// Removes the queue (as remove()) and releases the lock (removing its file). Never
+  /// throws.
   ~Server();
 
   /// The queue's id (msqid).
