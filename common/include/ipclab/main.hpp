@@ -15,7 +15,6 @@
 // (included here): `->transform(ipclab::cli::seconds(1ms, 24h))`.
 #pragma once
 
-#include <charconv>     // std::from_chars
 #include <cstdio>       // stderr
 #include <exception>    // std::exception
 #include <string_view>  // std::string_view
@@ -34,18 +33,6 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitSystem = 3;
-
-/// An operand given on the command line: a whole number that fits in an int (an optional
-/// leading '+'); UsageError "<what> \"<text>\": a whole number from ..." otherwise.
-inline int parse_int(std::string_view text, const char* what) {
-  int v = 0;
-  const char* end = text.data() + text.size();
-  const auto [p, ec] = std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0), end, v);
-  if (text.empty() || ec != std::errc() || p != end)
-    throw UsageError(
-        fmt::format("{} \"{}\": a whole number from -2147483648 to 2147483647", what, text));
-  return v;
-}
 
 /// Runs body() and maps what it throws to an exit code (see above). Usable without CLI11.
 template <typename Body>

@@ -6,6 +6,7 @@
 // input; 3 no answer: rpcbind not running, program not registered, version mismatch,
 // server not answering (each said so, within --timeout).
 #include <cstdint>  // std::uint32_t
+#include <limits>   // std::numeric_limits
 #include <memory>   // std::unique_ptr
 #include <random>   // std::mt19937
 #include <string>   // std::string
@@ -133,8 +134,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
           "unknown operation \"{}\": add, subtract, multiply, divide or bench", op_text));
     if (numbers.size() != 2)
       throw ipclab::UsageError(fmt::format("{} takes two operands: A B", op_text));
-    const int a = ipclab::parse_int(numbers[0], "A");
-    const int b = ipclab::parse_int(numbers[1], "B");
+    const int a = static_cast<int>(ipclab::parse_integer(
+        "A", numbers[0], std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+    const int b = static_cast<int>(ipclab::parse_integer(
+        "B", numbers[1], std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
     if (*op == lab::Op::kDivide && opts.vers == CALC_VERS)
       throw ipclab::UsageError("divide needs version 2 (version 1 has add, subtract and multiply)");
 

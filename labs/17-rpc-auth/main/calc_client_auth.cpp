@@ -10,6 +10,7 @@
 // Exit: 0 ok; 1 refused (the credential: "AUTH failed: ..."; or an expired request id);
 // 2 bad input; 3 no answer (rpcbind, program not registered, no socket, server dead).
 #include <unistd.h>  // geteuid, getegid
+#include <limits>    // std::numeric_limits
 
 #include <cstdint>  // std::uint64_t
 #include <random>   // std::random_device
@@ -89,8 +90,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         opts.auth_none ? std::string("Using AUTH_NONE\n")
                        : fmt::format("Using AUTH_SYS (uid={}, gid={})\n", opts.uid, opts.gid);
 
-    const int x = ipclab::parse_int(numbers[0], want == 1 ? "AMOUNT" : "A");
-    const int y = want == 2 ? ipclab::parse_int(numbers[1], "B") : 0;
+    const int x = static_cast<int>(ipclab::parse_integer(want == 1 ? "AMOUNT" : "A", numbers[0],
+                                                         std::numeric_limits<int>::min(),
+                                                         std::numeric_limits<int>::max()));
+    const int y = want == 2 ? static_cast<int>(ipclab::parse_integer(
+                                  "B", numbers[1], std::numeric_limits<int>::min(),
+                                  std::numeric_limits<int>::max()))
+                            : 0;
     try {
       lab::AuthCalculator calc(opts);
       if (*op == lab::Op::kAccumulate) {
