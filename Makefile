@@ -74,6 +74,13 @@ bench: build
 	  head -n 2 $$fifo >/dev/null; rm -f $$fifo; \
 	  $(BUILD)/labs/16-rpc-calc/calc_client localhost bench --prog 0x5fff0016; rc=$$?; \
 	  kill $$pid; wait $$pid; exit $$rc
+	fifo=$$(mktemp -u /tmp/ipclab-rpc-bench.XXXXXX); mkfifo $$fifo; \
+	  $(BUILD)/labs/17-rpc-auth/calc_server_auth --auth=sys --prog 0x5fff0017 \
+	    --local bench-auth.sock >$$fifo 2>/dev/null & pid=$$!; \
+	  head -n 1 $$fifo >/dev/null; rm -f $$fifo; \
+	  $(BUILD)/labs/17-rpc-auth/calc_client_auth localhost bench --prog 0x5fff0017 \
+	    --local bench-auth.sock; rc=$$?; \
+	  kill $$pid; wait $$pid; exit $$rc
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
 

@@ -3,7 +3,8 @@
 // a forged uid refused by policy over TCP and by peer credentials over the local socket
 // even where the policy allows it, AUTH_NONE refused except for public procedures, a
 // retried ACCUMULATE executed once, an expired request id refused, exit 1 for refusals and
-// 3 for no answer, and SIGTERM removing the registration and the socket.
+// 3 for no answer, SIGTERM removing the registration and the socket, and the benchmark
+// checking every answer.
 #include <filesystem>  // std::filesystem::exists
 
 #include "common.hpp"
@@ -191,4 +192,25 @@ GRADED_TEST(Shutdown, SigtermRemovesRegistrationAndSocket, 3, "README §Pitfalls
   EXPECT_EQ(st->exit_code(), 0) << st->describe();
   EXPECT_TRUE(ipclab::rpc::mappings_of(grader::rpc_prog()).empty());
   EXPECT_FALSE(std::filesystem::exists(socket_path())) << socket_path() << " left behind";
+}
+
+// ---- the benchmark works (never a speed) ---------------------------------------------------
+
+GRADED_TEST(Bench, ReportsEveryTransportAndVerifiesAnswers, 2, "README §Performance") {
+  GRADER_REQUIRE_RPCBIND();
+  Server server({"--allow-uids=" + my_uid(), "--local", socket_path()});
+  ASSERT_TRUE(server.started());
+  const auto r = client({"bench", "--local", socket_path(), "--calls", "50", "--runs", "2",
+                         "--warmup", "5", "--format", "json"},
+                        20'000);
+  grader::expect_exit(r, 0);
+  for (const char* field : {"\"benchmark\"", "\"name\": \"tcp\"", "\"name\": \"udp\"",
+                            "\"name\": \"local\"", "\"p99_ns\"", "\"local/tcp\""})
+    EXPECT_NE(r.out.find(field), std::string::npos) << field << "\n" << r.describe();
+  // A wrong answer on purpose (call 20): the benchmark must refuse to print a number.
+  const auto bad = grader::run({"calc_client_auth", "localhost", "bench", "--calls", "50", "--runs",
+                                "1", "--warmup", "0", "--prog", grader::rpc_prog_arg()},
+                               {.env = {"IPCLAB_BENCH_CORRUPT=20"}});
+  expect_error(bad, 1, "error: verification failed");
+  EXPECT_EQ(server.stop()->exit_code(), 0);
 }

@@ -24,6 +24,7 @@ namespace {
 
 namespace lab = ipclab::lab16;
 namespace bench = ipclab::bench;
+using namespace std::chrono_literals;
 
 /// calc_client HOST bench: sequential calls (each a round trip) over TCP and UDP, rounds
 /// interleaved; each answer is checked against the sum it must be.
@@ -104,16 +105,17 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_option("op", op_text, "add, subtract, multiply, divide, or bench")->required();
   app.add_option("numbers", numbers, "A B: the operands (32-bit ints)");
   app.add_option("--proto", proto, "tcp or udp")->check(CLI::IsMember({"tcp", "udp"}));
-  app.add_option("--vers", vers, "interface version: 1 or 2")->check(CLI::IsMember({1, 2}));
+  app.add_option("--vers", vers, "interface version: 1 or 2")
+      ->transform(ipclab::cli::integer(1, 2));
   app.add_option("--timeout", timeout_ms,
                  "milliseconds for making the client, and again for the call")
-      ->check(CLI::Range(1, 3'600'000));
+      ->transform(ipclab::cli::milliseconds(1ms, 1h));
   app.add_option("--prog", prog_text, "program number (default 0x31230000; hex or decimal)");
   app.add_option("--calls", calls, "bench: calls per transport per round")
-      ->check(CLI::Range(1, 100'000'000));
-  app.add_option("--runs", runs, "bench: rounds")->check(CLI::Range(1, 1000));
+      ->transform(ipclab::cli::count(1, 100'000'000));
+  app.add_option("--runs", runs, "bench: rounds")->transform(ipclab::cli::count(1, 1000));
   app.add_option("--warmup", warmup, "bench: untimed calls first")
-      ->check(CLI::Range(0, 100'000'000));
+      ->transform(ipclab::cli::count(0, 100'000'000));
   app.add_option("--format", format, "bench: table, csv or json");
   app.positionals_at_end(false);
 
