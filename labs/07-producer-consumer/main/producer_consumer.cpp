@@ -185,7 +185,10 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t, const ipclab::Shutdown
   }
   const std::string name = ipclab::names::posix(fmt::format("producer_consumer.{}", ::getpid()));
   auto buf = SharedBoundedBuffer::create(name, cfg.buffer_size);
-  // Every worker is forked from here and inherits the mapping.
+  // Every worker is forked from here and inherits the mapping: the name is not needed
+  // past this point, and once it is gone nothing can leak it, even a kill -9 of the whole
+  // process group.
+  SharedBoundedBuffer::unlink(name);
   (void)std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one write(2) per line: lines never mix
   std::vector<pid_t> producers, consumers;
   try {
@@ -197,15 +200,11 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t, const ipclab::Shutdown
         produce(buf, t, i, cfg.producers, cfg.quiet);
       }));
   } catch (...) {
-    SharedBoundedBuffer::unlink(name);
     buf.close();
     for (pid_t p : producers) ipclab::wait_for(p);
     for (pid_t p : consumers) ipclab::wait_for(p);
     throw;
   }
-  // Everyone has the mapping: the name is no longer needed, and now nothing can leak it
-  // even if the whole process group is killed.
-  SharedBoundedBuffer::unlink(name);
   const SignalCloser closer(signals, buf);
 
   ProcessOutcome out;
