@@ -70,6 +70,7 @@ const std::vector<Option> kOptions = {
     {"test_myrwlock", "--write-pause-us"},
     // lab 09
     {"kvstore", "--slots", {}, {"list"}, false},
+    {"kvstore", "--max-slots", {}, {"list"}, false},
     {"kvstore", "--timeout", {}, {"list"}},
     {"kvstore", "--times", {"incr", "k"}, {}, false},
     {"kvstore", "--by", {"incr", "k"}, {}, true, true},

@@ -4,11 +4,13 @@
 #include <unistd.h>  // access
 
 #include <algorithm>  // std::stable_sort, std::max_element
+#include <iterator>   // std::istreambuf_iterator
 #include <random>     // std::mt19937_64
 
 #include "common.hpp"
 #include "ipclab/clock.hpp"          // Stopwatch, now_ns
 #include "ipclab/instance_lock.hpp"  // InstanceLock::path_of
+#include "ipclab/process.hpp"        // child_pids, process_state
 
 GRADER_LAB("lab04", "POSIX message-queue priority dispatcher");
 
@@ -337,6 +339,54 @@ GRADED_TEST(Shutdown, RestartPicksUpQueuedJobs, 5,
   ASSERT_TRUE(next);
   EXPECT_GT(*next, *std::max_element(expected.begin(), expected.end()));
   EXPECT_TRUE(wait_count(d2, "Dispatcher: Finished job", 5)) << report(d2);
+}
+
+GRADED_TEST(Shutdown, KilledDispatchersJobRunsAgain, 3,
+            "README §Restart — at least once: a job is journaled until it is reaped") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  const std::string runs = grader::scratch() + "/runs";
+  // The first run stays (until killed); the second one finishes.
+  const std::string cmd = fmt::format(
+      "echo run >> '{0}'; if [ $(wc -l < '{0}') -ge 2 ]; then echo second-run; else sleep 60; fi",
+      runs);
+  std::uint64_t id = 0;
+  std::vector<pid_t> first_run;
+  {
+    LAB04_START(d, queue, {"--workers", "1"});
+    const auto job = queue.submit(5, cmd);
+    ASSERT_TRUE(job);
+    id = *job;
+    ASSERT_TRUE(grader::wait_until(
+        [&] {
+          std::ifstream in(runs);
+          return std::string(std::istreambuf_iterator<char>(in), {}).find("run") !=
+                 std::string::npos;
+        },
+        10'000ms))
+        << "the job never started\n"
+        << report(d);
+    first_run = ipclab::child_pids(d.pid());
+    ASSERT_EQ(::kill(d.pid(), SIGKILL), 0);
+    ASSERT_TRUE(d.wait(10'000ms));
+  }
+  for (const pid_t p : first_run)  // its job dies with it: no run overlaps the next one
+    EXPECT_TRUE(grader::wait_until(
+        [&] {
+          const char s = ipclab::process_state(p);
+          return s == 0 || s == 'Z';
+        },
+        5'000ms))
+        << "job process " << p << " outlived its killed dispatcher";
+  LAB04_START(d2, queue, {"--workers", "1"});
+  EXPECT_TRUE(
+      d2.wait_for_output(fmt::format("Finished job {}: exited with status 0", id), 10'000ms))
+      << "the job the killed dispatcher was running was not run again\n"
+      << report(d2);
+  EXPECT_NE(d2.out().find("second-run"), std::string::npos) << report(d2);
+  d2.signal(SIGTERM);
+  expect_exit(d2.finish(10'000ms), 0);
+  // The leak guard checks that the journal left nothing in the run directory.
 }
 
 // ---- unlink, usage, limits ----------------------------------------------------------------

@@ -100,3 +100,51 @@ GRADED_TEST(Processes, ProducerKilledHoldingLockDoesNotWedge, 8,
     EXPECT_EQ(std::stoi(m[1]), 1) << "exactly one locker must repair the buffer\n" << r.describe();
   });
 }
+
+GRADED_TEST(Processes, SignalsEndEveryWorkerAndLeaveNothing, 3) {
+  const Shape s{3, 2, 4, 10'000'000};
+  for (const int sig : {SIGTERM, SIGINT, SIGKILL}) {
+    grader::Process p(lab07_test::program_args(s, "processes", true));
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(grader::wait_until(
+        [&] {
+          workers = ipclab::child_pids(p.pid());
+          return workers.size() == 5 || !p.running();
+        },
+        10'000ms))
+        << "the 5 workers never started";
+    ASSERT_EQ(workers.size(), 5u) << p.finish().describe();
+    ASSERT_EQ(::kill(p.pid(), sig), 0);
+    // wait, not finish: finish would kill the process group, workers included, for us.
+    const bool ended = p.wait(10'000ms).has_value();
+    // Every worker is gone (or a zombie the test's reaper collects), none parked in a futex.
+    const bool workers_gone = grader::wait_until(
+        [&] {
+          for (pid_t w : workers) {
+            const char st = ipclab::process_state(w);
+            if (st != 0 && st != 'Z') return false;
+          }
+          return true;
+        },
+        10'000ms);
+    auto r = p.finish(1'000ms);
+    ASSERT_TRUE(ended) << "signal " << sig << ": the program did not end\n" << r.describe();
+    EXPECT_TRUE(workers_gone) << "signal " << sig << ": workers outlived producer_consumer";
+    if (sig == SIGKILL) {
+      EXPECT_TRUE(r.status.signaled()) << r.describe();
+    } else {
+      grader::expect_exit(r, 1);
+      EXPECT_NE(r.out.find(fmt::format("INCOMPLETE: stopped by signal {}", sig)), std::string::npos)
+          << r.describe();
+    }
+    for (pid_t z : grader::zombie_children()) (void)ipclab::try_wait(z);
+  }
+}
+
+GRADED_TEST(Processes, BadStopHookLeavesNoSharedMemory, 1) {
+  auto r = grader::run(lab07_test::program_args({3, 2, 4, 100}, "processes", true),
+                       {.env = {"IPCLAB_LAB07_STOP_IN_PUSH=garbage"}});
+  grader::expect_exit(r, 2);
+  EXPECT_NE(r.err.find("error: IPCLAB_LAB07_STOP_IN_PUSH"), std::string::npos) << r.describe();
+  // The leak guard fails the test if the buffer's shm object is left behind.
+}

@@ -61,7 +61,7 @@ GRADED_TEST(Hidden, IncrementsOfCollidingKeysInASmallTable, 5,
 }
 
 GRADED_TEST(Hidden, ConcurrentInsertsAndDeletesLoseNothing, 5,
-            "README §Pitfalls 6 — claiming a free slot needs the header lock") {
+            "README §Pitfalls 6 — claiming a free slot needs the insert lock") {
   grader::repeat(3, [](int i, std::uint64_t) {
     const auto f = db(fmt::format("ins{}.db", i));
     lab::KvStore::open(f, {.create = true, .slots = 64});

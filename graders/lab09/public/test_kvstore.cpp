@@ -65,7 +65,8 @@ GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
             "README §Pitfalls 6 — probe every slot, then fail with `database full`") {
   const auto f = db();
   for (int i = 0; i < 4; ++i)
-    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
+    expect_exit(
+        kvrun(f, {"--max-slots", "4", "set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
   auto full = kvrun(f, {"set", "k4", "v4"});
   expect_exit(full, 1);
   EXPECT_EQ(full.err, "error: database full\n") << full.describe();
@@ -78,6 +79,18 @@ GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
   expect_exit(kvrun(f, {"del", "k1"}), 0);  // a tombstone is a free slot again
   expect_exit(kvrun(f, {"set", "k4", "v4"}), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk2=changed\nk3=v3\nk4=v4\n");
+}
+
+GRADED_TEST(Store, IncrOverflowIsAnError, 1, "README §Program — incr never wraps") {
+  const auto f = db();
+  for (const auto& [start, by] : std::vector<std::pair<std::string, std::string>>{
+           {"9223372036854775807", "1"}, {"-9223372036854775808", "-1"}}) {
+    expect_exit(kvrun(f, {"set", "n", start}), 0);
+    auto r = kvrun(f, {"incr", "n", "--by=" + by});
+    expect_exit(r, 1);
+    EXPECT_EQ(r.err, "error: overflow\n") << r.describe();
+    expect_output(kvrun(f, {"get", "n"}), start + "\n");  // the value is left as it was
+  }
 }
 
 GRADED_TEST(Store, TooLongIsUsageError, 2, "README §The API — limits are exit 2") {
@@ -209,8 +222,12 @@ GRADED_TEST(Locking, LockCoversExactlyTheRecord, 6,
     EXPECT_TRUE(lab09_test::holder_of(f, off, 1).locked()) << "first byte not covered";
     EXPECT_TRUE(lab09_test::holder_of(f, off + lab::kRecordSize - 1, 1).locked())
         << "last byte not covered";
-    EXPECT_FALSE(lab09_test::holder_of(f, 0, lab::kHeaderSize).locked())
-        << "the header is still locked while a record is held";
+    const auto header = lab09_test::holder_of(f, 0, lab::kHeaderSize);
+    EXPECT_EQ(header.type, F_RDLCK)
+        << "while a record is held, the header lock must be held shared (not write-locked, "
+           "not free: the table must not move under the record)";
+    EXPECT_FALSE(lab09_test::holder_of(f, lab::kInsertLock.start, lab::kInsertLock.len).locked())
+        << "the insert lock is still held while a record is held";
     if (slot > 0) {
       EXPECT_FALSE(lab09_test::record_holder(f, slot - 1).locked()) << "record before locked";
     }

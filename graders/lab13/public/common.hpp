@@ -9,7 +9,10 @@
 #include <algorithm>  // std::clamp, std::min, std::ranges::count
 #include <cmath>      // std::exp
 #include <cstdint>    // std::uint8_t, std::uint64_t
+#include <fstream>    // std::ifstream
+#include <iterator>   // std::istreambuf_iterator
 #include <random>     // std::mt19937_64
+#include <sstream>    // std::istringstream
 #include <string>     // std::string
 #include <vector>     // std::vector
 
@@ -180,6 +183,27 @@ inline std::string describe_objects(const std::vector<ipclab::IpcObject>& objs) 
 inline int count_kind(const std::vector<ipclab::IpcObject>& objs, ipclab::IpcObject::Kind kind) {
   return static_cast<int>(
       std::ranges::count_if(objs, [&](const auto& o) { return o.kind == kind; }));
+}
+
+/// /proc/PID/maps ("" if the process is gone). A SysV segment attached there is named
+/// /SYSV<key, 8 hex digits>, "(deleted)" once marked IPC_RMID; its inode is the shmid.
+inline std::string read_maps(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/maps", pid));
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+/// The shmids of the SysV segments a maps text shows attached.
+inline std::vector<int> attached_shmids(const std::string& maps) {
+  std::vector<int> ids;
+  std::istringstream lines(maps);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("/SYSV") == std::string::npos) continue;
+    std::istringstream f(line);
+    std::string range, perms, offset, dev;
+    long inode = -1;
+    if (f >> range >> perms >> offset >> dev >> inode && std::ranges::count(ids, inode) == 0)
+      ids.push_back(static_cast<int>(inode));
+  }
+  return ids;
 }
 
 /// EXPECT that none of `ids` (SysV objects seen earlier) is listed by `ipcs` any more, and

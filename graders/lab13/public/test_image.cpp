@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "ipclab/error.hpp"    // UsageError
+#include "ipclab/names.hpp"    // names::sysv_key
 #include "ipclab/process.hpp"  // child_pids, process_state
 
 GRADER_LAB("lab13", "System V shared-memory parallel image filter");
@@ -244,27 +245,101 @@ GRADED_TEST(Parallel, TranscriptNamesEveryWorker, 2, "README §The program") {
 
 GRADED_TEST(Cleanup, SegmentsAndSemaphoreNamedAndRemoved, 3,
             "README §Pitfalls 4 — keys from names::sysv_key; IPC_RMID every object") {
-  // While worker 0 stalls, the namespace must hold two SysV segments and one semaphore set
-  // (keys from names::sysv_key); after the run, ipcs must list none of them.
+  // While worker 0 stalls, the namespace must hold the semaphore set, and each worker the
+  // two segments, made with keys from names::sysv_key (a worker's /proc/PID/maps names an
+  // attached segment /SYSV<key>); after the run, ipcs must list none of them.
   const std::string in = write_png("in.png", random_image(16, 20, 4));
   grader::Process p({"shm_image_filter", in, grader::scratch() + "/out.png", "--filter=gray",
                      "--workers=2", "--test-stall-worker=0",
                      fmt::format("--test-stall-ms={}", grader::scaled(1500ms).count())});
   std::vector<IpcObject> seen;
+  std::vector<pid_t> kids;
   const bool up = grader::wait_until(
       [&] {
         seen = lab13_test::objects();
-        return lab13_test::count_kind(seen, IpcObject::Kind::kSysvShm) >= 2 &&
-               lab13_test::count_kind(seen, IpcObject::Kind::kSysvSem) >= 1;
+        kids = ipclab::child_pids(p.pid());
+        return kids.size() >= 2 && lab13_test::count_kind(seen, IpcObject::Kind::kSysvSem) >= 1;
       },
       5'000ms);
-  EXPECT_TRUE(up) << "while the workers run, the test's namespace should hold 2 SysV segments "
-                     "and 1 semaphore set with keys from names::sysv_key(\"image.in\"/...); "
-                     "it holds:"
+  EXPECT_TRUE(up) << "while the workers run, the test's namespace should hold 1 semaphore set "
+                     "with its key from names::sysv_key(\"image.sem\"); it holds:"
                   << lab13_test::describe_objects(seen);
+  if (up) {
+    const std::string maps = lab13_test::read_maps(kids.front());
+    for (const auto name : {lab::kInKey, lab::kOutKey})
+      EXPECT_NE(maps.find(fmt::format("/SYSV{:08x}",
+                                      static_cast<unsigned>(ipclab::names::sysv_key(name)))),
+                std::string::npos)
+          << "worker " << kids.front() << " has no segment attached with key "
+          << "names::sysv_key(\"" << name << "\"); its maps:\n"
+          << maps;
+  }
   auto r = p.finish(10'000ms);
   expect_exit(r, 0);
   lab13_test::expect_all_removed(seen, "after a successful run");
+}
+
+GRADED_TEST(Cleanup, SegmentsRemovedOnceWorkersAttached, 3,
+            "README §Pitfalls 5 — IPC_RMID the segments as soon as every worker has them") {
+  // Marked IPC_RMID once every worker is forked, the segments survive only as long as an
+  // attachment does: a kill -9 of the master (its workers die with it) leaks none.
+  const std::string in = write_png("in.png", random_image(16, 20, 9));
+  grader::Process p({"shm_image_filter", in, grader::scratch() + "/out.png", "--filter=blur",
+                     "--workers=3", "--test-stall-worker=1", "--test-stall-ms=60000"});
+  std::vector<pid_t> kids;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        kids = ipclab::child_pids(p.pid());
+        return kids.size() >= 3 || p.exited();
+      },
+      5'000ms))
+      << "the master did not start 3 workers; stderr: " << p.err();
+  // Every worker is forked: no segment may be left under the namespace's keys.
+  std::vector<IpcObject> seen;
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        seen = lab13_test::objects();
+        return lab13_test::count_kind(seen, IpcObject::Kind::kSysvShm) == 0;
+      },
+      5'000ms))
+      << "with every worker forked, the segments should be marked IPC_RMID (the key "
+         "gone); the namespace holds:"
+      << lab13_test::describe_objects(seen);
+  // Worker 1 stalls before its band: it still has both segments attached.
+  std::string maps;
+  for (const pid_t k : kids)
+    if (const std::string m = lab13_test::read_maps(k); m.find("/SYSV") != std::string::npos)
+      maps = m;
+  const unsigned in_key = static_cast<unsigned>(ipclab::names::sysv_key(lab::kInKey));
+  EXPECT_NE(maps.find(fmt::format("/SYSV{:08x} (deleted)", in_key)), std::string::npos)
+      << "the stalled worker should still have the input segment attached, marked for "
+      << "removal; its maps:\n"
+      << maps;
+  const auto segments = lab13_test::attached_shmids(maps);
+  EXPECT_EQ(segments.size(), 2u) << "a worker should have the 2 segments attached:\n" << maps;
+  ASSERT_EQ(::kill(p.pid(), SIGKILL), 0);
+  ASSERT_TRUE(p.wait(5'000ms));
+  for (const pid_t k : kids)  // PR_SET_PDEATHSIG: the workers die with the master
+    EXPECT_TRUE(grader::wait_until(
+        [&] {
+          const char s = ipclab::process_state(k);
+          return s == 0 || s == 'Z';
+        },
+        5'000ms))
+        << "worker pid " << k << " still runs after the master was killed";
+  for (pid_t z : grader::zombie_children()) (void)ipclab::try_wait(z);
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        const auto now = grader::ipcs_ids('m');
+        return std::ranges::none_of(segments,
+                                    [&](int id) { return std::ranges::count(now, id) > 0; });
+      },
+      5'000ms))
+      << "a segment outlived the master and its workers (kill -9 leaked it)";
+  // What a kill -9 can still leave is the semaphore set (IPC_RMID would remove it at once,
+  // under the workers' feet): the next run removes it, as it would any leftover.
+  auto next = run_filter(in, grader::scratch() + "/out2.png", "gray", 2);
+  expect_exit(next, 0);
 }
 
 GRADED_TEST(Cleanup, SigintKillsWorkersAndRemovesEverything, 4,
@@ -278,10 +353,10 @@ GRADED_TEST(Cleanup, SigintKillsWorkersAndRemovesEverything, 4,
       [&] {
         seen = lab13_test::objects();
         kids = ipclab::child_pids(p.pid());
-        return seen.size() >= 3 && kids.size() >= 3;
+        return lab13_test::count_kind(seen, IpcObject::Kind::kSysvSem) >= 1 && kids.size() >= 3;
       },
       5'000ms);
-  ASSERT_TRUE(up) << "the master did not start 3 workers and 3 IPC objects; objects:"
+  ASSERT_TRUE(up) << "the master did not start 3 workers and a semaphore set; objects:"
                   << lab13_test::describe_objects(seen) << "\n    workers: " << kids.size()
                   << "\n    stderr: " << p.err();
   p.signal(SIGINT);
@@ -301,6 +376,32 @@ GRADED_TEST(Cleanup, SigintKillsWorkersAndRemovesEverything, 4,
         2'000ms))
         << "worker pid " << k << " still runs after the master exited";
   lab13_test::expect_all_removed(seen, "after SIGINT");
+}
+
+GRADED_TEST(Cleanup, SigtermDuringALargeLoadEndsAtOnce, 2) {
+  // 100 Mpixels: decoding takes a second or more, in one libpng call. SIGTERM, sent as soon
+  // as the handler is in place, must end the program there and then, not after the load
+  // (when the transcript's first line is printed) and the copy into shared memory.
+  const std::string in = write_png("big.png", Image(10'000, 10'000));
+  grader::Process p({"shm_image_filter", in, grader::scratch() + "/out.png", "--filter=gray"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        std::ifstream status(fmt::format("/proc/{}/status", p.pid()));
+        for (std::string line; std::getline(status, line);)
+          if (line.starts_with("SigCgt:"))
+            return (std::stoull(line.substr(7), nullptr, 16) & (1ull << (SIGTERM - 1))) != 0;
+        return !p.running();
+      },
+      5'000ms))
+      << "shm_image_filter never caught SIGTERM";
+  p.signal(SIGTERM);
+  auto r = p.finish(20'000ms);
+  expect_exit(r, 1);
+  EXPECT_NE(r.err.find("error: interrupted by SIGTERM"), std::string::npos) << r.describe();
+  EXPECT_EQ(r.out.find("shm_image_filter:"), std::string::npos)
+      << "the program went on loading the image after SIGTERM\n"
+      << r.describe();
+  EXPECT_FALSE(lab13_test::file_exists(grader::scratch() + "/out.png"));
 }
 
 // ---- workers that die ------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 // Lab 15 public grader: the full and empty edges, batches and the wrap, two threads, two
 // processes through POSIX shared memory, the documented memory orders, the benchmark.
-#include <cctype>  // std::isalnum
-#include <string>  // std::string
+#include <cctype>      // std::isalnum
+#include <filesystem>  // std::filesystem::exists
+#include <string>      // std::string
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, OperationFailed, SysError
+#include "ipclab/names.hpp"  // names::posix
 
 namespace lab = ipclab::lab15;
 
@@ -207,6 +209,22 @@ GRADED_TEST(Processes, TwoMappingsSeeOneQueue, 2,
     EXPECT_EQ(v, i * 3);
   }
   EXPECT_THROW(lab::SharedSpscQueue<Fat>::attach("two_maps"), ipclab::OperationFailed);
+}
+
+GRADED_TEST(Processes, FailedMapLeavesNoObject, 1) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
+#endif
+  // 128 MiB of slots: the object is created and sized (tmpfs is sparse), then mmap fails
+  // under a 96 MiB address-space limit. The leak guard fails the test on a leftover object.
+  auto r = run({"sh", "-c", "ulimit -v 98304 && exec \"$0\" \"$@\"", grader::program("spsc_stream"),
+                "consume", "--name", "big_q", "--capacity", std::to_string(1u << 24), "--count",
+                "1", "--timeout", "1"},
+               {.timeout = 10'000ms});
+  expect_exit(r, 3);
+  EXPECT_NE(r.err.find("mmap"), std::string::npos) << r.describe();
+  EXPECT_FALSE(std::filesystem::exists("/dev/shm" + ipclab::names::posix("big_q")))
+      << "a consume whose mmap failed left its shm object behind";
 }
 
 // ---- the memory orders, documented -----------------------------------------------------------

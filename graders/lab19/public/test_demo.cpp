@@ -1,7 +1,10 @@
 // Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
+#include <sys/stat.h>  // mkfifo
+
 #include <fstream>  // std::ofstream
 
 #include "common.hpp"
+#include "ipclab/error.hpp"  // check_unix
 
 using grader::expect_exit;
 using grader::expect_output;
@@ -84,8 +87,22 @@ GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,
   auto r = run({"fdpass", file});
   expect_output(r, content);
   expect_exit(r, 0);
-  expect_usage_error({"fdpass", grader::scratch() + "/no_such_file"});
   expect_usage_error({"fdpass"});
+}
+
+GRADED_TEST(FdPass, SpecialFilesRefusedMissingFileExit3, 2,
+            "README §Program — fdpass passes regular files; a missing one is exit 3") {
+  const std::string fifo = grader::scratch() + "/fifo";
+  ipclab::check_unix(::mkfifo(fifo.c_str(), 0600), "mkfifo {}", fifo);
+  for (const std::string& special : {fifo, std::string("/dev/zero")}) {
+    auto r = run({"fdpass", special}, {.timeout = 5'000ms});
+    grader::expect_finished(r);  // neither an open that waits for a writer nor an endless read
+    expect_exit(r, 2);
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.describe();
+  }
+  auto missing = run({"fdpass", grader::scratch() + "/no_such_file"});
+  expect_exit(missing, 3);
+  EXPECT_NE(missing.err.find("No such file"), std::string::npos) << missing.describe();
 }
 
 GRADED_TEST(Usage, BadArgumentsExit2, 2, "README §Program — bad input is exit 2") {
@@ -93,9 +110,16 @@ GRADED_TEST(Usage, BadArgumentsExit2, 2, "README §Program — bad input is exit
   expect_usage_error({"chat_server", "--allow-uid", "-1"});
   expect_usage_error({"chat_server", "--socket", ""});
   expect_usage_error({"chat_server", "--socket", grader::rundir() + "/" + std::string(120, 's')});
-  expect_usage_error({"chat_server", "--socket", grader::scratch() + "/no/such/dir/chat.sock"});
   expect_usage_error({"chat_server", "--max-pending", "10"});
   expect_usage_error({"chat_client", "--timeout", "0"});
   expect_usage_error({"chat_client", "--name", "two words"});
   expect_usage_error({"chat_client", "--socket", ""});
+}
+
+GRADED_TEST(Usage, MissingSocketDirectoryIsExit3, 1,
+            "README §Program — a missing directory is a system error, exit 3") {
+  auto r = run({"chat_server", "--socket", grader::scratch() + "/no/such/dir/chat.sock"},
+               {.timeout = 5'000ms});
+  expect_exit(r, 3);
+  EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.describe();
 }

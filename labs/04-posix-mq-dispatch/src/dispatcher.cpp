@@ -20,6 +20,10 @@
 // mq_timedsend took the free slot first. Such jobs take part in the next decision; at
 // shutdown the ones that still do not fit are run rather than lost.
 //
+// At least once: every job started is in the journal (lab04/journal.hpp) until it has been
+// reaped, and runs in a process group of its own that dies with the dispatcher; the next
+// dispatcher kills what is left of those groups and runs their jobs again.
+//
 // Waiting: one poll(2) over the shutdown self-pipe, a pidfd per running job and, when a
 // worker is free, either the queue descriptor itself (an mqd_t is a descriptor on Linux)
 // or a signalfd that receives mq_notify's signal.
@@ -41,6 +45,7 @@
 #include "ipclab/process.hpp"  // spawn, try_wait, pidfd_open
 #include "ipclab/signal.hpp"   // ShutdownSignals
 #include "lab04/dispatch.hpp"
+#include "lab04/journal.hpp"
 
 namespace ipclab::lab04 {
 namespace {
@@ -62,10 +67,15 @@ struct Running {
 class Dispatcher {
  public:
   explicit Dispatcher(const DispatcherOptions& opts)
-      : opts_(opts), mq_(create_queue(opts.queue, opts.attrs)) {}
+      : opts_(opts), mq_(create_queue(opts.queue, opts.attrs)), journal_(opts.queue) {}
 
   int run() {
     if (opts_.notify) setup_notify_signal();
+    // Jobs a killed dispatcher left running: they take part in the first decision.
+    for (Job& job : journal_.recover()) {
+      say("Dispatcher: job {} was running when its dispatcher died: it runs again\n", job.id);
+      pending_.push_back(std::move(job));
+    }
     const mq_attr a = mq_.attr();
     if (a.mq_maxmsg != opts_.attrs.max_msgs || a.mq_msgsize != opts_.attrs.msg_size)
       fmt::print(stderr,
@@ -174,7 +184,12 @@ class Dispatcher {
 
   void start(const Job& job) {
     say("Dispatcher: Processing job {} (priority {}): {}\n", job.id, job.priority, job.cmd);
-    const pid_t pid = spawn({"/bin/sh", "-c", job.cmd});
+    journal_.begin(job);  // before it starts: a kill -9 from here on cannot lose it
+    SpawnOptions so;
+    so.new_process_group = true;       // the next dispatcher can kill what is left of it
+    so.parent_death_signal = SIGKILL;  // and it does not outlive us unseen
+    const pid_t pid = spawn({"/bin/sh", "-c", job.cmd}, so);
+    journal_.started(job.id, pid);
     running_.push_back({pid, pidfd_open(pid), job.id});
   }
 
@@ -182,6 +197,7 @@ class Dispatcher {
     for (auto it = running_.begin(); it != running_.end();) {
       if (auto status = try_wait(it->pid)) {
         say("Dispatcher: Finished job {}: {}\n", it->id, status->describe());
+        journal_.end(it->id);
         it = running_.erase(it);
       } else {
         ++it;
@@ -222,6 +238,7 @@ class Dispatcher {
   ShutdownSignals shutdown_;  // first: a signal during set-up is not lost
   DispatcherOptions opts_;
   PosixMq mq_;
+  JobJournal journal_;        // the jobs started and not yet reaped
   std::vector<Job> pending_;  // taken from the queue, not started, not (yet) put back
   std::vector<Running> running_;
   Fd notify_fd_;        // signalfd for kNotifySignal (notify mode)

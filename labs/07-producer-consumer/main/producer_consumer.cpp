@@ -7,10 +7,15 @@
 // Test hooks (environment): IPCLAB_LAB07_YIELD=1 (random yields, see test_hook.hpp);
 // IPCLAB_LAB07_STOP_IN_PUSH=P:N (processes mode: producer P stops itself with SIGSTOP
 // inside its N-th push, holding the lock, for the grader's crash test).
+#include <fcntl.h>      // O_CLOEXEC
+#include <poll.h>       // poll
+#include <signal.h>     // signal, SIGINT, SIGTERM, SIGKILL
+#include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
 #include <sys/types.h>  // pid_t
-#include <unistd.h>     // fork, _exit, getpid
+#include <unistd.h>     // fork, _exit, getpid, getppid, pipe2
 
 #include <atomic>        // std::atomic
+#include <cerrno>        // errno
 #include <charconv>      // std::from_chars
 #include <chrono>        // std::chrono::steady_clock
 #include <cstdint>       // std::uint64_t
@@ -25,10 +30,12 @@
 #include <fmt/format.h>  // fmt::format
 #include <fmt/ranges.h>  // fmt::join
 
+#include "ipclab/fd.hpp"       // Fd
 #include "ipclab/main.hpp"     // run_main, CLI11
 #include "ipclab/names.hpp"    // names::posix
 #include "ipclab/process.hpp"  // wait_for, WaitStatus
 #include "ipclab/shm.hpp"      // Mapping::anonymous_shared
+#include "ipclab/signal.hpp"   // ShutdownSignals
 #include "lab07/bounded_buffer.hpp"
 #include "lab07/shared_buffer.hpp"
 
@@ -104,12 +111,20 @@ void run_threads(const Config& cfg, Tally& t) {
   for (auto& th : consumers) th.join();
 }
 
-/// A forked worker: runs `body`, flushes, and never returns into the parent's code.
+/// A forked worker: runs `body`, flushes, and never returns into the parent's code. It dies
+/// with the parent (PR_SET_PDEATHSIG): a killed parent leaves no worker parked in a futex.
 template <typename Body>
 pid_t fork_worker(Body&& body) {
   (void)std::fflush(stdout);
+  const pid_t parent = ::getpid();
   const pid_t pid = ipclab::check_unix(::fork(), "fork");
   if (pid != 0) return pid;
+  // Not the parent's shutdown handlers: a terminal's ^C (sent to the whole group) is the
+  // parent's to handle, by closing the buffer; a SIGTERM of the worker alone ends it.
+  (void)::signal(SIGINT, SIG_IGN);
+  (void)::signal(SIGTERM, SIG_DFL);
+  (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);  // the parent died before prctl took effect
   const int code = ipclab::run_guarded([&] {
     body();
     return 0;
@@ -123,14 +138,41 @@ struct ProcessOutcome {
   int killed_producer = 0;            // 1-based id of a producer killed by a signal
   int killed_by = 0;
   std::uint64_t recoveries = 0;
+  int stopped_by = 0;  // SIGINT or SIGTERM closed the buffer early
 };
 
-ProcessOutcome run_processes(const Config& cfg, Tally& t) {
+/// Until stopped: on SIGINT/SIGTERM, closes the buffer, so producers stop and consumers drain
+/// and end; the parent then reaps them all as on a normal end.
+class SignalCloser {
+ public:
+  SignalCloser(const ipclab::ShutdownSignals& signals, ipclab::lab07::SharedBoundedBuffer& buf) {
+    int p[2];
+    ipclab::check_unix(::pipe2(p, O_CLOEXEC), "pipe2");
+    stop_read_ = ipclab::Fd(p[0]);
+    stop_write_ = ipclab::Fd(p[1]);
+    thread_ = std::thread([&signals, &buf, stop = stop_read_.get()] {
+      pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {stop, POLLIN, 0}};
+      while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+      }
+      if (signals.requested()) buf.close();
+    });
+  }
+  SignalCloser(const SignalCloser&) = delete;
+  SignalCloser& operator=(const SignalCloser&) = delete;
+  ~SignalCloser() {
+    stop_write_.reset();  // POLLHUP on the read end
+    thread_.join();
+  }
+
+ private:
+  ipclab::Fd stop_read_, stop_write_;
+  std::thread thread_;
+};
+
+ProcessOutcome run_processes(const Config& cfg, Tally& t, const ipclab::ShutdownSignals& signals) {
   using ipclab::lab07::SharedBoundedBuffer;
-  const std::string name = ipclab::names::posix(fmt::format("producer_consumer.{}", ::getpid()));
-  auto buf = SharedBoundedBuffer::create(name, cfg.buffer_size);
-  // Every worker is forked from here and inherits the mapping; in the crash-test producer
-  // an environment variable arms the stop-inside-the-lock hook.
+  // In the crash-test producer an environment variable arms the stop-inside-the-lock hook.
+  // Read before create(): a bad value must not leave the shm object behind.
   int stop_producer = 0;
   std::int64_t stop_after = 0;
   if (const char* env = std::getenv("IPCLAB_LAB07_STOP_IN_PUSH")) {
@@ -141,6 +183,12 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t) {
         std::from_chars(v.data() + colon + 1, v.data() + v.size(), stop_after).ec != std::errc())
       throw ipclab::UsageError(fmt::format("IPCLAB_LAB07_STOP_IN_PUSH={}: expected P:N", v));
   }
+  const std::string name = ipclab::names::posix(fmt::format("producer_consumer.{}", ::getpid()));
+  auto buf = SharedBoundedBuffer::create(name, cfg.buffer_size);
+  // Every worker is forked from here and inherits the mapping: the name is not needed
+  // past this point, and once it is gone nothing can leak it, even a kill -9 of the whole
+  // process group.
+  SharedBoundedBuffer::unlink(name);
   (void)std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one write(2) per line: lines never mix
   std::vector<pid_t> producers, consumers;
   try {
@@ -152,15 +200,12 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t) {
         produce(buf, t, i, cfg.producers, cfg.quiet);
       }));
   } catch (...) {
-    SharedBoundedBuffer::unlink(name);
     buf.close();
     for (pid_t p : producers) ipclab::wait_for(p);
     for (pid_t p : consumers) ipclab::wait_for(p);
     throw;
   }
-  // Everyone has the mapping: the name is no longer needed, and now nothing can leak it
-  // even if the whole process group is killed.
-  SharedBoundedBuffer::unlink(name);
+  const SignalCloser closer(signals, buf);
 
   ProcessOutcome out;
   auto check = [&](const char* role, int id, ipclab::WaitStatus st) {
@@ -178,6 +223,7 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t) {
   for (std::size_t i = 0; i < consumers.size(); ++i)
     check("consumer", static_cast<int>(i + 1), ipclab::wait_for(consumers[i]));
   out.recoveries = buf.recoveries();
+  out.stopped_by = signals.signal();
   return out;
 }
 
@@ -193,10 +239,12 @@ int run(const Config& cfg) {
   }
   Tally t(cfg, base);
   ProcessOutcome po;
-  if (cfg.mode == "threads")
+  if (cfg.mode == "threads") {
     run_threads(cfg, t);
-  else
-    po = run_processes(cfg, t);
+  } else {
+    const ipclab::ShutdownSignals signals;  // before create(): a signal then still cleans up
+    po = run_processes(cfg, t, signals);
+  }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -225,6 +273,11 @@ int run(const Config& cfg) {
   if (cfg.mode == "processes") fmt::print("  lock recoveries: {}\n", po.recoveries);
   fmt::print("  elapsed:         {:.3f} s\n", elapsed);
 
+  if (po.stopped_by != 0) {
+    fmt::print("INCOMPLETE: stopped by signal {}; {} of {} items produced, stopped early\n",
+               po.stopped_by, produced, cfg.items);
+    return 1;
+  }
   for (const auto& p : po.problems) fmt::print("FAIL: {}\n", p);
   if (!po.problems.empty()) return 1;
   if (duplicates != 0 || consumed != produced) {

@@ -1,12 +1,14 @@
-// kvstore [--db FILE] [--slots N] [--timeout MS] set K V | get K | del K | list | incr K |
-//         lock-test K [--hold-ms MS] — a key-value store in one file, one fcntl lock a record.
+// kvstore [--db FILE] [--slots N] [--max-slots N] [--timeout MS]
+//         set K V | get K | del K | list | incr K | lock-test K [--hold-ms MS]
+// — a key-value store in one file, one fcntl lock a record, a table that grows.
 #include <unistd.h>  // write, _exit
 
-#include <charconv>  // std::from_chars
-#include <cstdint>   // std::int64_t
-#include <cstdio>    // stdout, std::fflush
-#include <string>    // std::string
-#include <thread>    // std::thread: the --timeout watchdog
+#include <algorithm>  // std::min
+#include <charconv>   // std::from_chars
+#include <cstdint>    // std::int64_t
+#include <cstdio>     // stdout, std::fflush
+#include <string>     // std::string
+#include <thread>     // std::thread: the --timeout watchdog
 
 #include "ipclab/clock.hpp"  // sleep_ns
 #include "ipclab/main.hpp"   // run_main, CLI11
@@ -56,9 +58,14 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "  kvstore set color blue; kvstore get color; kvstore incr hits --times 500"};
   std::string db;
   std::uint32_t slots = ipclab::lab09::kDefaultSlots;
+  std::uint32_t max_slots = ipclab::lab09::kMaxSlots;
   long timeout_ms = 0;
   app.add_option("--db", db, "database file (default: <rundir>/kvstore.db)");
-  app.add_option("--slots", slots, "table size when the file is created (fixed after)")
+  app.add_option("--slots", slots, "first table size when the file is created (it grows)")
+      ->transform(ipclab::cli::count(1, ipclab::lab09::kMaxSlots));
+  app.add_option("--max-slots", max_slots,
+                 "when the file is created: the table never grows past N slots (then a new "
+                 "key is `database full`)")
       ->transform(ipclab::cli::count(1, ipclab::lab09::kMaxSlots));
   app.add_option("--timeout", timeout_ms, "give up (exit 1) after MS milliseconds, 0 = never")
       ->transform(ipclab::cli::milliseconds(0ms, 24h));
@@ -89,7 +96,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   return ipclab::run_main(app, argc, argv, [&] {
     arm_timeout(timeout_ms);
     if (db.empty()) db = ipclab::names::path("kvstore.db");
-    KvStore store = KvStore::open(db, {.create = true, .slots = slots});
+    if (app.count("--slots") == 0) slots = std::min(slots, max_slots);
+    if (slots > max_slots) throw ipclab::UsageError("--slots must not exceed --max-slots");
+    KvStore store = KvStore::open(db, {.create = true, .slots = slots, .max_slots = max_slots});
     if (*set) {
       store.set(key, value);
     } else if (*get) {
@@ -107,7 +116,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         now = store.update(key, [&](std::optional<std::string_view> old) {
           const std::int64_t n = old ? parse_counter(key, *old) : 0;
           ipclab::lab09::test_yield_point();  // between the read and the write
-          return std::to_string(n + by);
+          std::int64_t sum = 0;
+          if (__builtin_add_overflow(n, by, &sum)) throw ipclab::OperationFailed("overflow");
+          return std::to_string(sum);
         });
       }
       print_line(now);

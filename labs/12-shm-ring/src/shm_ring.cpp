@@ -188,7 +188,12 @@ ShmRing ShmRing::create(std::string_view name, std::size_t capacity) {
                                  capacity, kMinCapacity, kMaxCapacity));
   PosixShm shm = PosixShm::create(shm_name(name), kHeaderPage + capacity);
   ShmRing ring;
-  ring.map_ = shm.map();
+  try {
+    ring.map_ = shm.map();
+  } catch (...) {
+    PosixShm::unlink(shm_name(name));  // the object exists: a failed mmap must not leak it
+    throw;
+  }
   auto* s = new (ring.map_.data()) RingShared{};  // ftruncate zeroed it; construct the atomics
   s->capacity = capacity;
   s->magic.store(kMagic, std::memory_order_release);  // pairs with the acquire in open()

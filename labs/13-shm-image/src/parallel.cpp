@@ -3,8 +3,9 @@
 //
 // Ownership: the master creates the two segments and the set, and one guard object removes
 // them on every way out (return, exception, interruption, dead worker) after killing and
-// reaping the workers that are still there. Workers inherit the attachments across fork and
-// never return into the caller: they end in _exit.
+// reaping the workers that are still there. The segments are marked IPC_RMID as soon as
+// every worker has them attached, so even a SIGKILLed master leaks no segment. Workers inherit the
+// attachments across fork and never return into the caller: they end in _exit.
 //
 // Waiting: the master never blocks without a limit. It sleeps in semtimedop for
 // kPollPeriod, and between sleeps checks SIGINT/SIGTERM and whether a worker has exited
@@ -17,11 +18,12 @@
 #include <time.h>       // clock_gettime, CLOCK_PROCESS_CPUTIME_ID
 #include <unistd.h>     // fork, _exit, getpid, getppid, write
 
-#include <cerrno>    // errno, EAGAIN, EINTR
-#include <cstring>   // std::memcpy
-#include <new>       // placement new
-#include <optional>  // std::optional
-#include <string>    // std::string
+#include <algorithm>  // std::min
+#include <cerrno>     // errno, EAGAIN, EINTR
+#include <cstring>    // std::memcpy
+#include <new>        // placement new
+#include <optional>   // std::optional
+#include <string>     // std::string
 
 #include "ipclab/clock.hpp"    // now_ns, Deadline
 #include "ipclab/error.hpp"    // UsageError, SysError, throw_errno
@@ -128,6 +130,27 @@ void check_workers(std::vector<Worker>& workers, const ShmHeader* header) {
   }
 }
 
+/// Throws Interrupted once SIGINT or SIGTERM has arrived.
+void check_interrupted(const ParallelOptions& opts) {
+  if (opts.signals != nullptr && opts.signals->requested())
+    throw Interrupted(fmt::format("interrupted by SIG{}", sigabbrev_np(opts.signals->signal())));
+}
+
+/// memcpy (or, with src null, memset 0) in strips of 8 MiB, checking for a signal between
+/// strips: a large image takes seconds to copy, and SIGTERM must not wait for it.
+void copy_in_strips(std::uint8_t* dst, const std::uint8_t* src, std::size_t bytes,
+                    const ParallelOptions& opts) {
+  constexpr std::size_t kStrip = std::size_t{8} << 20;
+  for (std::size_t off = 0; off < bytes; off += kStrip) {
+    check_interrupted(opts);
+    const std::size_t n = std::min(kStrip, bytes - off);
+    if (src != nullptr)
+      std::memcpy(dst + off, src + off, n);
+    else
+      std::memset(dst + off, 0, n);
+  }
+}
+
 /// Waits until semaphore `which` reaches n and takes n from it, checking between
 /// kPollPeriod sleeps for signals and dead workers.
 void wait_for_count(Resources& res, Sem which, int n, const ParallelOptions& opts,
@@ -138,8 +161,7 @@ void wait_for_count(Resources& res, Sem which, int n, const ParallelOptions& opt
     timespec period{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
     if (::semtimedop(res.sems->id(), &op, 1, &period) == 0) return;
     if (errno != EAGAIN && errno != EINTR) throw_errno("semtimedop(id {})", res.sems->id());
-    if (opts.signals != nullptr && opts.signals->requested())
-      throw Interrupted(fmt::format("interrupted by SIG{}", sigabbrev_np(opts.signals->signal())));
+    check_interrupted(opts);
     check_workers(res.workers, header);
     if (deadline.expired())
       throw OperationFailed(
@@ -179,11 +201,11 @@ ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
   header->spec = spec;
   header->magic = kMagic;
   std::uint8_t* in_pixels = base + sizeof(ShmHeader);
-  std::memcpy(in_pixels, in.pixels.data(), bytes);
+  copy_in_strips(in_pixels, in.pixels.data(), bytes, opts);
   auto* out_pixels = static_cast<std::uint8_t*>(res.out_seg->attach());
   // Touch every page of OUT now: the kernel allocates (and zeroes) a segment's pages on first
   // touch, under locks the workers would otherwise contend for inside the timed phase.
-  std::memset(out_pixels, 0, bytes);
+  copy_in_strips(out_pixels, nullptr, bytes, opts);
 
   const Deadline deadline = opts.timeout.count() > 0 ? Deadline(opts.timeout) : Deadline::never();
   const pid_t master = ::getpid();
@@ -192,6 +214,13 @@ ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
     if (pid == 0) worker_main(i, master, opts, header, in_pixels, out_pixels, *res.sems);
     res.workers.push_back(Worker{pid, std::nullopt});
   }
+  // Every worker has the segments attached (fork copied the attachments): mark them for
+  // removal now. The kernel frees them when the last process detaches, so from here on no
+  // kill, not even kill -9 of the master, can leak them. (The semaphore set cannot go yet:
+  // IPC_RMID removes a set at once. A kill -9 leaves it; the next run's remove_stale or
+  // tools/ipc-clean removes it.)
+  res.in_seg->remove();
+  res.out_seg->remove();
 
   wait_for_count(res, kReady, n, opts, header,
                  deadline);  // every worker is up: time the filter only
@@ -202,7 +231,7 @@ ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
 
   ParallelResult result;
   result.output = Image(in.width, in.height);
-  std::memcpy(result.output.pixels.data(), out_pixels, bytes);
+  copy_in_strips(result.output.pixels.data(), out_pixels, bytes, opts);
   result.filter_seconds = static_cast<double>(t1 - t0) / 1e9;
   for (int i = 0; i < n; ++i) {
     const WorkerSlot& s = header->slots[i];

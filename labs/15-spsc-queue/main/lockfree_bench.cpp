@@ -427,7 +427,13 @@ Numbers measure(const Contender& k, const Params& p, std::uint64_t iterations) {
   const std::string name =
       ipclab::names::posix(fmt::format("lockfree_bench.{}", static_cast<long>(::getpid())));
   auto shm = ipclab::PosixShm::create(name, total);
-  auto map = shm.map();
+  ipclab::Mapping map;
+  try {
+    map = shm.map();
+  } catch (...) {
+    ipclab::PosixShm::unlink(name);  // a failed mmap must not leave the object behind
+    throw;
+  }
   ipclab::PosixShm::unlink(name);
   auto* base = static_cast<std::byte*>(map.data());
   auto* c1 = new (base + 2 * qbytes) Control();

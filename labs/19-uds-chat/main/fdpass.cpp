@@ -6,9 +6,8 @@
 #include <sys/stat.h>    // fstat
 #include <unistd.h>      // fork, _exit
 
-#include <string.h>  // strerrordesc_np (glibc): thread-safe, unlike strerror
-#include <cerrno>    // errno
-#include <string>    // std::string
+#include <cerrno>  // errno
+#include <string>  // std::string
 
 #include "ipclab/fd.hpp"       // Fd
 #include "ipclab/io.hpp"       // read_all, write_full
@@ -58,14 +57,19 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       ::_exit(status);
     }
     child_end.reset();
-    ipclab::Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: opening a FIFO must not wait for a writer. Only a regular file is passed:
+    // a FIFO or a device (/dev/zero) could make the child read forever.
+    ipclab::Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     const int open_errno = errno;
-    if (fd) ipclab::lab19::send_fd(parent_end.get(), fd.get(), file);
+    struct stat fst {};
+    const bool regular = fd && ::fstat(fd.get(), &fst) == 0 && S_ISREG(fst.st_mode);
+    if (regular) ipclab::lab19::send_fd(parent_end.get(), fd.get(), file);
     parent_end.reset();  // EOF for the child, after the message if there was one
     const auto st = ipclab::wait_for(pid);
-    if (!fd)
+    if (!fd) ipclab::throw_error(open_errno, "open {}", file);  // exit 3, as elsewhere
+    if (!regular)
       throw ipclab::UsageError(
-          fmt::format("cannot open {}: {}", file, strerrordesc_np(open_errno)));
+          fmt::format("{} is not a regular file (fdpass passes only those)", file));
     fmt::print(stderr, "fdpass: parent {} sent fd {} for \"{}\"; child {}\n", ::getpid(), fd.get(),
                file, st.describe());
     return st.exit_code();

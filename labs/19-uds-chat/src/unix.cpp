@@ -70,11 +70,8 @@ Fd listen_unix(const std::string& path, int backlog, bool* stale_removed) {
     if (stale_removed != nullptr) *stale_removed = true;
   }
   Fd sock = unix_socket(SOCK_NONBLOCK);
-  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-    if (errno == ENOENT || errno == ENOTDIR)  // a typo in the path, not a system failure
-      throw UsageError(fmt::format("cannot bind {}: its directory does not exist", path));
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
     throw_errno("bind(\"{}\")", path);
-  }
   if (::listen(sock.get(), backlog) < 0) {
     const int err = errno;
     ::unlink(path.c_str());

@@ -208,7 +208,14 @@ class SharedSpscQueue {
   static SharedSpscQueue create(std::string_view name, std::size_t capacity) {
     const std::string full = names::posix(name);
     auto shm = PosixShm::create(full, SpscQueue<T>::bytes_for(capacity));
-    SharedSpscQueue s(full, shm.map(), true);
+    Mapping map;
+    try {
+      map = shm.map();  // may fail (ENOMEM) after the object exists: remove it then
+    } catch (...) {
+      PosixShm::unlink(full);
+      throw;
+    }
+    SharedSpscQueue s(full, std::move(map), true);
     try {
       s.queue_ = SpscQueue<T>::create_in(s.map_.data(), s.map_.size(), capacity);
     } catch (...) {

@@ -46,9 +46,9 @@ PeerCred peer_credentials(int sock);
  * @param path           where to bind; at most 107 bytes (sizeof sun_path - 1)
  * @param backlog        listen(2) backlog
  * @param stale_removed  if not null, set to whether a stale socket file was replaced
- * @throws ipclab::UsageError if the path is empty or too long, or its directory does not
- *         exist (bind gives ENOENT or ENOTDIR)
+ * @throws ipclab::UsageError if the path is empty or too long
  * @throws ipclab::OperationFailed as above; ipclab::SysError if socket/bind/listen fail
+ *         (a missing directory too: bind's ENOENT, exit 3 like any file that is not there)
  *
  * TODO(lab19): implement in src/unix.cpp.
  */
