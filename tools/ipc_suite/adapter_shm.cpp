@@ -32,12 +32,16 @@ constexpr auto kWait = std::chrono::seconds(60);
 class RingEndpoint final : public Endpoint {
  public:
   RingEndpoint(lab12::ShmRing* out, lab12::ShmRing in) : out_(out), in_(std::move(in)) {}
+  // First with a deadline already past (no clock read: the ring's own spin, as lab 12's
+  // benchmark does), then with one in kWait.
   void send(std::span<const std::byte> msg) override {
-    if (!out_->push(msg, Deadline(kWait))) throw OperationFailed("ring full for 60 s");
+    if (!out_->push(msg, now_) && !out_->push(msg, Deadline(kWait)))
+      throw OperationFailed("ring full for 60 s");
   }
   void recv(std::span<std::byte> buf) override {
     std::span<const std::byte> msg;
-    const auto st = in_.peek(msg, Deadline(kWait));
+    auto st = in_.peek(msg, now_);
+    if (st == lab12::ShmRing::Status::kTimeout) st = in_.peek(msg, Deadline(kWait));
     if (st != lab12::ShmRing::Status::kMessage)
       throw OperationFailed(st == lab12::ShmRing::Status::kClosed ? "ring closed"
                                                                   : "ring empty for 60 s");
@@ -51,6 +55,7 @@ class RingEndpoint final : public Endpoint {
  private:
   lab12::ShmRing* out_;  // the producer handle the supervisor created (inherited)
   lab12::ShmRing in_;    // opened here as a consumer
+  const Deadline now_{std::chrono::nanoseconds(0)};
 };
 
 class RingLink final : public Link {
