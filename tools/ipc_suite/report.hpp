@@ -1,5 +1,5 @@
-// ipc_suite's output: the comparison table, CSV, JSON (PERF.md's shape), the Recommendation
-// block, and --report DIR (report.md with gnuplot's PNG plots).
+// ipc_suite's output: the comparison table, CSV, JSON (docs/benchmarking.md's shape), the
+// Recommendation block, and --report DIR (report.md with gnuplot's PNG plots).
 #pragma once
 
 #include <cstddef>  // std::size_t

@@ -17,8 +17,8 @@ class ShutdownSignals;
 
 namespace ipclab::suite {
 
-/// How long each phase of a cell runs (PERF.md: a stream for throughput, then ping-pong for
-/// latency), each after a short untimed warm-up.
+/// How long each phase of a cell runs (docs/benchmarking.md: a stream for throughput, then
+/// ping-pong for latency), each after a short untimed warm-up.
 struct Timing {
   double stream_s = 0.2;
   double pingpong_s = 0.1;

@@ -3,7 +3,7 @@
 # then `N passed, M failed`; exit 1 on failure. Speed is never asserted.
 #
 #  - benchmark --all --quick: the table (every mechanism, the Recommendation block), the CSV
-#    (its exact columns, every row verified), the JSON (it parses, PERF.md's shape), and
+#    (its exact columns, every row verified), the JSON (it parses, docs/benchmarking.md's shape), and
 #    --report: report.md with the machine and the trade-offs, each PNG decodes and is not blank
 #  - stress of every mechanism for about a second (several producers where it allows)
 #  - the corruption hook (IPCLAB_BENCH_CORRUPT=N): a stress run and a benchmark exit 1
