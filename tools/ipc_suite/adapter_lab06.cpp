@@ -65,30 +65,25 @@ class Lab06Adapter final : public Adapter {
     c.boundaries = m_ != lab06::Mechanism::kPipe && m_ != lab06::Mechanism::kFifo;
     switch (m_) {
       case lab06::Mechanism::kPipe:
-        c.persistence = "the process: gone with its last descriptor";
-        c.naming = "none: inherited across fork";
-        c.blocking = "read/write block; O_NONBLOCK + poll";
+        c.trade_offs = {"the process: gone with its last descriptor", "none: inherited across fork",
+                        "read/write block; O_NONBLOCK + poll"};
         break;
       case lab06::Mechanism::kFifo:
-        c.persistence = "the name stays in the filesystem; data only while open";
-        c.naming = "a path (mkfifo)";
-        c.blocking = "open, read and write block; O_NONBLOCK + poll";
+        c.trade_offs = {"the name stays in the filesystem; data only while open", "a path (mkfifo)",
+                        "open, read and write block; O_NONBLOCK + poll"};
         break;
       case lab06::Mechanism::kPosixMq:
-        c.persistence = "the kernel: until mq_unlink or reboot";
-        c.naming = "/name (mq_open)";
-        c.blocking = "blocks when full/empty; mq_timed*, mq_notify, poll on Linux";
+        c.trade_offs = {"the kernel: until mq_unlink or reboot", "/name (mq_open)",
+                        "blocks when full/empty; mq_timed*, mq_notify, poll on Linux"};
         break;
       case lab06::Mechanism::kSysvMq:
-        c.persistence = "the kernel: until IPC_RMID or reboot";
-        c.naming = "a key (ftok of a path)";
-        c.blocking = "blocks when full/empty; IPC_NOWAIT, no poll";
+        c.trade_offs = {"the kernel: until IPC_RMID or reboot", "a key (ftok of a path)",
+                        "blocks when full/empty; IPC_NOWAIT, no poll"};
         break;
       default:
         c.kernel_synchronized = false;
-        c.persistence = "the kernel: until shm_unlink / sem_unlink or reboot";
-        c.naming = "/name (shm_open, sem_open)";
-        c.blocking = "sem_wait blocks per message";
+        c.trade_offs = {"the kernel: until shm_unlink / sem_unlink or reboot",
+                        "/name (shm_open, sem_open)", "sem_wait blocks per message"};
         break;
     }
     return c;

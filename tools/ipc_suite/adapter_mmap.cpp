@@ -70,9 +70,8 @@ class MmapAdapter final : public Adapter {
     c.limit_source = "lab 14's largest value";
     c.max_stream_bytes = std::size_t{32} << 20;
     c.kernel_synchronized = false;
-    c.persistence = "a file: survives the processes and (with msync) a power cut";
-    c.naming = "a path";
-    c.blocking = "a reader spins until the key appears (no wake-up)";
+    c.trade_offs = {"a file: survives the processes and (with msync) a power cut", "a path",
+                    "a reader spins until the key appears (no wake-up)"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams&) override { return std::make_unique<MmapLink>(); }

@@ -103,9 +103,9 @@ class RpcAdapter final : public Adapter {
     c.multi_producer = true;
     c.request_reply = true;
     c.cross_host = true;
-    c.persistence = "the server process; its registration in rpcbind";
-    c.naming = "a program number, mapped to a port by rpcbind";
-    c.blocking = "each call waits for its reply (timeout, retries over UDP)";
+    c.trade_offs = {"the server process; its registration in rpcbind",
+                    "a program number, mapped to a port by rpcbind",
+                    "each call waits for its reply (timeout, retries over UDP)"};
     return c;
   }
   std::string unavailable() const override {

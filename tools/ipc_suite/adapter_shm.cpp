@@ -98,9 +98,8 @@ class RingAdapter final : public Adapter {
     c.max_size = lab12::kMaxCapacity / 2 - 8;
     c.limit_source = "lab 12's largest ring / 2";
     c.kernel_synchronized = false;
-    c.persistence = "the kernel: until shm_unlink or reboot";
-    c.naming = "/name (shm_open)";
-    c.blocking = "spins briefly, then futex sleep (woken only if a sleeper is registered)";
+    c.trade_offs = {"the kernel: until shm_unlink or reboot", "/name (shm_open)",
+                    "spins briefly, then futex sleep (woken only if a sleeper is registered)"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams& p) override {
@@ -195,9 +194,8 @@ class SpscAdapter final : public Adapter {
     c.max_size = kSpscCells * kCacheLine;
     c.limit_source = "the queue's 1 MiB of cells";
     c.kernel_synchronized = false;
-    c.persistence = "the kernel: until shm_unlink or reboot";
-    c.naming = "/name (shm_open)";
-    c.blocking = "never blocks: spins, then sched_yield (burns a core while waiting)";
+    c.trade_offs = {"the kernel: until shm_unlink or reboot", "/name (shm_open)",
+                    "never blocks: spins, then sched_yield (burns a core while waiting)"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams&) override { return std::make_unique<SpscLink>(); }
@@ -291,9 +289,8 @@ class SysvAdapter final : public Adapter {
     c.max_size = std::size_t{1} << 20;
     c.limit_source = "this suite's cap: 2 x 16 slots of 1 MiB";
     c.kernel_synchronized = false;
-    c.persistence = "the kernel: until IPC_RMID or reboot";
-    c.naming = "a key (ftok of a path)";
-    c.blocking = "semop blocks per message";
+    c.trade_offs = {"the kernel: until IPC_RMID or reboot", "a key (ftok of a path)",
+                    "semop blocks per message"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams& p) override {

@@ -76,8 +76,8 @@ class RecordEndpoint final : public Endpoint {
 
 Caps record_caps(bool multi) {
   Caps c;
-  c.persistence = "the process: gone with its last descriptor";
-  c.blocking = "send/recv block; O_NONBLOCK + poll";
+  c.trade_offs = {"the process: gone with its last descriptor", "",
+                  "send/recv block; O_NONBLOCK + poll"};
   c.max_size = record_limit();
   c.limit_source = "/proc/sys/net/core/wmem_max / 2 (a record fits the send buffer)";
   c.multi_producer = multi;
@@ -152,8 +152,8 @@ class DgramAdapter final : public Adapter {
   }
   Caps caps() const override {
     Caps c = record_caps(true);
-    c.naming = "a path (bind)";
-    c.persistence += "; the path stays until unlinked";
+    c.trade_offs.naming = "a path (bind)";
+    c.trade_offs.persistence += "; the path stays until unlinked";
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams&) override { return std::make_unique<DgramLink>(); }
@@ -187,7 +187,7 @@ class PairAdapter final : public Adapter {
   }
   Caps caps() const override {
     Caps c = record_caps(true);
-    c.naming = "none: inherited across fork (or passed with SCM_RIGHTS)";
+    c.trade_offs.naming = "none: inherited across fork (or passed with SCM_RIGHTS)";
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams&) override { return std::make_unique<PairLink>(); }
@@ -300,9 +300,9 @@ class UnixStreamAdapter final : public Adapter {
     Caps c;
     c.multi_producer = true;
     c.boundaries = false;
-    c.persistence = "connections: the processes; the path stays until unlinked";
-    c.naming = "a path (bind), peer credentials (SO_PEERCRED)";
-    c.blocking = "read/write block; O_NONBLOCK + poll";
+    c.trade_offs = {"connections: the processes; the path stays until unlinked",
+                    "a path (bind), peer credentials (SO_PEERCRED)",
+                    "read/write block; O_NONBLOCK + poll"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams& p) override {
@@ -336,9 +336,7 @@ class TcpAdapter final : public Adapter {
     c.multi_producer = true;
     c.boundaries = false;
     c.cross_host = true;
-    c.persistence = "the processes";
-    c.naming = "host:port";
-    c.blocking = "read/write block; O_NONBLOCK + poll";
+    c.trade_offs = {"the processes", "host:port", "read/write block; O_NONBLOCK + poll"};
     return c;
   }
   std::unique_ptr<Link> setup(const LinkParams& p) override {

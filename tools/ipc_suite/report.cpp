@@ -303,10 +303,10 @@ void write_report(const Results& r, const std::string& dir) {
   for (const Row& row : r.rows) {
     if (std::find(seen.begin(), seen.end(), row.mechanism) != seen.end()) continue;
     seen.push_back(row.mechanism);
-    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", row.mechanism, row.caps.persistence,
-                      row.caps.naming,
+    md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", row.mechanism,
+                      row.caps.trade_offs.persistence, row.caps.trade_offs.naming,
                       row.caps.boundaries ? "kept" : "byte stream: fixed sizes or framing",
-                      row.caps.blocking, row.caps.cross_host ? "yes" : "no");
+                      row.caps.trade_offs.blocking, row.caps.cross_host ? "yes" : "no");
   }
   md += "\nWhat each row is:\n\n";
   seen.clear();

@@ -46,10 +46,11 @@ struct Caps {
   bool kernel_synchronized = true;   ///< the kernel keeps the messages and does the waiting
                                      ///< (false: a shared-memory protocol of the kit's own)
   bool cross_host = false;           ///< reaches another machine as it is
-  // For the report's trade-offs table, a few words each.
-  std::string persistence;  ///< how long the object and its data live
-  std::string naming;       ///< how the other side finds it
-  std::string blocking;     ///< what a full or empty side does
+  /// For the report's trade-offs table, a few words each: how long the object and its
+  /// data live, how the other side finds it, what a full or empty side does.
+  struct TradeOffs {
+    std::string persistence, naming, blocking;
+  } trade_offs;
 };
 
 /// What the supervisor asks for.
