@@ -3,6 +3,7 @@
 // alone: ADD(low 32 bits of the sequence number, low 32 bits of the checksum); the reply
 // must be their sum, from which recv() rebuilds the message for the driver to verify (a
 // wrong answer is a bad checksum). Several producers are several clients.
+#include <sched.h>   // sched_setaffinity
 #include <unistd.h>  // access
 
 #include <array>    // std::array
@@ -59,7 +60,7 @@ class RpcEndpoint final : public Endpoint {
 
 class RpcLink final : public Link {
  public:
-  explicit RpcLink(std::uint32_t prog) : prog_(prog) {
+  RpcLink(std::uint32_t prog, int cpu) : prog_(prog) {
     Pipe out = make_pipe();
     SpawnOptions opts;
     opts.stdout_fd = out.write.get();
@@ -67,6 +68,12 @@ class RpcLink final : public Link {
     pid_ = spawn({IPC_SUITE_CALC_SERVER, "--prog", rpc::hex(prog), "--proto", "tcp", "--vers", "1"},
                  opts);
     out.write.reset();
+    if (cpu >= 0) {  // the server is side B: it runs where B would
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      ::sched_setaffinity(pid_, sizeof set, &set);
+    }
     // Ready once it says it registered ("Registered with portmapper: ...").
     char c = 0;
     std::string line;
@@ -114,8 +121,8 @@ class RpcAdapter final : public Adapter {
     if (!rpc::rpcbind_running()) return "rpcbind is not running (start it: rpcbind)";
     return {};
   }
-  std::unique_ptr<Link> setup(const LinkParams&) override {
-    return std::make_unique<RpcLink>(names::rpc_program());
+  std::unique_ptr<Link> setup(const LinkParams& p) override {
+    return std::make_unique<RpcLink>(names::rpc_program(), p.cpu_b);
   }
 };
 

@@ -323,9 +323,9 @@ CellResult run_cell(Adapter& adapter, std::size_t msg_size, const Timing& timing
   std::string error;
   int sig = 0;
   {
-    const std::unique_ptr<Link> link = adapter.setup(LinkParams{msg_size, 1});
     const int cpu_a = place.cpus.empty() ? -1 : place.cpus[0];
     const int cpu_b = place.cpus.empty() ? -1 : place.cpus[1];
+    const std::unique_ptr<Link> link = adapter.setup(LinkParams{msg_size, 1, cpu_b});
     std::vector<pid_t> pids;
     std::vector<int> slots;
     try {

@@ -57,6 +57,7 @@ struct Caps {
 struct LinkParams {
   std::size_t msg_size = 1024;
   int producers = 1;  ///< the number of A's (1 unless caps().multi_producer)
+  int cpu_b = -1;     ///< B's CPU (-1: unpinned), for a link that runs B itself (a server)
 };
 
 /// One process's end of a link.
