@@ -32,8 +32,9 @@ const Row* find(const Results& r, std::string_view mech, std::size_t size) {
 }
 
 std::string size_text(std::size_t n) {
-  if (n >= 1024 * 1024 && n % (1024 * 1024) == 0) return fmt::format("{} MiB", n / (1024 * 1024));
-  if (n >= 1024 && n % 1024 == 0) return fmt::format("{} KiB", n / 1024);
+  constexpr std::size_t kKiB = 1024, kMiB = kKiB * kKiB;
+  if (n >= kMiB && n % kMiB == 0) return fmt::format("{} MiB", n / kMiB);
+  if (n >= kKiB && n % kKiB == 0) return fmt::format("{} KiB", n / kKiB);
   return fmt::format("{} B", n);
 }
 
@@ -217,7 +218,7 @@ void write_report(const Results& r, const std::string& dir) {
   const std::string data = dir + "/data";
   if (::mkdir(data.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir {}", data);
   for (const auto& [mech, rows] : by_mech) {
-    std::ofstream f(data + "/" + mech + ".dat");
+    std::ofstream f(fmt::format("{}/{}.dat", data, mech));
     f << "# msg_size msgs_per_s bytes_per_s p50_ns p99_ns\n";
     for (const Row* row : rows) {
       const bench::Summary s = bench::summarize(row->result);

@@ -12,6 +12,7 @@
 #include <algorithm>  // std::min
 #include <atomic>     // std::atomic
 #include <csignal>    // signal, SIGKILL
+#include <cstdio>     // std::snprintf
 #include <cstring>    // std::strncpy
 #include <optional>   // std::optional
 
@@ -125,7 +126,7 @@ class Verifier {
 
 void record_error(Control& ctl, int slot, const char* what) {
   auto& buf = ctl.error[static_cast<std::size_t>(slot)];
-  std::snprintf(buf.data(), buf.size(), "%s", what);
+  (void)std::snprintf(buf.data(), buf.size(), "%s", what);
 }
 
 /// Forks a side: it runs body() and leaves with _exit (0, or 1 after writing its error into
@@ -137,8 +138,8 @@ pid_t fork_side(Control& ctl, int slot, int cpu, Body&& body) {
   if (pid > 0) return pid;
   int rc = 0;
   try {
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
+    (void)::signal(SIGINT, SIG_DFL);
+    (void)::signal(SIGTERM, SIG_DFL);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     bench::pin_this_thread(cpu);
     body();
@@ -154,6 +155,7 @@ pid_t fork_side(Control& ctl, int slot, int cpu, Body&& body) {
 std::string supervise(Control& ctl, std::vector<pid_t> pids, std::vector<int> slots,
                       const ShutdownSignals& shutdown, int* signal_seen) {
   std::vector<Fd> pidfds;
+  pidfds.reserve(pids.size());
   for (pid_t p : pids) pidfds.push_back(pidfd_open(p));
   std::vector<bool> done(pids.size(), false);
   std::string error;
