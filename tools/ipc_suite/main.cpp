@@ -114,7 +114,7 @@ int benchmark(const BenchOptions& o) {
   results.placement = place.text;
 
   Timing timing;
-  if (o.quick) timing = Timing{0.02, 0.015, 200'000, 20'000};
+  if (o.quick) timing = Timing{0.02, 0.015, 200'000, 20'000, 16, 50};
   // A fixed-size mechanism (RPC) adds its size to the plot's axis.
   for (const Row& row : results.rows)
     if (row.msg_size != 0 &&

@@ -35,8 +35,6 @@ constexpr std::uint64_t kNumberMask = (std::uint64_t{1} << kProducerShift) - 1;
 constexpr int kMaxProducers = 64;
 /// A run in which no side makes progress this long has stalled.
 constexpr std::int64_t kStallNs = 15'000'000'000;
-constexpr std::uint64_t kWarmup = 64;
-constexpr std::uint64_t kMinRoundTrips = 100;
 
 std::uint64_t make_seq(int producer, std::uint64_t n) {
   return static_cast<std::uint64_t>(producer) << kProducerShift | n;
@@ -241,7 +239,7 @@ void side_a(Endpoint& ep, Control& ctl, const Caps& caps, std::size_t size, cons
     if (caps.request_reply) echo_check(s);
     progress.store(seq, std::memory_order_relaxed);
   };
-  for (std::uint64_t i = 0; i < kWarmup; ++i) send(seq++);
+  for (std::uint64_t i = 0; i < t.warmup; ++i) send(seq++);
   // The stream: one way, as fast as it goes, for stream_s (a file-backed link: capped).
   std::uint64_t max_n = t.max_stream;
   if (caps.max_stream_bytes != 0)
@@ -263,13 +261,13 @@ void side_a(Endpoint& ep, Control& ctl, const Caps& caps, std::size_t size, cons
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
   ctl.msgs_per_s = static_cast<double>(n) / secs;
   ctl.bytes_per_s = ctl.msgs_per_s * static_cast<double>(size);
-  // Ping-pong: B echoes each message; kWarmup untimed round trips, then at least
-  // kMinRoundTrips timed ones (a p99 needs a hundred), for pingpong_s.
+  // Ping-pong: B echoes each message; t.warmup untimed round trips, then at least
+  // t.min_round_trips timed ones, for pingpong_s.
   Histogram rtt;
   std::int64_t pp_stop = 0;
   for (std::uint64_t pings = 0, timed = 0;; ++pings) {
-    if (pings == kWarmup) pp_stop = now_ns() + static_cast<std::int64_t>(t.pingpong_s * 1e9);
-    const bool last = pings >= kWarmup && timed + 1 >= kMinRoundTrips &&
+    if (pings == t.warmup) pp_stop = now_ns() + static_cast<std::int64_t>(t.pingpong_s * 1e9);
+    const bool last = pings >= t.warmup && timed + 1 >= t.min_round_trips &&
                       (timed + 1 >= t.max_round_trips || now_ns() >= pp_stop);
     const std::uint64_t s = seq++ | (last ? kLast : 0);
     const std::int64_t start = now_ns();
@@ -281,7 +279,7 @@ void side_a(Endpoint& ep, Control& ctl, const Caps& caps, std::size_t size, cons
       throw OperationFailed(fmt::format("{}: the echo of message {} is wrong: {}", what,
                                         s & kNumberMask, lab06::verdict_text(v)));
     ++verified;
-    if (pings >= kWarmup) {
+    if (pings >= t.warmup) {
       rtt.record(took);
       ++timed;
     }

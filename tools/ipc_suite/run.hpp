@@ -24,6 +24,8 @@ struct Timing {
   double pingpong_s = 0.1;
   std::uint64_t max_stream = 2'000'000;  ///< messages
   std::uint64_t max_round_trips = 200'000;
+  std::uint64_t warmup = 64;            ///< untimed messages, then untimed round trips
+  std::uint64_t min_round_trips = 100;  ///< timed, whatever the time (a p99 needs them)
 };
 
 struct CellResult {

@@ -2,8 +2,8 @@
 # test_ipc_suite.sh: tests of tools/ipc_suite, end to end. One line per check (PASS/FAIL),
 # then `N passed, M failed`; exit 1 on failure. Speed is never asserted.
 #
-#  - benchmark --all --quick: the table (every mechanism, the Recommendation block), the CSV
-#    (its exact columns, every row verified), the JSON (it parses, docs/benchmarking.md's shape), and
+#  - benchmark --all --quick: the table (every mechanism, the Recommendation block); on a few
+#    mechanisms: the CSV (its exact columns, every row verified), the JSON (it parses, docs/benchmarking.md's shape), and
 #    --report: report.md with the machine and the trade-offs, each PNG decodes and is not blank
 #  - stress of every mechanism for about a second (several producers where it allows)
 #  - the corruption hook (IPCLAB_BENCH_CORRUPT=N): a stress run and a benchmark exit 1
@@ -65,12 +65,14 @@ else
   ok "no progress line on stderr when it is not a terminal"
 fi
 
-if "$SUITE" benchmark --all --quick --runs 1 --format csv > "$TMP/out.csv" 2> "$TMP/csv.err"; then
+# The formats are the same code whatever runs: CSV and JSON on a few mechanisms (time).
+FEW=(--mechanisms "pipe,tcp,shm_ring,sun_rpc" --sizes "64,1024" --quick --runs 1)
+if "$SUITE" benchmark "${FEW[@]}" --format csv > "$TMP/out.csv" 2> "$TMP/csv.err"; then
   if python3 - "$TMP/out.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
 assert rows[0] == "mechanism,msg_size,throughput_msgs,throughput_bytes,p50_ns,p99_ns,runs,verified".split(","), rows[0]
-assert len(rows) > 20, f"only {len(rows) - 1} rows"
+assert len(rows) >= 7, f"only {len(rows) - 1} rows"
 for r in rows[1:]:
     assert len(r) == 8, r
     assert float(r[2]) > 0 and float(r[3]) > 0 and int(r[6]) == 1 and int(r[7]) > 0, r
@@ -80,13 +82,13 @@ else
   bad "benchmark --format csv exits 0" "$TMP/csv.err"
 fi
 
-if "$SUITE" benchmark --all --quick --runs 1 --format json > "$TMP/out.json" 2> "$TMP/json.err"; then
+if "$SUITE" benchmark "${FEW[@]}" --format json > "$TMP/out.json" 2> "$TMP/json.err"; then
   if python3 - "$TMP/out.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["benchmark"] == "ipc_suite" and "params" in d, d.keys()
 ran = [r for r in d["results"] if "skipped" not in r]
-assert len(ran) > 20, len(ran)
+assert len(ran) >= 6, len(ran)
 for r in ran:
     for k in ("name", "ops_per_s", "bytes_per_s", "p50_ns", "p99_ns", "runs", "verified"):
         assert k in r, (k, r)
