@@ -83,6 +83,9 @@ bench: build
 	  kill $$pid; wait $$pid; exit $$rc
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
+ifneq ($(HANDOUT),yes)
+	$(BUILD)/tools/ipc_suite/ipc_suite benchmark --all --runs 3
+endif
 
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
