@@ -126,6 +126,14 @@ const std::vector<Option> kOptions = {
     {"spsc_stream", "--timeout", {"consume"}, {}, false},
     {"spsc_stream", "--capacity", {"consume"}, {}, false},
     {"spsc_stream", "--skip", {"produce"}, {}, true, true},
+    // lab 18
+    {"kv_server", "--id", {"--port=1"}, {}, false},
+    {"kv_server", "--port", {"--id=1"}, {}, false},
+    {"kv_server", "--peer-timeout", {"--id=1", "--port=1"}, {}, false},
+    {"kv_client", "--timeout", {"--server=localhost:1"}, {"get", "k"}, false},
+    {"kv_client", "--client-id", {"--server=localhost:1"}, {"put", "k", "v"}, false},
+    {"kv_client", "--request-id", {"--server=localhost:1"}, {"put", "k", "v"}, false},
+    {"kv_client", "--ops", {}, {"bench"}, false},
     // lab 19
     {"chat_client", "--timeout", {}, {}, false},
     {"chat_server", "--allow-uid"},
