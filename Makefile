@@ -76,6 +76,7 @@ bench: build
 	  kill $$pid; wait $$pid; exit $$rc
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
+	$(BUILD)/labs/18-rpc-kv/kv_client bench --ops=5000
 
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   std::uint64_t request_id = 0;
   bool local = false;
   bool cached = false;
-  std::uint64_t ops = 2000;
+  std::uint64_t ops = 5000;
   app.add_option("--server", server, "the node to ask: host:port");
   app.add_option("op", op, "put, get, del or bench")
       ->required()
