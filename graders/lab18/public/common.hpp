@@ -57,9 +57,9 @@ inline bool answers(int port) {
 
 struct ClusterOptions {
   std::size_t nodes = 3;
-  bool data = true;  ///< --data DIR per node, in the test's scratch
-  int peer_timeout_ms = 1000;
-  bool log = false;  ///< --log
+  bool data = true;            ///< --data DIR per node, in the test's scratch
+  int peer_timeout_ms = 1000;  ///< unscaled: the harness scales it (sanitizer builds)
+  bool log = false;            ///< --log
 };
 
 /// kv_server nodes 1..n (index 0..n-1), every one a peer of the others.
@@ -130,9 +130,11 @@ class Cluster {
     for (std::size_t j = 0; j < opts_.nodes; ++j)
       if (j != i)
         peers += (peers.empty() ? "" : ",") + std::string("localhost:") + std::to_string(ports_[j]);
-    std::vector<std::string> argv = {"kv_server", "--id=" + std::to_string(i + 1),
-                                     "--port=" + std::to_string(ports_[i]),
-                                     "--peer-timeout=" + std::to_string(opts_.peer_timeout_ms)};
+    std::vector<std::string> argv = {
+        "kv_server", "--id=" + std::to_string(i + 1), "--port=" + std::to_string(ports_[i]),
+        "--peer-timeout=" +
+            std::to_string(
+                grader::scaled(std::chrono::milliseconds(opts_.peer_timeout_ms)).count())};
     if (!peers.empty()) argv.push_back("--peers=" + peers);
     if (opts_.data) argv.push_back("--data=" + data_dir(i));
     if (opts_.log) argv.push_back("--log");

@@ -93,7 +93,7 @@ GRADED_TEST(Quorum, WriteIsNotAcknowledgedUntilAMajorityStoredIt, 5,
 }
 
 GRADED_TEST(Partition, PausedNodeMissesWritesAndNeverServesStale, 4, "README §Pitfalls 3") {
-  Cluster c({.peer_timeout_ms = 500});
+  Cluster c({.peer_timeout_ms = 1000});
   expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
   c.pause(2);  // SIGSTOP: to its peers it is unreachable
   expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
@@ -107,7 +107,7 @@ GRADED_TEST(Partition, PausedNodeMissesWritesAndNeverServesStale, 4, "README §P
 GRADED_TEST(Partition, StaleReplicaIsOutvotedAndWrittenBack, 6,
             "README §Pitfalls 3 — the highest version, not the first answer; then write it "
             "back") {
-  Cluster c({.peer_timeout_ms = 300, .log = true});
+  Cluster c({.peer_timeout_ms = 500, .log = true});
   expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
   c.kill(2);
   expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");

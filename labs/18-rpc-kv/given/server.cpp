@@ -74,7 +74,7 @@ class CallStream {
   void serve() {
     for (;;) {
       rpc_msg call{};
-      std::array<char, 2 * MAX_AUTH_BYTES> cred{};
+      std::array<char, std::size_t{2} * MAX_AUTH_BYTES> cred{};
       call.rm_call.cb_cred.oa_base = cred.data();
       call.rm_call.cb_verf.oa_base = cred.data() + MAX_AUTH_BYTES;
       xdrs_.x_op = XDR_DECODE;

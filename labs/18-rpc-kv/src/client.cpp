@@ -42,7 +42,7 @@ int connect_to(const Address& addr, std::chrono::milliseconds timeout) {
   std::memcpy(&sin, res->ai_addr, sizeof sin);
   ::freeaddrinfo(res);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw NetworkError(fmt::format("socket: {}", std::strerror(errno)));
+  if (fd < 0) throw NetworkError(fmt::format("socket: {}", std::generic_category().message(errno)));
   int err = 0;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
     err = errno;
@@ -58,7 +58,8 @@ int connect_to(const Address& addr, std::chrono::milliseconds timeout) {
   }
   if (err != 0) {
     ::close(fd);
-    throw NetworkError(fmt::format("cannot reach {}: {}", addr.str(), std::strerror(err)));
+    throw NetworkError(
+        fmt::format("cannot reach {}: {}", addr.str(), std::generic_category().message(err)));
   }
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   const int one = 1;

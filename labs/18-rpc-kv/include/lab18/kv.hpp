@@ -43,6 +43,7 @@ namespace ipclab::lab18 {
 struct Version {
   std::uint64_t counter = 0;
   std::uint32_t node = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): a defaulted <=> compares with the literal 0
   friend auto operator<=>(const Version&, const Version&) = default;
 };
 
