@@ -7,10 +7,7 @@
 // administrator would (tools/ipc-clean).
 #pragma once
 
-#include <netinet/in.h>  // sockaddr_in
-#include <signal.h>      // SIGTERM, SIGKILL, SIGSTOP, SIGCONT
-#include <sys/socket.h>  // socket, bind, getsockname
-#include <unistd.h>      // close
+#include <signal.h>  // SIGTERM, SIGKILL, SIGSTOP, SIGCONT
 
 #include <optional>  // std::optional
 #include <string>    // std::string
@@ -24,27 +21,6 @@ using namespace std::chrono_literals;
 namespace lab18_test {
 
 namespace lab = ipclab::lab18;
-
-/// n distinct free loopback ports: each bound to port 0 and read back, all held until the
-/// last is chosen (so they differ), then released for the servers to take.
-inline std::vector<int> free_ports(std::size_t n) {
-  std::vector<int> fds;
-  std::vector<int> ports;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0)
-      throw std::runtime_error("cannot find a free loopback port");
-    fds.push_back(fd);
-    ports.push_back(ntohs(sin.sin_port));
-  }
-  for (int fd : fds) ::close(fd);
-  return ports;
-}
 
 /// True if the node on `port` answers the null procedure.
 inline bool answers(int port) {
@@ -67,7 +43,7 @@ class Cluster {
  public:
   explicit Cluster(ClusterOptions o = {}) : opts_(o) {
     for (int attempt = 0;; ++attempt) {
-      ports_ = free_ports(opts_.nodes);
+      ports_ = lab::free_ports(opts_.nodes);
       procs_.clear();
       procs_.resize(opts_.nodes);
       bool lost_port = false;

@@ -1,9 +1,6 @@
 // Given: kv_client bench. Each measurement is `ops` sequential calls from one client on one
 // connection (latency-bound: ops/s = 1 / mean latency), after 10% of warm-up calls.
-#include <netinet/in.h>  // sockaddr_in
-#include <signal.h>      // SIGTERM
-#include <sys/socket.h>  // socket, bind, getsockname
-#include <unistd.h>      // readlink, close
+#include <signal.h>  // SIGTERM
 
 #include <array>       // std::array
 #include <filesystem>  // std::filesystem
@@ -24,27 +21,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// A free loopback port (bound to 0, read back, closed: a server may race for it).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sin;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0)
-    throw std::runtime_error("cannot find a free port");
-  ::close(fd);
-  return ntohs(sin.sin_port);
-}
-
 /// kv_server processes of one cluster, stopped with SIGTERM when it goes.
 class Cluster {
  public:
   Cluster(std::size_t n, std::chrono::milliseconds timeout) {
     const std::string server =
         (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "kv_server").string();
-    for (std::size_t i = 0; i < n; ++i) ports_.push_back(free_port());
+    ports_ = free_ports(n);
     for (std::size_t i = 0; i < n; ++i) {
       std::string peers;
       for (std::size_t j = 0; j < n; ++j)

@@ -161,35 +161,32 @@ class CallStream {
     return key;
   }
 
-  bool send(rpc_msg& reply) {
-    xdrs_.x_op = XDR_ENCODE;
-    return xdr_replymsg(&xdrs_, &reply) != FALSE && xdrrec_endofrecord(&xdrs_, TRUE) != FALSE;
-  }
-
-  bool reply(const rpc_msg& call, xdrproc_t proc, void* result) {
+  /// Sends the accepted reply to `call` with status `stat` (and, for SUCCESS, the result).
+  bool send(const rpc_msg& call, accept_stat stat, xdrproc_t proc = nullptr,
+            void* result = nullptr) {
     rpc_msg r{};
     r.rm_xid = call.rm_xid;
     r.rm_direction = REPLY;
     r.rm_reply.rp_stat = MSG_ACCEPTED;
     r.acpted_rply.ar_verf = _null_auth;
-    r.acpted_rply.ar_stat = SUCCESS;
-    r.acpted_rply.ar_results.where = static_cast<char*>(result);
-    r.acpted_rply.ar_results.proc = proc;
-    return send(r);
-  }
-
-  bool reject(const rpc_msg& call, accept_stat why) {
-    rpc_msg r{};
-    r.rm_xid = call.rm_xid;
-    r.rm_direction = REPLY;
-    r.rm_reply.rp_stat = MSG_ACCEPTED;
-    r.acpted_rply.ar_verf = _null_auth;
-    r.acpted_rply.ar_stat = why;
-    if (why == PROG_MISMATCH) {
+    r.acpted_rply.ar_stat = stat;
+    if (stat == SUCCESS) {
+      r.acpted_rply.ar_results.where = static_cast<char*>(result);
+      r.acpted_rply.ar_results.proc = proc;
+    } else if (stat == PROG_MISMATCH) {
       r.acpted_rply.ar_vers.low = KV_VERS;
       r.acpted_rply.ar_vers.high = KV_VERS;
     }
-    return send(r) && why != GARBAGE_ARGS;  // after garbage the stream is out of step
+    xdrs_.x_op = XDR_ENCODE;
+    return xdr_replymsg(&xdrs_, &r) != FALSE && xdrrec_endofrecord(&xdrs_, TRUE) != FALSE;
+  }
+
+  bool reply(const rpc_msg& call, xdrproc_t proc, void* result) {
+    return send(call, SUCCESS, proc, result);
+  }
+
+  bool reject(const rpc_msg& call, accept_stat why) {
+    return send(call, why) && why != GARBAGE_ARGS;  // after garbage the stream is out of step
   }
 
   int fd_;

@@ -1,9 +1,12 @@
 // Given: addresses on the command line, and the conversions between the lab's types and
 // the structs rpcgen made from kv.x.
+#include <netinet/in.h>  // sockaddr_in, htonl, ntohs
+#include <sys/socket.h>  // socket, bind, getsockname
+
 #include <fmt/core.h>  // fmt::format
 
 #include "ipclab/cli_numbers.hpp"  // parse_integer
-#include "ipclab/error.hpp"        // UsageError
+#include "ipclab/error.hpp"        // UsageError, throw_errno
 #include "lab18/kv.hpp"
 
 namespace ipclab::lab18 {
@@ -28,6 +31,24 @@ std::vector<Address> parse_addresses(std::string_view text) {
     text.remove_prefix(comma + 1);
   }
   return out;
+}
+
+std::vector<int> free_ports(std::size_t n) {
+  std::vector<Fd> held;
+  std::vector<int> ports;
+  for (std::size_t i = 0; i < n; ++i) {
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    if (!fd.valid() || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0 ||
+        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sin), &len) != 0)
+      throw_errno("a free loopback port");
+    ports.push_back(ntohs(sin.sin_port));
+    held.push_back(std::move(fd));
+  }
+  return ports;
 }
 
 kv_version to_xdr(Version v) { return kv_version{v.counter, v.node}; }

@@ -5,56 +5,10 @@
 
 namespace ipclab::lab18 {
 
-// Given: the constructor and with_peer, the pooled call to one peer. Calls to several
-// peers go out in parallel: a thread per call (std::thread, detached, sharing its answer
-// through a std::shared_ptr to a struct with a mutex and a condition variable), and the
-// caller waits on the condition variable for what it needs, until the peer timeout.
-Node::Node(NodeConfig cfg, Store& store, ReadCache* cache)
-    : cfg_(std::move(cfg)),
-      store_(store),
-      cache_(cache),
-      pool_(cfg_.peers.size()),
-      in_flight_(cfg_.peers.size(), 0) {}
-
-Node::~Node() = default;
-
-void Node::with_peer(std::size_t i, const std::function<void(Connection&)>& call) {
-  {
-    std::lock_guard lock(pool_mu_);
-    if (in_flight_[i] >= kMaxInFlight)
-      throw NetworkError(cfg_.peers[i].str() + ": too many calls waiting for it");
-    ++in_flight_[i];
-  }
-  struct Done {
-    Node& n;
-    std::size_t i;
-    ~Done() {
-      std::lock_guard lock(n.pool_mu_);
-      --n.in_flight_[i];
-    }
-  } done{*this, i};
-  for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Connection> c;
-    {
-      std::lock_guard lock(pool_mu_);
-      if (!pool_[i].empty() && attempt == 0) {
-        c = std::move(pool_[i].back());
-        pool_[i].pop_back();
-      }
-    }
-    const bool reused = c != nullptr;
-    if (!reused) c = std::make_unique<Connection>(cfg_.peers[i], cfg_.peer_timeout);
-    try {
-      call(*c);
-    } catch (const NetworkError&) {
-      if (reused) continue;  // the peer may have restarted since: once more, on a new one
-      throw;
-    }
-    std::lock_guard lock(pool_mu_);
-    pool_[i].push_back(std::move(c));
-    return;
-  }
-}
+// Calls to several peers go out in parallel: a thread per call (std::thread, detached,
+// sharing its answer through a std::shared_ptr to a struct with a mutex and a condition
+// variable), each through with_peer (given/peers.cpp); the caller waits on the condition
+// variable for what it needs, until the peer timeout.
 
 PutReply Node::put([[maybe_unused]] std::uint64_t client_id,
                    [[maybe_unused]] std::uint64_t request_id,

@@ -68,6 +68,10 @@ struct Address {
 Address parse_address(std::string_view text);
 /// "localhost:9002,localhost:9003" → two addresses (empty text: none).
 std::vector<Address> parse_addresses(std::string_view text);
+/// n distinct free TCP ports on loopback: each bound to port 0 and read back, all held
+/// until the last is chosen, then released for servers to take (another process may take
+/// one first: a server that then fails with EADDRINUSE is started again on new ones).
+std::vector<int> free_ports(std::size_t n);
 
 // Between these types and rpcgen's (given/wire.cpp). The XDR structs a to_xdr fills point
 // into `e`'s strings: keep `e` alive and unchanged while they are in use.
@@ -259,7 +263,7 @@ class Node {
    * replaced once; a failed one is destroyed. At most kMaxInFlight calls wait on one peer:
    * beyond, the peer counts as down at once (a hung peer must not pile up threads).
    * @throws NetworkError
-   * Given (src/node.cpp keeps it): use it for every call to a peer.
+   * Given (given/peers.cpp): use it for every call to a peer.
    */
   void with_peer(std::size_t i, const std::function<void(Connection&)>& call);
   static constexpr int kMaxInFlight = 8;
