@@ -83,6 +83,7 @@ bench: build
 	  kill $$pid; wait $$pid; exit $$rc
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
+	$(BUILD)/labs/18-rpc-kv/kv_client bench --ops=5000
 ifneq ($(HANDOUT),yes)
 	$(BUILD)/tools/ipc_suite/ipc_suite benchmark --all --runs 3
 endif

@@ -143,6 +143,14 @@ const std::vector<Option> kOptions = {
     {"calc_client_auth", "--timeout", {"localhost", "add", "1", "2"}, {}, false},
     {"calc_client_auth", "--client-id", {"localhost", "accumulate", "1"}},
     {"calc_client_auth", "--request-id", {"localhost", "accumulate", "1"}},
+    // lab 18
+    {"kv_server", "--id", {"--port=1"}, {}, false},
+    {"kv_server", "--port", {"--id=1"}, {}, false},
+    {"kv_server", "--peer-timeout", {"--id=1", "--port=1"}, {}, false},
+    {"kv_client", "--timeout", {"--server=localhost:1"}, {"get", "k"}, false},
+    {"kv_client", "--client-id", {"--server=localhost:1"}, {"put", "k", "v"}, false},
+    {"kv_client", "--request-id", {"--server=localhost:1"}, {"put", "k", "v"}, false},
+    {"kv_client", "--ops", {}, {"bench"}, false},
     // lab 19
     {"chat_client", "--timeout", {}, {}, false},
     {"chat_server", "--allow-uid"},
