@@ -18,12 +18,13 @@
 
 #include <fmt/core.h>  // fmt::format
 
-#include "ipclab/error.hpp"  // SysError, OperationFailed, UsageError
-#include "ipclab/io.hpp"     // write_full, read_full
-#include "ipclab/mq.hpp"     // PosixMq
-#include "ipclab/names.hpp"  // names::path, names::posix
-#include "lab20/ring.hpp"    // ShmChannel
-#include "lab20/unix.hpp"    // connect_unix, recv_fd
+#include "ipclab/error.hpp"          // SysError, OperationFailed
+#include "ipclab/instance_lock.hpp"  // InstanceLock::held_by_live_owner
+#include "ipclab/io.hpp"             // write_full, read_full
+#include "ipclab/mq.hpp"             // PosixMq
+#include "ipclab/names.hpp"          // names::path, names::posix
+#include "lab20/ring.hpp"            // ShmChannel
+#include "lab20/unix.hpp"            // connect_unix, recv_fd
 
 namespace ipclab::lab20 {
 namespace {
@@ -38,6 +39,15 @@ bool wait_readable(int fd, const Deadline& deadline) {
   const int n = retry_eintr([&] { return ::poll(&p, 1, deadline.poll_ms()); });
   if (n < 0) throw_errno("poll");
   return n > 0;
+}
+
+/// The hub's endpoint `what` exists but nobody answers: if no live hub holds the instance
+/// lock, these are a dead hub's leftovers, and waiting for an answer is pointless.
+void require_live_hub(const std::string& what) {
+  if (!InstanceLock::held_by_live_owner(kHubLockName))
+    throw SysError(ECONNREFUSED, fmt::format("no hub is running ({} is left over from a dead one; "
+                                             "tools/ipc-clean removes it)",
+                                             what));
 }
 
 std::string connect_payload(Backend b) { return fmt::format("{} {}", backend_name(b), ::getpid()); }
@@ -112,6 +122,7 @@ std::unique_ptr<Transport> open_fifo(const Deadline& deadline) {
     }
     if ((errno != ENXIO && errno != ENOENT) || deadline.expired())
       throw_errno("open(\"{}\") (is myipchub running?)", hub_fifo_path());
+    if (errno == ENXIO) require_live_hub(hub_fifo_path());
     ::usleep(10'000);
   }
   set_nonblocking(down.get(), false);
@@ -167,6 +178,7 @@ std::unique_ptr<Transport> open_mqueue(const Deadline& deadline) {
       ::usleep(10'000);
     }
   }
+  require_live_hub(hub_mq_name());
   PosixMq up = PosixMq::create(up_name, kMqUpDepth, static_cast<long>(kMaxFrame), O_WRONLY);
   std::optional<PosixMq> down;
   try {
@@ -237,8 +249,14 @@ class ShmTransport : public Transport {
 
 /// The shm handshake: CONNECT on the control socket, the ACK comes with the ring object's
 /// descriptor (SCM_RIGHTS).
+/// connect_unix to the hub's socket, failing at once when it is a dead hub's leftover.
+Fd connect_hub_socket(const Deadline& deadline) {
+  if (::access(hub_socket_path().c_str(), F_OK) == 0) require_live_hub(hub_socket_path());
+  return connect_unix(hub_socket_path(), deadline);
+}
+
 std::unique_ptr<Transport> open_shm(const Deadline& deadline, pid_t& hub_pid) {
-  Fd ctl = connect_unix(hub_socket_path(), deadline);
+  Fd ctl = connect_hub_socket(deadline);
   write_full(ctl.get(), encode(Type::kConnect, "", connect_payload(Backend::kShm)));
   if (!wait_readable(ctl.get(), deadline))
     throw SysError(ETIMEDOUT, "no answer from the hub to CONNECT");
@@ -281,59 +299,6 @@ std::unique_ptr<Transport> open_shm(const Deadline& deadline, pid_t& hub_pid) {
 
 }  // namespace
 
-Backend parse_backend(std::string_view name) {
-  for (const Backend b : kBackends)
-    if (backend_name(b) == name) return b;
-  throw UsageError(fmt::format("unknown backend '{}' (pipe, fifo, socket, mqueue or shm)", name));
-}
-
-std::string_view backend_name(Backend b) {
-  switch (b) {
-    case Backend::kPipe:
-      return "pipe";
-    case Backend::kFifo:
-      return "fifo";
-    case Backend::kSocket:
-      return "socket";
-    case Backend::kMqueue:
-      return "mqueue";
-    case Backend::kShm:
-      return "shm";
-  }
-  return "?";
-}
-
-std::string_view backend_title(Backend b) {
-  switch (b) {
-    case Backend::kPipe:
-      return "pipe";
-    case Backend::kFifo:
-      return "named pipe";
-    case Backend::kSocket:
-      return "UNIX socket";
-    case Backend::kMqueue:
-      return "message queue";
-    case Backend::kShm:
-      return "shared memory";
-  }
-  return "?";
-}
-
-std::string hub_socket_path() { return names::path("hub.sock"); }
-std::string hub_fifo_path() { return names::path("hub.fifo"); }
-std::string hub_mq_name() { return names::posix("hub.mq"); }
-std::string client_fifo_path(pid_t pid, bool up) {
-  return names::path(fmt::format("hub.{}.{}", pid, up ? "up" : "down"));
-}
-std::string client_mq_name(pid_t pid, bool up) {
-  return names::posix(fmt::format("hub.{}.{}", pid, up ? "up" : "down"));
-}
-std::string client_shm_name(int id) { return names::posix(fmt::format("hub.ring.{}", id)); }
-
-void hub_gone(std::string_view how) {
-  throw SysError(ECONNRESET, fmt::format("lost the hub: {} (did myipchub exit?)", how));
-}
-
 HubClient::HubClient(std::unique_ptr<Transport> t, Backend b) : t_(std::move(t)), backend_(b) {}
 HubClient::HubClient(HubClient&&) noexcept = default;
 HubClient& HubClient::operator=(HubClient&&) noexcept = default;
@@ -342,9 +307,7 @@ HubClient::~HubClient() = default;
 HubClient HubClient::connect(Backend backend, const Deadline& deadline) {
   switch (backend) {
     case Backend::kSocket: {
-      HubClient c(
-          std::make_unique<StreamTransport>(connect_unix(hub_socket_path(), deadline), Fd()),
-          backend);
+      HubClient c(std::make_unique<StreamTransport>(connect_hub_socket(deadline), Fd()), backend);
       c.t_->send(encode(Type::kConnect, "", connect_payload(backend)));
       c.handshake(deadline);
       return c;

@@ -47,28 +47,6 @@ bool name_char(char c) {
 
 }  // namespace
 
-std::string_view type_name(Type type) {
-  switch (type) {
-    case Type::kConnect:
-      return "CONNECT";
-    case Type::kSubscribe:
-      return "SUBSCRIBE";
-    case Type::kUnsubscribe:
-      return "UNSUBSCRIBE";
-    case Type::kPublish:
-      return "PUBLISH";
-    case Type::kData:
-      return "DATA";
-    case Type::kAck:
-      return "ACK";
-    case Type::kError:
-      return "ERROR";
-    case Type::kStats:
-      return "STATS";
-  }
-  return "?";
-}
-
 std::string encode(Type type, std::string_view channel, std::string_view payload) {
   if (channel.size() > kMaxChannel)
     throw ProtocolError(fmt::format("channel of {} bytes (max {})", channel.size(), kMaxChannel));

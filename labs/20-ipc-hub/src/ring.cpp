@@ -21,7 +21,7 @@
 namespace ipclab::lab20 {
 namespace {
 
-constexpr std::size_t kHeaderPage = 4096;
+constexpr std::size_t kHeaderPage = kRingHeaderPage;
 constexpr std::uint64_t kShmMagic = 0x3032'6275'4862'6853ULL;  // "ShbHub20"
 constexpr std::uint32_t kPadRecord = 0xffff'ffffU;
 
@@ -120,8 +120,6 @@ bool Ring::take_producer_waiter() {
   return ctl_->producer_waiting.load(std::memory_order_relaxed) != 0 &&
          ctl_->producer_waiting.exchange(0, std::memory_order_seq_cst) != 0;
 }
-
-std::size_t ShmChannel::size_for(std::size_t capacity) { return kHeaderPage + 2 * capacity; }
 
 ShmChannel ShmChannel::create(const std::string& name) {
   PosixShm shm = PosixShm::create(name, size_for(kRingCapacity), 0600);

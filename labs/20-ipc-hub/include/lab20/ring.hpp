@@ -28,6 +28,8 @@ namespace ipclab::lab20 {
 inline constexpr std::size_t kCacheLine = 64;
 /// Each ring's data area: a power of two, room for many maximum frames.
 inline constexpr std::size_t kRingCapacity = std::size_t{256} << 10;
+/// The shared object's first page: magic, capacity, the two RingControl.
+inline constexpr std::size_t kRingHeaderPage = 4096;
 
 /// One ring's shared indices and flags (lives in the shared object's first page).
 struct RingControl {
@@ -97,7 +99,7 @@ class Ring {
 class ShmChannel {
  public:
   /// The object's size for rings of `capacity` bytes.
-  static std::size_t size_for(std::size_t capacity);
+  static std::size_t size_for(std::size_t capacity) { return kRingHeaderPage + 2 * capacity; }
   /**
    * @brief Creates the object `name` (a full POSIX name, mode 0600), sized and
    * initialized with two empty rings of kRingCapacity. The caller keeps fd() to pass on.
