@@ -211,6 +211,7 @@ class ShmTransport : public Transport {
     Ring& down = ch_.down();
     for (;;) {
       if (pop(down)) return decode_one(msg_);
+      if (deadline.expired()) return std::nullopt;  // a poll, not a wait
       // Spin a moment (a wake-up through the kernel costs far more), then sleep.
       const std::int64_t until = now_ns() + 20'000;
       bool got = false;
