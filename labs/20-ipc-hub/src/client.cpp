@@ -212,11 +212,8 @@ class ShmTransport : public Transport {
     for (;;) {
       if (pop(down)) return decode_one(msg_);
       if (deadline.expired()) return std::nullopt;  // a poll, not a wait
-      // Spin a moment (a wake-up through the kernel costs far more), then sleep.
-      const std::int64_t until = now_ns() + 20'000;
-      bool got = false;
-      while (!got && now_ns() < until) got = pop(down);
-      if (got) return decode_one(msg_);
+      // No spinning here: on a busy machine it takes the CPU the hub needs (README
+      // §Benchmark). Register, re-check, sleep until the hub's wake-up byte.
       down.wait_for_data();
       if (pop(down)) return decode_one(msg_);
       if (!drain_control(deadline)) return std::nullopt;
