@@ -99,7 +99,7 @@ pid_t fork_side(Shared* shared, const std::function<void()>& body) {
     std::strncpy(shared->error, e.what(), sizeof shared->error - 1);
     rc = 1;
   }
-  std::fflush(nullptr);
+  (void)std::fflush(nullptr);
   ::_exit(rc);
 }
 

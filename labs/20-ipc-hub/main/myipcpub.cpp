@@ -48,7 +48,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     std::size_t next = 0;
     for (;;) {
       if (prompt) fmt::print(out, "> ");
-      std::fflush(out);
+      (void)std::fflush(out);
       std::string line;
       if (from_stdin ? !std::getline(std::cin, line) : next == messages.size()) break;
       if (!from_stdin) line = messages[next++];
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       const std::size_t n = client.publish(channel, line, ipclab::Deadline(timeout));
       fmt::print(out, "Published ({} subscriber{})\n", n, n == 1 ? "" : "s");
     }
-    std::fflush(out);
+    (void)std::fflush(out);
     return status;
   });
 }

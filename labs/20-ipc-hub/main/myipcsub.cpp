@@ -48,15 +48,15 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       client.subscribe(c, deadline);
       fmt::print(out, "Subscribed to '{}'\n", c);
     }
-    std::fflush(out);
+    (void)std::fflush(out);
     for (std::uint64_t n = 0; count == 0 || n < count; ++n) {
       auto f = client.next(ipclab::Deadline::never());
       if (!f) continue;
       std::string line = "[" + f->channel + "] ";
       line += f->payload;  // any bytes, NUL included: written as they came
       line += '\n';
-      std::fwrite(line.data(), 1, line.size(), out);
-      std::fflush(out);
+      (void)std::fwrite(line.data(), 1, line.size(), out);
+      (void)std::fflush(out);
     }
     return 0;
   });

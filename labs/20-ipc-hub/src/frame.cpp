@@ -91,7 +91,7 @@ std::optional<Frame> FrameDecoder::next() {
   if (pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
-  } else if (pos_ > 64 * 1024) {
+  } else if (pos_ > std::size_t{64} << 10) {
     buf_.erase(0, pos_);
     pos_ = 0;
   }

@@ -45,7 +45,7 @@ namespace {
 constexpr std::int64_t kSpinNs = 0;
 constexpr int kLivenessMs = 250;         // FIFO and MQ clients: is the process still there?
 constexpr std::size_t kRingBatch = 256;  // frames taken from one ring per round
-constexpr std::size_t kReadSize = 64 * 1024;
+constexpr std::size_t kReadSize = std::size_t{64} << 10;
 
 struct ChannelStats {
   std::uint64_t published = 0, delivered = 0, dropped = 0;
@@ -115,7 +115,7 @@ class Hub {
           "IPC Hub started\nBackends available: pipe, fifo, socket{}, shm\n"
           "Listening for connections...\n",
           mq_ ? ", mqueue" : "");
-      std::fflush(stdout);
+      (void)std::fflush(stdout);
     }
     if (!mq_error_.empty()) fmt::print(stderr, "myipchub: mqueue backend off: {}\n", mq_error_);
     for (const auto& cmd : opts_.spawn) spawn_child(cmd);
@@ -597,7 +597,9 @@ class Hub {
                          c->id, backend_name(c->backend), c->pid, subs.empty() ? "-" : subs,
                          c->received, c->dropped, c->queue.size());
     }
-    for (const auto& [name, st] : channels_) {
+    for (const auto& entry : channels_) {
+      const std::string& name = entry.first;
+      const ChannelStats& st = entry.second;
       std::size_t subscribers = 0;
       for (const auto& c : conns_)
         subscribers += std::any_of(c->subs.begin(), c->subs.end(),
