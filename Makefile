@@ -14,6 +14,7 @@ else
 #   make test    the same build, plus common/ unit tests, the skeleton check, the tools'
 #                tests and the format check; ends with one line `N passed, M failed`
 # Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
+# make valgrind LAB=20 (a lab's grader under memcheck),
 # make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean.
 #
 # A student handout's Makefile is this one as tools/make-handout writes it: the HANDOUT=yes
@@ -25,7 +26,7 @@ BUILD ?= build
 MESON_FLAGS ?=
 LAB ?=
 
-.PHONY: all deps build grade test bench submit clean-ipc asan tsan format format-check clean
+.PHONY: all deps build grade test bench submit clean-ipc asan tsan valgrind format format-check clean
 ifeq ($(HANDOUT),yes)
 # A score below full marks is the normal state of work in progress, not an error.
 GRADE_ARGS = --min 0
@@ -84,9 +85,24 @@ bench: build
 	db=$$(mktemp -u /tmp/ipclab-mmapdb-bench.XXXXXX); \
 	  $(BUILD)/labs/14-mmap-db/mmapdb bench $$db --runs=3; rc=$$?; rm -f $$db*; exit $$rc
 	$(BUILD)/labs/18-rpc-kv/kv_client bench --ops=5000
+	$(BUILD)/labs/20-ipc-hub/myipcbench --iterations=100000 --message-size=1024
 ifneq ($(HANDOUT),yes)
 	$(BUILD)/tools/ipc_suite/ipc_suite benchmark --all --runs 3
 endif
+
+# make valgrind LAB=20: the lab's grader under valgrind memcheck, with every program its
+# tests start (--trace-children); fails if any process's log reports an error. Deadlines
+# are scaled (memcheck runs code 20-50x slower).
+VALGRIND_LOGS = $(abspath $(BUILD))/valgrind-lab$(LAB)
+valgrind: build
+	@test -n "$(LAB)" || { echo "usage: make valgrind LAB=20" >&2; exit 2; }
+	@command -v valgrind >/dev/null || { echo "valgrind is not installed (tools/install-deps --lab $(LAB))" >&2; exit 2; }
+	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	IPCLAB_TIMEOUT_SCALE=20 meson test -C $(BUILD) lab$(LAB) --timeout-multiplier=20 \
+	  --wrapper='valgrind --tool=memcheck --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite --log-file=$(VALGRIND_LOGS)/%p.log'
+	@if grep -l 'ERROR SUMMARY: [1-9]' $(VALGRIND_LOGS)/*.log; then \
+	  echo "valgrind: errors in the logs above" >&2; exit 1; fi
+	@echo "valgrind: 0 errors in $$(ls $(VALGRIND_LOGS) | wc -l) processes"
 
 asan: deps
 	@test -f build-asan/build.ninja || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false

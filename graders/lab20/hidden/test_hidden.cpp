@@ -1,0 +1,129 @@
+// Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
+// UNSUBSCRIBE, and the pipe backend's children.
+#include <signal.h>  // SIGKILL
+#include <unistd.h>  // access
+
+#include <memory>  // std::unique_ptr
+
+#include "../public/common.hpp"
+
+using namespace lab20_test;
+
+GRADED_TEST(Hidden, PatternSubscribesToFamily, 3,
+            "README §Protocol — `name.*` covers name.anything, not name nor namesake") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub fam("shm", "weather.*");
+  Sub exact("mqueue", "weather");
+  ASSERT_TRUE(fam.saw("Subscribed to 'weather.*'\n"));
+  ASSERT_TRUE(exact.saw("Subscribed to 'weather'\n"));
+  for (const auto& [ch, n] : std::vector<std::pair<std::string, int>>{
+           {"weather.today", 1}, {"weather", 1}, {"weatherman", 0}, {"weather.eu.paris", 1}}) {
+    auto r = publish("socket", ch, ch + " msg\n");
+    EXPECT_NE(r.out.find(fmt::format("Published ({} subscriber", n)), std::string::npos)
+        << ch << ": " << r.describe();
+  }
+  EXPECT_TRUE(fam.saw("[weather.eu.paris] weather.eu.paris msg\n"));
+  EXPECT_TRUE(fam.saw("[weather.today] weather.today msg\n"));
+  EXPECT_TRUE(exact.saw("[weather] weather msg\n"));
+  EXPECT_EQ(fam.out().find("weatherman"), std::string::npos);
+  EXPECT_EQ(fam.out().find("[weather] "), std::string::npos);
+  EXPECT_EQ(exact.out().find("today"), std::string::npos);
+}
+
+GRADED_TEST(Hidden, ClientsOfKilledHubExit3, 4,
+            "README §Pitfalls 4 — every backend must notice a dead hub (an MQ has no EOF)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const auto& b : kDirectBackends) subs.push_back(std::make_unique<Sub>(b, "dead"));
+  for (auto& s : subs) ASSERT_TRUE(s->saw("Subscribed to 'dead'\n"));
+  hub.proc.kill();  // SIGKILL, reaped: nothing cleaned up
+  for (auto& s : subs) {
+    const auto st = s->proc.wait(15'000ms);
+    ASSERT_TRUE(st.has_value()) << s->backend << ": myipcsub still waits for a dead hub";
+    EXPECT_EQ(st->exit_code(), 3) << s->backend << ": " << st->describe();
+    EXPECT_EQ(s->proc.err().rfind("error: ", 0), 0u) << s->backend << ": " << s->proc.err();
+  }
+  for (const auto& b : kDirectBackends) {
+    auto r = publish(b, "dead", "anyone?\n", 30'000ms);
+    EXPECT_EQ(r.exit_code(), 3) << "a client with no hub to talk to exits 3\n" << r.describe();
+    EXPECT_NE(r.err.find("no hub is running"), std::string::npos)
+        << "the dead hub's leftovers are not a hub: say so at once\n"
+        << r.describe();
+  }
+  Hub again;  // replaces the leftovers, and removes them when it stops
+  EXPECT_TRUE(again.ready);
+}
+
+GRADED_TEST(Hidden, RestartReplacesStaleObjects, 4,
+            "README §Pitfalls 4 — the lock says whether a hub lives; a dead one's names are "
+            "stale") {
+  {
+    Hub first;
+    ASSERT_TRUE(first.ready);
+    auto second = grader::run({"myipchub"}, {.timeout = 15'000ms});
+    EXPECT_EQ(second.exit_code(), 1) << "a second hub in the same namespace must refuse\n"
+                                     << second.describe();
+    EXPECT_NE(second.err.find("already running"), std::string::npos) << second.describe();
+    EXPECT_TRUE(responsive()) << "the second hub broke the first one";
+    first.proc.kill();
+  }
+  EXPECT_EQ(::access(hub_socket().c_str(), F_OK), 0) << "(kill -9 leaves the socket behind)";
+  Hub again;
+  ASSERT_TRUE(again.ready);
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const auto& b : kDirectBackends) subs.push_back(std::make_unique<Sub>(b, "again"));
+  for (auto& s : subs) ASSERT_TRUE(s->saw("Subscribed to 'again'\n"));
+  for (const auto& b : kDirectBackends) {
+    auto r = publish(b, "again", "from " + b + "\n");
+    EXPECT_EQ(r.exit_code(), 0) << r.describe();
+  }
+  for (auto& s : subs)
+    for (const auto& b : kDirectBackends) EXPECT_TRUE(s->saw("[again] from " + b + "\n"));
+}
+
+GRADED_TEST(Hidden, StatsAndUnsubscribe, 3, "README §Programs") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Raw c;
+  ASSERT_TRUE(c.hello());
+  auto a = c.request(frame(kSubscribe, "news", ""));
+  ASSERT_TRUE(a && a->type == kAck);
+  auto p = c.request(frame(kPublish, "news", "one"));
+  ASSERT_TRUE(p && p->type == kAck);
+  EXPECT_EQ(p->payload, "1");
+  auto u = c.request(frame(kUnsubscribe, "news", ""));
+  ASSERT_TRUE(u && u->type == kAck);
+  auto p2 = c.request(frame(kPublish, "news", "two"));
+  ASSERT_TRUE(p2 && p2->type == kAck);
+  EXPECT_EQ(p2->payload, "0") << "an unsubscribed client still counted";
+  auto u2 = c.request(frame(kUnsubscribe, "news", ""));
+  ASSERT_TRUE(u2.has_value());
+  EXPECT_EQ(u2->type, kError) << "UNSUBSCRIBE of a channel not subscribed";
+  const std::string st = hub.stats();
+  EXPECT_NE(st.find("channel news subscribers=0 published=2 delivered=1 dropped=0"),
+            std::string::npos)
+      << st;
+}
+
+GRADED_TEST(Hidden, SpawnedPipeChildrenBothWays, 3,
+            "README §Backends — a spawned child speaks the protocol on fds 0/1") {
+  Hub hub({"--spawn", spawn_cmd("myipcsub", "--backend pipe --channel kids"), "--spawn",
+           spawn_cmd("myipcsub", "--backend pipe --channel kids")});
+  ASSERT_TRUE(hub.ready);
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return count(hub.proc.err(), "Subscribed to 'kids'\n") == 2 || !hub.alive(); },
+      15'000ms))
+      << hub.proc.err();
+  auto r = publish("mqueue", "kids", "hello children\n");
+  EXPECT_NE(r.out.find("Published (2 subscribers)"), std::string::npos) << r.describe();
+  EXPECT_TRUE(grader::wait_until(
+      [&] { return count(hub.proc.err(), "[kids] hello children\n") == 2; }, 15'000ms))
+      << hub.proc.err();
+  hub.proc.signal(SIGTERM);
+  const auto st = hub.proc.wait(15'000ms);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code(), 0);
+  EXPECT_TRUE(grader::zombie_children().empty());
+}

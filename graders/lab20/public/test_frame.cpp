@@ -1,0 +1,166 @@
+// Lab 20 public grader, in-process part: the frame codec and the shm rings.
+#include <random>  // std::mt19937_64
+
+#include "common.hpp"
+#include "ipclab/error.hpp"  // UsageError
+#include "ipclab/names.hpp"  // names::posix
+#include "ipclab/shm.hpp"    // PosixShm
+#include "lab20/frame.hpp"
+#include "lab20/ring.hpp"
+
+GRADER_LAB("lab20", "The capstone message hub over five transports");
+
+namespace lab = ipclab::lab20;
+using lab::Frame;
+using lab::FrameDecoder;
+using lab::ProtocolError;
+using lab::Type;
+
+GRADED_TEST(Frame, EncodeLayout, 3, "README §Protocol — the header is 8 bytes, lengths exact") {
+  const std::string want =
+      std::string("HB\x04\x02\x03\x00\x00\x00", 8) + "ab" + std::string("x\0z", 3);
+  EXPECT_EQ(lab::encode(Type::kPublish, "ab", std::string("x\0z", 3)), want);
+  EXPECT_EQ(lab::encode(Type::kAck, "", ""), std::string("HB\x06\x00\x00\x00\x00\x00", 8));
+  EXPECT_EQ(lab::encode(Type::kData, std::string(64, 'c'), std::string(4096, 'p')).size(),
+            8u + 64 + 4096);
+  EXPECT_EQ(lab::encode(Type::kData, "", std::string(4096, 'p')),
+            lab20_test::frame(lab20_test::kData, "", std::string(4096, 'p')));
+  EXPECT_THROW(lab::encode(Type::kData, std::string(65, 'c'), ""), ProtocolError);
+  EXPECT_THROW(lab::encode(Type::kData, "", std::string(4097, 'p')), ProtocolError);
+}
+
+GRADED_TEST(Frame, DecoderReassemblesAnySplit, 4,
+            "README §Pitfalls 8 — a stream read returns any number of bytes") {
+  grader::repeat(3, [](int, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<Frame> sent;
+    std::string stream;
+    for (int i = 0; i < 300; ++i) {
+      Frame f{static_cast<Type>(1 + rng() % 8), std::string(rng() % 65, 'c'), {}};
+      const std::size_t len = i % 50 == 0 ? 4096 : rng() % 300;
+      for (std::size_t k = 0; k < len; ++k) f.payload += static_cast<char>(rng());
+      stream += lab::encode(f);
+      sent.push_back(std::move(f));
+    }
+    FrameDecoder dec;
+    std::vector<Frame> got;
+    for (std::size_t at = 0; at < stream.size();) {
+      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % 700);
+      dec.feed(std::string_view(stream).substr(at, n));
+      at += n;
+      while (auto f = dec.next()) got.push_back(std::move(*f));
+    }
+    EXPECT_EQ(dec.buffered(), 0u);
+    ASSERT_EQ(got.size(), sent.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].type, sent[i].type) << "frame " << i;
+      ASSERT_EQ(got[i].channel, sent[i].channel) << "frame " << i;
+      ASSERT_EQ(got[i].payload, sent[i].payload) << "frame " << i;
+    }
+    const Frame one = lab::decode_one(lab::encode(sent[7]));
+    EXPECT_EQ(one.payload, sent[7].payload);
+  });
+}
+
+GRADED_TEST(Frame, RejectsBadHeaders, 3, "README §Pitfalls 8 — check the header first") {
+  auto bad = [](const std::string& bytes) {
+    FrameDecoder d;
+    d.feed(bytes);
+    EXPECT_THROW(d.next(), ProtocolError) << grader::excerpt(bytes, 40);
+  };
+  bad(lab20_test::frame(lab20_test::kPublish, "x", "y", 0x1234));
+  bad(lab20_test::frame(0, "", ""));
+  bad(lab20_test::frame(9, "", ""));
+  bad(std::string("HB\x04\x41\x00\x00\x00\x00", 8));  // channel 65
+  bad(std::string("HB\x04\x01\x01\x10\x00\x00", 8));  // payload 4097
+  bad(std::string("HB\x04\x01\xff\xff\xff\xff", 8));  // payload 4 GiB
+  FrameDecoder partial;  // a valid header whose body has not come: wait, do not throw
+  partial.feed(std::string("HB\x04\x01\x00\x10\x00\x00", 8));  // payload 4096
+  EXPECT_FALSE(partial.next().has_value());
+  EXPECT_EQ(partial.buffered(), 8u);
+  const std::string f = lab::encode(Type::kPublish, "ch", "payload");
+  EXPECT_THROW(lab::decode_one(f.substr(0, f.size() - 1)), ProtocolError);
+  EXPECT_THROW(lab::decode_one(f + "x"), ProtocolError);
+  EXPECT_THROW(lab::decode_one("HB"), ProtocolError);
+}
+
+GRADED_TEST(Frame, ChannelNamesAndPatterns, 2, "README §Protocol") {
+  EXPECT_TRUE(lab::valid_channel("weather"));
+  EXPECT_TRUE(lab::valid_channel("a.b-c_9"));
+  EXPECT_TRUE(lab::valid_channel(std::string(64, 'x')));
+  EXPECT_FALSE(lab::valid_channel(std::string(65, 'x')));
+  for (const char* bad : {"", "a b", "a/b", "é", "a*", "weather.*"})
+    EXPECT_FALSE(lab::valid_channel(bad)) << bad;
+  EXPECT_TRUE(lab::valid_channel("weather.*", true));
+  EXPECT_FALSE(lab::valid_channel(".*", true));
+  EXPECT_FALSE(lab::valid_channel("a.*.*", true));
+  EXPECT_TRUE(lab::channel_matches("weather.*", "weather.today"));
+  EXPECT_TRUE(lab::channel_matches("weather.*", "weather.eu.paris"));
+  EXPECT_FALSE(lab::channel_matches("weather.*", "weather"));
+  EXPECT_FALSE(lab::channel_matches("weather.*", "weatherman"));
+  EXPECT_TRUE(lab::channel_matches("test", "test"));
+  EXPECT_FALSE(lab::channel_matches("test", "test2"));
+}
+
+GRADED_TEST(Frame, DecoderFuzzOnlyProtocolErrors, 2,
+            "README §Pitfalls 8 — hostile bytes end in ProtocolError, never a crash") {
+  std::mt19937_64 rng(grader::seed());
+  for (int i = 0; i < 3000; ++i) {
+    std::string bytes = lab::encode(Type::kPublish, "fz", std::string(rng() % 40, 'q'));
+    for (int k = 0; k < 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    if (rng() % 2) bytes.resize(rng() % (bytes.size() + 1));
+    FrameDecoder d;
+    d.feed(bytes);
+    try {
+      while (auto f = d.next()) {
+        EXPECT_LE(f->channel.size(), lab::kMaxChannel);
+        EXPECT_LE(f->payload.size(), lab::kMaxPayload);
+      }
+      (void)lab::decode_one(bytes);
+    } catch (const ProtocolError&) {
+    }
+  }
+}
+
+GRADED_TEST(Ring, PushPopWrapAndFull, 4,
+            "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
+  const std::string name = ipclab::names::posix("test.ring");
+  auto ch = lab::ShmChannel::create(name);
+  ipclab::PosixShm::unlink(name);
+  lab::Ring& up = ch.up();
+  std::mt19937_64 rng(grader::seed());
+  std::string got;
+  EXPECT_FALSE(up.try_pop(got));
+  EXPECT_TRUE(up.empty());
+  std::uint64_t pushed = 0, popped = 0;
+  std::vector<std::string> inflight;
+  for (int round = 0; round < 4000; ++round) {
+    if (rng() % 3 != 0) {
+      std::string m(rng() % 5000, '\0');
+      for (auto& c : m) c = static_cast<char>('a' + (pushed + (&c - m.data())) % 26);
+      m += std::to_string(pushed);
+      if (up.try_push(m)) {
+        inflight.push_back(m);
+        ++pushed;
+      } else {
+        EXPECT_GT(inflight.size(), 10u) << "full with only " << inflight.size() << " records";
+      }
+    } else if (up.try_pop(got)) {
+      ASSERT_FALSE(inflight.empty());
+      ASSERT_EQ(got, inflight.front()) << "record " << popped;
+      inflight.erase(inflight.begin());
+      ++popped;
+    }
+  }
+  while (up.try_pop(got)) {
+    ASSERT_EQ(got, inflight.front());
+    inflight.erase(inflight.begin());
+  }
+  EXPECT_TRUE(inflight.empty());
+  EXPECT_GT(pushed, 200u);
+  std::string fill(1000, 'f');
+  int n = 0;
+  while (ch.down().try_push(fill)) ++n;
+  EXPECT_EQ(n, static_cast<int>(lab::kRingCapacity / 1008)) << "1000-byte records in the ring";
+  EXPECT_THROW(up.try_push(std::string(up.max_message() + 1, 'x')), ipclab::UsageError);
+}
