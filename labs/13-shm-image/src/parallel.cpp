@@ -204,6 +204,7 @@ ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
   result.output = Image(in.width, in.height);
   std::memcpy(result.output.pixels.data(), out_pixels, bytes);
   result.filter_seconds = static_cast<double>(t1 - t0) / 1e9;
+  result.in_shmid = res.in_seg->id();
   for (int i = 0; i < n; ++i) {
     const WorkerSlot& s = header->slots[i];
     result.workers.push_back(WorkerReport{
