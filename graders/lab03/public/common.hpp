@@ -262,6 +262,20 @@ inline std::string random_bytes(std::size_t n, std::uint64_t seed) {
   return s;
 }
 
+/// What test_mypopen prints with its defaults (the course guide's transcript) when its
+/// read demo runs `ls_command` and reads `listing` (newlines shown as \n).
+inline std::string guide_transcript(const std::string& ls_command, const std::string& listing) {
+  return "Testing mypopen(\"" + ls_command + "\", \"r\")...\nRead: " + listing +
+         "\nmypclose returned: 0\nPASS\n"
+         "Testing mypopen(\"cat\", \"w\")...\n"
+         "Wrote: \"Hello from parent\\n\"\n"
+         "Hello from parent\n"
+         "mypclose returned: 0\nPASS\n"
+         "Testing mypopen(\"exit 42\", \"r\")...\n"
+         "mypclose returned: 42\n"
+         "PASS (exit status preserved)\n";
+}
+
 /// Makes `dir` with the files `names` (a newline each) in it.
 inline void make_dir_with(const std::string& dir, std::initializer_list<const char*> names) {
   std::filesystem::create_directories(dir);

@@ -612,19 +612,7 @@ GRADED_TEST(Program, TranscriptMatches, 2,
   make_dir_with(dir, {"alpha", "beta", "gamma"});
   const std::string ls = ipclab::shell_quote({"ls", "--", dir});
   auto r = run({"test_mypopen", "--dir", dir}, {.timeout = 5'000ms});
-  expect_output(r, fmt::format("Testing mypopen(\"{}\", \"r\")...\n"
-                               "Read: alpha\\nbeta\\ngamma\\n\n"
-                               "mypclose returned: 0\n"
-                               "PASS\n"
-                               "Testing mypopen(\"cat\", \"w\")...\n"
-                               "Wrote: \"Hello from parent\\n\"\n"
-                               "Hello from parent\n"
-                               "mypclose returned: 0\n"
-                               "PASS\n"
-                               "Testing mypopen(\"exit 42\", \"r\")...\n"
-                               "mypclose returned: 42\n"
-                               "PASS (exit status preserved)\n",
-                               ls));
+  expect_output(r, guide_transcript(ls, "alpha\\nbeta\\ngamma\\n"));
   expect_exit(r, 0);
   ASSERT_FALSE(r.timed_out);
   auto q =
