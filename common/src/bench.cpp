@@ -146,6 +146,11 @@ std::string si(double v) {
   return fmt::format("{:.3g}", v);
 }
 
+std::string millions(std::uint64_t n) {
+  if (n < 1'000'000) return std::to_string(n);
+  return fmt::format("{:g} million", static_cast<double>(n) / 1e6);
+}
+
 std::string csv_field(std::string_view s) {
   if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
   std::string out = "\"";

@@ -35,6 +35,9 @@ std::vector<int> usable_cpus();
 
 /// "1.05M", "987k", "950": three significant figures (tables' spread columns).
 std::string si(double v);
+/// A count in words, as the course guide writes it: 10000000 -> "10 million", 1500000 ->
+/// "1.5 million"; below a million, the number itself.
+std::string millions(std::uint64_t n);
 /// A CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
 std::string csv_field(std::string_view s);
 

@@ -19,6 +19,7 @@
 #include <map>         // std::map
 #include <memory>      // std::unique_ptr
 #include <random>      // std::random_device
+#include <regex>       // std::regex_match
 #include <sstream>     // std::istringstream
 #include <stdexcept>   // std::invalid_argument
 #include <typeinfo>    // typeid
@@ -640,6 +641,35 @@ void expect_output(const RunResult& r, const std::string& expected, std::source_
       << r.describe() << "  expected " << expected.size() << " bytes, got " << r.out.size()
       << " bytes (- expected, + actual):\n"
       << diff(expected, r.out);
+}
+
+std::string re_quote(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+void expect_lines(const std::string& text, const std::vector<std::string>& lines,
+                  std::source_location where) {
+  std::istringstream in(text);
+  std::string line;
+  std::string last_matched = "(the start)";
+  for (const std::string& pattern : lines) {
+    const std::regex re(pattern);
+    bool found = false;
+    while (!found && std::getline(in, line)) found = std::regex_match(line, re);
+    if (!found) {
+      ADD_FAILURE_AT(where.file_name(), static_cast<int>(where.line()))
+          << "no line matches /" << pattern << "/ after the line \"" << last_matched
+          << "\"\nthe output:\n"
+          << excerpt(text, 4000);
+      return;
+    }
+    last_matched = line;
+  }
 }
 
 void expect_exit(const RunResult& r, int code, std::source_location where) {

@@ -14,18 +14,21 @@
 #include <sys/wait.h>  // WIFEXITED
 #include <unistd.h>    // read, write
 
-#include <algorithm>    // std::set_difference
-#include <cerrno>       // errno
-#include <cstdio>       // FILE, popen, pclose
-#include <cstring>      // strerrorname_np, strerrordesc_np
-#include <exception>    // std::exception_ptr
-#include <future>       // std::promise, std::future
-#include <optional>     // std::optional
-#include <set>          // std::set
-#include <string>       // std::string
-#include <string_view>  // std::string_view
-#include <thread>       // std::thread
-#include <vector>       // std::vector
+#include <algorithm>         // std::set_difference
+#include <cerrno>            // errno
+#include <cstdio>            // FILE, popen, pclose
+#include <cstring>           // strerrorname_np, strerrordesc_np
+#include <exception>         // std::exception_ptr
+#include <filesystem>        // std::filesystem::create_directories
+#include <fstream>           // std::ofstream
+#include <future>            // std::promise, std::future
+#include <initializer_list>  // std::initializer_list
+#include <optional>          // std::optional
+#include <set>               // std::set
+#include <string>            // std::string
+#include <string_view>       // std::string_view
+#include <thread>            // std::thread
+#include <vector>            // std::vector
 
 #include "grader/grader.hpp"
 #include "ipclab/clock.hpp"    // Deadline
@@ -257,6 +260,26 @@ inline std::string random_bytes(std::size_t n, std::uint64_t seed) {
     c = static_cast<char>(x);
   }
   return s;
+}
+
+/// What test_mypopen prints with its defaults (the course guide's transcript) when its
+/// read demo runs `ls_command` and reads `listing` (newlines shown as \n).
+inline std::string guide_transcript(const std::string& ls_command, const std::string& listing) {
+  return "Testing mypopen(\"" + ls_command + "\", \"r\")...\nRead: " + listing +
+         "\nmypclose returned: 0\nPASS\n"
+         "Testing mypopen(\"cat\", \"w\")...\n"
+         "Wrote: \"Hello from parent\\n\"\n"
+         "Hello from parent\n"
+         "mypclose returned: 0\nPASS\n"
+         "Testing mypopen(\"exit 42\", \"r\")...\n"
+         "mypclose returned: 42\n"
+         "PASS (exit status preserved)\n";
+}
+
+/// Makes `dir` with the files `names` (a newline each) in it.
+inline void make_dir_with(const std::string& dir, std::initializer_list<const char*> names) {
+  std::filesystem::create_directories(dir);
+  for (const char* n : names) std::ofstream(dir + "/" + n).put('\n');
 }
 
 }  // namespace lab03_test

@@ -27,11 +27,13 @@ namespace lab = ipclab::lab05;
 /// deadline under sanitizers. A correct run never waits for it.
 inline std::string ok_timeout() { return std::to_string(grader::scaled(20'000ms).count()); }
 
-/// The queue id in sysv_server's ready line ("... queue id N ..."), or -1.
+/// The queue id in sysv_server's ready lines ("Server starting, key=0x..., msqid=N", then
+/// "Waiting for requests (msgtyp=1)..."), or -1.
 inline int ready_id(const std::string& out) {
-  const auto at = out.find("queue id ");
-  if (at == std::string::npos || out.find("ready", at) == std::string::npos) return -1;
-  return std::atoi(out.c_str() + at + 9);
+  const auto at = out.find("msqid=");
+  if (at == std::string::npos || out.find("Waiting for requests", at) == std::string::npos)
+    return -1;
+  return std::atoi(out.c_str() + at + 6);
 }
 
 /// msqid_ds of a queue by id; nullopt if it does not exist (any more).
@@ -98,8 +100,9 @@ struct Server {
     id = ready_id(p.out());
     if (id >= 0 && queue_exists(id)) return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure()
-           << "sysv_server did not get ready (expected a line `sysv_server: queue id N key "
-              "0x..., ready` on stdout and queue N to exist):\n"
+           << "sysv_server did not get ready (expected the lines `Server starting, key=0x..., "
+              "msqid=N` and `Waiting for requests (msgtyp=1)...` on stdout and queue N to "
+              "exist):\n"
            << p.finish(1'000ms).describe();
   }
 };
@@ -129,8 +132,20 @@ inline void expect_err_starts(const grader::RunResult& r, const std::string& pre
       << r.describe();
 }
 
-inline std::string expected_reply(const std::string& payload) {
-  return "Response: " + payload + std::string(lab::kSuffix) + "\n";
+/// EXPECT that sysv_client printed the course guide's transcript, ending in `Response:
+/// RESPONSE`: its request goes as mtype 1, its reply comes as mtype = its pid.
+inline void expect_response(const grader::RunResult& r, const std::string& response,
+                            std::source_location where = std::source_location::current()) {
+  grader::expect_output(r,
+                        fmt::format("Sending to server (msgtyp={})\nWaiting for response "
+                                    "(msgtyp={})\nResponse: {}\n",
+                                    lab::kRequestType, r.pid, response),
+                        where);
+}
+/// EXPECT that sysv_client printed the server's answer to `payload` (see expect_response).
+inline void expect_reply(const grader::RunResult& r, const std::string& payload,
+                         std::source_location where = std::source_location::current()) {
+  expect_response(r, payload + std::string(lab::kSuffix), where);
 }
 
 /// The test playing the server: a queue on the default key that nobody else reads.

@@ -15,7 +15,8 @@ using grader::expect_exit;
 using grader::expect_output;
 using lab05_test::client;
 using lab05_test::client_process;
-using lab05_test::expected_reply;
+using lab05_test::expect_reply;
+using lab05_test::expect_response;
 using lab05_test::queue_count;
 using lab05_test::queue_exists;
 using lab05_test::RawQueue;
@@ -49,7 +50,7 @@ GRADED_TEST(Basic, HelloProcessed, 2) {
   Server srv;
   ASSERT_TRUE(srv.ready());
   auto r = client("HELLO");
-  expect_output(r, "Response: HELLO_PROCESSED\n");
+  expect_response(r, "HELLO_PROCESSED");
   expect_exit(r, 0);
 }
 
@@ -68,7 +69,7 @@ GRADED_TEST(Basic, ClientStartedBeforeServerIsServed, 2,
   Server srv;
   ASSERT_TRUE(srv.ready());
   auto r = c.finish(20'000ms);
-  expect_output(r, expected_reply("EARLY"));
+  expect_reply(r, "EARLY");
   expect_exit(r, 0);
 }
 
@@ -94,7 +95,7 @@ GRADED_TEST(Protocol, ClientSendsType1WithItsPid, 3,
   // whatever payload it holds.
   q.q.send(req->pid, lab::encode_reply(req->nonce, "PONG from the test"));
   auto r = c.finish(10'000ms);
-  expect_output(r, "Response: PONG from the test\n");
+  expect_response(r, "PONG from the test");
   expect_exit(r, 0);
 }
 
@@ -136,7 +137,7 @@ GRADED_TEST(Concurrency, FiftyClientsEachGetTheirOwnReply, 8,
     }
     for (int i = 0; i < 50; ++i) {
       auto r = clients[static_cast<std::size_t>(i)].finish(30'000ms);
-      expect_output(r, expected_reply(payloads[static_cast<std::size_t>(i)]));
+      expect_reply(r, payloads[static_cast<std::size_t>(i)]);
       expect_exit(r, 0);
       if (::testing::Test::HasFailure()) return;
     }
@@ -161,14 +162,14 @@ GRADED_TEST(Stale, StaleQueuePurgedOnStart, 4,
   EXPECT_NE(srv.id, old.q.id()) << "the server kept the stale queue instead of a new one";
   EXPECT_FALSE(queue_exists(old.q.id())) << "the stale queue id " << old.q.id() << " still exists";
   auto r = client("AFTER STALE");
-  expect_output(r, expected_reply("AFTER STALE"));
+  expect_reply(r, "AFTER STALE");
 }
 
 GRADED_TEST(Stale, RestartAfterKill9, 3,
             "README §Pitfalls 3 — kill -9 skips IPC_RMID: the next server must clean up") {
   Server first;
   ASSERT_TRUE(first.ready());
-  expect_output(client("ONE"), expected_reply("ONE"));
+  expect_reply(client("ONE"), "ONE");
   first.p.kill();  // SIGKILL: no handler runs, the queue stays
   ASSERT_TRUE(queue_exists(first.id)) << "the killed server's queue should outlive it";
   Server second;
@@ -179,7 +180,7 @@ GRADED_TEST(Stale, RestartAfterKill9, 3,
   EXPECT_FALSE(queue_exists(first.id))
       << "the killed server's queue id " << first.id << " still exists";
   auto r = client("TWO");
-  expect_output(r, expected_reply("TWO"));
+  expect_reply(r, "TWO");
   expect_exit(r, 0);
 }
 
@@ -198,7 +199,7 @@ GRADED_TEST(Stale, LiveServerIsNotHijacked, 3,
   EXPECT_TRUE(live.p.running()) << "the first server died";
   if (::testing::Test::HasFailure()) return;  // no server left to answer
   auto r = client("STILL HERE");
-  expect_output(r, expected_reply("STILL HERE"));
+  expect_reply(r, "STILL HERE");
 }
 
 // ---- shutdown ---------------------------------------------------------------------------
@@ -208,7 +209,7 @@ GRADED_TEST(Shutdown, SigtermRemovesQueue, 3,
   grader::repeat(3, [&](int i, std::uint64_t) {
     Server srv;
     ASSERT_TRUE(srv.ready());
-    if (i > 0) expect_output(client(fmt::format("T{}", i)), expected_reply(fmt::format("T{}", i)));
+    if (i > 0) expect_reply(client(fmt::format("T{}", i)), fmt::format("T{}", i));
     expect_signal_removes_queue(srv, SIGTERM);
   });
 }
@@ -218,7 +219,7 @@ GRADED_TEST(Shutdown, SigintRemovesQueue, 3,
   grader::repeat(3, [&](int i, std::uint64_t) {
     Server srv;
     ASSERT_TRUE(srv.ready());
-    if (i > 0) expect_output(client(fmt::format("I{}", i)), expected_reply(fmt::format("I{}", i)));
+    if (i > 0) expect_reply(client(fmt::format("I{}", i)), fmt::format("I{}", i));
     expect_signal_removes_queue(srv, SIGINT);
   });
 }
@@ -264,7 +265,7 @@ GRADED_TEST(Limits, OversizeRequestIsExit2, 3, "README §The protocol — kMaxPa
   ASSERT_TRUE(srv.ready());
   const std::string max(lab::kMaxPayload, 'm');
   auto ok = client(max);
-  expect_output(ok, expected_reply(max));
+  expect_reply(ok, max);
   expect_exit(ok, 0);
   auto big = client(std::string(lab::kMaxPayload + 1, 'x'));
   expect_exit(big, 2);
@@ -296,7 +297,7 @@ GRADED_TEST(Robustness, KilledClientDoesNotWedgeServer, 4,
   }
   for (std::size_t i = 0; i < clients.size(); ++i) {
     auto r = clients[i].finish(30'000ms);
-    expect_output(r, expected_reply(payloads[i]));
+    expect_reply(r, payloads[i]);
   }
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << queue_count(srv.id) << " messages stay in the queue (a reply to the dead client?)";
@@ -332,13 +333,13 @@ GRADED_TEST(Robustness, FullQueueDoesNotDeadlock, 5,
   }
   srv.cont();
   auto r = a.finish(30'000ms);
-  expect_output(r, expected_reply("A"));
+  expect_reply(r, "A");
   expect_exit(r, 0);
   if (::testing::Test::HasFailure()) return;  // the server is wedged: the rest would wait too
   silent.kill();  // its replies become orphans: collected, the queue drains
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << queue_count(srv.id) << " messages stay in the queue";
-  expect_output(client("AFTER"), expected_reply("AFTER"));
+  expect_reply(client("AFTER"), "AFTER");
 }
 
 GRADED_TEST(Robustness, OrphanedReplyIsCollected, 4,
@@ -358,7 +359,7 @@ GRADED_TEST(Robustness, OrphanedReplyIsCollected, 4,
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << "the reply to pid " << doomed.pid()
       << " (now dead) is still in the queue: nobody will ever read it";
-  expect_output(client("NEXT"), expected_reply("NEXT"));
+  expect_reply(client("NEXT"), "NEXT");
 }
 
 // ---- the command line -------------------------------------------------------------------
@@ -373,7 +374,7 @@ GRADED_TEST(Usage, KeyOptionOverridesTheKeyFile, 2, "README §Programs") {
   ASSERT_TRUE(srv.ready());
   EXPECT_EQ(::msgget(key, 0), srv.id) << "the server's queue is not on --key " << hex;
   auto r = client("KEYED", {"--key", hex});
-  expect_output(r, expected_reply("KEYED"));
+  expect_reply(r, "KEYED");
   expect_exit(client("DEFAULT KEY", {}, "200"), 3);  // nobody on the default key
   expect_signal_removes_queue(srv, SIGTERM);
   if (const int left = ::msgget(key, 0); left >= 0) ::msgctl(left, IPC_RMID, nullptr);

@@ -148,8 +148,8 @@ struct ItemLines {
 };
 
 inline ItemLines parse_lines(const std::string& out) {
-  static const std::regex kProduced(R"(^Producer (\d+) produced item (\d+)$)");
-  static const std::regex kConsumed(R"(^Consumer (\d+) consumed item (\d+)$)");
+  static const std::regex kProduced(R"(^\[P(\d+)\] Produced item (\d+)$)");
+  static const std::regex kConsumed(R"(^\[C(\d+)\] Consumed item (\d+)$)");
   ItemLines r;
   std::istringstream in(out);
   std::smatch m;

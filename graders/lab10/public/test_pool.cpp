@@ -68,7 +68,9 @@ GRADED_TEST(Pool, SeedTranscript, 3) {
   auto m = start_manager(5);
   if (!m) return;
   auto r = run({"worker", "1", "--hold-ms", "50", "--timeout-ms", ok_timeout()});
-  expect_output(r, "Worker 1: Acquired connection (4 remaining)\nWorker 1: Released\n");
+  expect_output(r,
+                "Worker 1: Acquired connection (4 remaining)\nWorker 1: Released connection (5 "
+                "remaining)\n");
   expect_exit(r, 0);
   auto view = View::open();
   ASSERT_TRUE(view);
@@ -108,7 +110,7 @@ GRADED_TEST(Pool, FullPoolHoldsExactlyN, 5,
   EXPECT_EQ(owners, expect_owners) << "the table must name the three holders: " << view->describe();
 
   auto late = run({"worker", "4", "--hold-ms", "0", "--timeout-ms", "200"});
-  expect_output(late, "Worker 4: timed out\n");
+  expect_output(late, "Worker 4: Waiting for connection...\nWorker 4: timed out\n");
   expect_exit(late, 1);
   EXPECT_LE(view->h().high_water.load(), 3) << view->describe();
 
@@ -133,7 +135,8 @@ GRADED_TEST(Pool, TimeoutLeavesCountUnchanged, 5,
   ASSERT_TRUE(holder.wait_for_output(acquired_line(1), 10'000ms)) << holder.out() << holder.err();
   for (unsigned id = 2; id <= 4; ++id) {
     auto r = run({"worker", std::to_string(id), "--hold-ms", "0", "--timeout-ms", "150"});
-    expect_output(r, fmt::format("Worker {}: timed out\n", id));
+    expect_output(
+        r, fmt::format("Worker {0}: Waiting for connection...\nWorker {0}: timed out\n", id));
     expect_exit(r, 1);
     EXPECT_EQ(view->sem_value(), 0) << "after worker " << id << " timed out: " << view->describe();
     EXPECT_EQ(view->h().holders.load(), 1) << view->describe();
@@ -142,7 +145,9 @@ GRADED_TEST(Pool, TimeoutLeavesCountUnchanged, 5,
   expect_exit(holder.finish(10'000ms), 0);
   EXPECT_EQ(view->sem_value(), 1) << "after the holder released: " << view->describe();
   auto next = run({"worker", "5", "--hold-ms", "0", "--timeout-ms", ok_timeout()});
-  expect_output(next, "Worker 5: Acquired connection (0 remaining)\nWorker 5: Released\n");
+  expect_output(next,
+                "Worker 5: Acquired connection (0 remaining)\nWorker 5: Released connection (1 "
+                "remaining)\n");
   EXPECT_EQ(view->h().high_water.load(), 1) << view->describe();
   expect_exit(stop_manager(*m), 0);
 }

@@ -90,8 +90,8 @@ GRADED_TEST(Program, FiveProcessesThreeRoundsPass, 4,
   EXPECT_NE(r.out.find("All processes synchronized correctly. PASS\n"), std::string::npos)
       << r.describe();
   // The transcript: each process reached and passed each round; in stdout order, no
-  // `passed (round k)` before the fifth `reached (round k)`.
-  const std::regex line_re(R"(Process ([1-5]): (reached|passed) barrier \(round ([1-3])\))");
+  // `Passed barrier k` before the fifth `Reached barrier k`.
+  const std::regex line_re(R"(\[P([1-5])\] (Reached|Passed) barrier ([1-3]))");
   std::map<int, int> reached;
   std::map<int, int> passed;
   std::istringstream in(r.out);
@@ -99,7 +99,7 @@ GRADED_TEST(Program, FiveProcessesThreeRoundsPass, 4,
     std::smatch m;
     if (!std::regex_match(line, m, line_re)) continue;
     const int round = std::stoi(m[3]);
-    if (m[2] == "reached") {
+    if (m[2] == "Reached") {
       ++reached[round];
     } else {
       EXPECT_EQ(reached[round], 5) << "`" << line << "` printed when only " << reached[round]
@@ -109,8 +109,8 @@ GRADED_TEST(Program, FiveProcessesThreeRoundsPass, 4,
     }
   }
   for (int round = 1; round <= 3; ++round) {
-    EXPECT_EQ(reached[round], 5) << "`reached barrier (round " << round << ")` lines:\n" << r.out;
-    EXPECT_EQ(passed[round], 5) << "`passed barrier (round " << round << ")` lines:\n" << r.out;
+    EXPECT_EQ(reached[round], 5) << "`Reached barrier " << round << "` lines:\n" << r.out;
+    EXPECT_EQ(passed[round], 5) << "`Passed barrier " << round << "` lines:\n" << r.out;
   }
   const int id = set_id_of(r.out);
   ASSERT_GE(id, 0) << "no `semaphore set id N` in the first line:\n" << r.out;
@@ -155,8 +155,8 @@ GRADED_TEST(Program, SigtermWhileBlockedRemovesTheSet, 3,
         [&] {
           const auto out = p.out();
           int n = 0;
-          for (auto at = out.find("reached barrier (round 2)"); at != std::string::npos;
-               at = out.find("reached barrier (round 2)", at + 1))
+          for (auto at = out.find("] Reached barrier 2\n"); at != std::string::npos;
+               at = out.find("] Reached barrier 2\n", at + 1))
             ++n;
           return n == 3 || !p.running();
         },

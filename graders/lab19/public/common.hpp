@@ -157,4 +157,11 @@ inline ::testing::AssertionResult responsive(const std::string& path) {
          << grader::excerpt(got);
 }
 
+/// What `ipc_demo MODE --size SIZE` prints: for a pipe the course guide's "hello" / "ack"
+/// first, then the verified exchange.
+inline std::string demo_output(const std::string& mode, const std::string& size) {
+  return (mode == "pipe" ? "parent -> child: hello\nchild -> parent: ack\n" : "") +
+         std::string("writer: wrote ") + size + " bytes\nreader: checksum OK\n";
+}
+
 }  // namespace lab19_test

@@ -27,11 +27,11 @@ GRADED_TEST(Demo, PipeShmSockExchange, 4,
             "README §Pitfalls 12 and 13 — flush before fork; the parent closes the child's ends") {
   for (const std::string mode : {"pipe", "shm", "sock"}) {
     auto r = run({"ipc_demo", mode});
-    expect_output(r, "writer: wrote 4096 bytes\nreader: checksum OK\n");
+    expect_output(r, lab19_test::demo_output(mode, "4096"));
     expect_exit(r, 0);
     for (const std::string size : {"1", "100003", "3145728"}) {
       auto q = run({"ipc_demo", mode, "--size", size, "--seed", "7"}, {.timeout = 20'000ms});
-      expect_output(q, "writer: wrote " + size + " bytes\nreader: checksum OK\n");
+      expect_output(q, lab19_test::demo_output(mode, size));
       expect_exit(q, 0);
     }
   }

@@ -18,19 +18,26 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       "<rundir>/calc_server; each reply goes to the client's own FIFO. Stops on SIGINT or\n"
       "SIGTERM and removes its FIFO. Exit 1 if a server is already running here."};
   bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "log every request and its reply on stderr");
+  app.add_flag("-v,--verbose", verbose, "also print the server's pid when it is ready");
 
   return ipclab::run_main(app, argc, argv, [&] {
     namespace lab = ipclab::lab02;
     ipclab::ShutdownSignals signals;
     lab::ServerOptions opts;
     opts.stop_fd = signals.fd();
-    opts.on_ready = [](const std::string& path) {
-      fmt::print("calc_server: listening on {} (pid {})\n", path, ::getpid());
-      (void)std::fflush(stdout);  // a file or a pipe is block-buffered: whoever waits for it, now
+    // Every line is flushed at once: a file or a pipe is block-buffered, and whoever waits
+    // for a line (a test, `grep -m1`) must see it now.
+    opts.on_ready = [verbose](const std::string& path) {
+      fmt::print("Server listening on {}...\n", path);
+      if (verbose) fmt::print("calc_server: listening on {} (pid {})\n", path, ::getpid());
+      (void)std::fflush(stdout);
     };
-    if (verbose)
-      opts.log = [](std::string_view line) { fmt::print(stderr, "calc_server: {}\n", line); };
+    // The course guide's per-request lines ("Received: ...", "Sending response: ..."), and
+    // a bad request dropped.
+    opts.log = [](std::string_view line) {
+      fmt::print("{}\n", line);
+      (void)std::fflush(stdout);
+    };
     lab::ServerStats stats;
     try {
       stats = lab::run_server(opts);

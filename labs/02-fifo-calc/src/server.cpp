@@ -136,12 +136,14 @@ class Loop {
       ++stats_.clients_gone;
     }
     if (opts_.log) {
-      std::string r = encode_reply(reply);
-      r.pop_back();
+      log(fmt::format("Received: {} from client {}", shown(request->expression),
+                      request->client_id));
+      const std::string r =
+          reply.status == Status::kOk ? std::to_string(reply.value) : "error: " + reply.message;
+      const std::string to = client_fifo_path(request->client_id);
       log(gone.empty()
-              ? fmt::format("{}: {} -> {}", request->client_id, shown(request->expression), r)
-              : fmt::format("{}: {} -> {} (dropped, client gone: {})", request->client_id,
-                            shown(request->expression), r, gone));
+              ? fmt::format("Sending response: {} to {}", r, to)
+              : fmt::format("Sending response: {} to {} (dropped, client gone: {})", r, to, gone));
     }
   }
 

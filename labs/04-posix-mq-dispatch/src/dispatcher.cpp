@@ -82,6 +82,7 @@ class Dispatcher {
                  "Dispatcher: note: {} already exists with max-msgs {}, msg-size {}; "
                  "--max-msgs/--msg-size apply only when the queue is created\n",
                  mq_.name(), a.mq_maxmsg, a.mq_msgsize);
+    say("Dispatcher running, queue: {}\n", mq_.name());  // the course guide's line
     say("Dispatcher: ready on {} ({} x {} bytes, {} waiting, {} worker{}, aging {} ms, {})\n",
         mq_.name(), a.mq_maxmsg, a.mq_msgsize, a.mq_curmsgs, opts_.workers,
         opts_.workers == 1 ? "" : "s", opts_.aging.count(), opts_.notify ? "notify" : "poll");

@@ -1,6 +1,11 @@
 // sysv_client "HELLO" [--timeout MS] [--key K] — sends one request to sysv_server and
-// prints `Response: HELLO_PROCESSED`. No server: `error: server not running: ...`, exit 3.
+// prints the course guide's `Sending to server (msgtyp=1)`, `Waiting for response
+// (msgtyp=PID)` and `Response: HELLO_PROCESSED`. No server: `error: server not running: ...`,
+// exit 3.
+#include <unistd.h>  // getpid
+
 #include <chrono>  // std::chrono::milliseconds
+#include <cstdio>  // stdout, std::fflush
 #include <string>  // std::string
 
 #include "ipclab/main.hpp"  // run_main, CLI11
@@ -28,6 +33,12 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
 
   return ipclab::run_main(app, argc, argv, [&] {
     const key_t key = key_text.empty() ? lab05::default_key() : lab05::parse_key(key_text);
+    // The course guide's lines: call() sends mtype 1, then waits for mtype = our pid (not
+    // for a payload call() refuses: bad input prints only its error).
+    if (payload.size() <= lab05::kMaxPayload)
+      fmt::print("Sending to server (msgtyp={})\nWaiting for response (msgtyp={})\n",
+                 lab05::kRequestType, ::getpid());
+    (void)std::fflush(stdout);  // before a wait that may be long
     const auto reply = lab05::call(key, payload, std::chrono::milliseconds(timeout_ms));
     fmt::print("Response: {}\n", reply);
     return ipclab::kExitOk;

@@ -30,8 +30,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     if (const auto stale = server.stale())
       fmt::print(stderr, "sysv_server: removed stale queue (id {}, {} message{} left in it)\n",
                  stale->id, stale->messages, stale->messages == 1 ? "" : "s");
-    fmt::print("sysv_server: queue id {} key 0x{:08x}, ready\n", server.queue_id(),
-               static_cast<unsigned>(key));
+    // The course guide's two lines: the queue's key and id, then the mtype it serves.
+    fmt::print("Server starting, key=0x{:08x}, msqid={}\nWaiting for requests (msgtyp={})...\n",
+               static_cast<unsigned>(key), server.queue_id(), lab05::kRequestType);
     (void)std::fflush(stdout);  // the ready line must not wait in a buffer: tests read it
     const auto stats = server.serve([&] { return signals.requested(); });
     const int id = server.queue_id();

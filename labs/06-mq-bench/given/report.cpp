@@ -1,7 +1,10 @@
 // Lab 06, given: the report. Medians over runs, the spread (min-max), ratios as the median
-// of per-round ratios; printed as a table (one row a mechanism), CSV or JSON
-// (docs/benchmarking.md).
-#include <algorithm>  // std::max
+// of per-round ratios; printed as a table (the course guide's block, then one row a
+// mechanism), CSV or JSON (docs/benchmarking.md).
+#include <algorithm>    // std::max
+#include <cstdint>      // std::uint64_t
+#include <string>       // std::string, std::to_string
+#include <string_view>  // std::string_view
 
 #include <fmt/core.h>
 
@@ -23,6 +26,65 @@ const MechanismRuns* find_runs(const Report& r, Mechanism m) {
   for (const auto& x : r.results)
     if (x.mech == m) return &x;
   return nullptr;
+}
+
+/// The course guide's name of a mechanism: "Pipe", "Unix Domain Socket", ...
+std::string_view guide_name(Mechanism m) {
+  switch (m) {
+    case Mechanism::kPipe:
+      return "Pipe";
+    case Mechanism::kFifo:
+      return "FIFO";
+    case Mechanism::kUds:
+      return "Unix Domain Socket";
+    case Mechanism::kPosixMq:
+      return "POSIX Message Queue";
+    case Mechanism::kSysvMq:
+      return "System V Message Queue";
+    case Mechanism::kShmSem:
+      return "Shared Memory + Sem";
+  }
+  return "?";
+}
+
+/// 1024 -> "1KB", 100000 -> "100K": the guide's short numbers, exact or left whole.
+std::string short_count(std::uint64_t n, std::uint64_t unit, const char* k, const char* m) {
+  if (n >= unit * unit && n % (unit * unit) == 0) return fmt::format("{}{}", n / unit / unit, m);
+  if (n >= unit && n % unit == 0) return fmt::format("{}{}", n / unit, k);
+  return std::to_string(n);
+}
+
+/// The course guide's block: its title, one row a mechanism (throughput, round-trip
+/// latency), the winner by throughput. Latencies are round trips (ping-pong), as in the
+/// detailed table.
+std::string format_guide(const Report& report) {
+  const Params& p = report.params;
+  std::string out =
+      fmt::format("IPC Mechanism Benchmark ({} messages, {} iterations)\n\n",
+                  short_count(p.msg_size, 1024, "KB", "MB") + (p.msg_size % 1024 == 0 ? "" : "B"),
+                  short_count(p.iterations, 1000, "K", "M"));
+  out += fmt::format("{:<24} {:>16} {:>15} {:>15}\n", "Mechanism", "Throughput", "Latency (avg)",
+                     "Latency (p99)");
+  const MechanismRuns* winner = nullptr;
+  double best = 0;
+  for (const auto& r : report.results) {
+    if (!r.skipped.empty()) {
+      out += fmt::format("{:<24} skipped: {}\n", guide_name(r.mech), r.skipped);
+      continue;
+    }
+    const Summary s = summarize(report, r);
+    if (winner == nullptr || s.msgs_per_s > best) {
+      winner = &r;
+      best = s.msgs_per_s;
+    }
+    out += fmt::format("{:<24} {:>10.0f} msg/s {:>12.2f} μs {:>12.2f} μs\n", guide_name(r.mech),
+                       s.msgs_per_s, s.rtt_avg_ns / 1e3, s.rtt_p99_ns / 1e3);
+  }
+  out += "(latency: a ping-pong round trip)\n\n";
+  if (winner != nullptr)
+    out += fmt::format("Winner: {} (for raw throughput)\n", guide_name(winner->mech));
+  out += "Best simplicity: Unix Domain Socket\n\n";
+  return out;
 }
 
 }  // namespace
@@ -53,7 +115,8 @@ Summary summarize(const Report& report, const MechanismRuns& runs) {
 std::string format_table(const Report& report) {
   const Params& p = report.params;
   const std::string base(mechanism_name(report.baseline));
-  std::string out = fmt::format(
+  std::string out = format_guide(report);
+  out += fmt::format(
       "ipc_benchmark: {}-byte messages; stream: {} messages a run; ping-pong: {} round trips a "
       "run\n"
       "runs: {} (median; spread = min-max over runs); warm-up: {} messages; pinning: {}\n\n",

@@ -38,6 +38,7 @@
 #include "ipclab/signal.hpp"   // ShutdownSignals
 #include "lab07/bounded_buffer.hpp"
 #include "lab07/shared_buffer.hpp"
+#include "lab07/test_hook.hpp"  // count_waits_into
 
 namespace {
 
@@ -64,11 +65,14 @@ class Tally {
         items_(c.items),
         base_(base) {}
   static std::size_t counters(const Config& c) {
-    return static_cast<std::size_t>(c.producers + c.consumers) + c.items;
+    return static_cast<std::size_t>(c.producers + c.consumers) + c.items + 2;
   }
   Counter& produced(std::size_t p) { return base_[p]; }
   Counter& consumed(std::size_t c) { return base_[p_ + c]; }
   Counter& seen(std::uint64_t item) { return base_[p_ + c_ + (item - 1)]; }  // 1-based
+  /// Condition waits in push() (the buffer was full) and in pop() (it was empty).
+  Counter& full_waits() { return base_[p_ + c_ + items_]; }
+  Counter& empty_waits() { return base_[p_ + c_ + items_ + 1]; }
   std::uint64_t items() const { return items_; }
 
  private:
@@ -81,21 +85,23 @@ class Tally {
 /// items: a fixed share, so every producer has work however the scheduler runs them.
 template <typename Buffer>
 void produce(Buffer& buf, Tally& t, int id, int count, bool quiet) {
+  ipclab::lab07::count_waits_into(&t.full_waits());
   for (auto item = static_cast<std::uint64_t>(id); item <= t.items();
        item += static_cast<std::uint64_t>(count)) {
     if (!buf.push(item)) return;  // closed under us
     t.produced(static_cast<std::size_t>(id - 1)).fetch_add(1);
-    if (!quiet) fmt::print("Producer {} produced item {}\n", id, item);
+    if (!quiet) fmt::print("[P{}] Produced item {}\n", id, item);
   }
 }
 
 /// Consumer `id` (1-based): pops until the buffer is closed and drained.
 template <typename Buffer>
 void consume(Buffer& buf, Tally& t, int id, bool quiet) {
+  ipclab::lab07::count_waits_into(&t.empty_waits());
   while (auto item = buf.pop()) {
     if (*item >= 1 && *item <= t.items()) t.seen(*item).fetch_add(1);
     t.consumed(static_cast<std::size_t>(id - 1)).fetch_add(1);
-    if (!quiet) fmt::print("Consumer {} consumed item {}\n", id, *item);
+    if (!quiet) fmt::print("[C{}] Consumed item {}\n", id, *item);
   }
 }
 
@@ -228,6 +234,9 @@ ProcessOutcome run_processes(const Config& cfg, Tally& t, const ipclab::Shutdown
 }
 
 int run(const Config& cfg) {
+  fmt::print(
+      "Producer-Consumer Simulation\nBuffer size: {}, Producers: {}, Consumers: {}, Items: {}\n",
+      cfg.buffer_size, cfg.producers, cfg.consumers, cfg.items);
   const auto start = std::chrono::steady_clock::now();
   const std::size_t n = Tally::counters(cfg);
   std::vector<Counter> heap(cfg.mode == "threads" ? n : 0);
@@ -262,6 +271,10 @@ int run(const Config& cfg) {
 
   (void)std::fflush(stdout);
   fmt::print("Statistics:\n");
+  fmt::print("Total produced: {}\n", produced);
+  fmt::print("Total consumed: {}\n", consumed);
+  fmt::print("Buffer empty waits: {}\n", t.empty_waits().load());
+  fmt::print("Buffer full waits: {}\n", t.full_waits().load());
   fmt::print("  mode:            {}\n", cfg.mode);
   fmt::print("  producers:       {}\n", cfg.producers);
   fmt::print("  consumers:       {}\n", cfg.consumers);

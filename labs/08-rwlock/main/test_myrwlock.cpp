@@ -36,34 +36,47 @@ struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<int> readers_inside{0};
   std::atomic<int> writers_inside{0};
+  std::atomic<int> writers_waiting{0};
+  bool verbose = false;  // the course guide's per-event lines
   std::atomic<int> max_readers_inside{0};
   std::atomic<std::int64_t> violations{0};
   explicit Shared(Policy p) : lock(p) {}
 };
 
-void reader_loop(Shared& s, ThreadStats& st, std::int64_t hold_ns) {
-  while (!s.stop.load(std::memory_order_relaxed)) {
-    const std::int64_t t0 = ipclab::now_ns();
-    ipclab::lab08::ReadGuard g(s.lock);
-    const std::int64_t waited = ipclab::now_ns() - t0;
-    st.ops++;
-    st.total_wait_ns += waited;
-    st.max_wait_ns = std::max(st.max_wait_ns, waited);
-    const int inside = s.readers_inside.fetch_add(1) + 1;
-    int seen = s.max_readers_inside.load();
-    while (inside > seen && !s.max_readers_inside.compare_exchange_weak(seen, inside)) {
-    }
-    if (s.writers_inside.load() != 0) s.violations++;
-    sleep_ns(hold_ns);  // readers overlap: each holds the lock a while
-    s.readers_inside.fetch_sub(1);
-  }
-}
-
-void writer_loop(Shared& s, ThreadStats& st, std::int64_t hold_ns, std::int64_t pause_ns) {
+void reader_loop(Shared& s, ThreadStats& st, int id, std::int64_t hold_ns) {
   while (!s.stop.load(std::memory_order_relaxed)) {
     const std::int64_t t0 = ipclab::now_ns();
     {
+      ipclab::lab08::ReadGuard g(s.lock);
+      if (s.verbose)
+        fmt::print("Reader {} acquired read lock ({} writers waiting)\n", id,
+                   s.writers_waiting.load());
+      const std::int64_t waited = ipclab::now_ns() - t0;
+      st.ops++;
+      st.total_wait_ns += waited;
+      st.max_wait_ns = std::max(st.max_wait_ns, waited);
+      const int inside = s.readers_inside.fetch_add(1) + 1;
+      int seen = s.max_readers_inside.load();
+      while (inside > seen && !s.max_readers_inside.compare_exchange_weak(seen, inside)) {
+      }
+      if (s.writers_inside.load() != 0) s.violations++;
+      sleep_ns(hold_ns);  // readers overlap: each holds the lock a while
+      s.readers_inside.fetch_sub(1);
+    }
+    if (s.verbose) fmt::print("Reader {} released read lock\n", id);
+  }
+}
+
+void writer_loop(Shared& s, ThreadStats& st, int id, std::int64_t hold_ns, std::int64_t pause_ns) {
+  while (!s.stop.load(std::memory_order_relaxed)) {
+    const std::int64_t t0 = ipclab::now_ns();
+    {
+      s.writers_waiting.fetch_add(1);
+      if (s.verbose)
+        fmt::print("Writer {} waiting... ({} readers active)\n", id, s.readers_inside.load());
       ipclab::lab08::WriteGuard g(s.lock);
+      s.writers_waiting.fetch_sub(1);
+      if (s.verbose) fmt::print("Writer {} acquired write lock\n", id);
       const std::int64_t waited = ipclab::now_ns() - t0;
       st.ops++;
       st.total_wait_ns += waited;
@@ -73,6 +86,7 @@ void writer_loop(Shared& s, ThreadStats& st, std::int64_t hold_ns, std::int64_t 
       if (s.readers_inside.load() != 0) s.violations++;
       s.writers_inside.fetch_sub(1);
     }
+    if (s.verbose) fmt::print("Writer {} released write lock\n", id);
     sleep_ns(pause_ns);
   }
 }
@@ -114,23 +128,30 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_option("--write-pause-us", write_pause_us,
                  "pause between a writer's acquisitions (default 1000)")
       ->transform(micros);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose,
+               "print every acquire, wait and release (runs of 100 ms or less always do)");
 
   return ipclab::run_main(app, argc, argv, [&] {
     const std::int64_t run_ns = ipclab::parse_duration("--duration", duration, kRunRange).count();
     const Policy policy = *ipclab::lab08::parse_policy(policy_text);
     Shared s(policy);
+    s.verbose = verbose || run_ns <= 100'000'000;
     std::vector<ThreadStats> rstats(static_cast<std::size_t>(readers));
     std::vector<ThreadStats> wstats(static_cast<std::size_t>(writers));
     std::vector<std::thread> threads;
     threads.reserve(rstats.size() + wstats.size());
+    fmt::print("My RWLock Test ({} readers, {} writers, {:g} second{})\n", readers, writers,
+               static_cast<double>(run_ns) / 1e9, run_ns == 1'000'000'000 ? "" : "s");
     fmt::print("policy: {}, readers: {}, writers: {}, duration: {}, starvation bound: {} ms\n",
                policy_text, readers, writers, duration, starvation_ms);
     (void)std::fflush(stdout);
-    for (auto& st : rstats)
-      threads.emplace_back(reader_loop, std::ref(s), std::ref(st), read_hold_us * 1000LL);
-    for (auto& st : wstats)
-      threads.emplace_back(writer_loop, std::ref(s), std::ref(st), write_hold_us * 1000LL,
-                           write_pause_us * 1000LL);
+    for (std::size_t i = 0; i < rstats.size(); ++i)
+      threads.emplace_back(reader_loop, std::ref(s), std::ref(rstats[i]), static_cast<int>(i + 1),
+                           read_hold_us * 1000LL);
+    for (std::size_t i = 0; i < wstats.size(); ++i)
+      threads.emplace_back(writer_loop, std::ref(s), std::ref(wstats[i]), static_cast<int>(i + 1),
+                           write_hold_us * 1000LL, write_pause_us * 1000LL);
     sleep_ns(run_ns);
     s.stop.store(true);
     for (auto& t : threads) t.join();
@@ -150,6 +171,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     auto mean_ms = [](const ThreadStats& t) {
       return t.ops ? ms(t.total_wait_ns) / static_cast<double>(t.ops) : 0.0;
     };
+    fmt::print("Statistics:\nRead operations: {}\nWrite operations: {}\n", r.ops, w.ops);
+    fmt::print("Max reader wait: {:.0f}ms\nMax writer wait: {:.0f}ms\n", ms(r.max_wait_ns),
+               ms(w.max_wait_ns));
     fmt::print("acquisitions: {} reads, {} writes\n", r.ops, w.ops);
     fmt::print("ops: {} ({:.0f}/s)\n", r.ops + w.ops, static_cast<double>(r.ops + w.ops) / secs);
     fmt::print("max reader wait: {:.3f} ms (mean {:.3f} ms)\n", ms(r.max_wait_ns), mean_ms(r));

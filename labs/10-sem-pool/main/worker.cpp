@@ -44,7 +44,15 @@ void hold(const ipclab::ShutdownSignals& signals, int ms) {
 int run(std::uint32_t id, int hold_ms, int timeout_ms, bool trace) {
   lab10::Pool pool = open_pool();
   const pid_t self = ::getpid();
-  const auto slot = pool.acquire(self, id, ipclab::Deadline(std::chrono::milliseconds(timeout_ms)));
+  const ipclab::Deadline deadline(std::chrono::milliseconds{timeout_ms});
+  // A first try that does not wait (a deadline already passed): if no connection is free,
+  // say so (the course guide's "Waiting for connection..."), then wait up to --timeout-ms.
+  auto slot = pool.acquire(self, id, ipclab::Deadline(std::chrono::milliseconds{0}));
+  if (!slot) {
+    fmt::print("Worker {}: Waiting for connection...\n", id);
+    (void)std::fflush(stdout);
+    slot = pool.acquire(self, id, deadline);
+  }
   if (!slot) {
     fmt::print("Worker {}: timed out\n", id);
     return ipclab::kExitFailed;
@@ -66,7 +74,7 @@ int run(std::uint32_t id, int hold_ms, int timeout_ms, bool trace) {
     throw std::logic_error(fmt::format(
         "worker {}: slot {} was taken over while held (owner now pid {})", id, *slot, owner));
   pool.release(*slot, self);
-  fmt::print("Worker {}: Released\n", id);
+  fmt::print("Worker {}: Released connection ({} remaining)\n", id, pool.available());
   return ipclab::kExitOk;
 }
 

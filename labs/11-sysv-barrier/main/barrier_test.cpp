@@ -12,9 +12,11 @@
 #include <unistd.h>     // fork, _exit, pause, getpid
 
 #include <algorithm>  // std::find
+#include <atomic>     // std::atomic
 #include <cstdio>     // stdout, std::fflush
 #include <fstream>    // std::ifstream
 #include <map>        // std::map
+#include <new>        // placement new
 #include <optional>   // std::optional
 #include <string>     // std::string
 #include <vector>     // std::vector
@@ -24,6 +26,7 @@
 #include "ipclab/main.hpp"     // run_main, CLI11
 #include "ipclab/names.hpp"    // names::sysv_key, names::path
 #include "ipclab/process.hpp"  // try_wait, kill_and_reap, WaitStatus
+#include "ipclab/shm.hpp"      // Mapping::anonymous_shared
 #include "ipclab/signal.hpp"   // ShutdownSignals
 #include "lab11/barrier.hpp"
 
@@ -46,7 +49,11 @@ struct Options {
 void say(int fd, const std::string& line) { (void)!::write(fd, line.data(), line.size()); }
 
 /// The body of participant `me` (1-based). Never returns.
-[[noreturn]] void participant(lab11::SysvBarrier barrier, int me, const Options& o, int log_fd) {
+/// `passes` counts every departure of every process, shared by all of them: the one whose
+/// departure completes round r (passes reaches r * N) prints the course guide's "--- All
+/// processes passed barrier r ---". No departure of round r + 1 can come before it.
+[[noreturn]] void participant(lab11::SysvBarrier barrier, int me, const Options& o, int log_fd,
+                              std::atomic<long>& passes) {
   (void)::signal(SIGINT, SIG_DFL);
   (void)::signal(SIGTERM, SIG_DFL);
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the coordinator gone: nobody would clean up
@@ -62,11 +69,13 @@ void say(int fd, const std::string& line) { (void)!::write(fd, line.data(), line
         say(1, fmt::format("Process {}: stalling at round {} (--stall-one-at)\n", me, round));
         for (;;) ::pause();
       }
-      if (!o.quiet) say(1, fmt::format("Process {}: reached barrier (round {})\n", me, round));
+      if (!o.quiet) say(1, fmt::format("[P{}] Reached barrier {}\n", me, round));
       say(log_fd, fmt::format("{} {} enter\n", round, me));
       barrier.wait();
       say(log_fd, fmt::format("{} {} leave\n", round, me));
-      if (!o.quiet) say(1, fmt::format("Process {}: passed barrier (round {})\n", me, round));
+      if (!o.quiet) say(1, fmt::format("[P{}] Passed barrier {}\n", me, round));
+      if ((passes.fetch_add(1) + 1) % o.processes == 0 && !o.quiet)
+        say(1, fmt::format("--- All processes passed barrier {} ---\n", round));
     }
   } catch (const lab11::BarrierBroken& e) {
     say(1, fmt::format("Process {}: barrier broken (round {})\n", me, round));
@@ -142,12 +151,16 @@ int run(const Options& given) {
       ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600),
       "open(\"{}\")", log));
 
+  // Zero-filled, shared with every participant (inherited across fork).
+  auto shared = ipclab::Mapping::anonymous_shared(sizeof(std::atomic<long>));
+  auto& passes = *new (shared.data()) std::atomic<long>(0);
+  fmt::print("Barrier Test ({} processes, {} iterations)\n", o.processes, o.iterations);
   fmt::print("barrier_test: semaphore set id {}, {} processes, {} rounds\n", barrier.id(),
              o.processes, o.iterations);
   (void)std::fflush(stdout);  // before fork: the children must not inherit a full buffer
   for (int i = 1; i <= o.processes; ++i) {
     const pid_t pid = ipclab::check_unix(::fork(), "fork");
-    if (pid == 0) participant(barrier, i, o, log_fd.get());
+    if (pid == 0) participant(barrier, i, o, log_fd.get(), passes);
     kids.push_back(pid);
   }
 

@@ -49,6 +49,7 @@ struct Options {
   lab13::TestHooks hooks;
   int stall_ms = 0;
   bool corrupt = false;  // bench test hook: flip a byte of every N-worker output
+  bool compare = false;  // filter mode: also time one worker, for the speedup
 };
 
 double mpix(double pixels, double seconds) { return seconds > 0 ? pixels / seconds / 1e6 : 0; }
@@ -70,11 +71,20 @@ auto interruptible(const ipclab::ShutdownSignals& signals, Work&& work) {
   return result.get();
 }
 
+/// The course guide's name of a filter: "Gaussian blur", ...
+std::string guide_filter_name(lab13::Filter f) {
+  return f == lab13::Filter::kBlur ? "Gaussian blur" : std::string(lab13::filter_name(f));
+}
+
 int filter_file(const Options& o, const ipclab::ShutdownSignals& signals) {
   if (o.in.empty() || o.out.empty())
     throw ipclab::UsageError("IN.png and OUT.png are required (or --bench)");
   const lab13::FilterSpec spec{lab13::parse_filter(o.filter), o.radius};
   const lab13::Image in = interruptible(signals, [&] { return lab13::load_png(o.in); });
+  // The course guide's header: the image (8-bit RGB in memory), the workers, the filter.
+  fmt::print("Image: {}x{} ({:.1f} MB)\nWorkers: {}\nFilter: {}\n", in.width, in.height,
+             static_cast<double>(in.pixels.size()) / 1e6, o.workers,
+             guide_filter_name(spec.filter));
   fmt::print("shm_image_filter: {} {}x{}, {}{}, {} worker{}\n", o.in, in.width, in.height,
              lab13::filter_name(spec.filter),
              spec.filter == lab13::Filter::kBlur ? fmt::format(" radius {}", spec.radius) : "",
@@ -86,6 +96,20 @@ int filter_file(const Options& o, const ipclab::ShutdownSignals& signals) {
   popts.timeout = std::chrono::milliseconds(o.timeout_ms);
   popts.hooks = o.hooks;
   const lab13::ParallelResult r = lab13::filter_parallel(in, spec, popts);
+  // --compare: the same filter with one worker process, timed the same way.
+  double single_seconds = 0;
+  if (o.compare) {
+    popts.workers = 1;
+    single_seconds = lab13::filter_parallel(in, spec, popts).filter_seconds;
+  }
+  // The guide's per-worker lines come from each worker's record, after the phase (numbered
+  // from 1 as the guide does; the detailed lines below number them from 0).
+  fmt::print("[Master] Loaded image into shared memory (shmid={})\n", r.in_shmid);
+  for (const auto& w : r.workers)
+    fmt::print("[Worker {}] Processing rows {}-{}\n", w.index + 1, w.rows.begin, w.rows.end - 1);
+  for (const auto& w : r.workers)
+    fmt::print("[Worker {}] Done ({:.0f}ms)\n", w.index + 1, w.seconds * 1e3);
+  fmt::print("[Master] All workers complete, writing output\n");
   double cpu = 0;
   for (const auto& w : r.workers) {
     fmt::print("worker {} (pid {}): rows [{}, {}) ({} rows), {:.2f} ms (CPU {:.2f} ms)\n", w.index,
@@ -105,6 +129,20 @@ int filter_file(const Options& o, const ipclab::ShutdownSignals& signals) {
                          "open(\"{}\")", o.out));
   ipclab::write_full(fd.get(), bytes.data(), bytes.size());  // save_png, after the encoding
   fmt::print("wrote {}\n", o.out);
+  // The guide's totals: the filter phase; the speedup against one worker with --compare,
+  // else the workers' CPU time over the phase (what one worker alone would have needed).
+  if (o.compare) {
+    fmt::print("Total time: {:.0f}ms (vs {:.0f}ms single-threaded)\n", r.filter_seconds * 1e3,
+               single_seconds * 1e3);
+    fmt::print("Speedup: {:.2f}x with {} workers\n",
+               r.filter_seconds > 0 ? single_seconds / r.filter_seconds : 0.0, o.workers);
+  } else {
+    fmt::print("Total time: {:.0f}ms\n", r.filter_seconds * 1e3);
+    fmt::print(
+        "Speedup: {:.2f}x with {} workers (workers' CPU time / filter phase; --compare "
+        "measures one worker)\n",
+        r.filter_seconds > 0 ? cpu / r.filter_seconds : 0.0, o.workers);
+  }
   return ipclab::kExitOk;
 }
 
@@ -216,6 +254,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                  "ms the master waits for its workers before it gives up (exit 1)")
       ->capture_default_str()
       ->transform(ipclab::cli::milliseconds(1ms, 1h));
+  app.add_flag("--compare", o.compare,
+               "filter mode: also run the filter with one worker and report the real speedup");
   app.add_flag("--bench", o.bench,
                "benchmark: 1 worker against --workers, blur of a generated image");
   app.add_option("--runs", o.runs, "bench: timed rounds")

@@ -233,6 +233,7 @@ ParallelResult filter_parallel(const Image& in, const FilterSpec& spec,
   result.output = Image(in.width, in.height);
   copy_in_strips(result.output.pixels.data(), out_pixels, bytes, opts);
   result.filter_seconds = static_cast<double>(t1 - t0) / 1e9;
+  result.in_shmid = res.in_seg->id();
   for (int i = 0; i < n; ++i) {
     const WorkerSlot& s = header->slots[i];
     result.workers.push_back(WorkerReport{

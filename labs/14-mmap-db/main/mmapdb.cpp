@@ -3,10 +3,11 @@
 // — a memory-mapped key-value database in one file, shared by many processes.
 #include <unistd.h>  // write, _exit
 
-#include <cstdint>  // std::uint64_t
-#include <cstdio>   // stdout
-#include <string>   // std::string
-#include <thread>   // std::thread: the --timeout watchdog
+#include <cstdint>    // std::uint64_t
+#include <cstdio>     // stdout
+#include <stdexcept>  // std::logic_error
+#include <string>     // std::string
+#include <thread>     // std::thread: the --timeout watchdog
 
 #include "../given/bench.hpp"  // run_bench
 #include "ipclab/clock.hpp"    // sleep_ns
@@ -86,10 +87,20 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
     const ipclab::lab14::OpenOptions opts{.sync = !no_sync};
     if (*create) {
       Db::create(file, size, opts);
+      fmt::print("Database created: {} ({})\n", file, ipclab::format_size(size));
     } else if (*insert) {
       ipclab::lab14::check_key(key);
       ipclab::lab14::check_value(value);
-      Db::open(file, opts).put(key, value);
+      // One transaction, so that the record found is the one just written: its value
+      // follows its head and key, in the heap.
+      Db db = Db::open(file, opts);
+      db.begin();
+      db.put(key, value);
+      const auto v = db.get(key);
+      db.commit();
+      if (!v) throw std::logic_error("a key just inserted is not found");
+      fmt::print("Inserted at offset {}\n",
+                 db.offset_of(v->data()) - sizeof(ipclab::lab14::RecordHead) - key.size());
     } else if (*get) {
       ipclab::lab14::check_key(key);
       Db db = Db::open(file, opts);

@@ -1,11 +1,18 @@
-// ipc_demo pipe|shm|sock [--seed N] [--size BYTES] — one verified parent↔child exchange;
+// ipc_demo pipe|shm|sock [--seed N] [--size BYTES] — one verified parent↔child exchange
+// (pipe: first the course guide's "hello" / "ack");
 // ipc_demo bench [--seed N] [--format table|json] — latency and throughput of the three.
-#include <cstdint>  // std::int64_t, std::uint64_t
-#include <cstdio>   // stdout
-#include <string>   // std::string
+#include <unistd.h>  // fork, _exit
 
-#include "ipclab/main.hpp"    // run_main, CLI11
-#include "ipclab/signal.hpp"  // ignore_sigpipe
+#include <array>        // std::array
+#include <cstdint>      // std::int64_t, std::uint64_t
+#include <cstdio>       // stdout, std::fflush
+#include <string>       // std::string
+#include <string_view>  // std::string_view
+
+#include "ipclab/main.hpp"     // run_main, run_guarded, CLI11
+#include "ipclab/process.hpp"  // wait_for, WaitStatus
+#include "ipclab/signal.hpp"   // ignore_sigpipe
+#include "lab19/channel.hpp"   // Channel
 #include "lab19/demo.hpp"
 
 namespace {
@@ -50,6 +57,37 @@ void print_json(const BenchResult& r, const ipclab::lab19::BenchOptions& o) {
              r.rows[1].ratio_vs_pipe, r.rows[2].ratio_vs_pipe);
 }
 
+/// The course guide's pipe exchange, over the lab's pipe Channel: the parent sends "hello",
+/// the child prints what it received and answers "ack", the parent prints that. Each line
+/// is printed by the side that received the words.
+void hello_ack() {
+  using ipclab::lab19::Channel;
+  Channel ch = Channel::make(ipclab::lab19::Mechanism::kPipe);
+  (void)std::fflush(stdout);  // or the child would print again what is buffered
+  const pid_t pid = ipclab::check_unix(::fork(), "fork");
+  if (pid == 0) {
+    const int status = ipclab::run_guarded([&] {
+      ch.become_child();
+      std::array<char, 5> hello{};
+      ch.recv(hello.data(), hello.size());
+      fmt::print("parent -> child: {}\n", std::string_view(hello.data(), hello.size()));
+      (void)std::fflush(stdout);
+      ch.send("ack", 3);
+      return 0;
+    });
+    (void)std::fflush(stdout);
+    ::_exit(status);
+  }
+  ch.become_parent();
+  ch.send("hello", 5);
+  std::array<char, 3> ack{};
+  ch.recv(ack.data(), ack.size());
+  const ipclab::WaitStatus st = ipclab::wait_for(pid);
+  fmt::print("child -> parent: {}\n", std::string_view(ack.data(), ack.size()));
+  (void)std::fflush(stdout);
+  if (st.raw() != 0) throw ipclab::OperationFailed(fmt::format("the child {}", st.describe()));
+}
+
 }  // namespace
 
 // run_main maps every exception to an exit code; only setting up the parser precedes it.
@@ -88,6 +126,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
         print_table(r, o);
       return 0;
     }
+    // The guide's words first, when run_demo will accept the size (bad input prints
+    // nothing but its error).
+    if (mode == "pipe" && size > 0 && size <= ipclab::lab19::kMaxDemoSize) hello_ack();
     const Mechanism m = mode == "pipe"  ? Mechanism::kPipe
                         : mode == "shm" ? Mechanism::kShm
                                         : Mechanism::kSock;

@@ -366,6 +366,14 @@ bool wait_until(const std::function<bool()>& pred, Timeout timeout = 5'000ms);
 /// stdout (more than kKeptWhole bytes) fails, saying so.
 void expect_output(const RunResult& r, const std::string& expected,
                    std::source_location where = std::source_location::current());
+/// EXPECT that `text` holds, in this order, a line matching each of `lines` (ECMAScript
+/// regular expressions matched against the whole line; other lines may come between them):
+/// a transcript checked line for line. On failure prints which line was not found, after
+/// which, and the text.
+void expect_lines(const std::string& text, const std::vector<std::string>& lines,
+                  std::source_location where = std::source_location::current());
+/// `text` as a regular expression that matches it literally (for a path in expect_lines).
+std::string re_quote(std::string_view text);
 /// EXPECT that the shell status is `code`, with the report on failure.
 void expect_exit(const RunResult& r, int code,
                  std::source_location where = std::source_location::current());

@@ -180,8 +180,11 @@ struct ServerOptions {
   int stop_fd = -1;
   /// Called once, with the FIFO's path, when clients can be served.
   std::function<void(const std::string& fifo_path)> on_ready;
-  /// Called with one line (no '\n') per event worth logging: a request and its reply, a
-  /// client that was gone, a bad request. May be empty.
+  /// Called with one line (no '\n') per event worth logging. Per request, two lines in the
+  /// course guide's words: `Received: EXPR from client ID`, then `Sending response: R to
+  /// FIFO` (R the value, or `error: MESSAGE`; ` (dropped, client gone: WHY)` appended when
+  /// the reply could not be delivered). A bad request: one line saying why it was dropped.
+  /// May be empty.
   std::function<void(std::string_view line)> log;
 };
 

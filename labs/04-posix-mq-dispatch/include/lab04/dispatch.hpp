@@ -169,6 +169,7 @@ struct DispatcherOptions {
  * @brief The dispatcher: runs jobs from the queue until SIGINT or SIGTERM.
  *
  * Prints on stdout (line-buffered, flushed before each job starts):
+ *   `Dispatcher running, queue: QUEUE` once, then
  *   `Dispatcher: ready on QUEUE (M x S bytes, N workers, aging A ms, poll|notify)` once
  *   `Dispatcher: Processing job K (priority P): CMD` before job K starts
  *   `Dispatcher: Finished job K: exited with status S` (or `killed by signal ...`)

@@ -96,6 +96,7 @@ struct Summary {
 };
 Summary summarize(const Report& report, const MechanismRuns& runs);
 
+/// The course guide's block (title, one row a mechanism, the winner), then the detailed table.
 std::string format_table(const Report& report);
 std::string format_csv(const Report& report);
 std::string format_json(const Report& report);

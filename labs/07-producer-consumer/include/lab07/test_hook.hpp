@@ -7,6 +7,8 @@
 //   arm_stop_in_push(n)    the n-th push() of this process stops itself with SIGSTOP at
 //                          TestPoint::kPushLocked, while it holds the lock (the crash test
 //                          then SIGKILLs it).
+//   count_waits_into(c)    every TestPoint::kAfterWait of this thread adds 1 to *c: the
+//                          program counts the waits (a full buffer, an empty one) this way.
 #pragma once
 
 #include <sched.h>   // sched_yield
@@ -38,6 +40,10 @@ inline std::atomic<std::int64_t>& stop_countdown() {  // pushes left before SIGS
   static std::atomic<std::int64_t> left{-1};
   return left;
 }
+inline std::atomic<std::uint64_t>*& wait_counter() {  // where this thread counts its waits
+  thread_local std::atomic<std::uint64_t>* counter = nullptr;
+  return counter;
+}
 }  // namespace detail
 
 /// Turns the random yields on or off for this process (overrides IPCLAB_LAB07_YIELD).
@@ -46,8 +52,17 @@ inline void set_test_yield(bool on) { detail::yield_state().store(on ? 1 : 0); }
 /// The n-th (1-based) push() from now on stops this process inside its critical section.
 inline void arm_stop_in_push(std::int64_t n) { detail::stop_countdown().store(n); }
 
+/// Counts each condition wait of this thread's push()/pop() calls from now on (each
+/// TestPoint::kAfterWait) into `*counter`; nullptr: stop counting. producer_consumer's
+/// "Buffer full waits" and "Buffer empty waits".
+inline void count_waits_into(std::atomic<std::uint64_t>* counter) {
+  detail::wait_counter() = counter;
+}
+
 /// Call at each TestPoint. Cheap when the hooks are off.
 inline void test_point(TestPoint where) {
+  if (where == TestPoint::kAfterWait && detail::wait_counter() != nullptr)
+    detail::wait_counter()->fetch_add(1, std::memory_order_relaxed);
   if (where == TestPoint::kPushLocked && detail::stop_countdown().load() > 0 &&
       detail::stop_countdown().fetch_sub(1) == 1)
     (void)::raise(SIGSTOP);  // the grader sees state 'T' and kills us while we hold the lock

@@ -105,6 +105,7 @@ struct ParallelResult {
   Image output;
   std::vector<WorkerReport> workers;  ///< in worker order
   double filter_seconds = 0;          ///< t0 (START released) to t1 (DONE reached N)
+  int in_shmid = -1;                  ///< the IN segment's shmid (removed by now)
 };
 
 /// A worker died or exited without finishing its band. what(): "worker 1 (pid 4242) was

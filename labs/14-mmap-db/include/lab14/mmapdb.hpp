@@ -359,6 +359,11 @@ class Db {
   std::uint64_t generation() const { return s_.generation; }
   /// Bytes this handle has mapped.
   std::size_t mapped_size() const { return map_.size(); }
+  /// The file offset of a byte of this handle's mapping (a view get() returned).
+  std::uint64_t offset_of(const void* p) const {
+    return static_cast<std::uint64_t>(static_cast<const char*>(p) -
+                                      static_cast<const char*>(map_.data()));
+  }
 
   Db(Db&& o) noexcept
       : fd_(std::move(o.fd_)), map_(std::move(o.map_)), s_(std::exchange(o.s_, State{})) {}
