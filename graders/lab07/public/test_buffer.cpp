@@ -8,6 +8,7 @@
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/names.hpp"  // names::posix
+#include "ipclab/shm.hpp"    // PosixShm
 
 namespace lab = ipclab::lab07;
 
@@ -15,6 +16,7 @@ GRADER_LAB("lab07", "Producer-consumer: bounded buffer with mutex + condition va
 
 using lab::BoundedBuffer;
 using lab::SharedBoundedBuffer;
+using lab::SharedRing;
 using lab07_test::Shape;
 
 // ---- single-threaded contract -----------------------------------------------------------
@@ -396,4 +398,42 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
   const auto r = other.finish();
   EXPECT_TRUE(r.passed()) << "the other producer's push() did not complete: " << r.describe();
   EXPECT_EQ(buf.pop(), woken == 0 ? 22u : 21u);
+}
+
+GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
+            "README §The API — SharedBoundedBuffer: open() checks the size and the magic") {
+  const std::string name = ipclab::names::posix("lab07.damaged");
+  struct Unlink {
+    std::string n;
+    ~Unlink() { SharedBoundedBuffer::unlink(n); }
+  } unlink{name};
+  const auto refused = [&](const char* what) {
+    try {
+      (void)SharedBoundedBuffer::open(name);
+      ADD_FAILURE() << "open() of " << what << " must throw OperationFailed, not succeed";
+    } catch (const ipclab::OperationFailed&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "open() of " << what << " must throw OperationFailed, not: " << e.what();
+    }
+  };
+  {  // too small to hold even the header
+    auto obj = ipclab::PosixShm::create(name, 8);
+    refused("an 8-byte object");
+    SharedBoundedBuffer::unlink(name);
+  }
+  auto buf = SharedBoundedBuffer::create(name, 4);
+  SharedRing* r = buf.ring();
+  r->magic = 0;
+  refused("a buffer with no magic");
+  r->magic = SharedRing::kMagic;
+  r->capacity = 0;
+  refused("a buffer of capacity 0");
+  r->capacity = 8;  // the object holds 4 slots
+  refused("a buffer whose capacity is more than its object holds");
+  r->capacity = 4;
+  EXPECT_NO_THROW((void)SharedBoundedBuffer::open(name)) << "the buffer repaired opens again";
+  buf.close();
+  SharedBoundedBuffer::unlink(name);
+  auto one = SharedBoundedBuffer::create(name, 1);  // the smallest buffer there is
+  EXPECT_NO_THROW((void)SharedBoundedBuffer::open(name)) << "a buffer of one slot must open";
 }
