@@ -210,12 +210,20 @@ GRADED_TEST(ExactlyOnce, ManyThreadsTinyBufferWithYields, 6,
 
 // ---- the shared-memory variant ------------------------------------------------------------
 
+namespace {
+/// Unlinks a shared buffer's name when the test ends, however it ends.
+struct UnlinkOnExit {
+  std::string n;
+  explicit UnlinkOnExit(std::string name) : n(std::move(name)) {}
+  UnlinkOnExit(const UnlinkOnExit&) = delete;
+  UnlinkOnExit& operator=(const UnlinkOnExit&) = delete;
+  ~UnlinkOnExit() { SharedBoundedBuffer::unlink(n); }
+};
+}  // namespace
+
 GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBoundedBuffer") {
   const std::string name = ipclab::names::posix("lab07.fifo");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto a = SharedBoundedBuffer::create(name, 4);
   auto b = SharedBoundedBuffer::open(name);
   EXPECT_EQ(b.capacity(), 4u);
@@ -235,10 +243,7 @@ GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBound
 GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
             "README §Pitfalls 6 — on EOWNERDEAD repair the ring, then pthread_mutex_consistent") {
   const std::string name = ipclab::names::posix("lab07.robust");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto buf = SharedBoundedBuffer::create(name, 4);
   ASSERT_TRUE(buf.push(11));
   ASSERT_TRUE(buf.push(22));
@@ -293,16 +298,10 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
 GRADED_TEST(Shared, CloseWakesEveryBlockedProducerAndConsumer, 3,
             "README §Pitfalls 3 — close() must wake every waiter (broadcast on both)") {
   const std::string name = ipclab::names::posix("lab07.close");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto full = SharedBoundedBuffer::create(name, 1);
   auto empty = SharedBoundedBuffer::create(name + "e", 1);
-  struct UnlinkEmpty {
-    std::string n;
-    ~UnlinkEmpty() { SharedBoundedBuffer::unlink(n); }
-  } unlink_empty{name + "e"};
+  const UnlinkOnExit unlink_empty{name + "e"};
   ASSERT_TRUE(full.push(100));
   constexpr int kEach = 3;
   std::vector<std::atomic<pid_t>> tids(2 * kEach);
@@ -346,10 +345,7 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
             "README §Pitfalls 6 — the dead owner may have been woken for the others: after "
             "EOWNERDEAD, repair and wake every waiter") {
   const std::string name = ipclab::names::posix("lab07.woken");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto buf = SharedBoundedBuffer::create(name, 1);
   ASSERT_TRUE(buf.push(11));
   // Two producers (processes; no thread runs yet, so fork is safe) block on the full buffer.
@@ -403,10 +399,7 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
 GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
             "README §The API — SharedBoundedBuffer: open() checks the size and the magic") {
   const std::string name = ipclab::names::posix("lab07.damaged");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   const auto refused = [&](const char* what) {
     try {
       (void)SharedBoundedBuffer::open(name);
