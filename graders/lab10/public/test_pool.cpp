@@ -71,6 +71,9 @@ GRADED_TEST(
     "README §Pitfalls 8 — a half-made or half-removed pool: remove() unlinks what is there") {
   // A create() that failed halfway, or a crash between the two unlinks, leaves one name.
   (void)ipclab::NamedSemaphore::create(lab::sem_name(), 1);
+  EXPECT_THROW((void)lab::Pool::create(2), ipclab::SysError) << "a stale semaphore: EEXIST";
+  EXPECT_FALSE(lab10_test::exists(lab10_test::shm_file()))
+      << "create() failed on the semaphore: the shm object it made first must be unlinked";
   EXPECT_TRUE(lab::Pool::remove()) << "only the semaphore existed: remove() must return true";
   EXPECT_FALSE(lab10_test::pool_objects_exist()) << "remove() left the semaphore";
   (void)ipclab::PosixShm::create(lab::shm_name(), sizeof(lab::PoolHeader));
