@@ -313,6 +313,8 @@ GRADED_TEST(Store, DamagedFileIsAClearError, 3,
   };
   damage(db("magic.db"), "a wrong magic",
          [](int fd) { ASSERT_EQ(::pwrite(fd, "X", 1, offsetof(lab::Header, magic)), 1); });
+  damage(db("magic7.db"), "the magic's last byte wrong",
+         [](int fd) { ASSERT_EQ(::pwrite(fd, "X", 1, offsetof(lab::Header, magic) + 7), 1); });
   const auto bump = [](std::size_t offset) {  // a header field one more than the store wrote
     return [offset](int fd) {
       std::uint32_t v = 0;
@@ -352,4 +354,29 @@ GRADED_TEST(Locking, LockOnABadDescriptorThrows, 2,
         "lock_range(-1, ...) did not return within 5 s: it retries an error "
         "that will never go away (EBADF)");
   t.join();
+}
+
+GRADED_TEST(Store, SlotCountLimitsAndCloseOnExec, 2,
+            "README §The API — slots 1..kMaxSlots; open() with O_CLOEXEC; lengths > 0") {
+  EXPECT_THROW((void)lab::KvStore::open(db("zero.db"), {.create = true, .slots = 0}),
+               ipclab::UsageError);
+  EXPECT_THROW(
+      (void)lab::KvStore::open(db("huge.db"), {.create = true, .slots = lab::kMaxSlots + 1}),
+      ipclab::UsageError);
+  {
+    auto store = lab::KvStore::open(db("one.db"), {.create = true, .slots = 1});
+    EXPECT_EQ(store.slots(), 1u) << "a table of one slot is a table";
+    const int flags = ::fcntl(store.fd(), F_GETFD);
+    EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC) != 0)
+        << "the store's descriptor must be close-on-exec (a child exec'd by the caller would "
+           "otherwise hold its locks' open file description)";
+  }
+  ipclab::Fd fd(::open(db("one.db").c_str(), O_RDWR | O_CLOEXEC));
+  try {
+    lab::lock_range(fd.get(), lab::LockType::kWrite, 0, 0);
+    ADD_FAILURE()
+        << "lock_range with length 0 (in fcntl: to the end of the file) must throw EINVAL";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
+  }
 }
