@@ -86,6 +86,7 @@ GRADED_TEST(Api, ProcessAliveRefusesNonPids, 1,
   EXPECT_FALSE(lab::Pool::process_alive(0)) << "pid 0 is no process (kill(0, 0) is our group)";
   EXPECT_FALSE(lab::Pool::process_alive(-1)) << "pid -1 is no process";
   EXPECT_TRUE(lab::Pool::process_alive(::getpid())) << "the test itself is alive";
+  EXPECT_TRUE(lab::Pool::process_alive(1)) << "pid 1 (init) is alive, whoever owns it";
   const pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ASSERT_GT(child, 0);
