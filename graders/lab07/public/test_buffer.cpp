@@ -394,6 +394,8 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
   const auto r = other.finish();
   EXPECT_TRUE(r.passed()) << "the other producer's push() did not complete: " << r.describe();
   EXPECT_EQ(buf.pop(), woken == 0 ? 22u : 21u);
+  EXPECT_EQ(buf.ring()->in_progress, 0u)
+      << "a push that completed must clear in_progress (else the next repair drops an item)";
 }
 
 GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
