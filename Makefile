@@ -15,7 +15,8 @@ else
 #                tests and the format check; ends with one line `N passed, M failed`
 # Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
 # make valgrind LAB=20 (a lab's grader under memcheck),
-# make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean.
+# make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean,
+# make mutate LAB=07 [MUTATE_ARGS='--max 20 --seed 2 --jobs 2'] (docs/grading.md, mutation).
 #
 # A student handout's Makefile is this one as tools/make-handout writes it: the HANDOUT=yes
 # side of each `ifeq ($(HANDOUT),yes)` block kept, the other side and HANDOUT dropped.
@@ -31,9 +32,10 @@ ifeq ($(HANDOUT),yes)
 # A score below full marks is the normal state of work in progress, not an error.
 GRADE_ARGS = --min 0
 else
-.PHONY: handout tidy
+.PHONY: handout tidy mutate
 GRADE_ARGS =
 OUT ?= handout
+MUTATE_ARGS ?= --max 20
 endif
 
 all: build
@@ -136,6 +138,12 @@ handout:
 # static analyzer on every file (make test runs it on common/src and labs/*/src only: time).
 tidy: build
 	tools/run-tests --only tidy --tidy-analyzer=all
+
+# Sampled mutants of lab LAB's reference, each rebuilt and graded in a scratch copy: how many
+# the grader catches (tools/mutate; slow, never part of make test).
+mutate: deps
+	@test -n "$(LAB)" || { echo "usage: make mutate LAB=07 [MUTATE_ARGS='--max 20 --seed 1']" >&2; exit 2; }
+	tools/mutate $(LAB) $(MUTATE_ARGS)
 endif
 
 clean:

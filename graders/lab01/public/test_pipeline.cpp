@@ -39,6 +39,17 @@ GRADED_TEST(Parse, QuotesAndEscapes, 2, "README §Words — quotes join the word
   EXPECT_THROW(split_words("echo \"open"), ipclab::UsageError);
 }
 
+GRADED_TEST(Parse, BackslashInsideDoubleQuotes, 1,
+            "README §Words — inside \"...\", a backslash escapes only \" \\ $ and `") {
+  EXPECT_EQ(split_words(R"("a\`b")"), Words{"a`b"});
+  EXPECT_EQ(split_words(R"("a\$b")"), Words{"a$b"});
+  EXPECT_EQ(split_words(R"("a\\b")"), Words{"a\\b"});
+  EXPECT_EQ(split_words(R"("a\"b")"), Words{"a\"b"});
+  EXPECT_EQ(split_words(R"("a\nb")"), Words{"a\\nb"}) << "a backslash before n is kept";
+  EXPECT_EQ(split_words(R"("end\\")"), Words{"end\\"});
+  EXPECT_THROW(split_words(R"("a\")"), ipclab::UsageError) << "the quote is escaped: unterminated";
+}
+
 // ---- output identical to bash -----------------------------------------------------------
 
 GRADED_TEST(Pipeline, SingleCommandMatchesBash, 1) {
@@ -197,6 +208,23 @@ GRADED_TEST(Errors, EarlyExitStageEndsUpstream, 3,
   expect_exit(r, 0);
   auto p = run({"mypipe", "--pipefail", "yes", "head -1"}, {.timeout = 10'000ms});
   expect_exit(p, bash("set -o pipefail; yes | head -1").exit_code());  // 141: SIGPIPE
+}
+
+GRADED_TEST(Errors, ClosedStdinDoesNotHideAPipeEnd, 2,
+            "README §Pitfalls 1 — with fd 0 closed, pipe() returns 0: a dup2 onto itself and a "
+            "close of the original closes the only copy, a missed close keeps a reader alive") {
+  // mypipe started with its stdin closed: its first pipe() gets fd 0 as the read end.
+  auto r = run({"sh", "-c", "exec 0<&-; exec \"$0\" yes 'head -1'", grader::program("mypipe")},
+               {.timeout = 10'000ms});
+  grader::expect_finished(r);
+  expect_output(r, "y\n");
+  expect_exit(r, 0);
+  auto three =
+      run({"sh", "-c", "exec 0<&-; exec \"$0\" 'echo a' 'cat' 'wc -l'", grader::program("mypipe")},
+          {.timeout = 10'000ms});
+  grader::expect_finished(three);
+  expect_output(three, "1\n");
+  expect_exit(three, 0);
 }
 
 // ---- status -----------------------------------------------------------------------------

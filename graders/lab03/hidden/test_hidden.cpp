@@ -1,12 +1,14 @@
 // Lab 03 hidden grader: the corners of the contract — a child reaped elsewhere, other
 // children left alone, early close of either side, caller descriptors, many streams
 // closed in random order, a caller whose stdin or stdout is closed.
+#include <dlfcn.h>         // dlsym, RTLD_NEXT
 #include <fcntl.h>         // open
 #include <signal.h>        // sigaction, SIGCHLD
 #include <sys/resource.h>  // setrlimit, RLIMIT_NOFILE
 #include <sys/wait.h>      // waitpid
 
 #include <algorithm>  // std::shuffle
+#include <atomic>     // std::atomic
 #include <random>     // std::mt19937_64
 
 #include "../public/common.hpp"
@@ -259,4 +261,44 @@ GRADED_TEST(Hidden, PipeFailureLeavesNothing, 1,
   EXPECT_EQ(ipclab::open_fds(), fds_before)
       << "the failed mypopen left descriptors open: " << describe_fds(0, new_fds(fds_before));
   EXPECT_TRUE(ipclab::child_pids().empty()) << "the failed mypopen started a process";
+}
+
+// fdopen() made to fail once, for the test below: this executable's fdopen is the one the
+// lab's library calls; unarmed, it is glibc's.
+namespace {
+std::atomic<int> fail_next_fdopen{0};
+}  // namespace
+
+extern "C" FILE* fdopen(int fd, const char* mode) noexcept {
+  if (fail_next_fdopen.exchange(0) != 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  using Fn = FILE* (*)(int, const char*);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fdopen"));
+  return real(fd, mode);
+}
+
+GRADED_TEST(Hidden, FailedFdopenLeaksNothing, 2,
+            "README §Pitfalls 1 — on every error path, close both ends of the pipe you made") {
+  const auto fds_before = ipclab::open_fds();
+  for (const char* mode : {"r", "w"}) {
+    fail_next_fdopen = 1;
+    errno = 0;
+    FILE* f = lab::mypopen("echo x", mode);
+    const int err = errno;
+    fail_next_fdopen = 0;
+    EXPECT_EQ(f, nullptr) << "mypopen(\"echo x\", \"" << mode << "\") with fdopen failing";
+    if (f != nullptr) {
+      mypclose(f);
+      continue;
+    }
+    EXPECT_EQ(err, ENOMEM) << "mypopen must return NULL with fdopen's errno (ENOMEM)";
+    const auto leaked = new_fds(fds_before);
+    EXPECT_TRUE(leaked.empty()) << "after a failed fdopen in mode " << mode
+                                << " still open: " << describe_fds(::getpid(), leaked);
+  }
+  FILE* ok = lab::mypopen("true", "r");  // and the next call works
+  ASSERT_NE(ok, nullptr);
+  EXPECT_EQ(mypclose(ok), 0);
 }

@@ -1,9 +1,14 @@
 // Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
 // exactly once under injected yields, no busy-waiting) and the shared-memory variant
 // (two handles, a robust mutex whose owner is SIGKILLed inside push()).
+#include <signal.h>  // kill, SIGCONT
+
+#include <fstream>  // std::ifstream
+
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/names.hpp"  // names::posix
+#include "ipclab/shm.hpp"    // PosixShm
 
 namespace lab = ipclab::lab07;
 
@@ -11,6 +16,7 @@ GRADER_LAB("lab07", "Producer-consumer: bounded buffer with mutex + condition va
 
 using lab::BoundedBuffer;
 using lab::SharedBoundedBuffer;
+using lab::SharedRing;
 using lab07_test::Shape;
 
 // ---- single-threaded contract -----------------------------------------------------------
@@ -204,12 +210,20 @@ GRADED_TEST(ExactlyOnce, ManyThreadsTinyBufferWithYields, 6,
 
 // ---- the shared-memory variant ------------------------------------------------------------
 
+namespace {
+/// Unlinks a shared buffer's name when the test ends, however it ends.
+struct UnlinkOnExit {
+  std::string n;
+  explicit UnlinkOnExit(std::string name) : n(std::move(name)) {}
+  UnlinkOnExit(const UnlinkOnExit&) = delete;
+  UnlinkOnExit& operator=(const UnlinkOnExit&) = delete;
+  ~UnlinkOnExit() { SharedBoundedBuffer::unlink(n); }
+};
+}  // namespace
+
 GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBoundedBuffer") {
   const std::string name = ipclab::names::posix("lab07.fifo");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto a = SharedBoundedBuffer::create(name, 4);
   auto b = SharedBoundedBuffer::open(name);
   EXPECT_EQ(b.capacity(), 4u);
@@ -229,10 +243,7 @@ GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBound
 GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
             "README §Pitfalls 6 — on EOWNERDEAD repair the ring, then pthread_mutex_consistent") {
   const std::string name = ipclab::names::posix("lab07.robust");
-  struct Unlink {
-    std::string n;
-    ~Unlink() { SharedBoundedBuffer::unlink(n); }
-  } unlink{name};
+  const UnlinkOnExit unlink{name};
   auto buf = SharedBoundedBuffer::create(name, 4);
   ASSERT_TRUE(buf.push(11));
   ASSERT_TRUE(buf.push(22));
@@ -282,4 +293,142 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
     EXPECT_EQ(buf.pop(), 44u);
     buf.close();
   });
+}
+
+GRADED_TEST(Shared, CloseWakesEveryBlockedProducerAndConsumer, 3,
+            "README §Pitfalls 3 — close() must wake every waiter (broadcast on both)") {
+  const std::string name = ipclab::names::posix("lab07.close");
+  const UnlinkOnExit unlink{name};
+  auto full = SharedBoundedBuffer::create(name, 1);
+  auto empty = SharedBoundedBuffer::create(name + "e", 1);
+  const UnlinkOnExit unlink_empty{name + "e"};
+  ASSERT_TRUE(full.push(100));
+  constexpr int kEach = 3;
+  std::vector<std::atomic<pid_t>> tids(2 * kEach);
+  std::atomic<int> ended{0}, wrong{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 2 * kEach; ++i)
+    ts.emplace_back([&, i] {
+      tids[i] = lab07_test::gettid();
+      const bool bad = i < kEach ? full.push(1) : empty.pop().has_value();
+      if (bad) wrong.fetch_add(1);
+      ended.fetch_add(1);
+    });
+  for (auto& tid : tids) {
+    ASSERT_TRUE(grader::wait_until([&] { return tid.load() != 0; }));
+    ASSERT_TRUE(lab07_test::wait_blocked(tid.load()))
+        << "a thread of a full or empty buffer did not block";
+  }
+  full.close();
+  empty.close();
+  if (!grader::wait_until([&] { return ended.load() == 2 * kEach; }, 5'000ms))
+    grader::abandon_test(fmt::format(
+        "{} producers blocked on a full shared buffer and {} consumers on an empty one; after "
+        "close() {} are still blocked (close() must broadcast both conditions)",
+        kEach, kEach, 2 * kEach - ended.load()));
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(wrong.load(), 0) << "a push() into or a pop() from a closed buffer succeeded";
+  EXPECT_EQ(full.pop(), 100u) << "the item pushed before close() was lost";
+}
+
+namespace {
+/// Whether process `pid` sleeps in a futex wait (a condition variable or a mutex).
+bool in_futex_wait(pid_t pid) {
+  std::ifstream wchan(fmt::format("/proc/{}/wchan", pid));
+  std::string w;
+  std::getline(wchan, w);
+  return ipclab::process_state(pid) == 'S' && w.find("futex") != std::string::npos;
+}
+}  // namespace
+
+GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
+            "README §Pitfalls 6 — the dead owner may have been woken for the others: after "
+            "EOWNERDEAD, repair and wake every waiter") {
+  const std::string name = ipclab::names::posix("lab07.woken");
+  const UnlinkOnExit unlink{name};
+  auto buf = SharedBoundedBuffer::create(name, 1);
+  ASSERT_TRUE(buf.push(11));
+  // Two producers (processes; no thread runs yet, so fork is safe) block on the full buffer.
+  // Each stops itself inside its next push(), holding the lock, once it gets room.
+  std::vector<grader::Child> producers;
+  for (std::uint64_t v : {21U, 22U})
+    producers.emplace_back(
+        [&buf, v] {
+          lab::arm_stop_in_push(1);
+          buf.push(v);
+        },
+        fmt::format("producer of {}", v));
+  for (auto& p : producers)
+    ASSERT_TRUE(grader::wait_until([&] { return in_futex_wait(p.pid()); }))
+        << p.name() << " did not block on the full buffer";
+  // One pop makes room for one: the producer it wakes stops inside push() and is killed there.
+  EXPECT_EQ(buf.pop(), 11u);
+  std::size_t woken = 2;
+  ASSERT_TRUE(grader::wait_until([&] {
+    for (std::size_t i = 0; i < 2; ++i)
+      if (ipclab::process_state(producers[i].pid()) == 'T') woken = i;
+    return woken < 2;
+  })) << "pop() from a full buffer woke no blocked producer";
+  auto& other = producers[1 - woken];
+  producers[woken].kill();
+  // The next locker repairs the ring; the other producer, still blocked, must be woken for the
+  // room the dead one never used.
+  std::atomic<bool> done{false};
+  std::size_t size = 99;
+  std::thread t([&] {
+    size = buf.size();
+    done = true;
+  });
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
+    grader::abandon_test(
+        "size() after the lock owner was killed is still blocked: the mutex is wedged");
+  t.join();
+  EXPECT_EQ(size, 0u) << "the dead producer's unfinished item must be discarded";
+  if (!grader::wait_until(
+          [&] { return ipclab::process_state(other.pid()) == 'T' || other.exited(); }, 5'000ms)) {
+    other.kill();
+    FAIL() << "the buffer has room again, but the other blocked producer was never woken: after "
+              "repairing, wake every waiter of not_full (the dead one took the only wake-up)";
+  }
+  ::kill(other.pid(), SIGCONT);  // it finishes its push
+  const auto r = other.finish();
+  EXPECT_TRUE(r.passed()) << "the other producer's push() did not complete: " << r.describe();
+  EXPECT_EQ(buf.pop(), woken == 0 ? 22u : 21u);
+  EXPECT_EQ(buf.ring()->in_progress, 0u)
+      << "a push that completed must clear in_progress (else the next repair drops an item)";
+}
+
+GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
+            "README §The API — SharedBoundedBuffer: open() checks the size and the magic") {
+  const std::string name = ipclab::names::posix("lab07.damaged");
+  const UnlinkOnExit unlink{name};
+  const auto refused = [&](const char* what) {
+    try {
+      (void)SharedBoundedBuffer::open(name);
+      ADD_FAILURE() << "open() of " << what << " must throw OperationFailed, not succeed";
+    } catch (const ipclab::OperationFailed&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "open() of " << what << " must throw OperationFailed, not: " << e.what();
+    }
+  };
+  {  // too small to hold even the header
+    auto obj = ipclab::PosixShm::create(name, 8);
+    refused("an 8-byte object");
+    SharedBoundedBuffer::unlink(name);
+  }
+  auto buf = SharedBoundedBuffer::create(name, 4);
+  SharedRing* r = buf.ring();
+  r->magic = 0;
+  refused("a buffer with no magic");
+  r->magic = SharedRing::kMagic;
+  r->capacity = 0;
+  refused("a buffer of capacity 0");
+  r->capacity = 8;  // the object holds 4 slots
+  refused("a buffer whose capacity is more than its object holds");
+  r->capacity = 4;
+  EXPECT_NO_THROW((void)SharedBoundedBuffer::open(name)) << "the buffer repaired opens again";
+  buf.close();
+  SharedBoundedBuffer::unlink(name);
+  auto one = SharedBoundedBuffer::create(name, 1);  // the smallest buffer there is
+  EXPECT_NO_THROW((void)SharedBoundedBuffer::open(name)) << "a buffer of one slot must open";
 }

@@ -1,10 +1,12 @@
 // Lab 09 public grader: the store's contract, its locking, and the kernel semantics of
 // fcntl record locks (a killed holder releases; a blocked locker sleeps).
 #include <signal.h>  // SIGKILL
-#include <unistd.h>  // close
+#include <unistd.h>  // close, ftruncate, pread, pwrite
 
-#include <random>  // std::mt19937_64
-#include <thread>  // std::this_thread::sleep_for
+#include <atomic>   // std::atomic
+#include <cstddef>  // offsetof
+#include <random>   // std::mt19937_64
+#include <thread>   // std::this_thread::sleep_for
 
 #include "common.hpp"
 
@@ -302,4 +304,96 @@ GRADED_TEST(Locking, ClosingAnotherFdKeepsTheLock, 5,
   expect_exit(r, 1);
   held.lock.release();
   expect_exit(kvrun(f, {"lock-test", "trap"}), 0);
+}
+
+// ---- a damaged file, a bad descriptor --------------------------------------------------------
+
+GRADED_TEST(Store, DamagedFileIsAClearError, 3,
+            "README §The file and its locks — open() checks the whole header and the size") {
+  const auto damage = [](const std::string& path, const char* what, const auto& how) {
+    {
+      auto store = lab::KvStore::open(path, {.create = true, .slots = 8});
+      store.set("k", "v");
+    }
+    ipclab::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd) << path;
+    how(fd.get());
+    try {
+      auto store = lab::KvStore::open(path, {.create = false, .slots = 8});
+      ADD_FAILURE() << "open() of a file with " << what << " must throw OperationFailed, not "
+                    << "succeed (" << store.slots() << " slots)";
+    } catch (const ipclab::OperationFailed&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "open() of a file with " << what
+                    << " must throw OperationFailed, not: " << e.what();
+    }
+  };
+  damage(db("magic.db"), "a wrong magic",
+         [](int fd) { ASSERT_EQ(::pwrite(fd, "X", 1, offsetof(lab::Header, magic)), 1); });
+  damage(db("magic7.db"), "the magic's last byte wrong",
+         [](int fd) { ASSERT_EQ(::pwrite(fd, "X", 1, offsetof(lab::Header, magic) + 7), 1); });
+  const auto bump = [](std::size_t offset) {  // a header field one more than the store wrote
+    return [offset](int fd) {
+      std::uint32_t v = 0;
+      ASSERT_EQ(::pread(fd, &v, sizeof v, static_cast<off_t>(offset)), 4);
+      ++v;
+      ASSERT_EQ(::pwrite(fd, &v, sizeof v, static_cast<off_t>(offset)), 4);
+    };
+  };
+  damage(db("version.db"), "another version", bump(offsetof(lab::Header, version)));
+  damage(db("record.db"), "another record size", bump(offsetof(lab::Header, record_size)));
+  damage(db("zero.db"), "zero slots", [](int fd) {
+    const std::uint32_t zero = 0;
+    ASSERT_EQ(::pwrite(fd, &zero, sizeof zero, offsetof(lab::Header, slots)), 4);
+  });
+  damage(db("short.db"), "its last record cut short",
+         [](int fd) { ASSERT_EQ(::ftruncate(fd, lab::record_offset(8) - 1), 0); });
+  damage(db("header.db"), "half a header",
+         [](int fd) { ASSERT_EQ(::ftruncate(fd, lab::kHeaderSize / 2), 0); });
+}
+
+GRADED_TEST(Locking, LockOnABadDescriptorThrows, 2,
+            "README §Pitfalls 9 — retry EINTR and EDEADLK only; any other error is an error") {
+  std::atomic<int> done{0};
+  std::thread t([&] {
+    try {
+      lab::lock_range(-1, lab::LockType::kWrite, 0, 1);
+      ADD_FAILURE() << "lock_range(-1, ...) returned instead of throwing SysError (EBADF)";
+    } catch (const ipclab::SysError& e) {
+      EXPECT_EQ(e.code(), std::errc::bad_file_descriptor) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "lock_range(-1, ...) must throw SysError (EBADF), not: " << e.what();
+    }
+    done = 1;
+  });
+  if (!grader::wait_until([&] { return done.load() == 1; }, 5'000ms))
+    grader::abandon_test(
+        "lock_range(-1, ...) did not return within 5 s: it retries an error "
+        "that will never go away (EBADF)");
+  t.join();
+}
+
+GRADED_TEST(Store, SlotCountLimitsAndCloseOnExec, 2,
+            "README §The API — slots 1..kMaxSlots; open() with O_CLOEXEC; lengths > 0") {
+  EXPECT_THROW((void)lab::KvStore::open(db("zero.db"), {.create = true, .slots = 0}),
+               ipclab::UsageError);
+  EXPECT_THROW(
+      (void)lab::KvStore::open(db("huge.db"), {.create = true, .slots = lab::kMaxSlots + 1}),
+      ipclab::UsageError);
+  {
+    auto store = lab::KvStore::open(db("one.db"), {.create = true, .slots = 1});
+    EXPECT_EQ(store.slots(), 1u) << "a table of one slot is a table";
+    const int flags = ::fcntl(store.fd(), F_GETFD);
+    EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC) != 0)
+        << "the store's descriptor must be close-on-exec (a child exec'd by the caller would "
+           "otherwise hold its locks' open file description)";
+  }
+  ipclab::Fd fd(::open(db("one.db").c_str(), O_RDWR | O_CLOEXEC));
+  try {
+    lab::lock_range(fd.get(), lab::LockType::kWrite, 0, 0);
+    ADD_FAILURE()
+        << "lock_range with length 0 (in fcntl: to the end of the file) must throw EINVAL";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
+  }
 }

@@ -1,11 +1,15 @@
 // Lab 10 public grader: the pool's contract seen from outside — the seed transcript, a
 // full pool, timeouts that leave the count alone, 50 workers through 5 slots, a worker
 // killed with SIGKILL while holding, a blocked worker that sleeps, and a clean shutdown.
-#include <signal.h>  // SIGKILL, SIGTERM
+#include <signal.h>    // SIGKILL, SIGTERM
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, getpid
 
 #include "common.hpp"
 #include "ipclab/error.hpp"          // UsageError, SysError
 #include "ipclab/instance_lock.hpp"  // InstanceLock::path_of
+#include "ipclab/sem.hpp"            // NamedSemaphore
+#include "ipclab/shm.hpp"            // PosixShm
 
 #include "ipclab/process.hpp"  // process_state
 
@@ -60,6 +64,37 @@ GRADED_TEST(Api, CreateOpenRemove, 3,
   } catch (const ipclab::SysError& e) {
     EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory) << e.what();
   }
+}
+
+GRADED_TEST(
+    Api, RemoveWithOnlyOneNameLeft, 2,
+    "README §Pitfalls 8 — a half-made or half-removed pool: remove() unlinks what is there") {
+  // A create() that failed halfway, or a crash between the two unlinks, leaves one name.
+  (void)ipclab::NamedSemaphore::create(lab::sem_name(), 1);
+  EXPECT_THROW((void)lab::Pool::create(2), ipclab::SysError) << "a stale semaphore: EEXIST";
+  EXPECT_FALSE(lab10_test::exists(lab10_test::shm_file()))
+      << "create() failed on the semaphore: the shm object it made first must be unlinked";
+  EXPECT_TRUE(lab::Pool::remove()) << "only the semaphore existed: remove() must return true";
+  EXPECT_FALSE(lab10_test::pool_objects_exist()) << "remove() left the semaphore";
+  (void)ipclab::PosixShm::create(lab::shm_name(), sizeof(lab::PoolHeader));
+  EXPECT_TRUE(lab::Pool::remove()) << "only the shm object existed: remove() must return true";
+  EXPECT_FALSE(lab10_test::pool_objects_exist()) << "remove() left the shm object";
+}
+
+GRADED_TEST(Api, ProcessAliveRefusesNonPids, 1,
+            "README §Pitfalls 7 — kill(0, 0) and kill(-1, 0) signal groups, not one process") {
+  EXPECT_FALSE(lab::Pool::process_alive(0)) << "pid 0 is no process (kill(0, 0) is our group)";
+  EXPECT_FALSE(lab::Pool::process_alive(-1)) << "pid -1 is no process";
+  EXPECT_TRUE(lab::Pool::process_alive(::getpid())) << "the test itself is alive";
+  EXPECT_TRUE(lab::Pool::process_alive(1)) << "pid 1 (init) is alive, whoever owns it";
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  EXPECT_TRUE(grader::wait_until([&] { return !lab::Pool::process_alive(child); }))
+      << "a child that exited (a zombie until reaped) is not alive";
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_FALSE(lab::Pool::process_alive(child)) << "a reaped child is not alive";
 }
 
 // ---- programs -----------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 // Lab 12 public grader, the ring itself: ShmRing between forked processes.
+#include <unistd.h>  // ftruncate
+
 #include <random>  // std::mt19937_64
 
 #include "common.hpp"
+#include "ipclab/names.hpp"  // names::posix
 
 GRADER_LAB("lab12", "POSIX shared-memory ring buffer");
 
@@ -218,4 +221,24 @@ GRADED_TEST(Ring, RemoveUnlinksEveryObject, 3,
   EXPECT_FALSE(ShmRing::remove("r")) << "remove() of a ring that is gone must say false";
   EXPECT_THROW((void)ShmRing::open("r", grader::deadline(100ms)), ipclab::OperationFailed)
       << "open() of a removed ring must time out with OperationFailed";
+}
+
+GRADED_TEST(Ring, OpenChecksBothMagicAndSize, 2,
+            "README §Tasks 1 — open() waits for the magic, and the object must be the size the "
+            "header says") {
+  const std::string full = ipclab::names::posix("r");
+  {  // the right size for a 4 KiB ring, all zeros: no magic, nothing to open
+    auto obj = ipclab::PosixShm::create(full, 4096 + 4096);
+    EXPECT_THROW((void)ShmRing::open("r", grader::deadline(200ms)), ipclab::OperationFailed)
+        << "open() of an object with no magic must wait, then time out with OperationFailed";
+    ipclab::PosixShm::unlink(full);
+  }
+  {  // a real ring whose object then grew: its header no longer describes it
+    ShmRing r = ShmRing::create("r", 4096);
+    auto obj = ipclab::PosixShm::open(full);
+    ASSERT_EQ(::ftruncate(obj.fd(), static_cast<off_t>(obj.size() + 4096)), 0);
+    EXPECT_THROW((void)ShmRing::open("r", grader::deadline(200ms)), ipclab::OperationFailed)
+        << "open() of a ring whose object is not the size its header says must not accept it";
+  }
+  ShmRing::remove("r");
 }

@@ -278,3 +278,91 @@ GRADED_TEST(Bench, RunsOnceTinyAndCleansUp, 2, "README §Benchmark") {
   for (const char* suffix : {"", ".lmdb", ".lmdb-lock", ".sqlite", ".sqlite-wal"})
     EXPECT_EQ(lab14_test::file_size(f + suffix), 0u) << "bench left " << f + suffix << " behind";
 }
+
+// ---- the index: rebuilt from nothing, checked to its end --------------------------------------
+
+GRADED_TEST(RoundTrip, DeleteEveryKeyThenInsertAgain, 2,
+            "README §Pitfalls 3 — a rebuild with no live key left must still make a working "
+            "index") {
+  const auto f = db_path("empty-again.db");
+  Db db = Db::create(f, 64 * 1024);
+  constexpr int kKeys = 3000;  // enough to rebuild the index more than once each round
+  db.begin();                  // one transaction a round: one lock, one msync
+  for (int i = 0; i < kKeys; ++i) db.put(key_of("a", i), "old");
+  db.commit();
+  db.begin();
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(db.del(key_of("a", i))) << i;
+  db.commit();
+  EXPECT_TRUE(db.list().empty()) << "every key was deleted";
+  db.begin();
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string k = key_of("b", i);
+    db.put(k, lab::test_value(k));
+  }
+  db.commit();
+  EXPECT_EQ(first_bad_key(db, "b", kKeys), "") << "a key inserted after deleting every key is lost";
+  EXPECT_FALSE(db.get(key_of("a", 7)).has_value()) << "a deleted key came back";
+  const auto st = db.check();
+  EXPECT_EQ(st.keys, static_cast<std::uint64_t>(kKeys)) << "check() after deleting everything";
+}
+
+GRADED_TEST(Corruption, IndexPastHeapEndIsReported, 2,
+            "README §Pitfalls 5 — the index table must lie inside the heap, not only inside the "
+            "file") {
+  using lab::Header;
+  const auto f = db_path("index-end.db");
+  {
+    // Keys until the index is rebuilt: it then ends the heap but for the record that made it
+    // grow, which is deleted again: every live record lies below the new index.
+    Db db = Db::create(f, 64 * 1024);
+    const std::uint64_t slots = db.stats().slots;
+    std::string last;
+    db.begin();
+    for (int i = 0; db.stats().slots == slots; ++i) {
+      last = fmt::format("i{:05}", i);
+      db.put(last, "v");
+      ASSERT_LT(i, 100'000) << "the index never grew";
+    }
+    ASSERT_TRUE(db.del(last));
+    db.commit();
+  }
+  std::string bytes = lab14_test::read_bytes(f);
+  const Header h = lab14_test::header_of(bytes);
+  const std::uint64_t index_bytes = std::uint64_t{8} << lab::index_log2_slots(h.index_ref);
+  const std::uint64_t index_at = lab::index_offset(h.index_ref);
+  ASSERT_LE(index_at + index_bytes, h.heap_end);
+  const std::uint64_t cut = index_at + index_bytes - 8;  // the index's last slot past heap_end
+  std::memcpy(bytes.data() + offsetof(Header, heap_end), &cut, sizeof cut);
+  lab14_test::write_bytes(f, bytes);
+  expect_all_report_corrupt(f, "an index that runs past heap_end");
+}
+
+GRADED_TEST(Corruption, CheckReadsEveryIndexSlotToTheLast, 2,
+            "README §Pitfalls 6 — check() verifies every record the index names") {
+  const auto f = db_path("last-slots.db");
+  std::vector<std::string> keys;  // one key at home in each of the index's last two slots
+  {
+    Db db = Db::create(f, 64 * 1024);
+    const std::uint64_t mask = db.stats().slots - 1;
+    for (std::uint64_t want : {mask - 1, mask}) {
+      for (int i = 0;; ++i) {
+        const std::string k = fmt::format("z{}", i);
+        if ((lab::key_tag(k) & mask) != want) continue;
+        db.put(k, lab::test_value(k));
+        keys.push_back(k);
+        break;
+      }
+    }
+  }
+  const std::string good = lab14_test::read_bytes(f);
+  for (const auto& k : keys) {
+    std::string bytes = good;
+    const std::uint64_t off = lab14_test::record_offset_of(bytes, k);
+    ASSERT_NE(off, 0u) << k;
+    bytes[off + sizeof(lab::RecordHead) + k.size() + 10] ^= 0x01;  // one value bit
+    lab14_test::write_bytes(f, bytes);
+    expect_corrupt(run({"mmapdb", "check", f}),
+                   fmt::format("a flipped bit in the record of index slot {}, mmapdb check",
+                               lab::key_tag(k) & 1 ? "last" : "last but one"));
+  }
+}

@@ -136,6 +136,47 @@ GRADED_TEST(Framing, Utf8AndNames, 1, "README §Protocol") {
   EXPECT_TRUE(valid_name(std::string(32, 'n')));
 }
 
+GRADED_TEST(Framing, Utf8EveryBoundary, 2,
+            "README §Protocol — UTF-8: lead bytes C2..F4 only, no overlong form, nothing above "
+            "U+10FFFF, no surrogate") {
+  using lab::valid_utf8;
+  struct Case {
+    const char* bytes;
+    bool valid;
+    const char* what;
+  };
+  const Case cases[] = {
+      {"\x7F", true, "the last ASCII byte"},
+      {"\x80", false, "a continuation byte first"},
+      {"\xBF", false, "a continuation byte first"},
+      {"\xC1\xBF", false, "C1: an overlong 2-byte form"},
+      {"\xC2\x80", true, "U+0080, the first 2-byte character"},
+      {"\xDF\xBF", true, "U+07FF, the last 2-byte character"},
+      {"\xC3\x28", false, "a 2-byte lead followed by ASCII"},
+      {"\xC3\xC3", false, "a 2-byte lead followed by a lead"},
+      {"\xE0\x9F\xBF", false, "an overlong 3-byte form (U+07FF)"},
+      {"\xE0\xA0\x80", true, "U+0800, the first 3-byte character"},
+      {"\xED\x9F\xBF", true, "U+D7FF, just below the surrogates"},
+      {"\xED\xBF\xBF", false, "U+DFFF, the last surrogate"},
+      {"\xEE\x80\x80", true, "U+E000, just above the surrogates"},
+      {"\xEF\xBF\xBF", true, "U+FFFF, the last 3-byte character"},
+      {"\xE2\x82", false, "a 3-byte sequence cut short"},
+      {"\xF0\x8F\xBF\xBF", false, "an overlong 4-byte form (U+FFFF)"},
+      {"\xF0\x90\x80\x80", true, "U+10000, the first 4-byte character"},
+      {"\xF4\x8F\xBF\xBF", true, "U+10FFFF, the last character"},
+      {"\xF0\x9F\x98", false, "a 4-byte sequence cut short"},
+      {"\xF5\x80\x80\x80", false, "F5: a lead byte above U+10FFFF"},
+      {"\xF8\x90\x80\x80", false, "F8: a 5-byte lead, not UTF-8"},
+      {"\xFC\x84\x80\x80\x80\x80", false, "FC: a 6-byte lead, not UTF-8"},
+      {"a\xC3\xA9", true, "a 2-byte character that ends the string"},
+      {"\xC3\xA9\xC3", false, "a character, then a lead byte cut short"},
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(valid_utf8(c.bytes), c.valid) << grader::excerpt(c.bytes) << ": " << c.what;
+  EXPECT_TRUE(valid_utf8(std::string_view("a\xC3", 1)))
+      << "\"a\" is valid: a view ends at its size, whatever byte follows it in memory";
+}
+
 // ---- Unix-domain socket helpers ---------------------------------------------------------
 
 GRADED_TEST(Unix, PeerCredentialsFromTheKernel, 2,

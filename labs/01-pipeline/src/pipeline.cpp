@@ -10,7 +10,7 @@
 //     EOF only when *every* copy of the write end is closed, in every process.
 //   - SIGPIPE goes back to its default in the child: if the caller ignores it, an
 //     upstream `yes` would get EPIPE errors instead of dying quietly like in a shell.
-#include <fcntl.h>        // O_CLOEXEC
+#include <fcntl.h>        // O_CLOEXEC, fcntl, F_DUPFD_CLOEXEC
 #include <signal.h>       // signal, SIGPIPE
 #include <string.h>       // strerrordesc_np
 #include <sys/syscall.h>  // SYS_close_range
@@ -58,6 +58,18 @@ void write_stderr(const char* s) {
   ::_exit(err == ENOENT ? kNotFound : kNotExecutable);
 }
 
+/// A pipe end moved above 2 if it landed on 0, 1 or 2 (the caller had closed one of them):
+/// there it would be mistaken for the caller's stdin or stdout, and a child's dup2 onto
+/// itself would keep its close-on-exec flag. Returns -1 (errno set) if that fails.
+int above_stdio(int fd) {
+  if (fd > 2) return fd;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return moved;
+}
+
 void wait_all(PipelineResult& result) {
   for (auto& stage : result.stages) {
     if (stage.pid <= 0) continue;
@@ -83,8 +95,11 @@ PipelineResult run_pipeline(const std::vector<Command>& commands, const Options&
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const bool last = i + 1 == commands.size();
     int fds[2] = {-1, -1};
-    if (!last && ::pipe2(fds, O_CLOEXEC) < 0) {
+    if (!last && (::pipe2(fds, O_CLOEXEC) < 0 || (fds[0] = above_stdio(fds[0])) < 0 ||
+                  (fds[1] = above_stdio(fds[1])) < 0)) {
       const int err = errno;
+      for (const int fd : fds)
+        if (fd >= 0) ::close(fd);
       if (prev_read >= 0) ::close(prev_read);
       wait_all(result);  // every stage already started ends: its pipe ends are closed here
       throw_error(err, "pipe2 for stage {}", i + 1);
