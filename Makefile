@@ -14,7 +14,7 @@ else
 #   make test    the same build, plus common/ unit tests, the skeleton check, the tools'
 #                tests and the format check; ends with one line `N passed, M failed`
 # Others: make lab01 (one grader), make asan | tsan (sanitizer builds), make bench,
-# make valgrind LAB=20 (a lab's grader under memcheck),
+# make valgrind LAB=20 (a lab's grader under memcheck), make fuzz LAB=20 (clang, libFuzzer),
 # make handout OUT=dir, make submit LAB=01, make clean-ipc, make format, make tidy, make clean,
 # make mutate LAB=07 [MUTATE_ARGS='--max 20 --seed 2 --jobs 2'] (docs/grading.md, mutation).
 #
@@ -27,7 +27,7 @@ BUILD ?= build
 MESON_FLAGS ?=
 LAB ?=
 
-.PHONY: all deps build grade test bench submit clean-ipc asan tsan valgrind format format-check clean
+.PHONY: all deps build grade test bench submit clean-ipc asan tsan valgrind fuzz format format-check clean
 ifeq ($(HANDOUT),yes)
 # A score below full marks is the normal state of work in progress, not an error.
 GRADE_ARGS = --min 0
@@ -116,6 +116,21 @@ tsan: deps
 	ninja -C build-tsan
 	meson test -C build-tsan --setup=tsan --suite labs --suite common
 
+# make fuzz LAB=20: the lab's libFuzzer target (graders/labNN/fuzz.cpp) in a clang build of
+# its own, with AddressSanitizer and UBSan, for FUZZ_SECONDS, seeded with the grader's
+# corpus; the corpus it grows stays in build-fuzz/corpus-labNN, a crash in build-fuzz/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@test -n "$(LAB)" || { echo "usage: make fuzz LAB=20 [FUZZ_SECONDS=60]" >&2; exit 2; }
+	@test -f graders/lab$(LAB)/fuzz.cpp || { echo "lab $(LAB) has no fuzz target (graders/lab$(LAB)/fuzz.cpp)" >&2; exit 2; }
+	@command -v clang++ >/dev/null || { echo "make fuzz needs clang (apt-get install clang)" >&2; exit 2; }
+	@test -f build-fuzz/build.ninja || CC=clang CXX=clang++ meson setup build-fuzz \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
+	ninja -C build-fuzz fuzz_lab$(LAB)
+	mkdir -p build-fuzz/corpus-lab$(LAB) build-fuzz/seeds-lab$(LAB)
+	cd build-fuzz && IPCLAB_FUZZ_SEEDS=seeds-lab$(LAB) ./fuzz_lab$(LAB) \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=10 corpus-lab$(LAB) seeds-lab$(LAB)
+
 # Checks labs/NN-*/src is committed, grades the lab, zips it with its score table.
 submit: build
 	@test -n "$(LAB)" || { echo "usage: make submit LAB=01" >&2; exit 2; }
@@ -147,4 +162,4 @@ mutate: deps
 endif
 
 clean:
-	rm -rf build build-skeleton build-asan build-tsan
+	rm -rf build build-skeleton build-asan build-tsan build-fuzz

@@ -1,4 +1,4 @@
-// The list of adapters, in table order. A new mechanism (a hub backend) adds its line here.
+// The list of adapters, in table order. A new mechanism adds its line here.
 #include <unistd.h>  // getpid
 
 #include <atomic>  // std::atomic
@@ -28,6 +28,8 @@ std::vector<std::unique_ptr<Adapter>> all_adapters() {
   all.push_back(make_sysv_shm_adapter());
   all.push_back(make_mmap_file_adapter());
   all.push_back(make_rpc_adapter());
+  for (std::string_view hub : {"socket", "fifo", "mqueue", "shm", "pipe"})
+    all.push_back(make_hub_adapter(hub));
   return all;
 }
 

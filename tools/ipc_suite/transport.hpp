@@ -14,7 +14,7 @@
 // checksum, a body that depends on the sequence number. A link carries messages of exactly
 // params.msg_size bytes; an endpoint never looks inside them (the driver verifies).
 //
-// Adding a mechanism (a hub backend, for one) is one file: a class deriving from Adapter,
+// Adding a mechanism is one file: a class deriving from Adapter,
 // a make_*_adapter() function, its line in adapters.cpp and in meson.build.
 #pragma once
 
@@ -128,5 +128,7 @@ std::unique_ptr<Adapter> make_spsc_adapter();
 std::unique_ptr<Adapter> make_sysv_shm_adapter();
 std::unique_ptr<Adapter> make_mmap_file_adapter();
 std::unique_ptr<Adapter> make_rpc_adapter();
+std::unique_ptr<Adapter> make_hub_adapter(
+    std::string_view backend);  // lab 20's backends: socket fifo mqueue shm pipe
 
 }  // namespace ipclab::suite

@@ -14,6 +14,7 @@
 #include <string>    // std::string
 #include <vector>    // std::vector
 
+#include "frames.hpp"  // frame(), the frame types
 #include "grader/grader.hpp"
 #include "ipclab/fd.hpp"  // Fd
 
@@ -109,30 +110,6 @@ inline std::size_t count(const std::string& text, const std::string& needle) {
        at = text.find(needle, at + needle.size()))
     ++n;
   return n;
-}
-
-// ---- frames, by the test's own hand (README §Protocol) ----------------------------------
-
-enum : std::uint8_t {
-  kConnect = 1,
-  kSubscribe,
-  kUnsubscribe,
-  kPublish,
-  kData,
-  kAck,
-  kError,
-  kStats
-};
-
-inline std::string frame(std::uint8_t type, const std::string& channel, const std::string& payload,
-                         std::uint16_t magic = 0x4248) {
-  std::string out(8, '\0');
-  const auto len = static_cast<std::uint32_t>(payload.size());
-  std::memcpy(out.data(), &magic, 2);
-  out[2] = static_cast<char>(type);
-  out[3] = static_cast<char>(channel.size());
-  std::memcpy(out.data() + 4, &len, 4);
-  return out + channel + payload;
 }
 
 struct TFrame {

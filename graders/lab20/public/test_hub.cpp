@@ -263,25 +263,7 @@ GRADED_TEST(Fuzz, MalformedFramesNeverCrashHub, 6,
   Hub hub;
   ASSERT_TRUE(hub.ready);
   const std::string ok = frame(kConnect, "", "socket 1");
-  std::vector<std::string> corpus = {
-      frame(kConnect, "", "socket 1", 0xdead),
-      frame(0, "", ""),
-      frame(9, "", ""),
-      frame(255, "chan", "x"),
-      std::string("\x48\x42\x04\xff\x00\x00\x00\x00", 8),
-      std::string("\x48\x42\x04\x01\xff\xff\xff\xff", 8) + "a",
-      std::string("\x48\x42\x04\x01\x01\x10\x00\x00", 8) + "a",
-      frame(kPublish, "x", "before connect"),
-      frame(kConnect, "", "garbage"),
-      frame(kConnect, "", ""),
-      ok + ok,
-      ok + frame(kData, "x", "clients may not send DATA"),
-      ok + frame(kAck, "", "nor ACK"),
-      ok + frame(kError, "", "nor ERROR"),
-      ok + frame(kSubscribe, std::string(64, 'c'), "") + frame(kUnsubscribe, "nope", ""),
-      ok + std::string(100000, '\0'),
-      std::string(3, 'H'),
-  };
+  std::vector<std::string> corpus = malformed_frames();
   std::mt19937_64 rng(grader::seed());
   for (int i = 0; i < 150; ++i) {
     std::string f = ok + frame(kPublish, "fz", std::string(rng() % 64, 'z'));
