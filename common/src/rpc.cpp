@@ -7,25 +7,28 @@
 #include <sys/un.h>         // sockaddr_un
 #include <unistd.h>         // unlink, close
 
-#include <cerrno>   // errno
-#include <cstdlib>  // std::free
-#include <cstring>  // std::memcpy
-#include <map>      // std::map
-#include <utility>  // std::move
+#include <algorithm>  // std::max
+#include <cerrno>     // errno
+#include <cstdlib>    // std::free
+#include <cstring>    // std::memcpy
+#include <map>        // std::map
+#include <utility>    // std::move
 
 #include <fmt/core.h>  // fmt::format
 
 #include "ipclab/error.hpp"  // OperationFailed, UsageError, throw_errno
 
 namespace ipclab::rpc {
-namespace {
 
 timeval to_timeval(std::chrono::milliseconds ms) {
+  ms = std::max(ms, std::chrono::milliseconds(1));
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
   return tv;
 }
+
+namespace {
 
 /// xdr_void as an xdrproc_t: it is declared without parameters, and a cast through
 /// void (*)() is the one GCC accepts between function types.

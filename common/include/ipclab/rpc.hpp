@@ -33,6 +33,9 @@ std::string hex(std::uint32_t prog);
 /// A --prog value: hex (0x31230000) or decimal (824377344), 1 to 0xffffffff; UsageError
 /// (exit 2) otherwise.
 std::uint32_t parse_prog(std::string_view text);
+/// A timeout as the timeval TI-RPC's calls take (clnt_call, CLSET_TIMEOUT, CLSET_RETRY_TIMEOUT),
+/// at least 1 ms: a zero timeval would mean "do not wait for the answer at all".
+timeval to_timeval(std::chrono::milliseconds ms);
 /// "program 0x40001234 version 1 on tcp 0.0.0.0.3.45 (owner 1000)".
 std::string describe(const Mapping& m);
 

@@ -22,18 +22,11 @@
 
 #include "ipclab/clock.hpp"  // Deadline
 #include "ipclab/error.hpp"  // UsageError
+#include "ipclab/rpc.hpp"    // rpc::to_timeval
 #include "lab16/calc.hpp"
 
 namespace ipclab::lab16 {
 namespace {
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  ms = std::max(ms, std::chrono::milliseconds(1));
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
 
 std::string what_program(const ClientOptions& o) {
   return fmt::format("program 0x{:08x} version {}", o.prog, o.vers);
@@ -42,7 +35,7 @@ std::string what_program(const ClientOptions& o) {
 /// Whether rpcbind answers on the host: a client handle for rpcbind's own program over
 /// TCP (refused at once when nobody listens on port 111).
 bool rpcbind_answers(const std::string& host, std::chrono::milliseconds timeout) {
-  timeval tv = to_timeval(timeout);
+  timeval tv = rpc::to_timeval(timeout);
   CLIENT* c = clnt_create_timed(host.c_str(), RPCBPROG, RPCBVERS, "tcp", &tv);
   if (c == nullptr) return false;
   clnt_destroy(c);
@@ -82,7 +75,7 @@ RpcError creation_error(const ClientOptions& o, const Deadline& deadline) {
 
 Calculator::Calculator(const ClientOptions& opts) : opts_(opts) {
   const Deadline deadline(opts_.timeout);
-  timeval tv = to_timeval(opts_.timeout);
+  timeval tv = rpc::to_timeval(opts_.timeout);
   clnt_ =
       clnt_create_timed(opts_.host.c_str(), opts_.prog, opts_.vers, proto_name(opts_.proto), &tv);
   if (clnt_ == nullptr) throw creation_error(opts_, deadline);
@@ -90,7 +83,7 @@ Calculator::Calculator(const ClientOptions& opts) : opts_(opts) {
   // set); for UDP, how long to wait before sending the request again.
   clnt_control(clnt_, CLSET_TIMEOUT, reinterpret_cast<char*>(&tv));
   if (opts_.proto == Proto::kUdp) {
-    timeval retry = to_timeval(std::max(opts_.timeout / 5, std::chrono::milliseconds(20)));
+    timeval retry = rpc::to_timeval(std::max(opts_.timeout / 5, std::chrono::milliseconds(20)));
     clnt_control(clnt_, CLSET_RETRY_TIMEOUT, reinterpret_cast<char*>(&retry));
   }
 }

@@ -13,18 +13,11 @@
 
 #include <fmt/core.h>  // fmt::format
 
+#include "ipclab/rpc.hpp"  // rpc::to_timeval
 #include "lab17/calc_auth.hpp"
 
 namespace ipclab::lab17 {
 namespace {
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  ms = std::max(ms, std::chrono::milliseconds(1));
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
 
 const char* netid(Transport t) { return t == Transport::kUdp ? "udp" : "tcp"; }
 
@@ -55,7 +48,7 @@ CLIENT* local_client(const ClientOptions& o) {
 }  // namespace
 
 AuthCalculator::AuthCalculator(const ClientOptions& opts) : opts_(opts) {
-  timeval tv = to_timeval(opts_.timeout);
+  timeval tv = rpc::to_timeval(opts_.timeout);
   if (opts_.transport == Transport::kLocal)
     clnt_ = local_client(opts_);
   else
@@ -67,7 +60,7 @@ AuthCalculator::AuthCalculator(const ClientOptions& opts) : opts_(opts) {
         clnt_spcreateerror(opts_.transport == Transport::kLocal ? "connect" : opts_.host.c_str())));
   clnt_control(clnt_, CLSET_TIMEOUT, reinterpret_cast<char*>(&tv));
   if (opts_.transport == Transport::kUdp) {
-    timeval retry = to_timeval(std::max(opts_.timeout / 5, std::chrono::milliseconds(20)));
+    timeval retry = rpc::to_timeval(std::max(opts_.timeout / 5, std::chrono::milliseconds(20)));
     clnt_control(clnt_, CLSET_RETRY_TIMEOUT, reinterpret_cast<char*>(&retry));
   }
   // Every handle starts with AUTH_NONE. AUTH_SYS is a claim the client writes itself: any

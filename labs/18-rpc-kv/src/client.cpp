@@ -16,18 +16,11 @@
 
 #include <fmt/core.h>  // fmt::format
 
+#include "ipclab/rpc.hpp"  // rpc::to_timeval
 #include "lab18/kv.hpp"
 
 namespace ipclab::lab18 {
 namespace {
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  ms = std::max(ms, std::chrono::milliseconds(1));
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
 
 /// A TCP socket connected to addr within `timeout`, or throws NetworkError.
 int connect_to(const Address& addr, std::chrono::milliseconds timeout) {
@@ -91,7 +84,7 @@ Connection::Connection(const Address& addr, std::chrono::milliseconds timeout) :
         fmt::format("cannot reach {}: {}", addr_.str(), clnt_spcreateerror("clnt_vc_create")));
   }
   clnt_control(clnt_, CLSET_FD_CLOSE, nullptr);  // clnt_destroy closes the socket
-  timeval tv = to_timeval(timeout);
+  timeval tv = rpc::to_timeval(timeout);
   clnt_control(clnt_, CLSET_TIMEOUT, reinterpret_cast<char*>(&tv));
 }
 
