@@ -563,6 +563,14 @@ std::string excerpt(const std::string& text, std::size_t max_bytes) {
   return out;
 }
 
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    out.push_back(text.substr(start, nl - start));
+  return out;
+}
+
 namespace {
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> lines;

@@ -26,11 +26,7 @@ std::string value_of(int writer, int n) { return fmt::format("v{}.{}", writer, n
 std::vector<std::string> complete_lines(const std::string& path) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-    lines.push_back(text.substr(start, nl - start));
-  return lines;
+  return grader::lines(text);
 }
 
 }  // namespace

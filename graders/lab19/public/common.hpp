@@ -126,13 +126,7 @@ struct Raw {
   }
 };
 
-inline std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-    out.push_back(text.substr(start, nl - start));
-  return out;
-}
+using grader::lines;  // the complete lines of a text
 
 inline std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
   std::size_t n = 0;

@@ -96,13 +96,7 @@ inline grader::RunResult publish(const std::string& backend, const std::string& 
                      {.input = input, .timeout = t});
 }
 
-inline std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-    out.push_back(text.substr(start, nl - start));
-  return out;
-}
+using grader::lines;  // the complete lines of a text
 
 inline std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;

@@ -388,6 +388,9 @@ void expect_finished(const RunResult& r,
 std::string diff(const std::string& expected, const std::string& actual, int max_lines = 40);
 /// Shortens a text for a message: first lines, "... (N more bytes)".
 std::string excerpt(const std::string& text, std::size_t max_bytes = 600);
+/// The complete lines of `text`, without their newlines (a last line that has no newline
+/// yet, still being written, is left out).
+std::vector<std::string> lines(const std::string& text);
 
 /// Fails the test with `why` and ends the test process at once, scored as a failure (not a
 /// CRASH): for threads stuck in the code under test, which can be neither joined nor
