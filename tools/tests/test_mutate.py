@@ -133,5 +133,38 @@ for name in sorted(os.listdir(mutate.EQUIVALENT_DIR)) if os.path.isdir(mutate.EQ
     except mutate.Fatal as e:
         check(False, f"{name} parses", str(e))
 
+# a grader killed mid-test: the namespaces of its tests are cleaned (run directories always;
+# a POSIX shm object too when the build has ipc-clean)
+import tempfile  # noqa: E402
+xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+base = xdg + "/ipclab" if xdg.startswith("/") else f"/tmp/ipclab-{os.getuid()}"
+with tempfile.TemporaryDirectory() as tmp:
+    s = mutate.Scratch(tmp, "lab99")
+    real_clean = os.path.join(TOP, "build", "tools", "ipc-clean")
+    if os.path.exists(real_clean):
+        os.makedirs(os.path.join(s.build, "tools"))
+        os.symlink(real_clean, os.path.join(s.build, "tools", "ipc-clean"))
+    pid = 4000000 + os.getpid() % 100000  # no such grader runs
+    ns = f"lab99-{pid}-3"
+    os.makedirs(os.path.join(base, ns), exist_ok=True)
+    os.makedirs(os.path.join(base, ns + ".scratch"), exist_ok=True)
+    open(os.path.join(base, ns + ".output"), "w").close()
+    shm = f"/dev/shm/ipclab.{ns}.q"
+    open(shm, "w").close()
+    other = os.path.join(base, f"lab99-{pid + 1}-3")  # another grader's: left alone
+    os.makedirs(other, exist_ok=True)
+    s.clean_namespaces(pid)
+    left = [p for p in (os.path.join(base, ns), os.path.join(base, ns + ".scratch"),
+                        os.path.join(base, ns + ".output")) if os.path.exists(p)]
+    check(not left, "a killed grader's run directories are removed", str(left))
+    if os.path.exists(real_clean):
+        check(not os.path.exists(shm), "a killed grader's shm object is removed (ipc-clean)")
+    check(os.path.isdir(other), "another grader's namespace is left alone")
+    for p in (shm, other):
+        if os.path.isdir(p):
+            os.rmdir(p)
+        elif os.path.exists(p):
+            os.remove(p)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
