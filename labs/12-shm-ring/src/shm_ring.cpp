@@ -29,7 +29,8 @@
 // side has registered as a sleeper (a waiter count next to the futex word).
 //
 // Sleeping without a lost wake-up (the Dekker pattern, both sides seq_cst):
-//   sleeper: read seq; waiters += 1; fence; re-check the index; futex_wait(seq, old)
+//   sleeper: waiters += 1; loop { read seq; fence; re-check the index; futex_wait(seq, old) }
+//            waiters -= 1
 //   waker:   store the index; fence; if waiters > 0 { seq += 1; futex_wake(seq) }
 // Either the sleeper's re-check sees the new index, or the waker sees the registration
 // (and then bumps seq, so a futex_wait that has not started yet returns at once). The
@@ -140,25 +141,24 @@ bool spin_until(Pred ready, const Deadline& deadline) {
 /// after registering; returns ready() once it holds or the deadline has passed. A caller
 /// whose deadline has already passed (a non-blocking try) neither registers nor sleeps:
 /// registering would make the other side pay a futex_wake system call for nothing.
-/// `nap`: the first sleep lasts at most this long (for a waker that skips the fence).
+/// `nap`: the first sleep lasts at most this long (for a waker that skips the fence). The
+/// registration lasts the whole wait, so only its start can race with such a waker.
 template <typename Pred>
 bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, Pred ready,
                  const Deadline& deadline, Clock::duration nap = Clock::duration::zero()) {
   if (deadline.expired()) return ready();
+  waiters.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {
     const std::uint32_t old = seq.load(std::memory_order_acquire);
-    waiters.fetch_add(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the waker's fence
-    if (ready()) {
+    const bool ok = ready();
+    if (ok || deadline.expired()) {
       waiters.fetch_sub(1, std::memory_order_relaxed);
-      return true;
+      return ok;
     }
     const bool napping = nap > Clock::duration::zero() && nap < deadline.remaining();
-    const WaitResult r = futex_wait(
-        seq, old, napping ? Deadline(std::exchange(nap, Clock::duration::zero())) : deadline);
-    waiters.fetch_sub(1, std::memory_order_relaxed);
-    if (ready()) return true;
-    if ((r == WaitResult::kTimeout && !napping) || deadline.expired()) return false;
+    (void)futex_wait(seq, old,
+                     napping ? Deadline(std::exchange(nap, Clock::duration::zero())) : deadline);
   }
 }
 
