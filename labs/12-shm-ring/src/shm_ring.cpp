@@ -70,7 +70,7 @@ inline constexpr std::uint64_t kPad = ~std::uint64_t{0};           // record hea
 inline constexpr std::int64_t kSpinNs = 50'000;  // spin this long before sleeping (< a wake-up)
 inline constexpr int kPauseSpins = 128;          // then yield the CPU between looks
 inline constexpr auto kNap = std::chrono::milliseconds(1);  // a consumer's first sleep
-inline constexpr std::uint64_t kReadAhead = 16 * 1024;      // the consumer's prefetch distance
+inline constexpr std::uint64_t kReadAhead = 16384;  // the consumer's prefetch distance (bytes)
 
 // The padding is the point: each group of fields has a cache line of its own.
 // NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
