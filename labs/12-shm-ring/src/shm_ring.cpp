@@ -17,18 +17,31 @@
 //   tail <= next_read <= head <= tail + capacity, and [tail, head) is the unread data;
 //   the producer writes only in [head, tail + capacity), consumers read only [next_read, head).
 //
-// Why it is fast (docs/benchmarking.md): each side spins briefly before it sleeps (a wake-up across
-// cores costs ~60 us here), and wakes the other side only when that side has registered
-// as a sleeper (a waiter count next to the futex word). Each side keeps a cached copy of
-// the other's index and reads the shared one only when the cached one says "full" or
-// "empty". Consumers publish `tail` in batches (a quarter of the ring, or when they have
-// caught up), so the producer's line is not bounced for every message.
+// Why it is fast (docs/benchmarking.md, README "Transfers per message"): count the cache
+// lines that move between the cores per message. The message's own lines must (17 for 1 KiB);
+// every other transfer, and every wait for one, is overhead. Each side keeps a cached copy of
+// the other's index and reads the shared one only when the cached one says "full" or "empty",
+// so a consumer that is behind takes every committed record before it looks at head again,
+// and fetches the lines of the records ahead while it verifies one (prefetch). Consumers
+// publish `tail` in batches (a quarter of the ring, or when they have caught up), so the
+// producer's line is not bounced for every message. Each side spins briefly before it
+// sleeps (a wake-up across cores costs ~60 us here), and wakes the other side only when that
+// side has registered as a sleeper (a waiter count next to the futex word).
 //
 // Sleeping without a lost wake-up (the Dekker pattern, both sides seq_cst):
-//   sleeper: read seq; waiters += 1; fence; re-check the index; futex_wait(seq, old)
+//   sleeper: waiters += 1; loop { read seq; fence; re-check the index; futex_wait(seq, old) }
+//            waiters -= 1
 //   waker:   store the index; fence; if waiters > 0 { seq += 1; futex_wake(seq) }
 // Either the sleeper's re-check sees the new index, or the waker sees the registration
-// (and then bumps seq, so a futex_wait that has not started yet returns at once).
+// (and then bumps seq, so a futex_wait that has not started yet returns at once). The
+// consumers wake the producer that way, and close() does. commit(), the producer's hot path,
+// skips the fence: a fence waits until every store of the message has reached the other
+// core, one cross-core round trip per message. Without it, its look at the waiter count may
+// run before its head store is visible and miss a consumer that registers at that moment, so
+// a consumer's first sleep is a nap (kNap) after which it looks again: by then the store,
+// made before that look at the waiter count, is visible, and any later commit sees the
+// registration. A committed message is thus seen within kNap in the worst case, even if the
+// producer commits nothing more.
 #include "lab12/shm_ring.hpp"
 
 #include <sched.h>  // sched_yield
@@ -56,6 +69,8 @@ inline constexpr std::uint64_t kMagic = 0x3231'676e'6952'6d68ULL;  // "hmRing12"
 inline constexpr std::uint64_t kPad = ~std::uint64_t{0};           // record header: skip to the end
 inline constexpr std::int64_t kSpinNs = 50'000;  // spin this long before sleeping (< a wake-up)
 inline constexpr int kPauseSpins = 128;          // then yield the CPU between looks
+inline constexpr auto kNap = std::chrono::milliseconds(1);  // a consumer's first sleep
+inline constexpr std::uint64_t kReadAhead = 16384;  // the consumer's prefetch distance (bytes)
 
 // The padding is the point: each group of fields has a cache line of its own.
 // NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
@@ -126,31 +141,45 @@ bool spin_until(Pred ready, const Deadline& deadline) {
 /// after registering; returns ready() once it holds or the deadline has passed. A caller
 /// whose deadline has already passed (a non-blocking try) neither registers nor sleeps:
 /// registering would make the other side pay a futex_wake system call for nothing.
+/// `nap`: the first sleep lasts at most this long (for a waker that skips the fence). The
+/// registration lasts the whole wait, so only its start can race with such a waker.
 template <typename Pred>
 bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, Pred ready,
-                 const Deadline& deadline) {
+                 const Deadline& deadline, Clock::duration nap = Clock::duration::zero()) {
   if (deadline.expired()) return ready();
+  waiters.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {
     const std::uint32_t old = seq.load(std::memory_order_acquire);
-    waiters.fetch_add(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the waker's fence
-    if (ready()) {
+    const bool ok = ready();
+    if (ok || deadline.expired()) {
       waiters.fetch_sub(1, std::memory_order_relaxed);
-      return true;
+      return ok;
     }
-    const WaitResult r = futex_wait(seq, old, deadline);
-    waiters.fetch_sub(1, std::memory_order_relaxed);
-    if (ready()) return true;
-    if (r == WaitResult::kTimeout || deadline.expired()) return false;
+    const bool napping = nap > Clock::duration::zero() && nap < deadline.remaining();
+    (void)futex_wait(seq, old,
+                     napping ? Deadline(std::exchange(nap, Clock::duration::zero())) : deadline);
   }
+}
+
+/// Wakes the sleepers on `seq` if one has registered (and this side sees it).
+void wake_registered(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
+  if (waiters.load(std::memory_order_relaxed) == 0) return;
+  seq.fetch_add(1, std::memory_order_release);
+  futex_wake(seq);
 }
 
 /// The waking half: call after storing the index the sleeper waits for.
 void wake_if_sleeping(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
   std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the sleeper's fence
-  if (waiters.load(std::memory_order_relaxed) == 0) return;
-  seq.fetch_add(1, std::memory_order_release);
-  futex_wake(seq);
+  wake_registered(seq, waiters);
+}
+
+/// Reads ahead for the consumer: asks for the lines of the committed records in
+/// [from, to) to be fetched now, while it verifies the one before them.
+void prefetch(const std::byte* data, std::uint64_t capacity, std::uint64_t from, std::uint64_t to) {
+  for (std::uint64_t i = from & ~std::uint64_t{kLine - 1}; i < to; i += kLine)
+    __builtin_prefetch(data + (i & (capacity - 1)), 0, 3);
 }
 
 /// The consumers' lock (Drepper, "Futexes Are Tricky", mutex 2). False at the deadline.
@@ -283,7 +312,8 @@ void ShmRing::commit() {
   if (reserved_size_ == 0) throw std::logic_error("commit: nothing reserved");
   // pairs with the consumers' acquire load of head: the record's bytes are visible first
   shared_->head.store(reserved_at_ + std::exchange(reserved_size_, 0), std::memory_order_release);
-  wake_if_sleeping(shared_->data_seq, shared_->data_waiters);
+  // No fence here (the file comment): a consumer registering as this store is made naps first.
+  wake_registered(shared_->data_seq, shared_->data_waiters);
 }
 
 void ShmRing::close() {
@@ -324,7 +354,7 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
           wake_if_sleeping(s.space_seq, s.space_waiters);
         }
         if (!spin_until(arrived, deadline) &&
-            !sleep_until(s.data_seq, s.data_waiters, arrived, deadline)) {
+            !sleep_until(s.data_seq, s.data_waiters, arrived, deadline, kNap)) {
           unlock_consumers(s.lock);
           return Status::kTimeout;
         }
@@ -345,6 +375,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
       continue;
     }
     msg = std::span<const std::byte>(data_ + off + 8, len);
+    // The lines kReadAhead further on, if committed: fetched while this one is verified.
+    const std::uint64_t ahead = s.next_read + kReadAhead;
+    prefetch(data_, capacity_, ahead, std::min(ahead + 8 + len, s.cached_head));
     holding_ = true;
     return Status::kMessage;
   }
@@ -354,9 +387,9 @@ void ShmRing::release() {
   if (!holding_) throw std::logic_error("release: no message taken");
   RingShared& s = *shared_;
   s.next_read += record_size(load_word(data_ + (s.next_read & (capacity_ - 1))));
-  // Publish tail in batches: a quarter of the ring, or everything once caught up with the
-  // producer (then nobody else would publish it: the producer may be waiting to drain).
-  if (s.next_read == s.cached_head) s.cached_head = s.head.load(std::memory_order_acquire);
+  // Publish tail in batches: a quarter of the ring, or everything once caught up with what
+  // it knows of head (then nobody else would publish it: the producer may be waiting to
+  // drain). Not a look at head: that line is the producer's, and peek() reads it anyway.
   if (s.next_read - s.tail_published >= capacity_ / 4 || s.next_read == s.cached_head) {
     // pairs with the producer's acquire load: our reads of these bytes are done
     s.tail.store(s.next_read, std::memory_order_release);
