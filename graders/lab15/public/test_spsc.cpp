@@ -1,5 +1,7 @@
 // Lab 15 public grader: the full and empty edges, batches and the wrap, two threads, two
 // processes through POSIX shared memory, the documented memory orders, the benchmark.
+#include <sched.h>  // sched_getaffinity, CPU_COUNT
+
 #include <cctype>      // std::isalnum
 #include <filesystem>  // std::filesystem::exists
 #include <string>      // std::string
@@ -215,10 +217,11 @@ GRADED_TEST(Processes, FailedMapLeavesNoObject, 1) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
 #endif
-  // 128 MiB of slots: the object is created and sized (tmpfs is sparse), then mmap fails
-  // under a 96 MiB address-space limit. The leak guard fails the test on a leftover object.
+  // 128 MiB of slots (8M slots of 16 bytes: an 8-byte item and its stamp): the object is
+  // created and sized (tmpfs is sparse), then mmap fails under a 96 MiB address-space
+  // limit. The leak guard fails the test on a leftover object.
   auto r = run({"sh", "-c", "ulimit -v 98304 && exec \"$0\" \"$@\"", grader::program("spsc_stream"),
-                "consume", "--name", "big_q", "--capacity", std::to_string(1u << 24), "--count",
+                "consume", "--name", "big_q", "--capacity", std::to_string(1u << 23), "--count",
                 "1", "--timeout", "1"},
                {.timeout = 10'000ms});
   expect_exit(r, 3);
@@ -299,6 +302,16 @@ GRADED_TEST(Bench, LockfreeBenchRunsAndChecksItems, 1, "README §Benchmark") {
     auto bad = run(argv, {.timeout = 60'000ms, .env = {"IPCLAB_BENCH_CORRUPT=777"}});
     expect_exit(bad, 1);
     EXPECT_NE(bad.err.find("verification failed"), std::string::npos) << bad.describe();
+  }
+  // --transfers (README "The next step") needs two CPUs: a table with a row per queue.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= 2) {
+    auto t = run({"lockfree_bench", "--transfers", "--iterations=20k", "--timeout=10"},
+                 {.timeout = 60'000ms});
+    expect_exit(t, 0);
+    for (const char* row : {"\nspsc ", "\nboost_spsc ", "\nspsc_batch64 "})
+      EXPECT_NE(t.out.find(row), std::string::npos) << "no row " << row << "\n" << t.describe();
   }
   // spsc_stream's consumer catches a missing item too.
   grader::Process consumer({"spsc_stream", "consume", "--name", "gap", "--count", "1000"});

@@ -65,6 +65,7 @@ struct Params {
   bench::Placement place;
   double timeout_s = 10;
   std::int64_t corrupt = -1;  // test hook: IPCLAB_BENCH_CORRUPT=N corrupts item N of ours
+  bool transfers = false;     // --transfers: count line transfers per item instead
 };
 
 struct Contender {
@@ -118,6 +119,62 @@ class Watch {
   const char* what_;
   std::uint64_t done_ = ~0ULL;
   std::int64_t since_ = ipclab::now_ns();
+};
+
+// ---- --transfers: cache-line transfers per item, measured -------------------------------
+
+/// A cycle counter that waits for the instructions before it (so a load that misses is
+/// inside the interval it closes). Elsewhere than x86: the monotonic clock.
+inline std::uint64_t ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned aux = 0;
+  return __builtin_ia32_rdtscp(&aux);
+#else
+  return static_cast<std::uint64_t>(ipclab::now_ns());
+#endif
+}
+
+/// One side's push or pop attempts, each timed: a histogram of their durations in ticks.
+/// What an attempt spends above the side's typical fast attempt (its 10th percentile) is
+/// waiting for cache lines the other core holds; divided by the cost of one line transfer
+/// (half a one-line ping-pong, measured in the same run) it counts the transfers waited
+/// for. Attempts longer than kMaxTicks (an interrupt, a preemption) are left out.
+class LineWaits {
+ public:
+  template <typename F>
+  auto time(F&& attempt) {
+    const std::uint64_t t0 = ticks();
+    const auto ok = attempt();
+    const std::uint64_t d = ticks() - t0;
+    if (d < kMaxTicks) {
+      ++counts_[d];
+    } else {
+      ++outliers_;
+    }
+    return ok;
+  }
+  /// Transfers waited for, given the ticks one transfer costs.
+  double transfers(double ticks_per_transfer) const {
+    std::uint64_t total = 0, base = 0, seen = 0;
+    for (const auto c : counts_) total += c;
+    for (std::size_t d = 0; d < counts_.size(); ++d) {
+      seen += counts_[d];
+      if (seen * 10 >= total) {
+        base = d;
+        break;
+      }
+    }
+    double sum = 0;
+    for (std::size_t d = base + 1; d < counts_.size(); ++d)
+      sum += static_cast<double>(counts_[d]) *
+             std::floor(static_cast<double>(d - base) / ticks_per_transfer + 0.5);
+    return sum;
+  }
+
+ private:
+  static constexpr std::uint64_t kMaxTicks = 1U << 16;  // ~25 us at 2.6 GHz
+  std::vector<std::uint64_t> counts_ = std::vector<std::uint64_t>(kMaxTicks);
+  std::uint64_t outliers_ = 0;
 };
 
 // ---- one shape for every queue: try_push/try_pop, or blocking push/pop ------------------
@@ -186,19 +243,36 @@ struct AnyQueue {
 
 /// Pushes `v`, waiting (spin, then yield; or blocking for the kernel-based queues).
 template <typename Q>
-void push_wait(Q& q, Item v, Backoff& b, Watch& w, std::uint64_t done) {
+bool try_push_any(Q& q, Item v) {
+  if constexpr (std::is_same_v<Q, BoostQ>) {
+    return q.push(v);
+  } else if constexpr (std::is_same_v<Q, MoodyQ>) {
+    return q.try_enqueue(v);
+  } else {
+    return q.try_push(v);
+  }
+}
+
+template <typename Q>
+bool try_pop_any(Q& q, Item& v) {
+  if constexpr (std::is_same_v<Q, BoostQ>) {
+    return q.pop(v);
+  } else if constexpr (std::is_same_v<Q, MoodyQ>) {
+    return q.try_dequeue(v);
+  } else {
+    return q.try_pop(v);
+  }
+}
+
+/// `lw` (--transfers only) times every attempt.
+template <typename Q>
+void push_wait(Q& q, Item v, Backoff& b, Watch& w, std::uint64_t done, LineWaits* lw = nullptr) {
   if constexpr (std::is_same_v<Q, MutexQ> || std::is_same_v<Q, SemQ>) {
     q.push(v);
   } else {
-    bool ok = false;
     for (;;) {
-      if constexpr (std::is_same_v<Q, BoostQ>) {
-        ok = q.push(v);
-      } else if constexpr (std::is_same_v<Q, MoodyQ>) {
-        ok = q.try_enqueue(v);
-      } else {
-        ok = q.try_push(v);
-      }
+      const bool ok =
+          lw != nullptr ? lw->time([&] { return try_push_any(q, v); }) : try_push_any(q, v);
       if (ok) break;
       b.wait();
       if (b.spins() == 0) w.check(done);
@@ -208,20 +282,14 @@ void push_wait(Q& q, Item v, Backoff& b, Watch& w, std::uint64_t done) {
 }
 
 template <typename Q>
-Item pop_wait(Q& q, Backoff& b, Watch& w, std::uint64_t done) {
+Item pop_wait(Q& q, Backoff& b, Watch& w, std::uint64_t done, LineWaits* lw = nullptr) {
   Item v = 0;
   if constexpr (std::is_same_v<Q, MutexQ> || std::is_same_v<Q, SemQ>) {
     q.pop(v);
   } else {
-    bool ok = false;
     for (;;) {
-      if constexpr (std::is_same_v<Q, BoostQ>) {
-        ok = q.pop(v);
-      } else if constexpr (std::is_same_v<Q, MoodyQ>) {
-        ok = q.try_dequeue(v);
-      } else {
-        ok = q.try_pop(v);
-      }
+      const bool ok =
+          lw != nullptr ? lw->time([&] { return try_pop_any(q, v); }) : try_pop_any(q, v);
       if (ok) break;
       b.wait();
       if (b.spins() == 0) w.check(done);
@@ -241,26 +309,29 @@ Item pop_wait(Q& q, Backoff& b, Watch& w, std::uint64_t done) {
 // ---- the two sides of a throughput stream and of a ping-pong ----------------------------
 
 template <typename Q>
-void stream_producer(Q& q, const Params& p, std::uint64_t n, Control& c, bool hook) {
+void stream_producer(Q& q, const Params& p, std::uint64_t n, Control& c, bool hook,
+                     LineWaits* lw = nullptr) {
   Backoff b;
   Watch w(c, p.timeout_s, "producer");
   for (std::uint64_t i = 0; i < n; ++i) {
     const bool corrupt = hook && static_cast<std::int64_t>(i) == p.corrupt;
-    push_wait(q, corrupt ? i ^ 0x10 : i, b, w, i);
+    push_wait(q, corrupt ? i ^ 0x10 : i, b, w, i, lw);
   }
 }
 
 template <typename Q>
-void stream_consumer(Q& q, const Params& p, std::uint64_t n, Control& c, const char* who) {
+void stream_consumer(Q& q, const Params& p, std::uint64_t n, Control& c, const char* who,
+                     LineWaits* lw = nullptr) {
   Backoff b;
   Watch w(c, p.timeout_s, "consumer");
   for (std::uint64_t i = 0; i < n; ++i) {
-    const Item v = pop_wait(q, b, w, i);
+    const Item v = pop_wait(q, b, w, i, lw);
     if (v != i) bad_item(who, i, v);
   }
 }
 
-void batch_producer(OurQ& q, const Params& p, std::uint64_t n, Control& c, bool hook) {
+void batch_producer(OurQ& q, const Params& p, std::uint64_t n, Control& c, bool hook,
+                    LineWaits* lw = nullptr) {
   std::vector<Item> buf(p.batch);
   Backoff b;
   Watch w(c, p.timeout_s, "producer");
@@ -273,7 +344,8 @@ void batch_producer(OurQ& q, const Params& p, std::uint64_t n, Control& c, bool 
       buf[static_cast<std::uint64_t>(p.corrupt) - sent] ^= 0x10;
     std::size_t off = 0;
     while (off < k) {
-      const std::size_t m = q.push_n(buf.data() + off, k - off);
+      const auto push = [&] { return q.push_n(buf.data() + off, k - off); };
+      const std::size_t m = lw != nullptr ? lw->time(push) : push();
       if (m == 0) {
         b.wait();
         if (b.spins() == 0) w.check(sent + off);
@@ -286,14 +358,18 @@ void batch_producer(OurQ& q, const Params& p, std::uint64_t n, Control& c, bool 
   }
 }
 
-void batch_consumer(OurQ& q, const Params& p, std::uint64_t n, Control& c, const char* who) {
+void batch_consumer(OurQ& q, const Params& p, std::uint64_t n, Control& c, const char* who,
+                    LineWaits* lw = nullptr) {
   std::vector<Item> buf(p.batch);
   Backoff b;
   Watch w(c, p.timeout_s, "consumer");
   std::uint64_t got = 0;
   while (got < n) {
-    const std::size_t m =
-        q.pop_n(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(p.batch, n - got)));
+    const auto pop = [&] {
+      return q.pop_n(buf.data(),
+                     static_cast<std::size_t>(std::min<std::uint64_t>(p.batch, n - got)));
+    };
+    const std::size_t m = lw != nullptr ? lw->time(pop) : pop();
     if (m == 0) {
       b.wait();
       if (b.spins() == 0) w.check(got);
@@ -380,12 +456,19 @@ struct Numbers {
   double p50_ns = -1, p99_ns = -1;
 };
 
+/// --transfers: both sides of one stream, every attempt timed.
+struct Waits {
+  LineWaits producer, consumer;
+};
+
 template <typename Q>
 Numbers measure_typed(const Contender& k, const Params& p, Q& q1, Q& q2, Control& c1, Control& c2,
-                      std::uint64_t n, std::uint64_t rt) {
+                      std::uint64_t n, std::uint64_t rt, Waits* waits) {
   Numbers out;
   const bool ours = k.kind == Kind::kSpsc || k.kind == Kind::kSpscBatch;
   const char* who = k.name.c_str();
+  LineWaits* lw_p = waits != nullptr ? &waits->producer : nullptr;
+  LineWaits* lw_c = waits != nullptr ? &waits->consumer : nullptr;
   std::int64_t t0 = 0;
   if constexpr (std::is_same_v<Q, OurQ>) {
     if (k.kind == Kind::kSpscBatch) {
@@ -393,9 +476,9 @@ Numbers measure_typed(const Contender& k, const Params& p, Q& q1, Q& q2, Control
           p, c1,
           [&] {
             t0 = ipclab::now_ns();
-            batch_producer(q1, p, n, c1, ours);
+            batch_producer(q1, p, n, c1, ours, lw_p);
           },
-          [&] { batch_consumer(q1, p, n, c1, who); });
+          [&] { batch_consumer(q1, p, n, c1, who, lw_c); });
       out.ops_per_s = static_cast<double>(n) * 1e9 / static_cast<double>(c1.end_ns - t0);
       return out;  // a batch has no per-item round trip: latency is the single-item row's
     }
@@ -404,10 +487,11 @@ Numbers measure_typed(const Contender& k, const Params& p, Q& q1, Q& q2, Control
       p, c1,
       [&] {
         t0 = ipclab::now_ns();
-        stream_producer(q1, p, n, c1, ours);
+        stream_producer(q1, p, n, c1, ours, lw_p);
       },
-      [&] { stream_consumer(q1, p, n, c1, who); });
+      [&] { stream_consumer(q1, p, n, c1, who, lw_c); });
   out.ops_per_s = static_cast<double>(n) * 1e9 / static_cast<double>(c1.end_ns - t0);
+  if (waits != nullptr) return out;  // the timed stream only
   ipclab::Histogram h;
   two_sides(
       p, c2, [&] { ping(q1, q2, p, rt, c2, h); }, [&] { pong(q1, q2, p, rt, c2); });
@@ -417,7 +501,8 @@ Numbers measure_typed(const Contender& k, const Params& p, Q& q1, Q& q2, Control
 }
 
 /// One round of one contender: fresh queues in a fresh shared mapping.
-Numbers measure(const Contender& k, const Params& p, std::uint64_t iterations) {
+Numbers measure(const Contender& k, const Params& p, std::uint64_t iterations,
+                Waits* waits = nullptr) {
   const std::uint64_t n = k.slow ? std::max<std::uint64_t>(iterations / 20, 1) : iterations;
   const std::uint64_t rt = k.slow ? std::max<std::uint64_t>(p.round_trips / 4, 1) : p.round_trips;
   const std::size_t qbytes = round_up(queue_bytes(k.kind) + 1);
@@ -443,18 +528,18 @@ Numbers measure(const Contender& k, const Params& p, std::uint64_t iterations) {
     case Kind::kSpsc:
     case Kind::kSpscBatch:
       return measure_typed(k, p, *static_cast<OurQ*>(q1.q), *static_cast<OurQ*>(q2.q), *c1, *c2, n,
-                           rt);
+                           rt, waits);
     case Kind::kBoost:
       return measure_typed(k, p, *static_cast<BoostQ*>(q1.q), *static_cast<BoostQ*>(q2.q), *c1, *c2,
-                           n, rt);
+                           n, rt, waits);
     case Kind::kMoody:
-      return measure_typed(k, p, *q1.moody, *q2.moody, *c1, *c2, n, rt);
+      return measure_typed(k, p, *q1.moody, *q2.moody, *c1, *c2, n, rt, waits);
     case Kind::kMutex:
       return measure_typed(k, p, *static_cast<MutexQ*>(q1.q), *static_cast<MutexQ*>(q2.q), *c1, *c2,
-                           n, rt);
+                           n, rt, waits);
     case Kind::kSem:
       return measure_typed(k, p, *static_cast<SemQ*>(q1.q), *static_cast<SemQ*>(q2.q), *c1, *c2, n,
-                           rt);
+                           rt, waits);
   }
   return {};
 }
@@ -476,6 +561,71 @@ void print_guide_block(const bench::Report& report, std::uint64_t iterations) {
              spsc.p99_ns, mutex.p99_ns);
 }
 
+/// Ticks (of ticks()) that one cache-line transfer between the two placed CPUs costs:
+/// half the round trip of one line passed back and forth, and the same in nanoseconds.
+/// At most 20000 round trips or 200 ms (a CPU shared with other work hands over slowly).
+std::pair<double, double> one_transfer(const Params& p) {
+  constexpr std::uint64_t kStop = ~std::uint64_t{0};  // odd: the echo side's "done"
+  alignas(ipclab::lab15::kCacheLine) std::atomic<std::uint64_t> ball{0};
+  const int cpu_b = p.place.cpus.size() > 1 ? p.place.cpus[1] : -1;
+  std::thread echo([&] {
+    bench::pin_this_thread(cpu_b);
+    for (std::uint64_t v = 1;; v += 2) {
+      std::uint64_t got = 0;
+      while ((got = ball.load(std::memory_order_acquire)) != v && got != kStop) {
+      }
+      if (got == kStop) return;
+      ball.store(v + 1, std::memory_order_release);
+    }
+  });
+  constexpr std::uint64_t kWarm = 2000, kMax = 20000;
+  constexpr std::int64_t kBudgetNs = 200'000'000;
+  std::uint64_t t0 = 0, rounds = 0;
+  std::int64_t n0 = 0;
+  for (std::uint64_t i = 0; rounds < kMax; ++i) {
+    if (i == kWarm) {
+      t0 = ticks();
+      n0 = ipclab::now_ns();
+    }
+    ball.store(2 * i + 1, std::memory_order_release);
+    while (ball.load(std::memory_order_acquire) != 2 * i + 2) {
+    }
+    if (i < kWarm) continue;
+    ++rounds;
+    if (rounds % 256 == 0 && ipclab::now_ns() - n0 > kBudgetNs) break;
+  }
+  const double t = static_cast<double>(ticks() - t0) / (2.0 * static_cast<double>(rounds));
+  const double ns =
+      static_cast<double>(ipclab::now_ns() - n0) / (2.0 * static_cast<double>(rounds));
+  ball.store(kStop, std::memory_order_release);
+  echo.join();
+  return {t, ns};
+}
+
+/// --transfers: for each lock-free contender, one stream with every attempt timed, and
+/// the cache-line transfers each side waited for, per item. The count depends on the
+/// design, hardly on the machine: what a slow interconnect multiplies.
+int run_transfers(const Params& p, const std::vector<Contender>& all) {
+  const auto [tick_per_transfer, ns_per_transfer] = one_transfer(p);
+  fmt::print(
+      "Cache-line transfers per item: {} items per contender, two threads, pin: {}\n"
+      "Every push and pop attempt is timed (rdtscp); the time above a side's typical fast\n"
+      "attempt, divided by one transfer ({:.0f} ns here: half a one-line ping-pong), counts the\n"
+      "transfers that side waited for. Timing slows each attempt a little, for every queue.\n\n",
+      p.iterations, p.place.text, ns_per_transfer);
+  fmt::print("{:<18}{:>10}{:>10}{:>10}\n", "Contender", "producer", "consumer", "total");
+  for (const auto& k : all) {
+    if (k.slow || (kThreadSanitizer && k.kind == Kind::kMoody)) continue;
+    Waits w;
+    measure(k, p, p.iterations, &w);
+    const double items = static_cast<double>(p.iterations);
+    const double prod = w.producer.transfers(tick_per_transfer) / items;
+    const double cons = w.consumer.transfers(tick_per_transfer) / items;
+    fmt::print("{:<18}{:>10.2f}{:>10.2f}{:>10.2f}\n", k.name, prod, cons, prod + cons);
+  }
+  return ipclab::kExitOk;
+}
+
 int run(Params& p, const std::string& format) {
   const auto fmt_kind = bench::parse_format(format);
   const std::string batch_name = fmt::format("spsc_batch{}", p.batch);
@@ -484,6 +634,12 @@ int run(Params& p, const std::string& format) {
       {"boost_spsc", Kind::kBoost, false}, {"moodycamel_rwq", Kind::kMoody, false},
       {"mutex_queue", Kind::kMutex, true}, {"sem_queue", Kind::kSem, true}};
   const bool procs = p.mode == Mode::kProcesses;
+  if (p.transfers) {
+    if (procs || fmt_kind != bench::Format::kTable || p.place.pin != bench::Pin::kCross)
+      throw ipclab::UsageError(
+          "--transfers measures two threads on two CPUs (--pin=cross) and prints a table only");
+    return run_transfers(p, all);
+  }
 
   bench::Report report{"lockfree_bench"};
   report.ops_label = "items/s";
@@ -544,8 +700,14 @@ int run(Params& p, const std::string& format) {
   report.ratio("spsc", "mutex_queue");
   report.ratio(batch_name, "mutex_queue");
   report.ratio("spsc", "sem_queue");
+  report.ratio("spsc", batch_name);  // the bound: the same queue and cores, 1/64 the handshakes
   if (fmt_kind == bench::Format::kTable) print_guide_block(report, p.iterations);
   fmt::print("{}", bench::format(report, fmt_kind));
+  if (fmt_kind == bench::Format::kTable)
+    fmt::print(
+        "bound: {} (the same queue and cores, {} items per call) is what this "
+        "machine can move; spsc reaches {:.0f}% of it\n",
+        batch_name, p.batch, 100 * bench::ratio(report.at("spsc"), report.at(batch_name)));
   return ipclab::kExitOk;
 }
 
@@ -584,6 +746,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   app.add_option("--mode", mode, "threads or processes (fork; queues in POSIX shm)")
       ->capture_default_str()
       ->check(CLI::IsMember({"threads", "processes"}));
+  app.add_flag("--transfers", p.transfers,
+               "count the cache-line transfers each side waits for, per item (a table; "
+               "threads only)");
   app.add_option("--timeout", p.timeout_s, "seconds a side may make no progress before failing")
       ->capture_default_str()
       ->transform(ipclab::cli::seconds(1ms, 24h));

@@ -2,13 +2,23 @@
 // include/lab15/spsc_queue.hpp (a template lives in a header); read the contract there and
 // the README's "Memory ordering" section first.
 //
-// The two happens-before edges this file relies on, and nothing else:
-//   (P) producer: write slot[t], then tail_.store(t+1, release)
-//       consumer: tail_.load(acquire) sees t+1, then read slot[t]
-//       => the consumer reads the item the producer wrote, never an older one.
-//   (C) consumer: read slot[h], then head_.store(h+1, release)
+// This is the reference's fast path (README, "The next step"): the simple design the
+// handout teaches (the consumer reloads tail_ when its cached copy says empty) plus one
+// change. Each slot carries a stamp, and the consumer asks the slot, not tail_, whether it
+// is full. In steady state the two sides then share no index line at all: the only lines
+// that move between the cores are slot lines, each once per lap, carrying 64 / sizeof(Slot)
+// items (README: transfers per item).
+//
+// The happens-before edges this file relies on, and nothing else:
+//   (P) producer: write slot[t].value, then slot[t].stamp.store(t+1, release)
+//       consumer: slot[h].stamp.load(acquire) sees h+1, then read slot[h].value
+//       => the consumer reads the item the producer wrote, never an older one. A stamp
+//          of slot k also carries every slot below k (the producer fills them in order),
+//          so one acquire of a far stamp makes a whole run readable.
+//   (C) consumer: read slot[h].value, then head_.store(h+1, release)
 //       producer: head_.load(acquire) sees h+1, then overwrite slot[h]
 //       => the producer never overwrites an item the consumer has not finished reading.
+// tail_ is still stored (release) after each push, but only size_approx() reads it.
 // An index read by its own writer needs no ordering at all (relaxed): a thread always sees
 // its own last store. The cached copies are plain fields, each private to one side.
 #pragma once
@@ -35,8 +45,12 @@ SpscQueue<T>* SpscQueue<T>::create_in(void* mem, std::size_t bytes, std::size_t 
   q->capacity_ = capacity;
   q->mask_ = capacity - 1;
   q->item_size_ = sizeof(T);
+  // Stamps 0: no slot is full (the first item's stamp is 1). Memory used before may hold
+  // stamps of another queue, which would read as items.
+  Slot* sl = q->slots();
+  for (std::size_t i = 0; i < capacity; ++i) sl[i].stamp = 0;
   // The magic goes last. release: pairs with the acquire load in attach_in, so a process
-  // that sees the magic also sees every header field written above.
+  // that sees the magic also sees every header field (and stamp) written above.
   std::atomic_ref<std::uint64_t>(q->magic_).store(kQueueMagic, std::memory_order_release);
   return q;
 }
@@ -58,6 +72,38 @@ SpscQueue<T>* SpscQueue<T>::attach_in(void* mem, std::size_t bytes) {
 }
 
 template <typename T>
+bool SpscQueue<T>::full_at(std::uint64_t i) {
+  const std::atomic_ref<std::uint64_t> stamp(slots()[i & mask_].stamp);
+  // acquire: pairs with the producer's release store of this stamp (edge P): seeing i+1
+  // makes the value of slot i, and of every slot the producer filled before it, visible.
+  return stamp.load(std::memory_order_acquire) == i + 1;
+}
+
+template <typename T>
+void SpscQueue<T>::publish_at(std::uint64_t i, const T& item) {
+  std::memcpy(item_at(i), &item, sizeof(T));
+  // release: pairs with the consumer's acquire load of this stamp (edge P): the value
+  // written above is visible to whoever sees the stamp.
+  std::atomic_ref<std::uint64_t>(slots()[i & mask_].stamp).store(i + 1, std::memory_order_release);
+}
+
+template <typename T>
+std::uint64_t SpscQueue<T>::full_through(std::uint64_t want) {
+  // The consumer knows slots [h, cached_tail_) are full; it wants to know up to `want`.
+  // First the far end: the slot kLookahead items ahead sits on a line the producer has
+  // finished with (if it is full), so one line transfer makes a whole run readable and
+  // the consumer stays off the line the producer is writing.
+  if (want > cached_tail_ && full_at(want - 1)) return cached_tail_ = want;
+  // Otherwise walk forward from what is known, but only along the cache line the walk
+  // starts on (those stamps arrived with the first one): items the producer pushed a
+  // moment ago are seen at once, and a single item is never held back.
+  std::uint64_t c = cached_tail_;  // >= h: pops never pass cached_tail_
+  const std::uint64_t line_end = (c | (kSlotsPerLine - 1)) + 1;
+  while (c < want && c < line_end && full_at(c)) ++c;
+  return cached_tail_ = c;
+}
+
+template <typename T>
 bool SpscQueue<T>::try_push(const T& item) {
   // relaxed: only this thread writes tail_, and a thread always sees its own last store.
   const std::uint64_t t = tail_.load(std::memory_order_relaxed);
@@ -67,9 +113,9 @@ bool SpscQueue<T>::try_push(const T& item) {
     cached_head_ = head_.load(std::memory_order_acquire);
     if (t - cached_head_ == capacity_) return false;
   }
-  std::memcpy(&slots()[t & mask_], &item, sizeof(T));
-  // release: pairs with the consumer's acquire load of tail_ (edge P): the slot write
-  // above becomes visible before (or with) the new tail.
+  publish_at(t, item);
+  // release: for size_approx() only (the consumer reads stamps, not tail_); it keeps
+  // tail_ no newer than the stamps it counts.
   tail_.store(t + 1, std::memory_order_release);
   return true;
 }
@@ -78,13 +124,9 @@ template <typename T>
 bool SpscQueue<T>::try_pop(T& out) {
   // relaxed: only this thread writes head_.
   const std::uint64_t h = head_.load(std::memory_order_relaxed);
-  if (h == cached_tail_) {  // empty by the cached copy: look at the real tail_
-    // acquire: pairs with the producer's release store of tail_ (edge P): every slot
-    // below the tail we see is fully written.
-    cached_tail_ = tail_.load(std::memory_order_acquire);
-    if (h == cached_tail_) return false;
-  }
-  std::memcpy(&out, &slots()[h & mask_], sizeof(T));
+  if (h == cached_tail_ && full_through(h + std::min<std::uint64_t>(kLookahead, capacity_)) == h)
+    return false;  // the next slot is not full: empty
+  std::memcpy(&out, item_at(h), sizeof(T));
   // release: pairs with the producer's acquire load of head_ (edge C): our read of the
   // slot is done before the producer may reuse it.
   head_.store(h + 1, std::memory_order_release);
@@ -103,13 +145,9 @@ std::size_t SpscQueue<T>::push_n(const T* items, std::size_t n) {
   }
   const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
   if (count == 0) return 0;
-  // Two pieces at most: from slot (t & mask) to the end of the array, then from slot 0.
-  const std::size_t first = t & mask_;
-  const std::size_t part1 = std::min<std::size_t>(count, capacity_ - first);
-  std::memcpy(&slots()[first], items, part1 * sizeof(T));
-  if (count > part1) std::memcpy(&slots()[0], items + part1, (count - part1) * sizeof(T));
-  // release: pairs with the consumer's acquire load of tail_ (edge P); one store
-  // publishes the whole batch.
+  // Every slot gets its own stamp: the consumer may look at any of them.
+  for (std::size_t i = 0; i < count; ++i) publish_at(t + i, items[i]);
+  // release: for size_approx() only, as in try_push; one store for the batch.
   tail_.store(t + count, std::memory_order_release);
   return count;
 }
@@ -118,18 +156,17 @@ template <typename T>
 std::size_t SpscQueue<T>::pop_n(T* out, std::size_t n) {
   // relaxed: only this thread writes head_.
   const std::uint64_t h = head_.load(std::memory_order_relaxed);
-  std::uint64_t avail = cached_tail_ - h;
-  if (avail < n) {
-    // acquire: pairs with the producer's release store of tail_ (edge P).
-    cached_tail_ = tail_.load(std::memory_order_acquire);
-    avail = cached_tail_ - h;
+  const std::uint64_t want = h + std::min<std::uint64_t>(n, capacity_);
+  if (cached_tail_ < want && full_through(want) < want) {
+    // Fewer than n by the stamps near the front: a batch wants everything there is, so
+    // here (unlike try_pop) one look at tail_ is worth its line transfer.
+    // acquire: pairs with the producer's release store of tail_, which follows the value
+    // and stamp stores of every item below it (edge P through tail_).
+    cached_tail_ = std::max(cached_tail_, tail_.load(std::memory_order_acquire));
   }
-  const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
+  const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(cached_tail_ - h, n));
   if (count == 0) return 0;
-  const std::size_t first = h & mask_;
-  const std::size_t part1 = std::min<std::size_t>(count, capacity_ - first);
-  std::memcpy(out, &slots()[first], part1 * sizeof(T));
-  if (count > part1) std::memcpy(out + part1, &slots()[0], (count - part1) * sizeof(T));
+  for (std::size_t i = 0; i < count; ++i) std::memcpy(&out[i], item_at(h + i), sizeof(T));
   // release: pairs with the producer's acquire load of head_ (edge C); one store frees
   // the whole batch.
   head_.store(h + count, std::memory_order_release);

@@ -39,22 +39,22 @@ template <typename T>
 bool SpscQueue<T>::try_push([[maybe_unused]] const T& item) {
   // TODO(lab15): full when tail - head == capacity. Test against cached_head_ first; only
   // if that says full, reload head_ (which order?) into cached_head_ and test again. Copy
-  // the item into slot (tail & mask_), then publish it: one store of tail_ (which order?).
+  // the item into item_at(tail), then publish it: one store of tail_ (which order?).
   throw NotImplemented("TODO(lab15): implement SpscQueue::try_push() in src/spsc_queue_impl.hpp");
 }
 
 template <typename T>
 bool SpscQueue<T>::try_pop([[maybe_unused]] T& out) {
   // TODO(lab15): the mirror image of try_push: empty when head == tail (cached_tail_
-  // first), copy slot (head & mask_) out, then free it with one store of head_.
+  // first), copy item_at(head) out, then free it with one store of head_.
   throw NotImplemented("TODO(lab15): implement SpscQueue::try_pop() in src/spsc_queue_impl.hpp");
 }
 
 template <typename T>
 std::size_t SpscQueue<T>::push_n([[maybe_unused]] const T* items, [[maybe_unused]] std::size_t n) {
   // TODO(lab15): room = capacity - (tail - cached_head_); refresh cached_head_ if room < n;
-  // copy min(room, n) items in at most two pieces (the slot array ends!), then ONE store of
-  // tail_ for the whole batch.
+  // copy min(room, n) items, each to item_at(tail + i) (the mask wraps the index at the end
+  // of the slot array), then ONE store of tail_ for the whole batch.
   throw NotImplemented("TODO(lab15): implement SpscQueue::push_n() in src/spsc_queue_impl.hpp");
 }
 

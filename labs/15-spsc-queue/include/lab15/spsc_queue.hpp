@@ -13,7 +13,8 @@
 //   line 0  tail_, cached_head_   the producer writes them; the consumer only reads tail_
 //   line 1  head_, cached_tail_   the consumer writes them; the producer only reads head_
 //   line 2  magic, capacity, mask, item size: written once by create_in, then read-only
-//   then    capacity slots of T, from the first byte after the header
+//   then    capacity slots {stamp, T}, from the first byte after the header (the stamp is
+//           the fast path's, README "The next step"; the simple design leaves it 0)
 // Nothing in it is a pointer, so the same bytes work at different addresses in two
 // processes; T must be trivially copyable (it is copied with memcpy, byte for byte).
 //
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <atomic>       // std::atomic
+#include <bit>          // std::bit_floor
 #include <cstddef>      // std::size_t, std::byte, offsetof
 #include <cstdint>      // std::uint64_t
 #include <string>       // std::string
@@ -69,7 +71,7 @@ class SpscQueue {
   /// Bytes of memory a queue of `capacity` items needs (header + slots). Given.
   static constexpr std::size_t bytes_for(std::size_t capacity) {
     check_layout();
-    return kHeaderBytes + capacity * sizeof(T);
+    return kHeaderBytes + capacity * sizeof(Slot);
   }
 
   /**
@@ -149,10 +151,36 @@ class SpscQueue {
 
   static constexpr std::size_t kHeaderBytes = 3 * kCacheLine;
 
+  /// One slot: the item, after a stamp that says whether it is full. The simple design
+  /// (the handout's) ignores the stamp; the fast path (README, "The next step") stores
+  /// i + 1 in it when item i is written, so the consumer can ask the slot instead of tail_.
+  struct Slot {
+    std::uint64_t stamp;  // 0 in a new queue; i + 1 once item i is in this slot
+    T value;
+  };
+  /// Slots that share one cache line (a power of two, at least 1), and how far ahead the
+  /// fast path's consumer looks before it looks at the next slot.
+  static constexpr std::uint64_t kSlotsPerLine =
+      sizeof(Slot) >= kCacheLine ? 1 : std::bit_floor(kCacheLine / sizeof(Slot));
+  static constexpr std::uint64_t kLookahead = 64;
+
+  // The fast path's helpers (src/spsc_queue_impl.hpp; the simple design does not need them).
+  bool full_at(std::uint64_t i);                    // is item i in its slot? (consumer)
+  void publish_at(std::uint64_t i, const T& item);  // write item i and its stamp (producer)
+  std::uint64_t full_through(std::uint64_t want);   // extend cached_tail_ toward want
+
+  /// Where item number `i` (a free-running index) lives: the value of slot i & mask_.
+  /// Consecutive items are 16 bytes or more apart (each slot starts with its stamp), so a
+  /// batch is copied item by item, and the mask takes care of the end of the array.
+  T* item_at(std::uint64_t i) { return &slots()[i & mask_].value; }
+  const T* item_at(std::uint64_t i) const { return &slots()[i & mask_].value; }
+
   /// The first slot: right after the header, in the same memory block.
-  T* slots() { return reinterpret_cast<T*>(reinterpret_cast<std::byte*>(this) + kHeaderBytes); }
-  const T* slots() const {
-    return reinterpret_cast<const T*>(reinterpret_cast<const std::byte*>(this) + kHeaderBytes);
+  Slot* slots() {
+    return reinterpret_cast<Slot*>(reinterpret_cast<std::byte*>(this) + kHeaderBytes);
+  }
+  const Slot* slots() const {
+    return reinterpret_cast<const Slot*>(reinterpret_cast<const std::byte*>(this) + kHeaderBytes);
   }
 
   // ---- the producer's cache line: the producer writes it, the consumer only reads tail_.
