@@ -14,6 +14,7 @@
 #include <sched.h>      // sched_getaffinity, sched_setaffinity, sched_yield, CPU_*
 #include <signal.h>     // signal, SIGINT, SIGTERM, SIGKILL
 #include <string.h>     // sigabbrev_np
+#include <sys/mman.h>   // madvise, MADV_POPULATE_READ, MADV_POPULATE_WRITE
 #include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
 #include <sys/sem.h>    // semtimedop, struct sembuf
 #include <time.h>       // clock_gettime, CLOCK_PROCESS_CPUTIME_ID
@@ -108,6 +109,33 @@ cpu_set_t pin_for_start(int index) {
   return all;
 }
 
+/// Maps `bytes` from `p` into this process's page table now (advice: MADV_POPULATE_READ or
+/// _WRITE, Linux 5.14). A failure (an older kernel: EINVAL) only loses the time: ignored.
+void populate(const std::uint8_t* p, std::size_t bytes, int advice) {
+  if (bytes == 0) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t into_page = reinterpret_cast<std::uintptr_t>(p) % page;
+  // madvise wants a page-aligned start and never writes through the pointer it is given.
+  (void)::madvise(const_cast<std::uint8_t*>(p - into_page), bytes + into_page, advice);
+}
+
+/// Maps the rows worker `index` reads (its band and halo of IN) and writes (its band of OUT)
+/// before it posts READY. A forked process takes a page fault on its first touch of every
+/// 4 KiB page of a shared segment, even one the master has filled: 9,000 for the 36 MB
+/// output of a 4000x3000 image, 20 ms of a 1-worker phase. Mapping is start-up, like the
+/// master's first touch of OUT, and done here it is outside the timed phase.
+void map_rows(const ShmHeader& header, const std::uint8_t* in, const std::uint8_t* out, int index) {
+  const Band band = band_of(header.height, header.workers, index);
+  if (band.rows() == 0) return;
+  const int halo = halo_rows(header.spec);
+  const int first = std::max(0, band.begin - halo);
+  const int last = std::min(header.height, band.end + halo);
+  const std::size_t row = std::size_t(header.width) * kChannels;
+  populate(in + std::size_t(first) * row, std::size_t(last - first) * row, MADV_POPULATE_READ);
+  populate(out + std::size_t(band.begin) * row, std::size_t(band.rows()) * row,
+           MADV_POPULATE_WRITE);
+}
+
 /// Worker `index`: never returns.
 [[noreturn]] void worker_main(int index, pid_t master, const ParallelOptions& opts,
                               ShmHeader* header, const std::uint8_t* in, std::uint8_t* out,
@@ -119,6 +147,7 @@ cpu_set_t pin_for_start(int index) {
   try {
     WorkerSlot& slot = header->slots[index];
     slot.pid = static_cast<std::int32_t>(::getpid());
+    map_rows(*header, in, out, index);
     const cpu_set_t cpus = pin_for_start(index);
     sem_add(sems, kReady, +1);
     sem_add(sems, kStart, -1);  // blocks until the master starts the filter phase
