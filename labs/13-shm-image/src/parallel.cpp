@@ -11,6 +11,11 @@
 // kPollPeriod, and between sleeps checks SIGINT/SIGTERM and whether a worker has exited
 // without finishing (a worker that died can never post DONE: waiting for DONE >= N alone
 // would hang forever).
+//
+// Speed (the benchmark times START released .. DONE reached N): each worker maps its rows
+// of both segments before READY, waits for START pinned to a CPU of its own, and yields
+// after DONE, so that neither page faults nor the scheduler's hand-offs land in the phase
+// (map_rows, pin_for_start; the README's §Benchmark has the numbers).
 #include <sched.h>      // sched_getaffinity, sched_setaffinity, sched_yield, CPU_*
 #include <signal.h>     // signal, SIGINT, SIGTERM, SIGKILL
 #include <string.h>     // sigabbrev_np
