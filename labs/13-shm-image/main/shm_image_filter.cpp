@@ -15,15 +15,18 @@
 #include <fcntl.h>   // open
 #include <unistd.h>  // _exit
 
-#include <string.h>  // sigabbrev_np
-#include <chrono>    // std::chrono::milliseconds
-#include <cstdint>   // std::uint64_t
-#include <cstdio>    // stdout, std::fflush
-#include <future>    // std::async, std::future
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <string.h>   // sigabbrev_np
+#include <algorithm>  // std::copy_n, std::min, std::sort
+#include <chrono>     // std::chrono::milliseconds
+#include <climits>    // INT64_MAX
+#include <cstdint>    // std::uint64_t
+#include <cstdio>     // stdout, std::fflush
+#include <future>     // std::async, std::future
+#include <string>     // std::string
+#include <vector>     // std::vector
 
-#include "ipclab/bench.hpp"   // Report, interleave, format
+#include "ipclab/bench.hpp"   // Report, interleave, format, usable_cpus
+#include "ipclab/clock.hpp"   // now_ns
 #include "ipclab/fd.hpp"      // Fd
 #include "ipclab/io.hpp"      // write_full
 #include "ipclab/json.hpp"    // json_number, json_string
@@ -164,6 +167,35 @@ lab13::Image generate(int width, int height) {
   return img;
 }
 
+/// The bound the benchmark is measured against: what the blur costs when only computing
+/// counts. This process alone blurs a tile of the image (at most 512 pixels wide, as wide as
+/// the reference's strips, and 2 x 128 rows) that stays in its core's cache: no shared
+/// memory, no page fault, no other process. It times rows [0, B) and [0, 2B) of the tile,
+/// the fastest of a few tries each; the difference is the cost of B rows in steady state
+/// (the halo rows both computations add cancel out). Pixels per second of one core; 0 for
+/// an image too small to tell.
+double compute_only_rate(const lab13::Image& img, const lab13::FilterSpec& spec) {
+  const int rows = std::min(128, img.height / 2);
+  if (rows < 1) return 0;
+  const int width = std::min(512, img.width);
+  lab13::Image tile(width, 2 * rows);
+  for (int y = 0; y < tile.height; ++y)
+    std::copy_n(img.at(0, y), std::size_t(width) * lab13::kChannels, tile.at(0, y));
+  std::vector<std::uint8_t> out(tile.size_bytes());
+  auto fastest = [&](int band_rows) {
+    std::int64_t best = INT64_MAX;
+    for (int t = 0; t < 5; ++t) {
+      const std::int64_t t0 = ipclab::now_ns();
+      lab13::filter_rows(tile.pixels.data(), out.data(), tile.width, tile.height, spec,
+                         lab13::Band{0, band_rows});
+      best = std::min(best, ipclab::now_ns() - t0);
+    }
+    return best;
+  };
+  const std::int64_t ns = fastest(2 * rows) - fastest(rows);
+  return ns > 0 ? double(width) * rows / (double(ns) / 1e9) : 0;
+}
+
 int bench(const Options& o, const ipclab::ShutdownSignals& signals) {
   const auto fmt_kind = ipclab::bench::parse_format(o.format);
   const lab13::FilterSpec spec{lab13::Filter::kBlur, o.radius};
@@ -212,7 +244,13 @@ int bench(const Options& o, const ipclab::ShutdownSignals& signals) {
     return r;
   };
   for (std::size_t i = 0; i < counts.size(); ++i) (void)one(i);  // warm-up (and reference)
-  ipclab::bench::interleave(o.runs, counts.size(), [&](int, std::size_t i) {
+  // Contender counts.size() is the compute-only bound, measured in the same rounds.
+  std::vector<double> bound;
+  ipclab::bench::interleave(o.runs, counts.size() + 1, [&](int, std::size_t i) {
+    if (i == counts.size()) {
+      bound.push_back(compute_only_rate(img, spec));
+      return;
+    }
     const auto r = one(i);
     report.results[i].record(pixels / r.filter_seconds);
   });
@@ -221,6 +259,23 @@ int bench(const Options& o, const ipclab::ShutdownSignals& signals) {
   for (const auto& res : report.results)
     mp += fmt::format(" {} {:.1f}", res.name, ipclab::bench::summarize(res).ops_per_s / 1e6);
   report.note(mp);
+  std::sort(bound.begin(), bound.end());
+  const double core = bound[bound.size() / 2];
+  if (core > 0) {
+    const auto cpus = static_cast<int>(ipclab::bench::usable_cpus().size());
+    report.note(fmt::format(
+        "bound, compute only (median of rounds): one core blurs a {}-pixel-wide tile in its cache "
+        "at {:.1f} MPix/s; N workers on {} usable CPU(s) reach at most min(N, {}) times that",
+        std::min(512, o.width), core / 1e6, cpus, cpus));
+    std::string reached = "reached (median / bound):";
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      const double limit = core * std::min(counts[i], std::max(1, cpus));
+      reached += fmt::format(
+          "{} {} {:.0f}% of {:.1f} MPix/s", i == 0 ? "" : ",", report.results[i].name,
+          100 * ipclab::bench::summarize(report.results[i]).ops_per_s / limit, limit / 1e6);
+    }
+    report.note(reached);
+  }
   fmt::print("{}", ipclab::bench::format(report, fmt_kind));
   return ipclab::kExitOk;
 }
