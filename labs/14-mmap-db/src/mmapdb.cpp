@@ -246,7 +246,9 @@ __attribute__((target("avx512f,vpclmulqdq"))) inline std::uint32_t record_crc_ve
   std::uint64_t c = 0;  // the 16 bytes left (in every lane), through the crc32 instruction
   asm("crc32q %1, %0" : "+r"(c) : "r"(static_cast<std::uint64_t>(all[0])));
   asm("crc32q %1, %0" : "+r"(c) : "r"(static_cast<std::uint64_t>(all[1])));
-  return ~crc_words(c, p, n);
+  if (n != 0) [[unlikely]]  // 16-byte keys and 100-byte values: 128 bytes, no tail
+    c = crc_words(c, p, n);
+  return ~static_cast<std::uint32_t>(c);
 }
 
 /// Whether `a` and `b` are the same bytes: one masked compare of up to 64 bytes (AVX-512BW),
@@ -301,8 +303,9 @@ template <CrcPath P>
   std::uint32_t value_len = 0;
   std::memcpy(&first, r, 8);
   std::memcpy(&value_len, &r->value_len, 4);
-  const std::size_t key_len = (first >> 32) & 0xFFFF;
-  if (key_len - 1 >= kMaxKey || value_len > kMaxValue || (first >> 48) != 0) [[unlikely]]
+  // key_len in 1..kMaxKey and reserved 0, in one comparison: reserved is the high half.
+  const std::size_t key_len = first >> 32;
+  if (key_len - 1 >= kMaxKey || value_len > kMaxValue) [[unlikely]]
     bad_record(off, "lengths out of range");
   const std::size_t total = sizeof(RecordHead) + key_len + value_len;
   if (off + align_up(total, kAlign) > limit) return {};
