@@ -231,8 +231,8 @@ __attribute__((target("avx512f,vpclmulqdq"))) inline std::uint32_t record_crc_ve
   __m512i x = _mm512_ternarylogic_epi64(_mm512_loadu_si512(p), keep, invert, 0x6A);  // x&k^i
   constexpr long long kHi = fold_constant(511), kLo = fold_constant(575);
   const __m512i by512 = _mm512_set_epi64(kHi, kLo, kHi, kLo, kHi, kLo, kHi, kLo);
-  std::size_t n = total - 64;
-  for (p += 64; n >= 64; n -= 64, p += 64)
+  const unsigned char* const blocks_end = p + (total & ~std::size_t{63});
+  for (p += 64; p != blocks_end; p += 64)
     x = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, by512, 0x00),
                                   _mm512_clmulepi64_epi128(x, by512, 0x11), _mm512_loadu_si512(p),
                                   0x96);  // a ^ b ^ c
@@ -249,8 +249,8 @@ __attribute__((target("avx512f,vpclmulqdq"))) inline std::uint32_t record_crc_ve
   std::uint64_t c = 0;  // the 16 bytes left (in every lane), through the crc32 instruction
   asm("crc32q %1, %0" : "+r"(c) : "r"(static_cast<std::uint64_t>(all[0])));
   asm("crc32q %1, %0" : "+r"(c) : "r"(static_cast<std::uint64_t>(all[1])));
-  if (n != 0) [[unlikely]]  // 16-byte keys and 100-byte values: 128 bytes, no tail
-    c = crc_words(c, p, n);
+  if (const std::size_t tail = total & 63; tail != 0) [[unlikely]]  // none for 128 bytes
+    c = crc_words(c, p, tail);
   return ~static_cast<std::uint32_t>(c);
 }
 
