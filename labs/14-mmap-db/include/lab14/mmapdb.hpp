@@ -149,8 +149,15 @@ inline std::uint64_t key_hash(std::string_view key) {
     h = (h ^ (w * 0xC2B2AE3D27D4EB4Full)) * kMul;
     h ^= h >> 29;
   }
+  // The last key.size() % 8 bytes as a little-endian number (0 if none). Read as the key's
+  // last 8 bytes shifted, not by a memcpy of a variable length (a library call in a get).
   std::uint64_t tail = 0;
-  std::memcpy(&tail, key.data() + i, key.size() - i);
+  if (const std::size_t rest = key.size() - i; rest != 0 && key.size() >= 8) {
+    std::memcpy(&tail, key.data() + key.size() - 8, 8);
+    tail >>= 64 - 8 * rest;
+  } else {
+    for (std::size_t k = rest; k-- > 0;) tail = tail << 8 | static_cast<unsigned char>(key[i + k]);
+  }
   h = (h ^ (tail * 0x165667B19E3779F9ull)) * kMul;
   h ^= h >> 32;  // fold the high bits down: the tag and the home slot both come from them
   h *= 0xD6E8FEB86659FD93ull;
