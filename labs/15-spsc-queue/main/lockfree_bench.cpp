@@ -13,7 +13,8 @@
 #include <sys/wait.h>   // waitpid
 #include <unistd.h>     // fork, _exit, getpid
 
-#include <algorithm>  // std::max, std::min
+#include <algorithm>  // std::max, std::min, std::sort
+#include <array>      // std::array
 #include <atomic>     // std::atomic
 #include <csignal>    // SIGKILL
 #include <cstdint>    // std::uint64_t
@@ -606,22 +607,43 @@ std::pair<double, double> one_transfer(const Params& p) {
 /// the cache-line transfers each side waited for, per item. The count depends on the
 /// design, hardly on the machine: what a slow interconnect multiplies.
 int run_transfers(const Params& p, const std::vector<Contender>& all) {
-  const auto [tick_per_transfer, ns_per_transfer] = one_transfer(p);
+  const auto calibration = one_transfer(p);
+  const double tick_per_transfer = calibration.first, ns_per_transfer = calibration.second;
   fmt::print(
-      "Cache-line transfers per item: {} items per contender, two threads, pin: {}\n"
-      "Every push and pop attempt is timed (rdtscp); the time above a side's typical fast\n"
-      "attempt, divided by one transfer ({:.0f} ns here: half a one-line ping-pong), counts the\n"
-      "transfers that side waited for. Timing slows each attempt a little, for every queue.\n\n",
-      p.iterations, p.place.text, ns_per_transfer);
-  fmt::print("{:<18}{:>10}{:>10}{:>10}\n", "Contender", "producer", "consumer", "total");
-  for (const auto& k : all) {
-    if (k.slow || (kThreadSanitizer && k.kind == Kind::kMoody)) continue;
+      "Cache-line transfers per item, two threads, pin: {}\n"
+      "{} items per contender and round, {} rounds interleaved; medians, and the range of the\n"
+      "total. Every push and pop attempt is timed (rdtscp): the time above a side's typical\n"
+      "fast attempt, divided by one transfer ({:.0f} ns here: half a one-line ping-pong),\n"
+      "counts the transfers that side waited for. Timing slows every queue's attempts a "
+      "little.\n\n",
+      p.place.text, p.iterations, p.runs, ns_per_transfer);
+  std::vector<Contender> active;
+  for (const auto& k : all)
+    if (!k.slow && !(kThreadSanitizer && k.kind == Kind::kMoody)) active.push_back(k);
+  // [contender] -> per round: producer, consumer, total transfers per item
+  std::vector<std::array<std::vector<double>, 3>> got(active.size());
+  const double items = static_cast<double>(p.iterations);
+  bench::interleave(p.runs, active.size(), [&](int, std::size_t i) {
     Waits w;
-    measure(k, p, p.iterations, &w);
-    const double items = static_cast<double>(p.iterations);
+    measure(active[i], p, p.iterations, &w);
     const double prod = w.producer.transfers(tick_per_transfer) / items;
     const double cons = w.consumer.transfers(tick_per_transfer) / items;
-    fmt::print("{:<18}{:>10.2f}{:>10.2f}{:>10.2f}\n", k.name, prod, cons, prod + cons);
+    got[i][0].push_back(prod);
+    got[i][1].push_back(cons);
+    got[i][2].push_back(prod + cons);
+  });
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  fmt::print("{:<18}{:>10}{:>10}{:>10}  {}\n", "Contender", "producer", "consumer", "total",
+             "(min-max)");
+  for (std::size_t i = 0; i < active.size(); ++i) {
+    const auto& total = got[i][2];
+    fmt::print("{:<18}{:>10.2f}{:>10.2f}{:>10.2f}  {:.2f}-{:.2f}\n", active[i].name,
+               median(got[i][0]), median(got[i][1]), median(total),
+               *std::min_element(total.begin(), total.end()),
+               *std::max_element(total.begin(), total.end()));
   }
   return ipclab::kExitOk;
 }
