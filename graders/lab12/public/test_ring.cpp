@@ -166,6 +166,44 @@ GRADED_TEST(Ring, ProducerBlocksWhenFullAndNothingIsOverwritten, 5,
   ShmRing::remove("r");
 }
 
+GRADED_TEST(Ring, TailIsPublishedAQuarterOfTheRingAtATime, 2,
+            "README §Hints — release(): publish tail when a quarter of the ring was consumed") {
+  // 64 KiB of 256-byte records (248-byte messages): 256 fill the ring. A consumer that has
+  // taken exactly a quarter (64) is far from caught up, yet must have published tail: a
+  // producer waiting for room would otherwise wait until the consumer drains the ring.
+  constexpr std::size_t kCap = 65536, kMsg = 248, kRecords = kCap / (kMsg + 8);
+  ShmRing ring = ShmRing::create("q", kCap);
+  std::vector<std::byte> buf(kMsg), got;
+  std::uint64_t pushed = 0;
+  while (pushed < kRecords) {
+    fill(buf, pushed);
+    ASSERT_TRUE(ring.push(buf, grader::deadline(5s))) << "push " << pushed << " of " << kRecords;
+    ++pushed;
+  }
+  ASSERT_FALSE(ring.push(buf, grader::deadline(50ms)))
+      << kRecords << " records of " << kMsg + 8 << " bytes fill " << kCap << " bytes";
+  ShmRing c = ShmRing::open("q", grader::deadline(5s));
+  for (std::uint64_t seq = 0; seq < kRecords / 4; ++seq) {
+    ASSERT_EQ(c.pop(got, grader::deadline(5s)), Status::kMessage) << "message " << seq;
+    ASSERT_EQ(mismatch(got, seq, kMsg), "");
+  }
+  // The quarter is free, and the producer must see it: all of it.
+  for (std::uint64_t i = 0; i < kRecords / 4; ++i, ++pushed) {
+    fill(buf, pushed);
+    ASSERT_TRUE(ring.push(buf, grader::deadline(2s)))
+        << "the consumer took " << kRecords / 4 << " of " << kRecords
+        << " records (a quarter of the ring), but push " << i + 1
+        << " into the room they left found the ring full: release() must publish tail once a "
+           "quarter of the ring was consumed, not only when the consumer has caught up";
+  }
+  EXPECT_FALSE(ring.push(buf, grader::deadline(50ms))) << "more room than the quarter freed";
+  for (std::uint64_t seq = kRecords / 4; seq < pushed; ++seq) {
+    ASSERT_EQ(c.pop(got, grader::deadline(5s)), Status::kMessage) << "message " << seq;
+    ASSERT_EQ(mismatch(got, seq, kMsg), "") << "message " << seq;
+  }
+  ShmRing::remove("q");
+}
+
 GRADED_TEST(Ring, ConsumerSleepsOnEmptyAndIsWoken, 5,
             "README §Waiting — spin briefly, then sleep; wake only registered sleepers") {
   SharedCounters counters;
