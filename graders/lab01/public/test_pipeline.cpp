@@ -227,6 +227,28 @@ GRADED_TEST(Errors, ClosedStdinDoesNotHideAPipeEnd, 2,
   expect_exit(three, 0);
 }
 
+GRADED_TEST(Errors, FailedPipeEndsTheStagesAlreadyStarted, 2,
+            "README §Pitfalls 1 — on a failed pipe(), close every end you hold (the previous "
+            "stage's read end too) before you wait, or the started stages never end") {
+  // fd 0 closed and room for only a few descriptors: for some limit, the first stage (yes)
+  // is already running when a later pipe cannot be made. mypipe must then close its copy
+  // of yes's read end, so that yes dies of SIGPIPE, reap it, and fail (exit 3). A limit at
+  // which everything fits must simply work.
+  for (const int limit : {4, 5, 6, 7}) {
+    const std::string script =
+        fmt::format("exec 0<&-; ulimit -n {}; exec \"$0\" yes cat 'head -1'", limit);
+    auto r = run({"sh", "-c", script, grader::program("mypipe")}, {.timeout = 10'000ms});
+    SCOPED_TRACE(fmt::format("stdin closed, ulimit -n {}", limit));
+    grader::expect_finished(r);
+    if (r.exit_code() == 0) {
+      expect_output(r, "y\n");
+    } else {
+      expect_exit(r, 3);
+      EXPECT_NE(r.err.find("pipe"), std::string::npos) << r.describe();
+    }
+  }
+}
+
 // ---- status -----------------------------------------------------------------------------
 
 GRADED_TEST(Status, LastStageDecides, 2, "README §Status — the last stage, not the first") {
