@@ -1,11 +1,14 @@
 // Lab 19 public grader: chat_server and chat_client as programs, many at once.
+#include <fcntl.h>       // O_CLOEXEC
 #include <signal.h>      // SIGKILL, SIGTERM, SIGINT
-#include <sys/socket.h>  // shutdown
+#include <sys/socket.h>  // shutdown, setsockopt
 #include <unistd.h>      // access, getuid
 
+#include <memory>  // std::unique_ptr
 #include <random>  // std::mt19937_64
 
 #include "common.hpp"
+#include "ipclab/io.hpp"  // read_file
 
 using grader::expect_exit;
 using grader::run;
@@ -336,6 +339,105 @@ GRADED_TEST(
   }
   EXPECT_TRUE(responsive(s.path));
   EXPECT_TRUE(s.alive());
+}
+
+GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
+            "README §Protocol — lines that arrived before a disconnect are delivered exactly "
+            "once; §Pitfalls 1 — a short send leaves the rest queued, in order") {
+  grader::repeat(2, [&](int, std::uint64_t) {
+    Server s({"--max-pending", std::to_string(16u << 20)});  // nobody is dropped here
+    ASSERT_TRUE(s.ready);
+    Client ear(s.path, "ear");  // reads all the time
+    ASSERT_TRUE(saw(ear, "* you are now ear"));
+    Raw late(s.path);  // reads nothing until the sender has gone: its socket fills
+    late.send("/name late\n");
+    ASSERT_TRUE(saw(ear, "is now late\n"));
+    Raw talker(s.path);
+    talker.send("/name talker\n");
+    ASSERT_TRUE(saw(ear, "is now talker\n"));
+    Raw bulk(s.path);            // never reads; sends far more than a socket holds, then hangs up
+    const int sndbuf = 4 << 20;  // the kernel caps it: as much unread input as it allows
+    ::setsockopt(bulk.fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    bulk.send("/name bulk\n");
+    ASSERT_TRUE(saw(ear, "is now bulk\n"));
+    // The talker's lines fill bulk's socket: the server still owes it output when it goes.
+    const std::string pad(100, 'p');
+    constexpr int kTalk = 3000, kBulk = 10000;
+    std::string text;
+    for (int k = 0; k < kTalk; ++k) text += fmt::format("t {:05} {}\n", k, pad);
+    talker.send(text);
+    ASSERT_TRUE(saw(ear, fmt::format("[talker] t {:05} ", kTalk - 1), 10'000ms));
+    text.clear();
+    for (int k = 0; k < kBulk; ++k) text += fmt::format("b {:05} {}\n", k, pad);
+    bulk.send(text);  // 1.1 MB as fast as the server takes it,
+    bulk.fd.reset();  // then gone, with the last few hundred KB not yet read by the server
+    ASSERT_TRUE(saw(ear, "* bulk left\n", 10'000ms));
+    std::string got;
+    ASSERT_TRUE(late.read_until(got, "* bulk left\n", 10'000ms))
+        << "the client that read late got " << got.size() << " bytes, without `* bulk left`";
+    const std::pair<std::string, std::string> received[] = {{"chat_client ear", ear.out()},
+                                                            {"the client that read late", got}};
+    for (const auto& [who, text_of] : received) {
+      int talk = 0, bulk_lines = 0;
+      for (const auto& l : lines(text_of)) {
+        if (l.rfind("[talker] t ", 0) == 0) {
+          ASSERT_EQ(l, fmt::format("[talker] t {:05} {}", talk, pad)) << who;
+          ++talk;
+        } else if (l.rfind("[bulk] b ", 0) == 0) {
+          ASSERT_EQ(l, fmt::format("[bulk] b {:05} {}", bulk_lines, pad))
+              << who << ": each of bulk's lines once, in order";
+          ++bulk_lines;
+        }
+      }
+      EXPECT_EQ(talk, kTalk) << who;
+      EXPECT_EQ(bulk_lines, kBulk) << who << " got " << bulk_lines << " of the " << kBulk
+                                   << " lines bulk sent before it hung up";
+    }
+    EXPECT_TRUE(s.alive()) << s.proc.finish().describe();
+  });
+}
+
+GRADED_TEST(Chat, RefusedPeerThatStoppedReadingNeverKillsServer, 1,
+            "README §Pitfalls 3 — MSG_NOSIGNAL on every send, the refusal of a uid too") {
+  Server s({"--allow-uid", std::to_string(::getuid() + 1)});
+  ASSERT_TRUE(s.ready);
+  std::vector<std::unique_ptr<Raw>> deaf;
+  for (int i = 0; i < 3; ++i) {
+    deaf.push_back(std::make_unique<Raw>(s.path));
+    // Before the server accepts it: its refusal `! error: uid ...` then meets EPIPE.
+    ::shutdown(deaf.back()->fd.get(), SHUT_RD);
+  }
+  Raw next(s.path);  // accepted after the three
+  std::string got;
+  const auto refusal = fmt::format("! error: uid {} is not allowed\n", ::getuid());
+  grader::wait_until([&] { return next.read_until(got, refusal, 1ms) || !s.alive(); }, 10'000ms);
+  ASSERT_TRUE(s.alive()) << "chat_server died refusing a peer that had stopped reading:\n"
+                         << s.proc.finish().describe();
+  EXPECT_NE(got.find(refusal), std::string::npos)
+      << "a peer after three that stopped reading was not answered; it got: " << got;
+}
+
+GRADED_TEST(Chat, ServerDescriptorsAreCloseOnExec, 1,
+            "README §Server — every descriptor close-on-exec: accept4(..., SOCK_CLOEXEC)") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client a(s.path, "a");
+  ASSERT_TRUE(saw(a, "* you are now a"));
+  Raw raw(s.path);
+  raw.send("/name raw\n");
+  ASSERT_TRUE(saw(a, "is now raw\n"));
+  const pid_t pid = s.proc.pid();
+  std::string leaky;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (fd <= 2) continue;
+    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    const auto at = info.find("flags:");
+    ASSERT_NE(at, std::string::npos) << info;
+    const unsigned long flags = std::stoul(info.substr(at + 6), nullptr, 8);
+    if ((flags & O_CLOEXEC) == 0) leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  }
+  EXPECT_EQ(leaky, "") << "chat_server holds descriptors without close-on-exec (a program it "
+                          "ever started would inherit them)";
 }
 
 GRADED_TEST(Chat, ClientTimesOutWithoutServer, 1, "README §Program") {
