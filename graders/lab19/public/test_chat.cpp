@@ -31,6 +31,15 @@ namespace {
                                        << grader::excerpt(who.out(), 1500);
 }
 
+/// A raw connection (it reads only when the test does) named `name`, once `witness` has
+/// seen it take the name.
+Raw joined_raw(const std::string& path, const std::string& name, Client& witness) {
+  Raw r(path);
+  r.send("/name " + name + "\n");
+  EXPECT_TRUE(saw(witness, "is now " + name + "\n"));
+  return r;
+}
+
 }  // namespace
 
 GRADED_TEST(Chat, BroadcastReachesOthersNotSender, 3, "README §Protocol") {
@@ -183,12 +192,8 @@ GRADED_TEST(Chat, SlowReaderDroppedOthersServed, 6,
   ASSERT_TRUE(s.ready);
   Client ear(s.path, "ear");
   ASSERT_TRUE(saw(ear, "* you are now ear"));
-  Raw slow(s.path);  // connects, names itself, never reads
-  slow.send("/name slow\n");
-  ASSERT_TRUE(saw(ear, "is now slow\n"));
-  Raw talker(s.path);
-  talker.send("/name talker\n");
-  ASSERT_TRUE(saw(ear, "is now talker\n"));
+  Raw slow = joined_raw(s.path, "slow", ear);  // never reads
+  Raw talker = joined_raw(s.path, "talker", ear);
   // Batches of 100 lines of ~1 KB. The ear keeps up (the test waits for it after each
   // batch); the slow client's socket and buffer fill up until the server drops it.
   const std::string pad(1000, 'x');
@@ -349,17 +354,11 @@ GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
     ASSERT_TRUE(s.ready);
     Client ear(s.path, "ear");  // reads all the time
     ASSERT_TRUE(saw(ear, "* you are now ear"));
-    Raw late(s.path);  // reads nothing until the sender has gone: its socket fills
-    late.send("/name late\n");
-    ASSERT_TRUE(saw(ear, "is now late\n"));
-    Raw talker(s.path);
-    talker.send("/name talker\n");
-    ASSERT_TRUE(saw(ear, "is now talker\n"));
-    Raw bulk(s.path);            // never reads; sends far more than a socket holds, then hangs up
+    Raw late = joined_raw(s.path, "late", ear);  // reads only once the sender has gone
+    Raw talker = joined_raw(s.path, "talker", ear);
+    Raw bulk = joined_raw(s.path, "bulk", ear);  // never reads; sends, then hangs up
     const int sndbuf = 4 << 20;  // the kernel caps it: as much unread input as it allows
     ::setsockopt(bulk.fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    bulk.send("/name bulk\n");
-    ASSERT_TRUE(saw(ear, "is now bulk\n"));
     // The talker's lines fill bulk's socket: the server still owes it output when it goes.
     const std::string pad(100, 'p');
     constexpr int kTalk = 3000, kBulk = 10000;
@@ -423,9 +422,7 @@ GRADED_TEST(Chat, ServerDescriptorsAreCloseOnExec, 1,
   ASSERT_TRUE(s.ready);
   Client a(s.path, "a");
   ASSERT_TRUE(saw(a, "* you are now a"));
-  Raw raw(s.path);
-  raw.send("/name raw\n");
-  ASSERT_TRUE(saw(a, "is now raw\n"));
+  Raw raw = joined_raw(s.path, "raw", a);
   const pid_t pid = s.proc.pid();
   std::string leaky;
   for (const int fd : ipclab::open_fds(pid)) {
