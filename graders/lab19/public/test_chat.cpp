@@ -1,14 +1,19 @@
 // Lab 19 public grader: chat_server and chat_client as programs, many at once.
 #include <fcntl.h>       // O_CLOEXEC
+#include <poll.h>        // poll
 #include <signal.h>      // SIGKILL, SIGTERM, SIGINT
+#include <sys/ioctl.h>   // ioctl, FIONREAD
 #include <sys/socket.h>  // shutdown, setsockopt
+#include <sys/un.h>      // sockaddr_un
 #include <unistd.h>      // access, getuid
 
 #include <memory>  // std::unique_ptr
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread
 
 #include "common.hpp"
-#include "ipclab/io.hpp"  // read_file
+#include "ipclab/io.hpp"       // read_file
+#include "ipclab/process.hpp"  // process_state
 
 using grader::expect_exit;
 using grader::run;
@@ -435,6 +440,71 @@ GRADED_TEST(Chat, ServerDescriptorsAreCloseOnExec, 1,
   }
   EXPECT_EQ(leaky, "") << "chat_server holds descriptors without close-on-exec (a program it "
                           "ever started would inherit them)";
+}
+
+GRADED_TEST(Chat, ClientStoppedMidSendLosesNothing, 2,
+            "README §Client — a send(2) may take only part of its bytes (a stop signal cuts a "
+            "blocked send short): send the rest") {
+  // Each stop cuts a send short only when it falls between two of its pieces: three runs.
+  grader::repeat(3, [&](int, std::uint64_t) {
+    // A stand-in server of the test's own, which reads only when the test says so.
+    const std::string path = lab19_test::sock_path("stand-in.sock");
+    ipclab::Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener.get(), 4), 0);
+    grader::Process client({"chat_client", "--socket", path, "--timeout", "10"});
+    pollfd pf{listener.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pf, 1, 10'000), 1) << "chat_client did not connect";
+    const ipclab::Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ::unlink(path.c_str());  // connected: the name has served
+    ASSERT_TRUE(conn.valid());
+    std::string input;
+    for (int k = 0; k < 48000; ++k)
+      input += fmt::format("line {:06} {}\n", k, std::string(115, 'q'));
+    // Written by a thread: the client blocks once the socket is full, and the test with it.
+    std::thread feeder([&] {
+      try {
+        client.write(input);
+        client.close_stdin();
+      } catch (const std::exception&) {  // the client died: the comparison below says so
+      }
+    });
+    std::string got;
+    bool eof = false;
+    const auto drain = [&] {  // what has arrived; true at EOF
+      char buf[64 * 1024];
+      for (;;) {
+        const ssize_t n = ::recv(conn.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+    };
+    // While its send is blocked on the full socket, stop and continue it: a send that had
+    // passed part of its bytes to the kernel returns that count.
+    for (int i = 0; i < 60 && !eof; ++i) {
+      int queued = 0;
+      grader::wait_until(
+          [&] {
+            return !client.running() ||
+                   (::ioctl(conn.get(), FIONREAD, &queued) == 0 && queued > 64 * 1024 &&
+                    ipclab::process_state(client.pid()) == 'S');
+          },
+          2'000ms);
+      client.signal(SIGSTOP);
+      grader::wait_until([&] { return ipclab::process_state(client.pid()) != 'S'; }, 2'000ms);
+      client.signal(SIGCONT);
+      drain();
+    }
+    grader::wait_until([&] { return drain(); }, 10'000ms);
+    feeder.join();
+    EXPECT_TRUE(eof) << "chat_client did not half-close after its input ended";
+    ASSERT_EQ(got.size(), input.size())
+        << "chat_client sent " << got.size() << " of " << input.size() << " bytes";
+    EXPECT_TRUE(got == input) << "what chat_client sent differs from its input";
+  });
 }
 
 GRADED_TEST(Chat, ClientTimesOutWithoutServer, 1, "README §Program") {
