@@ -1,11 +1,19 @@
 // Lab 19 public grader: chat_server and chat_client as programs, many at once.
+#include <fcntl.h>       // O_CLOEXEC
+#include <poll.h>        // poll
 #include <signal.h>      // SIGKILL, SIGTERM, SIGINT
-#include <sys/socket.h>  // shutdown
+#include <sys/ioctl.h>   // ioctl, FIONREAD
+#include <sys/socket.h>  // shutdown, setsockopt
+#include <sys/un.h>      // sockaddr_un
 #include <unistd.h>      // access, getuid
 
+#include <memory>  // std::unique_ptr
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread
 
 #include "common.hpp"
+#include "ipclab/io.hpp"       // read_file
+#include "ipclab/process.hpp"  // process_state
 
 using grader::expect_exit;
 using grader::run;
@@ -26,6 +34,15 @@ namespace {
   return ::testing::AssertionFailure() << "expected `" << needle << "` in the output of "
                                        << ipclab::shell_quote(who.proc.argv()) << "; it printed:\n"
                                        << grader::excerpt(who.out(), 1500);
+}
+
+/// A raw connection (it reads only when the test does) named `name`, once `witness` has
+/// seen it take the name.
+Raw joined_raw(const std::string& path, const std::string& name, Client& witness) {
+  Raw r(path);
+  r.send("/name " + name + "\n");
+  EXPECT_TRUE(saw(witness, "is now " + name + "\n"));
+  return r;
 }
 
 }  // namespace
@@ -180,12 +197,8 @@ GRADED_TEST(Chat, SlowReaderDroppedOthersServed, 6,
   ASSERT_TRUE(s.ready);
   Client ear(s.path, "ear");
   ASSERT_TRUE(saw(ear, "* you are now ear"));
-  Raw slow(s.path);  // connects, names itself, never reads
-  slow.send("/name slow\n");
-  ASSERT_TRUE(saw(ear, "is now slow\n"));
-  Raw talker(s.path);
-  talker.send("/name talker\n");
-  ASSERT_TRUE(saw(ear, "is now talker\n"));
+  Raw slow = joined_raw(s.path, "slow", ear);  // never reads
+  Raw talker = joined_raw(s.path, "talker", ear);
   // Batches of 100 lines of ~1 KB. The ear keeps up (the test waits for it after each
   // batch); the slow client's socket and buffer fill up until the server drops it.
   const std::string pad(1000, 'x');
@@ -336,6 +349,162 @@ GRADED_TEST(
   }
   EXPECT_TRUE(responsive(s.path));
   EXPECT_TRUE(s.alive());
+}
+
+GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
+            "README §Protocol — lines that arrived before a disconnect are delivered exactly "
+            "once; §Pitfalls 1 — a short send leaves the rest queued, in order") {
+  grader::repeat(2, [&](int, std::uint64_t) {
+    Server s({"--max-pending", std::to_string(16u << 20)});  // nobody is dropped here
+    ASSERT_TRUE(s.ready);
+    Client ear(s.path, "ear");  // reads all the time
+    ASSERT_TRUE(saw(ear, "* you are now ear"));
+    Raw late = joined_raw(s.path, "late", ear);  // reads only once the sender has gone
+    Raw talker = joined_raw(s.path, "talker", ear);
+    Raw bulk = joined_raw(s.path, "bulk", ear);  // never reads; sends, then hangs up
+    const int sndbuf = 4 << 20;  // the kernel caps it: as much unread input as it allows
+    ::setsockopt(bulk.fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    // The talker's lines fill bulk's socket: the server still owes it output when it goes.
+    const std::string pad(100, 'p');
+    constexpr int kTalk = 3000, kBulk = 10000;
+    std::string text;
+    for (int k = 0; k < kTalk; ++k) text += fmt::format("t {:05} {}\n", k, pad);
+    talker.send(text);
+    ASSERT_TRUE(saw(ear, fmt::format("[talker] t {:05} ", kTalk - 1), 10'000ms));
+    text.clear();
+    for (int k = 0; k < kBulk; ++k) text += fmt::format("b {:05} {}\n", k, pad);
+    bulk.send(text);  // 1.1 MB as fast as the server takes it,
+    bulk.fd.reset();  // then gone, with the last few hundred KB not yet read by the server
+    ASSERT_TRUE(saw(ear, "* bulk left\n", 10'000ms));
+    std::string got;
+    ASSERT_TRUE(late.read_until(got, "* bulk left\n", 10'000ms))
+        << "the client that read late got " << got.size() << " bytes, without `* bulk left`";
+    const std::pair<std::string, std::string> received[] = {{"chat_client ear", ear.out()},
+                                                            {"the client that read late", got}};
+    for (const auto& [who, text_of] : received) {
+      int talk = 0, bulk_lines = 0;
+      for (const auto& l : lines(text_of)) {
+        if (l.rfind("[talker] t ", 0) == 0) {
+          ASSERT_EQ(l, fmt::format("[talker] t {:05} {}", talk, pad)) << who;
+          ++talk;
+        } else if (l.rfind("[bulk] b ", 0) == 0) {
+          ASSERT_EQ(l, fmt::format("[bulk] b {:05} {}", bulk_lines, pad))
+              << who << ": each of bulk's lines once, in order";
+          ++bulk_lines;
+        }
+      }
+      EXPECT_EQ(talk, kTalk) << who;
+      EXPECT_EQ(bulk_lines, kBulk) << who << " got " << bulk_lines << " of the " << kBulk
+                                   << " lines bulk sent before it hung up";
+    }
+    EXPECT_TRUE(s.alive()) << s.proc.finish().describe();
+  });
+}
+
+GRADED_TEST(Chat, RefusedPeerThatStoppedReadingNeverKillsServer, 1,
+            "README §Pitfalls 3 — MSG_NOSIGNAL on every send, the refusal of a uid too") {
+  Server s({"--allow-uid", std::to_string(::getuid() + 1)});
+  ASSERT_TRUE(s.ready);
+  std::vector<std::unique_ptr<Raw>> deaf;
+  for (int i = 0; i < 3; ++i) {
+    deaf.push_back(std::make_unique<Raw>(s.path));
+    // Before the server accepts it: its refusal `! error: uid ...` then meets EPIPE.
+    ::shutdown(deaf.back()->fd.get(), SHUT_RD);
+  }
+  Raw next(s.path);  // accepted after the three
+  std::string got;
+  const auto refusal = fmt::format("! error: uid {} is not allowed\n", ::getuid());
+  grader::wait_until([&] { return next.read_until(got, refusal, 1ms) || !s.alive(); }, 10'000ms);
+  ASSERT_TRUE(s.alive()) << "chat_server died refusing a peer that had stopped reading:\n"
+                         << s.proc.finish().describe();
+  EXPECT_NE(got.find(refusal), std::string::npos)
+      << "a peer after three that stopped reading was not answered; it got: " << got;
+}
+
+GRADED_TEST(Chat, ServerDescriptorsAreCloseOnExec, 1,
+            "README §Server — every descriptor close-on-exec: accept4(..., SOCK_CLOEXEC)") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client a(s.path, "a");
+  ASSERT_TRUE(saw(a, "* you are now a"));
+  Raw raw = joined_raw(s.path, "raw", a);
+  const pid_t pid = s.proc.pid();
+  std::string leaky;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (fd <= 2) continue;
+    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    const auto at = info.find("flags:");
+    ASSERT_NE(at, std::string::npos) << info;
+    const unsigned long flags = std::stoul(info.substr(at + 6), nullptr, 8);
+    if ((flags & O_CLOEXEC) == 0) leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  }
+  EXPECT_EQ(leaky, "") << "chat_server holds descriptors without close-on-exec (a program it "
+                          "ever started would inherit them)";
+}
+
+GRADED_TEST(Chat, ClientStoppedMidSendLosesNothing, 2,
+            "README §Client — a send(2) may take only part of its bytes (a stop signal cuts a "
+            "blocked send short): send the rest") {
+  // Each stop cuts a send short only when it falls between two of its pieces: three runs.
+  grader::repeat(3, [&](int, std::uint64_t) {
+    // A stand-in server of the test's own, which reads only when the test says so.
+    const std::string path = lab19_test::sock_path("stand-in.sock");
+    ipclab::Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener.get(), 4), 0);
+    grader::Process client({"chat_client", "--socket", path, "--timeout", "10"});
+    pollfd pf{listener.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pf, 1, 10'000), 1) << "chat_client did not connect";
+    const ipclab::Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ::unlink(path.c_str());  // connected: the name has served
+    ASSERT_TRUE(conn.valid());
+    std::string input;
+    for (int k = 0; k < 48000; ++k)
+      input += fmt::format("line {:06} {}\n", k, std::string(115, 'q'));
+    // Written by a thread: the client blocks once the socket is full, and the test with it.
+    std::thread feeder([&] {
+      try {
+        client.write(input);
+        client.close_stdin();
+      } catch (const std::exception&) {  // the client died: the comparison below says so
+      }
+    });
+    std::string got;
+    bool eof = false;
+    const auto drain = [&] {  // what has arrived; true at EOF
+      char buf[64 * 1024];
+      for (;;) {
+        const ssize_t n = ::recv(conn.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+    };
+    // While its send is blocked on the full socket, stop and continue it: a send that had
+    // passed part of its bytes to the kernel returns that count.
+    for (int i = 0; i < 60 && !eof; ++i) {
+      int queued = 0;
+      grader::wait_until(
+          [&] {
+            return !client.running() ||
+                   (::ioctl(conn.get(), FIONREAD, &queued) == 0 && queued > 64 * 1024 &&
+                    ipclab::process_state(client.pid()) == 'S');
+          },
+          2'000ms);
+      client.signal(SIGSTOP);
+      grader::wait_until([&] { return ipclab::process_state(client.pid()) != 'S'; }, 2'000ms);
+      client.signal(SIGCONT);
+      drain();
+    }
+    grader::wait_until([&] { return drain(); }, 10'000ms);
+    feeder.join();
+    EXPECT_TRUE(eof) << "chat_client did not half-close after its input ended";
+    ASSERT_EQ(got.size(), input.size())
+        << "chat_client sent " << got.size() << " of " << input.size() << " bytes";
+    EXPECT_TRUE(got == input) << "what chat_client sent differs from its input";
+  });
 }
 
 GRADED_TEST(Chat, ClientTimesOutWithoutServer, 1, "README §Program") {

@@ -51,11 +51,25 @@ GRADED_TEST(Demo, BadSizesAreUsageErrors, 2, "README §Program — bad input is 
   expect_usage_error({"ipc_demo", "bench", "--size", "4096"});
 }
 
-GRADED_TEST(Demo, BenchPrintsVerifiedTable, 3,
-            "README §Bench — every message verified, the three mechanisms in one table") {
+GRADED_TEST(Demo, BenchPrintsVerifiedTable, 5,
+            "README §Bench — every message verified (a damaged one stops it), the three "
+            "mechanisms in one table, at most 5 rounds and no new one after 2 s") {
   auto r = run({"ipc_demo", "bench", "--seed", "42"}, {.timeout = 60'000ms});
   grader::expect_finished(r);
   expect_exit(r, 0);
+  int rounds = 0;
+  double seconds = 0;
+  for (const auto& l : lab19_test::lines(r.out))
+    if (std::sscanf(l.c_str(),
+                    "ipc_demo bench: seed 42, %d round(s), mechanisms interleaved in "
+                    "each, %lf s",
+                    &rounds, &seconds) == 2)
+      break;
+  EXPECT_TRUE(rounds >= 1 && rounds <= 5) << "rounds: " << rounds << "\n" << r.out;
+  // Fewer than 5 rounds only when the budget stopped it: then more than 2 s have passed.
+  EXPECT_TRUE(rounds == 5 || seconds > 2.0)
+      << rounds << " round(s) in " << seconds << " s: no new round starts only after 2 s\n"
+      << r.out;
   for (const std::string name : {"pipe", "shm+sem", "socketpair"}) {
     bool found = false;
     for (const auto& l : lab19_test::lines(r.out)) {
@@ -76,6 +90,20 @@ GRADED_TEST(Demo, BenchPrintsVerifiedTable, 3,
   EXPECT_EQ(j.out.rfind("{\"benchmark\": ", 0), 0u) << j.out;
   for (const std::string key : {"\"results\"", "\"p50_ns\"", "\"bytes_per_s\"", "\"ratios\""})
     EXPECT_NE(j.out.find(key), std::string::npos) << key << " missing:\n" << j.out;
+  // The test hook damages one message of every session: a ping (5), then a stream message
+  // (1000 pings come first, so 1010 is the stream's 11th). Its receiver must catch it.
+  for (const std::string n : {"5", "1010"}) {
+    auto bad =
+        run({"ipc_demo", "bench"}, {.timeout = 60'000ms, .env = {"IPCLAB_BENCH_CORRUPT=" + n}});
+    grader::expect_finished(bad);
+    expect_exit(bad, 1);
+    EXPECT_NE(bad.err.find("verification failed"), std::string::npos)
+        << "IPCLAB_BENCH_CORRUPT=" << n << " must end with `verification failed`\n"
+        << bad.describe();
+    EXPECT_EQ(bad.out.find("socketpair "), std::string::npos)
+        << "a run with a damaged message printed a table:\n"
+        << bad.describe();
+  }
 }
 
 GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,

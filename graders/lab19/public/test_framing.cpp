@@ -5,11 +5,13 @@
 #include <sys/stat.h>    // fstat
 #include <unistd.h>      // pipe, getpid
 
-#include <fstream>  // std::ofstream
+#include <algorithm>  // std::find
+#include <fstream>    // std::ofstream
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed
 #include "ipclab/io.hpp"     // read_all, write_full
+#include "lab19/channel.hpp"
 #include "lab19/chat.hpp"
 #include "lab19/unix.hpp"
 
@@ -247,6 +249,51 @@ GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
   while (::recv(drainer.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
   }
   EXPECT_FALSE(lab::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
+}
+
+GRADED_TEST(Unix, SocketsAndChannelEndsAreCloseOnExec, 2,
+            "README §Pitfalls 11 — every descriptor close-on-exec (SOCK_CLOEXEC, O_CLOEXEC), or "
+            "it leaks into any program the process runs") {
+  const auto cloexec = [](int fd) { return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; };
+  const std::string path = lab19_test::sock_path("cloexec.sock");
+  {
+    auto listener = lab::listen_unix(path, 16);
+    EXPECT_TRUE(cloexec(listener.get())) << "listen_unix's socket must be close-on-exec";
+    auto conn = lab::connect_unix(path, grader::deadline(5'000ms));
+    EXPECT_TRUE(cloexec(conn.get())) << "connect_unix's socket must be close-on-exec";
+  }
+  ::unlink(path.c_str());
+  for (const auto m : {lab::Mechanism::kPipe, lab::Mechanism::kShm, lab::Mechanism::kSock}) {
+    const auto before = ipclab::open_fds();
+    auto ch = lab::Channel::make(m);
+    for (const int fd : ipclab::open_fds()) {
+      if (std::find(before.begin(), before.end(), fd) != before.end()) continue;
+      EXPECT_TRUE(cloexec(fd)) << "Channel::make(" << lab::mechanism_name(m) << "): descriptor "
+                               << fd << " -> " << ipclab::fd_target(0, fd)
+                               << " is not close-on-exec";
+    }
+  }
+}
+
+GRADED_TEST(Unix, SendFdToVanishedPeerIsEpipeNotSigpipe, 1,
+            "README §Pitfalls 3 — sendmsg with MSG_NOSIGNAL: a vanished peer is EPIPE") {
+  grader::Child child(
+      [] {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;  // as in a program that does not ignore SIGPIPE
+        ::sigaction(SIGPIPE, &dfl, nullptr);
+        Pair p;
+        p.b.reset();
+        try {
+          lab::send_fd(p.a.get(), 0, "x");
+          ADD_FAILURE() << "send_fd to a closed peer must throw SysError(EPIPE)";
+        } catch (const ipclab::SysError& e) {
+          EXPECT_EQ(e.err(), EPIPE) << e.what();
+        }
+      },
+      "send_fd to a closed peer");
+  const auto r = child.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
 }
 
 GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,

@@ -9,6 +9,7 @@
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 
+#include "ipclab/bench.hpp"    // corrupt_hook
 #include "ipclab/main.hpp"     // run_main, run_guarded, CLI11
 #include "ipclab/process.hpp"  // wait_for, WaitStatus
 #include "ipclab/signal.hpp"   // ignore_sigpipe
@@ -119,6 +120,10 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
       if (size_opt->count() > 0) throw ipclab::UsageError("--size does not apply to bench");
       ipclab::lab19::BenchOptions o;
       o.seed = seed;
+      o.corrupt = ipclab::bench::corrupt_hook();
+      if (o.corrupt >= 0)
+        fmt::print(stderr, "ipc_demo bench: test hook: damaging message {} of every session\n",
+                   o.corrupt);
       const auto r = ipclab::lab19::run_bench(o);
       if (format == "json")
         print_json(r, o);

@@ -5,7 +5,8 @@
 // per mechanism and round; latency from ping-pong (each ping and its echo carry a sequence number
 // and checksum, checked on arrival); throughput from a one-way stream of chunk_bytes messages, each
 // verified by the child, which reports back how many passed. The clock stops only when that report
-// arrives, so nothing is counted before it is delivered and checked.
+// arrives, so nothing is counted before it is delivered and checked. The test hook
+// (BenchOptions::corrupt) damages one message on purpose: its receiver must catch it.
 #include <signal.h>  // kill, SIGKILL
 #include <unistd.h>  // fork, _exit
 
@@ -50,15 +51,18 @@ bool verify(const std::vector<std::byte>& msg, std::uint64_t seq) {
   return h.seq == seq && first == seq && h.sum == checksum(std::span(msg).subspan(kHdr));
 }
 
-/// The child: echo every ping, verify every stream message, report.
+/// The test hook: flips one bit of the payload's last byte (twice restores it).
+void damage(std::vector<std::byte>& msg) { msg.back() ^= std::byte{0x10}; }
+
+/// The child: verify and echo every ping, verify every stream message, report.
 int child_session(Channel& ch, const BenchOptions& o) {
   std::vector<std::byte> ping(o.ping_bytes), chunk(o.chunk_bytes);
+  Summary s{0, 0};
   for (int k = 0; k < o.pings; ++k) {
     ch.recv(ping.data(), ping.size());
-    if (!verify(ping, static_cast<std::uint64_t>(k))) return 1;
-    ch.send(ping.data(), ping.size());
+    if (!verify(ping, static_cast<std::uint64_t>(k))) ++s.failed;
+    ch.send(ping.data(), ping.size());  // as received: the parent checks the echo too
   }
-  Summary s{0, 0};
   const std::size_t msgs = o.stream_bytes / o.chunk_bytes;
   for (std::size_t k = 0; k < msgs; ++k) {
     ch.recv(chunk.data(), chunk.size());
@@ -83,24 +87,32 @@ SessionResult parent_session(Channel& ch, const BenchOptions& o, std::uint64_t r
   const char* name = mechanism_name(ch.mechanism()).data();
   for (int k = 0; k < o.pings; ++k) {
     stamp(ping, static_cast<std::uint64_t>(k));
+    const bool hit = o.corrupt == k;
+    if (hit) damage(ping);
     const std::int64_t t0 = now_ns();
     ch.send(ping.data(), ping.size());
     ch.recv(echo.data(), echo.size());
     r.rtt_ns.push_back(static_cast<double>(now_ns() - t0));
-    if (echo != ping) throw OperationFailed(fmt::format("{}: ping {} came back changed", name, k));
+    if (echo != ping || !verify(echo, static_cast<std::uint64_t>(k)))
+      throw OperationFailed(
+          fmt::format("{}: verification failed: ping {} came back damaged", name, k));
+    if (hit) damage(ping);
   }
   r.verified += static_cast<std::uint64_t>(o.pings);
   const std::size_t msgs = o.stream_bytes / o.chunk_bytes;
   const std::int64_t t0 = now_ns();
   for (std::size_t k = 0; k < msgs; ++k) {
     stamp(chunk, k);
+    const bool hit = o.corrupt == o.pings + static_cast<std::int64_t>(k);
+    if (hit) damage(chunk);
     ch.send(chunk.data(), chunk.size());
+    if (hit) damage(chunk);
   }
   Summary s{};
   ch.recv(&s, sizeof s);
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
   if (s.failed != 0 || s.verified != msgs)
-    throw OperationFailed(fmt::format("{}: {} of {} stream messages failed verification", name,
+    throw OperationFailed(fmt::format("{}: verification failed: {} of {} stream messages", name,
                                       msgs - s.verified, msgs));
   r.verified += s.verified;
   r.bytes_per_s = static_cast<double>(msgs * o.chunk_bytes) / secs;

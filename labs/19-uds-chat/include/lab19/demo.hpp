@@ -78,6 +78,10 @@ struct BenchOptions {
   std::size_t ping_bytes = 64;
   std::size_t stream_bytes = 16u << 20;  ///< one-way stream per mechanism and round
   std::size_t chunk_bytes = 64u << 10;   ///< message size of the stream
+  /// The test hook (IPCLAB_BENCH_CORRUPT=N, read by the given program): the sender damages
+  /// message N of every session after stamping it, so the receiver's check must fail. A
+  /// session's messages are numbered pings first (0 .. pings-1), then the stream's. -1: off.
+  std::int64_t corrupt = -1;
 };
 
 struct BenchRow {
@@ -101,7 +105,9 @@ struct BenchResult {
  * @brief Measures the three mechanisms parent↔child, interleaved round by round: latency
  * from ping-pong (each ping and its echo verified), throughput from a one-way stream of
  * chunk_bytes messages, each carrying a sequence number and checksum the child verifies.
- * @throws ipclab::OperationFailed if any message fails verification
+ * No new round starts once budget_s has passed (the first always runs).
+ * @throws ipclab::OperationFailed `MECH: verification failed: ...` if any message (a ping,
+ *         its echo or a stream message) fails verification, e.g. the one opts.corrupt damaged
  *
  * TODO(lab19): implement in src/bench.cpp.
  */

@@ -69,7 +69,8 @@ Fd connect_unix(const std::string& path, const Deadline& deadline);
  * @brief Sends one open descriptor over a Unix socket with SCM_RIGHTS, with `data` as the
  * ordinary bytes of the same message (at least one byte must travel with the descriptor).
  * The caller still owns `fd` afterwards: the receiver gets a new descriptor for the same
- * open file description (same offset, same status flags).
+ * open file description (same offset, same status flags). It never raises SIGPIPE
+ * (MSG_NOSIGNAL): a peer that has gone is SysError(EPIPE), whatever the process's disposition.
  * @throws ipclab::UsageError if data is empty; ipclab::SysError if sendmsg fails
  *
  * TODO(lab19): implement in src/unix.cpp.
