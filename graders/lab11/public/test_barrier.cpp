@@ -272,3 +272,16 @@ GRADED_TEST(Set, OneSetRemovedByRemove, 3,
   }
   expect_set_gone(id, "after remove()");
 }
+
+GRADED_TEST(Set, SizeIsCheckedAtBothEnds, 1,
+            "README §The API — n participants, 1..kMaxParticipants (a semaphore's value is a "
+            "short)") {
+  const key_t key = ipclab::names::sysv_key(lab::kKeyName);
+  EXPECT_THROW(lab::SysvBarrier::create(key, 0), ipclab::UsageError);
+  EXPECT_THROW(lab::SysvBarrier::create(key, lab::kMaxParticipants + 1), ipclab::UsageError);
+  EXPECT_THROW(lab::SysvBarrier::open(key, lab::kMaxParticipants + 1), ipclab::UsageError);
+  auto b = lab::SysvBarrier::create(key, lab::kMaxParticipants);
+  EXPECT_NO_THROW(lab::SysvBarrier::open(key, lab::kMaxParticipants))
+      << "a barrier of exactly kMaxParticipants is allowed";
+  EXPECT_TRUE(b.remove());
+}
