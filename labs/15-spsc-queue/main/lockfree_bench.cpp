@@ -13,7 +13,7 @@
 #include <sys/wait.h>   // waitpid
 #include <unistd.h>     // fork, _exit, getpid
 
-#include <algorithm>  // std::max, std::min, std::sort
+#include <algorithm>  // std::max, std::min
 #include <array>      // std::array
 #include <atomic>     // std::atomic
 #include <csignal>    // SIGKILL
@@ -34,7 +34,7 @@
 #include "ipclab/main.hpp"     // run_main, CLI11
 #include "ipclab/process.hpp"  // WaitStatus
 #include "ipclab/shm.hpp"      // PosixShm, Mapping
-#include "ipclab/stats.hpp"    // Histogram
+#include "ipclab/stats.hpp"    // Histogram, Samples
 #include "lab15/baselines.hpp"
 #include "lab15/spin.hpp"
 #include "lab15/spsc_queue.hpp"
@@ -621,29 +621,23 @@ int run_transfers(const Params& p, const std::vector<Contender>& all) {
   for (const auto& k : all)
     if (!k.slow && !(kThreadSanitizer && k.kind == Kind::kMoody)) active.push_back(k);
   // [contender] -> per round: producer, consumer, total transfers per item
-  std::vector<std::array<std::vector<double>, 3>> got(active.size());
+  std::vector<std::array<ipclab::Samples, 3>> got(active.size());
   const double items = static_cast<double>(p.iterations);
   bench::interleave(p.runs, active.size(), [&](int, std::size_t i) {
     Waits w;
     measure(active[i], p, p.iterations, &w);
     const double prod = w.producer.transfers(tick_per_transfer) / items;
     const double cons = w.consumer.transfers(tick_per_transfer) / items;
-    got[i][0].push_back(prod);
-    got[i][1].push_back(cons);
-    got[i][2].push_back(prod + cons);
+    got[i][0].add(prod);
+    got[i][1].add(cons);
+    got[i][2].add(prod + cons);
   });
-  const auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   fmt::print("{:<18}{:>10}{:>10}{:>10}  {}\n", "Contender", "producer", "consumer", "total",
              "(min-max)");
   for (std::size_t i = 0; i < active.size(); ++i) {
     const auto& total = got[i][2];
     fmt::print("{:<18}{:>10.2f}{:>10.2f}{:>10.2f}  {:.2f}-{:.2f}\n", active[i].name,
-               median(got[i][0]), median(got[i][1]), median(total),
-               *std::min_element(total.begin(), total.end()),
-               *std::max_element(total.begin(), total.end()));
+               got[i][0].median(), got[i][1].median(), total.median(), total.min(), total.max());
   }
   return ipclab::kExitOk;
 }
