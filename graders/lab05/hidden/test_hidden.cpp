@@ -1,4 +1,9 @@
 // Lab 05 hidden grader: a full queue, a flood of orphans, stale replies, malformed requests.
+#include <signal.h>  // kill
+
+#include <cerrno>    // EPERM
+#include <optional>  // std::optional
+
 #include "../public/common.hpp"
 
 using grader::expect_exit;
@@ -6,6 +11,7 @@ using lab05_test::client_process;
 using lab05_test::expect_reply;
 using lab05_test::expect_response;
 using lab05_test::queue_count;
+using lab05_test::queue_exists;
 using lab05_test::RawQueue;
 using lab05_test::Server;
 namespace lab = ipclab::lab05;
@@ -104,5 +110,33 @@ GRADED_TEST(Hidden, MalformedRequestsAreDropped, 3,
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << queue_count(srv.id) << " messages left after malformed requests";
   EXPECT_FALSE(q.receive(::getpid(), 65536, true)) << "the oversize request was answered";
+  // Pid 2 is the smallest a client can have (kthreadd outside a pid namespace, a process
+  // like any other inside one): only pids <= 1 are malformed.
+  if (::kill(2, 0) == 0 || errno == EPERM) {
+    q.send(lab::kRequestType, lab::encode_request(2, 9, "pid 2"));
+    std::optional<std::pair<long, std::string>> reply;
+    EXPECT_TRUE(grader::wait_until([&] { return (reply = q.receive(2, 65536, true)).has_value(); }))
+        << "a request from pid 2 was not answered: only pids <= 1 are malformed";
+  }
   EXPECT_TRUE(srv.p.running()) << srv.p.err();
+}
+
+GRADED_TEST(Hidden, MoveAssignedServerRemovesTheQueueItHeld, 2,
+            "README §The API you implement — a Server owns its queue, like a unique_ptr") {
+  const key_t first_key = ipclab::names::sysv_key("first");
+  const key_t second_key = ipclab::names::sysv_key("second");
+  int second_id = -1;
+  {
+    auto held = lab::Server::start(first_key);
+    auto moved = lab::Server::start(second_key);
+    const int first_id = held.queue_id();
+    second_id = moved.queue_id();
+    held = std::move(moved);
+    EXPECT_FALSE(queue_exists(first_id))
+        << "after `held = std::move(moved)`, the queue `held` owned before (id " << first_id
+        << ") still exists: move assignment must remove it, as the destructor would";
+    EXPECT_EQ(held.queue_id(), second_id) << "`held` should own the moved server's queue";
+    EXPECT_TRUE(queue_exists(second_id)) << "the moved server's queue was removed";
+  }
+  EXPECT_FALSE(queue_exists(second_id)) << "the queue outlived the Server that owned it";
 }

@@ -53,6 +53,18 @@ GRADED_TEST(Basic, HelloProcessed, 2) {
   expect_exit(r, 0);
 }
 
+GRADED_TEST(Basic, QueueIsReadableAndWritableByItsOwnerOnly, 1,
+            "README §The API you implement — IPC_CREAT | IPC_EXCL, mode 0600") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  const auto ds = lab05_test::queue_stat(srv.id);
+  ASSERT_TRUE(ds.has_value()) << "queue id " << srv.id << " vanished";
+  EXPECT_EQ(ds->msg_perm.mode & 07777, 0600U) << fmt::format(
+      "the queue's mode is {:04o}; it should be 0600 (msgget(key, IPC_CREAT | "
+      "IPC_EXCL | 0600)): others must not read the replies",
+      ds->msg_perm.mode & 07777);
+}
+
 GRADED_TEST(Basic, ClientStartedBeforeServerIsServed, 2,
             "README §Pitfalls 7 — the client waits for the queue to appear, under its timeout") {
   auto c = client_process("EARLY");
@@ -255,6 +267,31 @@ GRADED_TEST(Timeout, QueueRemovedWhileWaitingFailsPromptly, 3,
   grader::expect_finished(r);
   expect_exit(r, 3);
   lab05_test::expect_err_starts(r, "error: server not running");
+}
+
+GRADED_TEST(Timeout, QueueReplacedWhileWaitingFailsPromptly, 2,
+            "README §The API you implement — the queue replaced: the server shut down") {
+  auto old_queue = std::make_unique<RawQueue>();
+  const int old_id = old_queue->q.id();
+  auto c = client_process("WAITING", "600000");  // ten minutes: it must not need them
+  ASSERT_TRUE(grader::wait_until([&] { return queue_count(old_id) == 1 || !c.running(); }))
+      << "the request never arrived";
+  ASSERT_TRUE(c.running()) << c.finish().describe();
+  // Stopped, the client cannot look between the removal and the new queue: when it looks
+  // again, the key names a queue with another id, and its own id is invalid (EINVAL).
+  c.signal(SIGSTOP);
+  ASSERT_TRUE(grader::wait_until([&] { return ipclab::process_state(c.pid()) == 'T'; }))
+      << "the client did not stop";
+  old_queue.reset();     // IPC_RMID: what the old server does on SIGTERM
+  RawQueue replacement;  // and a new server's queue under the same key
+  ASSERT_NE(replacement.q.id(), old_id);
+  c.signal(SIGCONT);
+  auto r = c.finish(5'000ms);
+  grader::expect_finished(r);
+  expect_exit(r, 3);
+  lab05_test::expect_err_starts(r, "error: server not running");
+  EXPECT_EQ(queue_count(replacement.q.id()), 0)
+      << "the client wrote into the new server's queue, or read from it";
 }
 
 // ---- limits -----------------------------------------------------------------------------

@@ -105,9 +105,11 @@ std::string call(key_t key, std::string_view payload, std::chrono::milliseconds 
             fmt::format("no reply within {} ms (queue id {})", timeout.count(), queue->id()));
       backoff.sleep();
     }
-  } catch (const SysError& e) {
-    // EIDRM: removed while we slept in the kernel; EINVAL: the id is no longer valid.
-    if ((e.err() == EIDRM || e.err() == EINVAL) && queue_gone(key, queue->id()))
+  } catch (const SysError&) {
+    // The queue was removed (EINVAL: the id is no longer valid; EIDRM: removed while the
+    // kernel looked at it) or replaced by a new server's: whatever the errno, the server we
+    // wrote to has shut down. Any other failure is reported as it is.
+    if (queue_gone(key, queue->id()))
       throw ServerNotRunning(
           fmt::format("queue id {} was removed while waiting (the server shut down)", queue->id()));
     throw;

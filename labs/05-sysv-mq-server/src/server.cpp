@@ -164,7 +164,7 @@ void collect_orphans(Server::State& s) {
         fmt::print(stderr, "sysv_server: removed an unread reply to pid {}: client gone\n", pid);
       } else if (errno == ENOMSG) {
         break;  // all of them are out
-      } else if (errno != EINTR) {
+      } else {  // IPC_NOWAIT never sleeps, so never EINTR: the queue is gone, or worse
         throw_errno("msgrcv(id {}, type {})", s.queue.id(), pid);
       }
     }

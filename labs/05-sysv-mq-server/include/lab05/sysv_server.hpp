@@ -162,6 +162,8 @@ class Server {
    */
   static Server start(key_t key);
 
+  /// Moving hands the queue and the lock over; move assignment first removes the queue
+  /// (and releases the lock) the target held, as its destructor would.
   Server(Server&&) noexcept;
   Server& operator=(Server&&) noexcept;
   Server(const Server&) = delete;
@@ -216,7 +218,8 @@ class Server {
  * room in a full queue, and for the reply (mtype = getpid(), with this request's nonce;
  * a reply with another nonce is stale, left over from an earlier call or an earlier
  * process with this pid: discard it and keep waiting). Never blocks longer than
- * `timeout`; if the queue is removed while waiting, fails at once. One call at a time
+ * `timeout`; if the queue is removed while waiting (or replaced by a new server's queue
+ * under the same key), fails at once. One call at a time
  * per process: replies are addressed to the pid, not to a thread.
  *
  * @throws ipclab::UsageError if payload is longer than kMaxPayload (before any IPC)
