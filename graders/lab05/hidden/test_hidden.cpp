@@ -41,6 +41,38 @@ GRADED_TEST(Hidden, LargeConcurrentRequestsInASmallQueue, 3,
   EXPECT_TRUE(srv.p.running());
 }
 
+GRADED_TEST(Hidden, ClientKeepsTryingToSendIntoAFullQueue, 2,
+            "README §The API you implement — retry the request while the queue is full") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  ASSERT_NO_FATAL_FAILURE(lab05_test::set_qbytes(srv.id, 4096));
+  ASSERT_TRUE(srv.stop());
+  // Requests of a live client that never reads fill the queue to the last byte.
+  grader::Process silent({"sleep", "300"});
+  ipclab::SysvMsgQueue q(srv.id);
+  const auto ds = lab05_test::queue_stat(srv.id);
+  ASSERT_TRUE(ds);
+  for (std::uint32_t n = 0; n < 4; ++n)
+    ASSERT_TRUE(q.send(
+        lab::kRequestType,
+        lab::encode_request(silent.pid(), n, std::string(1024 - sizeof(lab::RequestHeader), 'f')),
+        true))
+        << "could not fill the queue";
+  ASSERT_EQ(lab05_test::queue_stat(srv.id)->msg_cbytes, 4096U);
+  auto c = client_process("PATIENT", std::to_string(grader::scaled(10'000ms).count()));
+  // Asleep: it found the queue full and is waiting to try again (the queue exists, so a
+  // failed send is the only reason to sleep before its request is in).
+  ASSERT_TRUE(grader::wait_until([&] {
+    return ipclab::process_state(c.pid()) == 'S' || !c.running();
+  })) << "the client never waited";
+  ASSERT_TRUE(c.running()) << c.finish().describe();
+  ASSERT_TRUE(q.receive(lab::kRequestType, 65536, true)) << "the queue lost its requests";
+  srv.cont();
+  auto r = c.finish(30'000ms);
+  expect_reply(r, "PATIENT");
+  silent.kill();  // its replies become orphans, collected by the server
+}
+
 GRADED_TEST(Hidden, OrphanFloodDoesNotFillQueue, 3,
             "README §Pitfalls 2 — replies to dead clients must not pile up") {
   Server srv;
