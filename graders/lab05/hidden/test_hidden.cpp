@@ -93,6 +93,27 @@ GRADED_TEST(Hidden, OrphanFloodDoesNotFillQueue, 3,
   expect_reply(r, "AFTER THE FLOOD");
 }
 
+GRADED_TEST(Hidden, EveryMessageToADeadClientIsCollected, 2,
+            "README §Pitfalls 2 — take every message of a dead client's type back out") {
+  Server srv;
+  ASSERT_TRUE(srv.ready());
+  grader::Process doomed({"sleep", "300"});  // alive when its reply is sent
+  ipclab::SysvMsgQueue q(srv.id);
+  q.send(lab::kRequestType, lab::encode_request(doomed.pid(), 9, "NEVER READ"));
+  ASSERT_TRUE(grader::wait_until([&] {
+    const auto ds = lab05_test::queue_stat(srv.id);
+    return ds && ds->msg_qnum == 1 && ds->msg_lspid == srv.p.pid();  // the reply is in
+  })) << "the server did not reply to a live client (pid "
+      << doomed.pid() << ")";
+  q.send(doomed.pid(), "");  // and an empty message of the same type: msgrcv returns 0
+  doomed.kill();
+  EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
+      << queue_count(srv.id) << " messages of type " << doomed.pid()
+      << " (a dead client's) are still in the queue: the reply and an empty message were "
+         "sent to it, and msgrcv returns 0 for the empty one";
+  EXPECT_TRUE(srv.p.running()) << srv.p.finish(1'000ms).describe();
+}
+
 GRADED_TEST(Hidden, StaleReplyWithWrongNonceIgnored, 3,
             "README §Pitfalls 6 — a reply to your pid may be an old one: check the nonce") {
   RawQueue q;

@@ -185,9 +185,10 @@ class Server {
    * than RequestHeader, longer than kMaxRequestBody, or naming a pid <= 1 is dropped and
    * counted (a reply of mtype 1 would come back as a request). serve() never blocks on a
    * full queue: replies that do not fit wait in the server until they do. Replies whose
-   * client has died are dropped, and replies already sent to a client that has since died
-   * are taken back out of the queue (at least once a kTick), so the queue cannot fill with
-   * orphans. SIGINT/SIGTERM (ipclab::ShutdownSignals) must make it return promptly.
+   * client has died are dropped, and once a client that got a reply has died, every message
+   * of its mtype (its replies, whatever their length) is taken back out of the queue (at
+   * least once a kTick), so the queue cannot fill with orphans. SIGINT/SIGTERM
+   * (ipclab::ShutdownSignals) must make it return promptly.
    *
    * @param stop  polled between messages and after every interruption
    * @throws ipclab::SysError if the queue vanishes under it (removed by someone else) or a
