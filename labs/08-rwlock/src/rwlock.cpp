@@ -107,7 +107,9 @@ bool RwLock::try_lock_write_for(std::chrono::nanoseconds timeout) {
     --waiting_writers_;
     if (!got) {
       // Giving up must not leave anyone blocked on our account. Readers held back only
-      // because we waited may enter now (fair: as a batch, like a release would do)...
+      // because we waited may enter now (fair: as a batch, like a release would do). No
+      // writer needs waking: may_enter() was false when we gave up, under the mutex we
+      // still hold, so whoever holds the lock wakes the next writer when it releases.
       if (!writer_active_ && waiting_writers_ == 0 && waiting_readers_ > 0) {
         if (policy_ == Policy::fair) {
           active_readers_ += waiting_readers_;
@@ -116,8 +118,6 @@ bool RwLock::try_lock_write_for(std::chrono::nanoseconds timeout) {
         }
         readers_cv_.notify_all();
       }
-      // ...and a notify_one meant for a writer may have woken us: pass it on.
-      if (may_enter() && waiting_writers_ > 0) writers_cv_.notify_one();
       return false;
     }
   }
