@@ -96,6 +96,30 @@ GRADED_TEST(Growth, GrowerWaitsForARecordHolder, 4,
   EXPECT_GT(lab::KvStore::open(f).slots(), 4u);
 }
 
+GRADED_TEST(Growth, GrowsPastAProbeOfKGrowProbeAndDoubles, 2,
+            "README §Growth and the lock hierarchy — grow when a probe is longer than "
+            "kGrowProbe, to twice the slots") {
+  // Keys that all hash to one home slot of a 64-slot table: the k-th of them probes k
+  // slots (k-1 used, then an empty one). Up to a probe of kGrowProbe the table stays; the
+  // next key probes kGrowProbe + 1 slots and the table doubles, once.
+  const auto f = db();
+  constexpr std::uint32_t kSlots = 64;
+  auto s = lab::KvStore::open(f, {.create = true, .slots = kSlots, .max_slots = 1024});
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < lab::kGrowProbe + 1; ++i)
+    if (auto k = fmt::format("h{}", i); lab::home_slot(k, kSlots) == 5) keys.push_back(k);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    s.set(keys[i], fmt::format("v{}", i));
+    const auto want = i < lab::kGrowProbe ? kSlots : 2 * kSlots;
+    ASSERT_EQ(lab::KvStore::open(f).slots(), want)
+        << "after the insert of key " << i + 1 << ", which probed " << i + 1
+        << " slots (kGrowProbe is " << lab::kGrowProbe << "), the table of " << kSlots
+        << " slots should have " << want;
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(s.get(keys[i]), fmt::format("v{}", i)) << "key " << keys[i];
+}
+
 GRADED_TEST(Growth, KilledGrowerLosesNoAcknowledgedKey, 4,
             "README §Pitfalls 11 — the header write, last, commits the new table") {
   grader::repeat(4, [](int i, std::uint64_t seed) {
