@@ -1,7 +1,8 @@
 // Lab 09 public grader: the store's contract, its locking, and the kernel semantics of
 // fcntl record locks (a killed holder releases; a blocked locker sleeps).
-#include <signal.h>  // SIGKILL
-#include <unistd.h>  // close, ftruncate, pread, pwrite
+#include <signal.h>    // SIGKILL
+#include <sys/stat.h>  // stat, umask
+#include <unistd.h>    // close, ftruncate, pread, pwrite
 
 #include <atomic>   // std::atomic
 #include <cstddef>  // offsetof
@@ -81,6 +82,37 @@ GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
   expect_exit(kvrun(f, {"del", "k1"}), 0);  // a tombstone is a free slot again
   expect_exit(kvrun(f, {"set", "k4", "v4"}), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk2=changed\nk3=v3\nk4=v4\n");
+}
+
+GRADED_TEST(Store, TombstoneOfAFullTableIsReusedInPlace, 2,
+            "README §Growth and the lock hierarchy — a probe of every slot is not longer than "
+            "kGrowProbe when the table has kGrowProbe slots") {
+  // A table of kGrowProbe slots, full, then one key deleted: a new key probes every slot
+  // once (no empty one ends the probe), finds the tombstone, and goes there. The table
+  // grows only when a key finds no free slot at all.
+  const auto f = db();
+  auto s = lab::KvStore::open(f, {.create = true, .slots = lab::kGrowProbe, .max_slots = 1024});
+  for (std::uint32_t i = 0; i < lab::kGrowProbe; ++i) s.set(fmt::format("k{}", i), "v");
+  ASSERT_EQ(lab::KvStore::open(f).slots(), lab::kGrowProbe) << "a table with room grew";
+  ASSERT_TRUE(s.del("k7"));
+  s.set("new1", "v");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), lab::kGrowProbe)
+      << "the new key probed the " << lab::kGrowProbe
+      << " slots once and found a tombstone: the table should not grow";
+  s.set("new2", "v");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), 2 * lab::kGrowProbe)
+      << "no free slot left: the table should double";
+  EXPECT_EQ(s.list().size(), std::size_t{lab::kGrowProbe} + 1);
+}
+
+GRADED_TEST(Store, NewFileHasMode0644, 1, "README §The API — a new file gets mode 0644") {
+  const mode_t old = ::umask(022);
+  const auto f = db("mode.db");
+  (void)lab::KvStore::open(f, {.create = true});
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644U) << fmt::format("{} has mode {:o}", f, st.st_mode & 07777);
 }
 
 GRADED_TEST(Store, IncrOverflowIsAnError, 1, "README §Program — incr never wraps") {
