@@ -3,8 +3,9 @@
 // wait and the look at ALIVE/JOINED), a system error that is not a broken barrier, creation
 // rules.
 #include <dlfcn.h>    // dlsym, RTLD_NEXT
-#include <signal.h>   // SIGKILL
+#include <signal.h>   // SIGKILL, SIGSTOP, SIGCONT
 #include <sys/sem.h>  // semctl, GETALL, IPC_RMID
+#include <time.h>     // nanosleep
 
 #include <algorithm>  // std::ranges::count
 #include <cerrno>     // errno, EACCES
@@ -104,14 +105,16 @@ GRADED_TEST(HiddenBroken, DeathNoticedWithinAFewPeriods, 2,
   for (int me = 2; me < n; ++me) EXPECT_TRUE(g.finish(me, bound).passed());
 }
 
-// semctl() with a hook, for the two tests below: this executable's semctl is the one the
-// lab's library calls. Armed in a participant (a forked child), its next look at the set
-// (a command that reads it: GETALL, GETVAL, IPC_STAT, ...) first does what the test asked:
-// remove the set, or fail with EACCES. Unarmed, it is glibc's.
+// semctl() with a hook, for the tests below: this executable's semctl is the one the lab's
+// library calls. Armed in a participant (a forked child), its next look at the set (a
+// command that reads it: GETALL, GETVAL, IPC_STAT, ...) first does what the test asked:
+// remove the set, fail with EACCES, or wait until the other participants have exited
+// (saying so in the sequence log first). Unarmed, it is glibc's.
 namespace {
 
-enum class Look { kAsIs, kRemoveFirst, kFailEacces };
+enum class Look { kAsIs, kRemoveFirst, kFailEacces, kAfterOthersLeft };
 Look next_look = Look::kAsIs;  // this process's: each participant arms its own
+int look_log_fd = -1;          // kAfterOthersLeft writes "looking" here
 
 }  // namespace
 
@@ -132,12 +135,24 @@ extern "C" int semctl(int semid, int semnum, int cmd, ...) noexcept {
   static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "semctl"));
   const bool looks = cmd == GETALL || cmd == GETVAL || cmd == GETNCNT || cmd == GETZCNT ||
                      cmd == GETPID || cmd == IPC_STAT || cmd == SEM_STAT;
-  if (looks && next_look != Look::kAsIs) {
-    if (std::exchange(next_look, Look::kAsIs) == Look::kFailEacces) {
+  switch (looks ? std::exchange(next_look, Look::kAsIs) : Look::kAsIs) {
+    case Look::kAsIs:
+      break;
+    case Look::kRemoveFirst:
+      real(semid, 0, IPC_RMID);
+      break;
+    case Look::kFailEacces:
       errno = EACCES;
       return -1;
+    case Look::kAfterOthersLeft: {
+      lab11_test::log_line(look_log_fd, "looking\n");
+      const ipclab::Deadline by(grader::scaled(5'000ms));
+      while (real(semid, lab::kAlive, GETVAL) > 1 && !by.expired()) {
+        const timespec ms{0, 1'000'000};
+        ::nanosleep(&ms, nullptr);
+      }
+      break;
     }
-    real(semid, 0, IPC_RMID);
   }
   return real(semid, semnum, cmd, arg);
 }
@@ -183,6 +198,43 @@ GRADED_TEST(HiddenBroken, OtherSemctlErrorIsASysError, 1,
   const auto end = g.finish(1, grader::deadline(2'000ms));
   ASSERT_FALSE(end.timed_out) << "the participant still waits after its semctl failed";
   EXPECT_TRUE(end.passed()) << end.describe();
+}
+
+GRADED_TEST(HiddenBroken, LastRoundLeaverIsNotADeath, 2,
+            "README §Pitfalls 4 — before reporting a death, retry the wait once with "
+            "IPC_NOWAIT") {
+  // Two participants, one round. Participant 1 arrives first and is stopped (SIGSTOP) in
+  // phase 1. Participant 2 arrives, passes phase 1, steps into phase 2 and times out
+  // there; its look at ALIVE/JOINED is held until participant 1, continued, has finished
+  // the round and exited. ALIVE < JOINED then, but nobody died: the retry of the wait
+  // succeeds, and wait() returns.
+  Group g(2);
+  g.start(rounds_body(1), false);
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return g.entered(1) == 1 && ipclab::SysvSemSet(g.id()).get(lab::kArrive) == 1; },
+      10'000ms))
+      << "participant 1 never arrived";
+  ::kill(g.pid(1), SIGSTOP);
+  g.start(
+      [](lab::SysvBarrier& b, int me, int log_fd) {
+        look_log_fd = log_fd;
+        next_look = Look::kAfterOthersLeft;
+        rounds_body(1)(b, me, log_fd);
+      },
+      false);
+  const bool looked = grader::wait_until(
+      [&] { return std::ranges::count(g.log(), std::string("looking")) == 1; }, 10'000ms);
+  ::kill(g.pid(1), SIGCONT);
+  ASSERT_TRUE(looked) << "participant 2 never looked at ALIVE/JOINED after a timed-out wait in "
+                         "phase 2 (its wait cannot complete while participant 1 is stopped)";
+  const ipclab::Deadline bound = grader::deadline(10'000ms);
+  for (int me = 1; me <= 2; ++me) {
+    const auto end = g.finish(me, bound);
+    ASSERT_FALSE(end.timed_out) << "participant " << me << " hung";
+    EXPECT_TRUE(end.passed()) << end.describe()
+                              << "\n(participant 1 finished the round and exited while "
+                                 "participant 2 waited: a legitimate exit, not a death)";
+  }
 }
 
 GRADED_TEST(HiddenSet, CreateRules, 2, "README §The API — create() makes a NEW set, n in range") {
