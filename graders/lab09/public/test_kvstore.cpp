@@ -378,6 +378,14 @@ GRADED_TEST(Store, DamagedFileIsAClearError, 3,
     const std::uint32_t zero = 0;
     ASSERT_EQ(::pwrite(fd, &zero, sizeof zero, offsetof(lab::Header, slots)), 4);
   });
+  const auto put = [](std::size_t offset, std::uint32_t v) {  // a header field set to v
+    return [offset, v](int fd) {
+      ASSERT_EQ(::pwrite(fd, &v, sizeof v, static_cast<off_t>(offset)), 4);
+    };
+  };
+  damage(db("maxslots.db"), "max_slots above kMaxSlots",
+         put(offsetof(lab::Header, max_slots), lab::kMaxSlots + 1));
+  damage(db("slots.db"), "more slots than max_slots (4)", put(offsetof(lab::Header, max_slots), 4));
   damage(db("short.db"), "its last record cut short",
          [](int fd) { ASSERT_EQ(::ftruncate(fd, lab::record_offset(8) - 1), 0); });
   damage(db("header.db"), "half a header",
@@ -412,6 +420,10 @@ GRADED_TEST(Store, SlotCountLimitsAndCloseOnExec, 2,
   EXPECT_THROW(
       (void)lab::KvStore::open(db("huge.db"), {.create = true, .slots = lab::kMaxSlots + 1}),
       ipclab::UsageError);
+  EXPECT_THROW((void)lab::KvStore::open(
+                   db("hugemax.db"), {.create = true, .slots = 8, .max_slots = lab::kMaxSlots + 1}),
+               ipclab::UsageError)
+      << "max_slots above kMaxSlots";
   {
     auto store = lab::KvStore::open(db("one.db"), {.create = true, .slots = 1});
     EXPECT_EQ(store.slots(), 1u) << "a table of one slot is a table";
