@@ -120,6 +120,31 @@ GRADED_TEST(Growth, GrowsPastAProbeOfKGrowProbeAndDoubles, 2,
     EXPECT_EQ(s.get(keys[i]), fmt::format("v{}", i)) << "key " << keys[i];
 }
 
+GRADED_TEST(Growth, TwoGrowersDoubleTheTableOnce, 2,
+            "README §Growth and the lock hierarchy — read the header again: if the table "
+            "changed, another process grew it already") {
+  // Two inserts into a full 4-slot table both wait on a record another process holds,
+  // each under the header lock (shared). When it is released, one of them grows the table
+  // — after the other has also found the old table full, which it still holds. That one
+  // must then see the new header and insert, not grow again.
+  const auto f = db();
+  for (int i = 0; i < 4; ++i)
+    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
+  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
+  ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
+  auto b = kvstart(f, {"set", "k4", "v4"});
+  auto c = kvstart(f, {"set", "k5", "v5"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return lab09_test::blocked_waiters(f) >= 2 || b.exited() || c.exited(); }, 10'000ms))
+      << "the two inserts did not both wait in the kernel";
+  holder.kill();  // its locks die with it
+  expect_exit(b.finish(20'000ms), 0);
+  expect_exit(c.finish(20'000ms), 0);
+  expect_output(kvrun(f, {"list"}), "k0=v0\nk1=v1\nk2=v2\nk3=v3\nk4=v4\nk5=v5\n");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), 8u)
+      << "two inserts that both found the 4-slot table full: it should have doubled once";
+}
+
 GRADED_TEST(Growth, KilledGrowerLosesNoAcknowledgedKey, 4,
             "README §Pitfalls 11 — the header write, last, commits the new table") {
   grader::repeat(4, [](int i, std::uint64_t seed) {
