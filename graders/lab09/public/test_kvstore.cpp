@@ -105,6 +105,21 @@ GRADED_TEST(Store, TombstoneOfAFullTableIsReusedInPlace, 2,
   EXPECT_EQ(s.list().size(), std::size_t{lab::kGrowProbe} + 1);
 }
 
+GRADED_TEST(Store, KeyAtTheEndOfAFullProbeIsFound, 1, "README §Pitfalls 6 — probe every slot") {
+  // Four keys with the same home slot fill a table of 4 that cannot grow: the last one is
+  // found only by a probe of all 4 slots.
+  const auto f = db();
+  auto s = lab::KvStore::open(f, {.create = true, .slots = 4, .max_slots = 4});
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < 4; ++i)
+    if (auto k = fmt::format("q{}", i); lab::home_slot(k, 4) == 2) keys.push_back(k);
+  for (const auto& k : keys) s.set(k, "v" + k);
+  for (const auto& k : keys)
+    EXPECT_EQ(s.get(k), "v" + k) << "key " << k << " of a full table, all four with home slot 2";
+  EXPECT_TRUE(s.del(keys.back())) << "the last key of the probe";
+  EXPECT_EQ(s.get(keys.back()), std::nullopt);
+}
+
 GRADED_TEST(Store, NewFileHasMode0644, 1, "README §The API — a new file gets mode 0644") {
   const mode_t old = ::umask(022);
   const auto f = db("mode.db");
