@@ -120,6 +120,34 @@ GRADED_TEST(Store, KeyAtTheEndOfAFullProbeIsFound, 1, "README §Pitfalls 6 — p
   EXPECT_EQ(s.get(keys.back()), std::nullopt);
 }
 
+GRADED_TEST(Store, CreationWaitsForTheHeaderLock, 1,
+            "README §Pitfalls 8 — create the file under the header lock, exclusive") {
+  // An empty file whose header lock another open file description holds shared (as a
+  // checker of the file would): a first open must wait for it before it creates the table.
+  const auto f = db();
+  ipclab::Fd fd(::open(f.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd);
+  struct flock fl {};
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = static_cast<off_t>(lab::kHeaderSize);
+  ASSERT_EQ(::fcntl(fd.get(), F_OFD_SETLK, &fl), 0) << "the grader's shared header lock";
+  auto p = kvstart(f, {"set", "k", "v"});
+  ASSERT_TRUE(grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0 || p.exited(); },
+                                 10'000ms))
+      << "kvstore set neither finished nor waited in the kernel";
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "the file was created while another process held its header "
+                              "lock shared";
+  EXPECT_FALSE(p.exited()) << p.finish().describe();
+  fl.l_type = F_UNLCK;
+  ASSERT_EQ(::fcntl(fd.get(), F_OFD_SETLK, &fl), 0);
+  expect_exit(p.finish(20'000ms), 0);
+  expect_output(kvrun(f, {"get", "k"}), "v\n");
+}
+
 GRADED_TEST(Store, NewFileHasMode0644, 1, "README §The API — a new file gets mode 0644") {
   const mode_t old = ::umask(022);
   const auto f = db("mode.db");
