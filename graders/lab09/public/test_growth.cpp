@@ -145,6 +145,34 @@ GRADED_TEST(Growth, TwoGrowersDoubleTheTableOnce, 2,
       << "two inserts that both found the 4-slot table full: it should have doubled once";
 }
 
+GRADED_TEST(Growth, NewTableIsFreshSpacePastTheEnd, 1,
+            "README §Growth and the lock hierarchy — the new table goes into fresh space at "
+            "the end of the file") {
+  // Bytes past the table (here 193 of them, the last one 1: what a torn write or another
+  // program may leave) are not the new table's: it starts past the file's last byte, so
+  // every slot of it is empty.
+  const auto f = db();
+  {
+    auto s = lab::KvStore::open(f, {.create = true, .slots = 8});
+    s.set("k0", "v0");
+  }
+  {
+    ipclab::Fd fd(::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    std::string tail(193, '\0');
+    tail.back() = '\1';
+    ASSERT_EQ(::write(fd.get(), tail.data(), tail.size()), static_cast<ssize_t>(tail.size()));
+  }
+  auto s = lab::KvStore::open(f, {.create = false});
+  std::string want = "k0=v0\n";
+  for (int i = 1; i <= 8; ++i) {
+    s.set(fmt::format("k{}", i), fmt::format("v{}", i));
+    want += fmt::format("k{}=v{}\n", i, i);
+  }
+  ASSERT_GT(lab::KvStore::open(f).slots(), 8u) << "nine keys in 8 slots: the table grew";
+  expect_output(kvrun(f, {"list"}), want);
+}
+
 GRADED_TEST(Growth, KilledGrowerLosesNoAcknowledgedKey, 4,
             "README §Pitfalls 11 — the header write, last, commits the new table") {
   grader::repeat(4, [](int i, std::uint64_t seed) {
