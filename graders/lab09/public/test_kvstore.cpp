@@ -467,6 +467,9 @@ GRADED_TEST(Store, SlotCountLimitsAndCloseOnExec, 2,
                    db("hugemax.db"), {.create = true, .slots = 8, .max_slots = lab::kMaxSlots + 1}),
                ipclab::UsageError)
       << "max_slots above kMaxSlots";
+  EXPECT_NO_THROW(
+      (void)lab::KvStore::open(db("onemax.db"), {.create = true, .slots = 1, .max_slots = 1}))
+      << "a table of one slot that may never grow is a table";
   {
     auto store = lab::KvStore::open(db("one.db"), {.create = true, .slots = 1});
     EXPECT_EQ(store.slots(), 1u) << "a table of one slot is a table";
