@@ -4,10 +4,11 @@
 #include <fcntl.h>   // open, O_APPEND
 #include <unistd.h>  // write
 
-#include <fstream>  // std::ifstream
-#include <random>   // std::mt19937_64
-#include <set>      // std::set
-#include <sstream>  // std::istringstream
+#include <fstream>   // std::ifstream
+#include <optional>  // std::optional
+#include <random>    // std::mt19937_64
+#include <set>       // std::set
+#include <sstream>   // std::istringstream
 
 #include "common.hpp"
 
@@ -27,6 +28,19 @@ std::vector<std::string> complete_lines(const std::string& path) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return grader::lines(text);
+}
+
+/// A full table of 4 slots (k0..k3 = v0..v3) and `lock-test` holding k0's record: nullopt,
+/// the failure reported, if it never says `locked`.
+std::optional<grader::Process> full_table_with_k0_held(const std::string& f) {
+  for (int i = 0; i < 4; ++i)
+    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
+  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
+  if (!holder.wait_for_output("locked", 10'000ms)) {
+    ADD_FAILURE() << "lock-test k0 never said `locked`: " << holder.err();
+    return std::nullopt;
+  }
+  return holder;
 }
 
 }  // namespace
@@ -78,10 +92,8 @@ GRADED_TEST(Growth, GrowerWaitsForARecordHolder, 4,
             "README §Pitfalls 11 — every operation holds the header lock "
             "shared; growth takes it exclusive") {
   const auto f = db();
-  for (int i = 0; i < 4; ++i)
-    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
-  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
-  ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
+  auto holder = full_table_with_k0_held(f);
+  ASSERT_TRUE(holder);
   auto grower = kvstart(f, {"set", "k4", "v4"});  // the 4-slot table is full: it must grow
   ASSERT_TRUE(grader::wait_until(
       [&] { return lab09_test::blocked_waiters(f) > 0 || grower.exited(); }, 10'000ms))
@@ -90,7 +102,7 @@ GRADED_TEST(Growth, GrowerWaitsForARecordHolder, 4,
       << "the table grew (or the insert failed) while another process held one of its "
          "records:\n"
       << grower.finish().describe();
-  holder.kill();  // its locks die with it: the grower goes on
+  holder->kill();  // its locks die with it: the grower goes on
   expect_exit(grower.finish(20'000ms), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk1=v1\nk2=v2\nk3=v3\nk4=v4\n");
   EXPECT_GT(lab::KvStore::open(f).slots(), 4u);
@@ -128,16 +140,14 @@ GRADED_TEST(Growth, TwoGrowersDoubleTheTableOnce, 2,
   // — after the other has also found the old table full, which it still holds. That one
   // must then see the new header and insert, not grow again.
   const auto f = db();
-  for (int i = 0; i < 4; ++i)
-    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
-  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
-  ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
+  auto holder = full_table_with_k0_held(f);
+  ASSERT_TRUE(holder);
   auto b = kvstart(f, {"set", "k4", "v4"});
   auto c = kvstart(f, {"set", "k5", "v5"});
   ASSERT_TRUE(grader::wait_until(
       [&] { return lab09_test::blocked_waiters(f) >= 2 || b.exited() || c.exited(); }, 10'000ms))
       << "the two inserts did not both wait in the kernel";
-  holder.kill();  // its locks die with it
+  holder->kill();  // its locks die with it
   expect_exit(b.finish(20'000ms), 0);
   expect_exit(c.finish(20'000ms), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk1=v1\nk2=v2\nk3=v3\nk4=v4\nk5=v5\n");
