@@ -4,10 +4,11 @@
 #include <fcntl.h>   // open, O_APPEND
 #include <unistd.h>  // write
 
-#include <fstream>  // std::ifstream
-#include <random>   // std::mt19937_64
-#include <set>      // std::set
-#include <sstream>  // std::istringstream
+#include <fstream>   // std::ifstream
+#include <optional>  // std::optional
+#include <random>    // std::mt19937_64
+#include <set>       // std::set
+#include <sstream>   // std::istringstream
 
 #include "common.hpp"
 
@@ -27,6 +28,19 @@ std::vector<std::string> complete_lines(const std::string& path) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return grader::lines(text);
+}
+
+/// A full table of 4 slots (k0..k3 = v0..v3) and `lock-test` holding k0's record: nullopt,
+/// the failure reported, if it never says `locked`.
+std::optional<grader::Process> full_table_with_k0_held(const std::string& f) {
+  for (int i = 0; i < 4; ++i)
+    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
+  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
+  if (!holder.wait_for_output("locked", 10'000ms)) {
+    ADD_FAILURE() << "lock-test k0 never said `locked`: " << holder.err();
+    return std::nullopt;
+  }
+  return holder;
 }
 
 }  // namespace
@@ -78,10 +92,8 @@ GRADED_TEST(Growth, GrowerWaitsForARecordHolder, 4,
             "README §Pitfalls 11 — every operation holds the header lock "
             "shared; growth takes it exclusive") {
   const auto f = db();
-  for (int i = 0; i < 4; ++i)
-    expect_exit(kvrun(f, {"set", fmt::format("k{}", i), fmt::format("v{}", i)}, 4), 0);
-  auto holder = kvstart(f, {"lock-test", "k0", "--hold-ms", "60000"});
-  ASSERT_TRUE(holder.wait_for_output("locked", 10'000ms)) << holder.err();
+  auto holder = full_table_with_k0_held(f);
+  ASSERT_TRUE(holder);
   auto grower = kvstart(f, {"set", "k4", "v4"});  // the 4-slot table is full: it must grow
   ASSERT_TRUE(grader::wait_until(
       [&] { return lab09_test::blocked_waiters(f) > 0 || grower.exited(); }, 10'000ms))
@@ -90,10 +102,85 @@ GRADED_TEST(Growth, GrowerWaitsForARecordHolder, 4,
       << "the table grew (or the insert failed) while another process held one of its "
          "records:\n"
       << grower.finish().describe();
-  holder.kill();  // its locks die with it: the grower goes on
+  holder->kill();  // its locks die with it: the grower goes on
   expect_exit(grower.finish(20'000ms), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk1=v1\nk2=v2\nk3=v3\nk4=v4\n");
   EXPECT_GT(lab::KvStore::open(f).slots(), 4u);
+}
+
+GRADED_TEST(Growth, GrowsPastAProbeOfKGrowProbeAndDoubles, 2,
+            "README §Growth and the lock hierarchy — grow when a probe is longer than "
+            "kGrowProbe, to twice the slots") {
+  // Keys that all hash to one home slot of a 64-slot table: the k-th of them probes k
+  // slots (k-1 used, then an empty one). Up to a probe of kGrowProbe the table stays; the
+  // next key probes kGrowProbe + 1 slots and the table doubles, once.
+  const auto f = db();
+  constexpr std::uint32_t kSlots = 64;
+  auto s = lab::KvStore::open(f, {.create = true, .slots = kSlots, .max_slots = 1024});
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < lab::kGrowProbe + 1; ++i)
+    if (auto k = fmt::format("h{}", i); lab::home_slot(k, kSlots) == 5) keys.push_back(k);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    s.set(keys[i], fmt::format("v{}", i));
+    const auto want = i < lab::kGrowProbe ? kSlots : 2 * kSlots;
+    ASSERT_EQ(lab::KvStore::open(f).slots(), want)
+        << "after the insert of key " << i + 1 << ", which probed " << i + 1
+        << " slots (kGrowProbe is " << lab::kGrowProbe << "), the table of " << kSlots
+        << " slots should have " << want;
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(s.get(keys[i]), fmt::format("v{}", i)) << "key " << keys[i];
+}
+
+GRADED_TEST(Growth, TwoGrowersDoubleTheTableOnce, 2,
+            "README §Growth and the lock hierarchy — read the header again: if the table "
+            "changed, another process grew it already") {
+  // Two inserts into a full 4-slot table both wait on a record another process holds,
+  // each under the header lock (shared). When it is released, one of them grows the table
+  // — after the other has also found the old table full, which it still holds. That one
+  // must then see the new header and insert, not grow again.
+  const auto f = db();
+  auto holder = full_table_with_k0_held(f);
+  ASSERT_TRUE(holder);
+  auto b = kvstart(f, {"set", "k4", "v4"});
+  auto c = kvstart(f, {"set", "k5", "v5"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return lab09_test::blocked_waiters(f) >= 2 || b.exited() || c.exited(); }, 10'000ms))
+      << "the two inserts did not both wait in the kernel";
+  holder->kill();  // its locks die with it
+  expect_exit(b.finish(20'000ms), 0);
+  expect_exit(c.finish(20'000ms), 0);
+  expect_output(kvrun(f, {"list"}), "k0=v0\nk1=v1\nk2=v2\nk3=v3\nk4=v4\nk5=v5\n");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), 8u)
+      << "two inserts that both found the 4-slot table full: it should have doubled once";
+}
+
+GRADED_TEST(Growth, NewTableIsFreshSpacePastTheEnd, 1,
+            "README §Growth and the lock hierarchy — the new table goes into fresh space at "
+            "the end of the file") {
+  // Bytes past the table (here 193 of them, the last one 1: what a torn write or another
+  // program may leave) are not the new table's: it starts past the file's last byte, so
+  // every slot of it is empty.
+  const auto f = db();
+  {
+    auto s = lab::KvStore::open(f, {.create = true, .slots = 8});
+    s.set("k0", "v0");
+  }
+  {
+    ipclab::Fd fd(::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    std::string tail(193, '\0');
+    tail.back() = '\1';
+    ASSERT_EQ(::write(fd.get(), tail.data(), tail.size()), static_cast<ssize_t>(tail.size()));
+  }
+  auto s = lab::KvStore::open(f, {.create = false});
+  std::string want = "k0=v0\n";
+  for (int i = 1; i <= 8; ++i) {
+    s.set(fmt::format("k{}", i), fmt::format("v{}", i));
+    want += fmt::format("k{}=v{}\n", i, i);
+  }
+  ASSERT_GT(lab::KvStore::open(f).slots(), 8u) << "nine keys in 8 slots: the table grew";
+  expect_output(kvrun(f, {"list"}), want);
 }
 
 GRADED_TEST(Growth, KilledGrowerLosesNoAcknowledgedKey, 4,

@@ -1,7 +1,8 @@
 // Lab 09 public grader: the store's contract, its locking, and the kernel semantics of
 // fcntl record locks (a killed holder releases; a blocked locker sleeps).
-#include <signal.h>  // SIGKILL
-#include <unistd.h>  // close, ftruncate, pread, pwrite
+#include <signal.h>    // SIGKILL
+#include <sys/stat.h>  // stat, umask
+#include <unistd.h>    // close, ftruncate, pread, pwrite
 
 #include <atomic>   // std::atomic
 #include <cstddef>  // offsetof
@@ -81,6 +82,80 @@ GRADED_TEST(Store, FullTableIsDatabaseFull, 3,
   expect_exit(kvrun(f, {"del", "k1"}), 0);  // a tombstone is a free slot again
   expect_exit(kvrun(f, {"set", "k4", "v4"}), 0);
   expect_output(kvrun(f, {"list"}), "k0=v0\nk2=changed\nk3=v3\nk4=v4\n");
+}
+
+GRADED_TEST(Store, TombstoneOfAFullTableIsReusedInPlace, 2,
+            "README §Growth and the lock hierarchy — a probe of every slot is not longer than "
+            "kGrowProbe when the table has kGrowProbe slots") {
+  // A table of kGrowProbe slots, full, then one key deleted: a new key probes every slot
+  // once (no empty one ends the probe), finds the tombstone, and goes there. The table
+  // grows only when a key finds no free slot at all.
+  const auto f = db();
+  auto s = lab::KvStore::open(f, {.create = true, .slots = lab::kGrowProbe, .max_slots = 1024});
+  for (std::uint32_t i = 0; i < lab::kGrowProbe; ++i) s.set(fmt::format("k{}", i), "v");
+  ASSERT_EQ(lab::KvStore::open(f).slots(), lab::kGrowProbe) << "a table with room grew";
+  ASSERT_TRUE(s.del("k7"));
+  s.set("new1", "v");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), lab::kGrowProbe)
+      << "the new key probed the " << lab::kGrowProbe
+      << " slots once and found a tombstone: the table should not grow";
+  s.set("new2", "v");
+  EXPECT_EQ(lab::KvStore::open(f).slots(), 2 * lab::kGrowProbe)
+      << "no free slot left: the table should double";
+  EXPECT_EQ(s.list().size(), std::size_t{lab::kGrowProbe} + 1);
+}
+
+GRADED_TEST(Store, KeyAtTheEndOfAFullProbeIsFound, 1, "README §Pitfalls 6 — probe every slot") {
+  // Four keys with the same home slot fill a table of 4 that cannot grow: the last one is
+  // found only by a probe of all 4 slots.
+  const auto f = db();
+  auto s = lab::KvStore::open(f, {.create = true, .slots = 4, .max_slots = 4});
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < 4; ++i)
+    if (auto k = fmt::format("q{}", i); lab::home_slot(k, 4) == 2) keys.push_back(k);
+  for (const auto& k : keys) s.set(k, "v" + k);
+  for (const auto& k : keys)
+    EXPECT_EQ(s.get(k), "v" + k) << "key " << k << " of a full table, all four with home slot 2";
+  EXPECT_TRUE(s.del(keys.back())) << "the last key of the probe";
+  EXPECT_EQ(s.get(keys.back()), std::nullopt);
+}
+
+GRADED_TEST(Store, CreationWaitsForTheHeaderLock, 1,
+            "README §Pitfalls 8 — create the file under the header lock, exclusive") {
+  // An empty file whose header lock another open file description holds shared (as a
+  // checker of the file would): a first open must wait for it before it creates the table.
+  const auto f = db();
+  ipclab::Fd fd(::open(f.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd);
+  struct flock fl {};
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = static_cast<off_t>(lab::kHeaderSize);
+  ASSERT_EQ(::fcntl(fd.get(), F_OFD_SETLK, &fl), 0) << "the grader's shared header lock";
+  auto p = kvstart(f, {"set", "k", "v"});
+  ASSERT_TRUE(grader::wait_until([&] { return lab09_test::blocked_waiters(f) > 0 || p.exited(); },
+                                 10'000ms))
+      << "kvstore set neither finished nor waited in the kernel";
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "the file was created while another process held its header "
+                              "lock shared";
+  EXPECT_FALSE(p.exited()) << p.finish().describe();
+  fl.l_type = F_UNLCK;
+  ASSERT_EQ(::fcntl(fd.get(), F_OFD_SETLK, &fl), 0);
+  expect_exit(p.finish(20'000ms), 0);
+  expect_output(kvrun(f, {"get", "k"}), "v\n");
+}
+
+GRADED_TEST(Store, NewFileHasMode0644, 1, "README §The API — a new file gets mode 0644") {
+  const mode_t old = ::umask(022);
+  const auto f = db("mode.db");
+  (void)lab::KvStore::open(f, {.create = true});
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644U) << fmt::format("{} has mode {:o}", f, st.st_mode & 07777);
 }
 
 GRADED_TEST(Store, IncrOverflowIsAnError, 1, "README §Program — incr never wraps") {
@@ -346,6 +421,14 @@ GRADED_TEST(Store, DamagedFileIsAClearError, 3,
     const std::uint32_t zero = 0;
     ASSERT_EQ(::pwrite(fd, &zero, sizeof zero, offsetof(lab::Header, slots)), 4);
   });
+  const auto put = [](std::size_t offset, std::uint32_t v) {  // a header field set to v
+    return [offset, v](int fd) {
+      ASSERT_EQ(::pwrite(fd, &v, sizeof v, static_cast<off_t>(offset)), 4);
+    };
+  };
+  damage(db("maxslots.db"), "max_slots above kMaxSlots",
+         put(offsetof(lab::Header, max_slots), lab::kMaxSlots + 1));
+  damage(db("slots.db"), "more slots than max_slots (4)", put(offsetof(lab::Header, max_slots), 4));
   damage(db("short.db"), "its last record cut short",
          [](int fd) { ASSERT_EQ(::ftruncate(fd, lab::record_offset(8) - 1), 0); });
   damage(db("header.db"), "half a header",
@@ -380,6 +463,13 @@ GRADED_TEST(Store, SlotCountLimitsAndCloseOnExec, 2,
   EXPECT_THROW(
       (void)lab::KvStore::open(db("huge.db"), {.create = true, .slots = lab::kMaxSlots + 1}),
       ipclab::UsageError);
+  EXPECT_THROW((void)lab::KvStore::open(
+                   db("hugemax.db"), {.create = true, .slots = 8, .max_slots = lab::kMaxSlots + 1}),
+               ipclab::UsageError)
+      << "max_slots above kMaxSlots";
+  EXPECT_NO_THROW(
+      (void)lab::KvStore::open(db("onemax.db"), {.create = true, .slots = 1, .max_slots = 1}))
+      << "a table of one slot that may never grow is a table";
   {
     auto store = lab::KvStore::open(db("one.db"), {.create = true, .slots = 1});
     EXPECT_EQ(store.slots(), 1u) << "a table of one slot is a table";

@@ -97,6 +97,27 @@ GRADED_TEST(Api, ProcessAliveRefusesNonPids, 1,
   EXPECT_FALSE(lab::Pool::process_alive(child)) << "a reaped child is not alive";
 }
 
+GRADED_TEST(Api, NoFreeSlotThrowsAndGivesTheUnitBack, 1,
+            "README §Pitfalls 3 — post exactly once per unit taken, on an error path too") {
+  // A table that contradicts the semaphore (every slot taken, the count says 2 free): the
+  // grader writes it with its own mapping. acquire() must say so, and give back the unit
+  // its sem_timedwait took.
+  auto pool = lab::Pool::create(2);
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  for (unsigned i = 0; i < 2; ++i) view->h().slots[i].owner.store(::getpid());
+  EXPECT_THROW((void)pool.acquire(::getpid(), 1, ipclab::Deadline(grader::scaled(5'000ms))),
+               std::logic_error)
+      << "no free slot among the first 2, although the semaphore let us in: " << view->describe();
+  EXPECT_EQ(view->sem_value(), 2) << "the unit acquire() took must be posted back before it "
+                                     "throws: "
+                                  << view->describe();
+  EXPECT_EQ(view->owners().size(), 2U)
+      << "slots beyond max_connections are not the pool's: " << view->describe();
+  for (unsigned i = 0; i < 2; ++i) view->h().slots[i].owner.store(0);
+  EXPECT_TRUE(lab::Pool::remove());
+}
+
 // ---- programs -----------------------------------------------------------------------------
 
 GRADED_TEST(Pool, SeedTranscript, 3) {

@@ -134,7 +134,7 @@ struct Found {
 /// with its lock held, or nullopt at an empty slot or after every slot.
 std::optional<Found> find(int fd, const Table& t, std::string_view key, LockType type) {
   std::uint32_t s = home_slot(key, t.slots);
-  for (std::uint32_t i = 0; i < t.slots; ++i, s = (s + 1) % t.slots) {
+  for (std::uint32_t i = 0; i < t.slots; ++i, s = (s + 1) % t.slots) {  // each slot once
     RangeLock lock = record_lock(fd, t.offset, s, type);
     const Record r = read_record(fd, t.offset, s);
     if (r.state == SlotState::kEmpty) return std::nullopt;

@@ -28,7 +28,8 @@ void SysvBarrier::wait() {
   // is n (even: {sem,-n},{sem,+n} in ONE semop) or 0 (odd: sem_op 0), in semtimedop
   // periods of kPollPeriod; after a period runs out, check ALIVE < JOINED (semctl
   // GETALL), retry once with IPC_NOWAIT, and throw BarrierBroken if it still cannot
-  // complete. EIDRM/EINVAL: BarrierBroken too. Count the round (generation_).
+  // complete. EIDRM/EINVAL (from semtimedop or semctl): BarrierBroken too; any other
+  // errno: SysError. Count the round (generation_).
   throw NotImplemented("TODO(lab11): implement SysvBarrier::wait() in src/barrier.cpp");
 }
 

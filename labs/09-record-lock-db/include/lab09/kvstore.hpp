@@ -321,7 +321,8 @@ class KvStore {
   /**
    * @brief Opens (and if needed creates) the database at `path`.
    *
-   * Opens the file with its own open file description (open(2), O_CLOEXEC), then takes the
+   * Opens the file with its own open file description (open(2), O_CLOEXEC; a new file gets
+   * mode 0644, less the umask), then takes the
    * gate and the header lock, both exclusive: if the file is empty it sizes the file to
    * hold `slots` empty records at kHeaderSize and writes the header; otherwise it checks the
    * header (magic, version, record size, slot counts, file size). Concurrent first opens

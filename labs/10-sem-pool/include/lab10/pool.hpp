@@ -176,7 +176,8 @@ class Pool {
    * counts the acquisition, and returns the slot index (< max_connections).
    *
    * @throws ipclab::SysError if a call fails; std::logic_error if the semaphore let us in
-   *         but no slot is free (the table and the semaphore disagree)
+   *         but no slot is free (the table and the semaphore disagree): the unit the wait
+   *         took is posted back first
    *
    * TODO(lab10): implement in src/pool.cpp.
    */

@@ -96,7 +96,9 @@ class SysvBarrier {
    *        round k+1 before every process has finished round k (two phases, see above).
    * @throws BarrierBroken ("barrier broken ...") when a participant has died (ALIVE <
    *         JOINED after a semtimedop period ran out and the wait still cannot complete) or
-   *         the set was removed (EIDRM / EINVAL).
+   *         the set was removed (EIDRM / EINVAL, from semtimedop or from the semctl that
+   *         reads ALIVE and JOINED).
+   * @throws SysError for any other failure of those calls (with its errno).
    * Call test_yield_point() between your semops: the grader uses it to provoke races.
    * TODO(lab11): the two phases of the round; semtimedop with kPollPeriod and the check.
    */
