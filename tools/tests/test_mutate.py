@@ -109,6 +109,14 @@ text = "# comment\n\nt.cpp:99:plus1:int x = 1; -- the value is never read\n"
 eq = mutate.parse_equivalent(text, "x")
 check(eq == {("t.cpp", "plus1", "int x = 1;"): "the value is never read"},
       "an equivalent entry is FILE:LINE:OP:TEXT -- REASON (the line number is not matched)", str(eq))
+twice = mutate.find_mutants("t.cpp", "int f() {\n  int x = 1;\n  int x = 1;\n}\n")
+plus = [m for m in twice if m.op == "plus1"]
+amb = mutate.ambiguous_keys(twice)
+check(len(plus) == 2 and eq.reason(plus[0], amb) is None and eq.reason(plus[1], amb) is None,
+      "an entry whose text is on two lines matches neither unless its line number names one")
+eq3 = mutate.parse_equivalent("t.cpp:3:plus1:int x = 1; -- the second is never read\n", "x")
+check(eq3.reason(plus[0], amb) is None and eq3.reason(plus[1], amb) == "the second is never read",
+      "... and then only the one on that line")
 try:
     mutate.parse_equivalent("t.cpp:1:plus1:int x = 1;\n", "x")
     check(False, "an entry without a reason is refused")
@@ -130,6 +138,13 @@ for name in sorted(os.listdir(mutate.EQUIVALENT_DIR)) if os.path.isdir(mutate.EQ
                 current |= {(m.file, m.op, m.text) for m in mutate.find_mutants(f, fh.read())}
         stale = [k for k in entries if k not in current]
         check(not stale, f"{name}: every entry names a mutant of the current reference", str(stale))
+        every = [m for f in files for m in mutate.find_mutants(
+            f, open(os.path.join(TOP, "labs", labdir, "src", f), encoding="utf-8").read())]
+        ambiguous = mutate.ambiguous_keys(every)
+        lost = [(k, sorted(entries.lines[k])) for k in entries if k in ambiguous
+                and not any((m.file, m.op, m.text) == k and m.line in entries.lines[k] for m in every)]
+        check(not lost, f"{name}: an entry whose text is on several lines names one of them by its "
+              "line number", str(lost))
     except mutate.Fatal as e:
         check(False, f"{name} parses", str(e))
 
