@@ -166,11 +166,13 @@ with tempfile.TemporaryDirectory() as tmp:
     open(os.path.join(base, ns + ".output"), "w").close()
     shm = f"/dev/shm/ipclab.{ns}.q"
     open(shm, "w").close()
+    sub = os.path.join(base, f"{ns}-bench{pid}")  # a sub-namespace the test made (lab 20's bench)
+    os.makedirs(sub, exist_ok=True)
     other = os.path.join(base, f"lab99-{pid + 1}-3")  # another grader's: left alone
     os.makedirs(other, exist_ok=True)
     s.clean_namespaces(pid)
     left = [p for p in (os.path.join(base, ns), os.path.join(base, ns + ".scratch"),
-                        os.path.join(base, ns + ".output")) if os.path.exists(p)]
+                        os.path.join(base, ns + ".output"), sub) if os.path.exists(p)]
     check(not left, "a killed grader's run directories are removed", str(left))
     if os.path.exists(real_clean):
         check(not os.path.exists(shm), "a killed grader's shm object is removed (ipc-clean)")
