@@ -1,10 +1,12 @@
 // Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
+#include <signal.h>    // kill, SIGSTOP, SIGCONT
 #include <sys/stat.h>  // mkfifo
 
 #include <fstream>  // std::ofstream
 
 #include "common.hpp"
-#include "ipclab/error.hpp"  // check_unix
+#include "ipclab/error.hpp"    // check_unix
+#include "ipclab/process.hpp"  // child_pids, process_state
 
 using grader::expect_exit;
 using grader::expect_output;
@@ -49,6 +51,46 @@ GRADED_TEST(Demo, BadSizesAreUsageErrors, 2, "README §Program — bad input is 
   expect_usage_error({"ipc_demo", "fifo"});
   expect_usage_error({"ipc_demo"});
   expect_usage_error({"ipc_demo", "bench", "--size", "4096"});
+}
+
+GRADED_TEST(Demo, StoppedReaderIsKilledAndReaped, 1,
+            "README §Pitfalls 13 — a dead or stopped peer never posts: the shm wait's deadline "
+            "ends it, and the parent kills and reaps the child before it reports the error") {
+  // The reader is stopped while 64 MiB are still on their way, before it can answer: the
+  // writer's next semaphore wait passes its deadline. Stopping it in time is a race the
+  // test usually wins at once; a run it loses (the answer came first) is run again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    grader::Process demo({"ipc_demo", "shm", "--size", "67108864"});
+    pid_t reader = 0;
+    grader::wait_until(
+        [&] {
+          const auto kids = ipclab::child_pids(demo.pid());
+          if (!kids.empty()) reader = kids.front();
+          return reader != 0 || demo.exited();
+        },
+        10'000ms);
+    if (reader == 0) continue;  // done before the test saw its child
+    ::kill(reader, SIGSTOP);
+    grader::wait_until(
+        [&] {
+          const char st = ipclab::process_state(reader);
+          return st == 'T' || st == 'Z' || st == 0;
+        },
+        10'000ms);
+    if (ipclab::process_state(reader) != 'T' || demo.out().find("reader:") != std::string::npos) {
+      ::kill(reader, SIGCONT);
+      continue;  // it had answered (or ended) already
+    }
+    const auto st = demo.wait(25'000ms);
+    ASSERT_TRUE(st.has_value())
+        << "ipc_demo shm still runs 25 s after its reader stopped: the shm wait needs a "
+           "deadline, and the parent must kill the child it then waits for";
+    EXPECT_EQ(st->exit_code(), 3) << st->describe() << "\n" << demo.err();
+    EXPECT_EQ(demo.err().rfind("error: ", 0), 0u) << demo.err();
+    EXPECT_EQ(ipclab::process_state(reader), 0)
+        << "the stopped reader (pid " << reader << ") is still there after ipc_demo ended";
+    return;
+  }
 }
 
 GRADED_TEST(Demo, BenchPrintsVerifiedTable, 5,
