@@ -359,6 +359,23 @@ GRADED_TEST(Chat, StaleSocketReplacedLiveNotHijacked, 3,
   EXPECT_TRUE(c.proc.wait(10'000ms).has_value());
 }
 
+GRADED_TEST(Chat, SocketFileOfAnotherServerKept, 1,
+            "README §Server — on the way out, remove the socket file only if it is still the "
+            "one this server bound") {
+  Server first;
+  ASSERT_TRUE(first.ready);
+  ASSERT_EQ(::unlink(first.path.c_str()), 0);  // someone removed it: the name is free
+  Server second;                               // and a second server took it
+  ASSERT_TRUE(second.ready);
+  first.proc.signal(SIGTERM);
+  const auto st = first.proc.wait(10'000ms);
+  ASSERT_TRUE(st.has_value()) << "the first chat_server still runs after SIGTERM";
+  EXPECT_EQ(st->exit_code(), 0) << st->describe();
+  EXPECT_EQ(::access(second.path.c_str(), F_OK), 0)
+      << "the first server, stopping, removed the socket file of the second";
+  EXPECT_TRUE(responsive(second.path));
+}
+
 GRADED_TEST(
     Chat, VanishedClientsNeverKillServer, 4,
     "README §Pitfalls 3 — MSG_NOSIGNAL: a write to a vanished client must not raise SIGPIPE") {

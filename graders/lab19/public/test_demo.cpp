@@ -56,9 +56,15 @@ GRADED_TEST(Demo, BadSizesAreUsageErrors, 2, "README §Program — bad input is 
 GRADED_TEST(Demo, StoppedReaderIsKilledAndReaped, 1,
             "README §Pitfalls 13 — a dead or stopped peer never posts: the shm wait's deadline "
             "ends it, and the parent kills and reaps the child before it reports the error") {
-  // The reader is stopped while 64 MiB are still on their way, before it can answer: the
-  // writer's next semaphore wait passes its deadline. Stopping it in time is a race the
-  // test usually wins at once; a run it loses (the answer came first) is run again.
+  // The reader is stopped while 64 MiB (the largest size) are still on their way, before
+  // it can answer: the writer's next semaphore wait passes its deadline. Stopping it in
+  // time is a race the test usually wins at once; a run it loses (the answer came first)
+  // must then be a whole exchange, and the test tries again.
+  const auto whole_run = [](grader::Process& demo) {
+    const auto r = demo.finish(30'000ms);
+    expect_output(r, lab19_test::demo_output("shm", "67108864"));
+    expect_exit(r, 0);
+  };
   for (int attempt = 0; attempt < 5; ++attempt) {
     grader::Process demo({"ipc_demo", "shm", "--size", "67108864"});
     pid_t reader = 0;
@@ -69,7 +75,10 @@ GRADED_TEST(Demo, StoppedReaderIsKilledAndReaped, 1,
           return reader != 0 || demo.exited();
         },
         10'000ms);
-    if (reader == 0) continue;  // done before the test saw its child
+    if (reader == 0) {  // done before the test saw its child
+      whole_run(demo);
+      continue;
+    }
     ::kill(reader, SIGSTOP);
     grader::wait_until(
         [&] {
@@ -78,8 +87,9 @@ GRADED_TEST(Demo, StoppedReaderIsKilledAndReaped, 1,
         },
         10'000ms);
     if (ipclab::process_state(reader) != 'T' || demo.out().find("reader:") != std::string::npos) {
-      ::kill(reader, SIGCONT);
-      continue;  // it had answered (or ended) already
+      ::kill(reader, SIGCONT);  // it had answered (or ended) already
+      whole_run(demo);
+      continue;
     }
     const auto st = demo.wait(25'000ms);
     ASSERT_TRUE(st.has_value())

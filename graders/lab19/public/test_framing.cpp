@@ -417,3 +417,21 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
   EXPECT_THROW(lab::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
                ipclab::UsageError);
 }
+
+GRADED_TEST(Unix, SocketPathUpTo107Bytes, 1,
+            "README §Stale sockets — sun_path holds 108 bytes with the NUL: a 107-byte path "
+            "works, a 108-byte one is refused before anything is made") {
+  const std::string dir = grader::rundir() + "/";
+  ASSERT_LT(dir.size(), 100u);
+  const std::string longest = dir + std::string(107 - dir.size(), 'p');
+  const std::string too_long = dir + std::string(108 - dir.size(), 'q');
+  {
+    auto listener = lab::listen_unix(longest, 4);
+    auto conn = lab::connect_unix(longest, grader::deadline(5'000ms));
+    EXPECT_TRUE(conn.valid());
+  }
+  EXPECT_EQ(::unlink(longest.c_str()), 0) << "no socket file at the 107-byte path";
+  EXPECT_THROW(lab::listen_unix(too_long, 4), ipclab::UsageError);
+  EXPECT_THROW(lab::connect_unix(too_long, grader::deadline(1'000ms)), ipclab::UsageError);
+  EXPECT_NE(::access(too_long.c_str(), F_OK), 0) << "a file was made at the 108-byte path";
+}
