@@ -228,6 +228,30 @@ GRADED_TEST(Chat, ClientKilledMidLine, 5,
   });
 }
 
+GRADED_TEST(Chat, LeaveLoggedWithDiscardedBytes, 1,
+            "README §Server — the log line of a client that left says how many bytes of an "
+            "unfinished line went with it, and only then") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  {
+    Raw tidy(s.path);
+    tidy.send("/name tidy\n");
+    std::string got;
+    ASSERT_TRUE(tidy.read_until(got, "* you are now tidy\n"));
+  }
+  ASSERT_TRUE(s.proc.wait_for_output("chat_server: tidy left"));
+  {
+    Raw messy(s.path);
+    messy.send("/name messy\nhalf");
+    std::string got;
+    ASSERT_TRUE(messy.read_until(got, "* you are now messy\n"));
+  }
+  EXPECT_TRUE(
+      s.proc.wait_for_output("chat_server: messy left (discarded 4 bytes of an unfinished line)\n"))
+      << s.proc.out();
+  EXPECT_TRUE(has_line(s.proc.out(), "chat_server: tidy left")) << s.proc.out();
+}
+
 GRADED_TEST(Chat, SlowReaderDroppedOthersServed, 6,
             "README §Pitfalls 1 and 2 — bounded output buffer per client; drop who does not read") {
   Server s;

@@ -74,6 +74,25 @@ GRADED_TEST(Hub, EveryBackendReachesEveryBackend, 10,
   }
 }
 
+GRADED_TEST(Hub, IdleHubSleepsInPoll, 1,
+            "README §Backends — an idle hub sleeps in poll: it never spins, with or without "
+            "clients") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub on_socket("socket", "quiet"), on_shm("shm", "quiet");
+  ASSERT_TRUE(on_socket.saw("Subscribed to 'quiet'\n"));
+  ASSERT_TRUE(on_shm.saw("Subscribed to 'quiet'\n"));
+  const double before = grader::cpu_seconds(hub.proc.pid());
+  // A second of wall time for a busy loop to show, waited for without a blind sleep.
+  const auto start = std::chrono::steady_clock::now();
+  grader::wait_until([&] { return std::chrono::steady_clock::now() - start > 1'000ms; }, 2'000ms);
+  const double used = grader::cpu_seconds(hub.proc.pid()) - before;
+  EXPECT_LT(used, 0.2) << "an idle myipchub with two subscribers (socket, shm) used " << used
+                       << " s of CPU in one second: it spins instead of sleeping in poll";
+  EXPECT_EQ(publish("socket", "quiet", "still awake\n").exit_code(), 0);
+  EXPECT_TRUE(on_shm.saw("[quiet] still awake\n"));
+}
+
 GRADED_TEST(Messages, EmptyMaximumAndBinary, 6,
             "README §Pitfalls 8 — lengths, not terminators: a NUL is a byte like any other") {
   Hub hub;
