@@ -9,6 +9,8 @@
 #include <random>   // std::mt19937_64
 
 #include "common.hpp"
+#include "ipclab/mq.hpp"     // PosixMq
+#include "lab20/client.hpp"  // HubClient, client_fifo_path, client_mq_name
 
 using lab20_test::count;
 using lab20_test::frame;
@@ -222,6 +224,59 @@ GRADED_TEST(Clients, DisconnectMidFrame, 4,
   EXPECT_TRUE(ear.saw("[mid] whole\n"));
   EXPECT_EQ(ear.out().find("PARTIAL"), std::string::npos) << ear.out();
   EXPECT_TRUE(hub.alive());
+  EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Clients, UnansweredClientRemovesItsNames, 1,
+            "README §Architecture — a FIFO or MQ client that gets no answer removes the names "
+            "it made before it exits") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  hub.proc.signal(SIGSTOP);  // alive, but it answers nobody
+  for (const std::string b : {"fifo", "mqueue"}) {
+    auto r = grader::run({"myipcsub", "--backend", b, "--channel", "nobody", "--timeout", "1"},
+                         {.timeout = 15'000ms});
+    grader::expect_finished(r);
+    EXPECT_NE(r.exit_code(), 0) << b << ": no answer from a stopped hub\n" << r.describe();
+    for (const bool up : {true, false}) {
+      const std::string fifo = ipclab::lab20::client_fifo_path(r.pid, up);
+      EXPECT_NE(::access(fifo.c_str(), F_OK), 0) << b << ": " << fifo << " is left behind";
+      const std::string mq = ipclab::lab20::client_mq_name(r.pid, up);
+      EXPECT_NE(::access(("/dev/mqueue" + mq).c_str(), F_OK), 0)
+          << b << ": " << mq << " is left behind";
+    }
+  }
+  hub.proc.signal(SIGCONT);
+  EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Clients, StaleNamesOfOurPidReplaced, 1,
+            "README §Architecture — a pid is reused: a client replaces the names an earlier "
+            "process with its pid left behind") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  namespace lab = ipclab::lab20;
+  for (const auto b : {lab::Backend::kFifo, lab::Backend::kMqueue}) {
+    grader::Child client(
+        [b] {
+          // What a kill -9'd client with this pid left: its FIFOs or queues, with a
+          // message in the up queue that is no frame at all.
+          for (const bool up : {true, false}) {
+            const std::string fifo = lab::client_fifo_path(::getpid(), up);
+            if (b == lab::Backend::kFifo) {
+              ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+            } else {
+              auto q = ipclab::PosixMq::create(lab::client_mq_name(::getpid(), up), 2, 64);
+              ASSERT_TRUE(q.send("stale, not a frame", 0, grader::deadline(1'000ms)));
+            }
+          }
+          auto c = lab::HubClient::connect(b, grader::deadline(10'000ms));
+          c.subscribe("fresh", grader::deadline(10'000ms));
+        },
+        "client over stale names");
+    const auto r = client.finish(20'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe();
+  }
   EXPECT_TRUE(responsive());
 }
 
