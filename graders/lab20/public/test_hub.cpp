@@ -164,7 +164,10 @@ GRADED_TEST(Messages, RapidFireKeepsOrderPerPublisher, 5,
 GRADED_TEST(Slow, SubscriberNeverStallsOthers, 8,
             "README §Pitfalls 9 — bounded queue per subscriber, drop and count; never block "
             "the hub on one client") {
-  Hub hub;
+  // A queue of 1500 frames: the reading subscriber may fall that far behind on a loaded
+  // machine without a drop, and each of the two that never read (a socket buffer or a
+  // 256 KiB ring of about 250 frames, then the queue) still overflows before 2500.
+  Hub hub({"--queue", "1500"});
   ASSERT_TRUE(hub.ready);
   // Two subscribers that never read: a raw socket, and a myipcsub on shm that is stopped.
   Raw deaf;
