@@ -1,4 +1,5 @@
 // Lab 20 public grader: myipchub, myipcpub and myipcsub as programs, on every backend.
+#include <fcntl.h>     // O_CLOEXEC
 #include <signal.h>    // SIGSTOP, SIGKILL, SIGINT
 #include <sys/stat.h>  // mkfifo
 #include <unistd.h>    // getpid
@@ -9,6 +10,7 @@
 #include <random>   // std::mt19937_64
 
 #include "common.hpp"
+#include "ipclab/io.hpp"     // read_file
 #include "ipclab/mq.hpp"     // PosixMq
 #include "lab20/client.hpp"  // HubClient, client_fifo_path, client_mq_name
 
@@ -208,6 +210,31 @@ GRADED_TEST(Slow, SubscriberNeverStallsOthers, 8,
             true)
       << st;
   EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Clients, HubDescriptorsAreCloseOnExec, 1,
+            "README §Backends — every descriptor the hub holds is close-on-exec (O_CLOEXEC, "
+            "SOCK_CLOEXEC, MSG_CMSG_CLOEXEC)") {
+  Hub hub({"--spawn", spawn_cmd("myipcsub", "--backend pipe --channel fds")});
+  ASSERT_TRUE(hub.ready);
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const auto& b : kDirectBackends) subs.push_back(std::make_unique<Sub>(b, "fds"));
+  for (auto& s : subs) ASSERT_TRUE(s->saw("Subscribed to 'fds'\n"));
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return hub.proc.err().find("Subscribed to 'fds'\n") != std::string::npos; }, 15'000ms))
+      << hub.proc.err();
+  const pid_t pid = hub.proc.pid();
+  std::string leaky;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (fd <= 2) continue;
+    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    const auto at = info.find("flags:");
+    ASSERT_NE(at, std::string::npos) << info;
+    if ((std::stoul(info.substr(at + 6), nullptr, 8) & O_CLOEXEC) == 0)
+      leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  }
+  EXPECT_EQ(leaky, "") << "myipchub, with a client on every backend, holds descriptors "
+                          "without close-on-exec";
 }
 
 GRADED_TEST(Clients, DisconnectMidFrame, 4,
