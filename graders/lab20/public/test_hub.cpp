@@ -4,10 +4,11 @@
 #include <sys/stat.h>  // mkfifo
 #include <unistd.h>    // getpid
 
-#include <fstream>  // std::ofstream
-#include <map>      // std::map
-#include <memory>   // std::unique_ptr
-#include <random>   // std::mt19937_64
+#include <algorithm>  // std::find
+#include <fstream>    // std::ofstream
+#include <map>        // std::map
+#include <memory>     // std::unique_ptr
+#include <random>     // std::mt19937_64
 
 #include "common.hpp"
 #include "ipclab/io.hpp"     // read_file
@@ -235,6 +236,32 @@ GRADED_TEST(Clients, HubDescriptorsAreCloseOnExec, 1,
   }
   EXPECT_EQ(leaky, "") << "myipchub, with a client on every backend, holds descriptors "
                           "without close-on-exec";
+}
+
+GRADED_TEST(Clients, ClientDescriptorsAreCloseOnExec, 1,
+            "README §Backends — a client's descriptors are close-on-exec too (its FIFOs, "
+            "queues, socket and ring)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  namespace lab = ipclab::lab20;
+  for (const auto b :
+       {lab::Backend::kFifo, lab::Backend::kSocket, lab::Backend::kMqueue, lab::Backend::kShm}) {
+    grader::Child client(
+        [b] {
+          const auto before = ipclab::open_fds();
+          auto c = lab::HubClient::connect(b, grader::deadline(10'000ms));
+          c.subscribe("fds", grader::deadline(10'000ms));
+          for (const int fd : ipclab::open_fds()) {
+            if (std::find(before.begin(), before.end(), fd) != before.end()) continue;
+            EXPECT_TRUE((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0)
+                << "descriptor " << fd << " -> " << ipclab::fd_target(0, fd)
+                << " of a connected client is not close-on-exec";
+          }
+        },
+        "client");
+    const auto r = client.finish(20'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe();
+  }
 }
 
 GRADED_TEST(Clients, DisconnectMidFrame, 4,
