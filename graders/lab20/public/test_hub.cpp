@@ -264,6 +264,24 @@ GRADED_TEST(Clients, ClientDescriptorsAreCloseOnExec, 1,
   }
 }
 
+GRADED_TEST(Clients, MalformedConnectRefused, 1,
+            "README §Protocol — CONNECT carries exactly `BACKEND PID`: a known backend, a "
+            "decimal pid > 0, nothing after it; anything else is ERROR and a hang-up") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  const std::string me = std::to_string(::getpid());
+  const std::string bad_payloads[] = {
+      "socket " + me + "x", "socket " + me + " ", "socket 0",     "socket -" + me, "socket",
+      "socket x" + me,      "sock " + me,         "socket  " + me};
+  for (const auto& bad : bad_payloads) {
+    Raw r;
+    auto f = r.request(frame(kConnect, "", bad));
+    EXPECT_TRUE(f && f->type == kError) << "CONNECT \"" << bad << "\" was not refused";
+    EXPECT_TRUE(r.closed_by_hub()) << "CONNECT \"" << bad << "\": the hub did not hang up";
+  }
+  EXPECT_TRUE(responsive());
+}
+
 GRADED_TEST(Clients, DisconnectMidFrame, 4,
             "README §Pitfalls 10 — an unfinished frame dies with its connection") {
   Hub hub;
