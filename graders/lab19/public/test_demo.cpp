@@ -7,6 +7,7 @@
 #include "common.hpp"
 #include "ipclab/error.hpp"    // check_unix
 #include "ipclab/process.hpp"  // child_pids, process_state
+#include "lab19/demo.hpp"      // run_bench, BenchOptions
 
 using grader::expect_exit;
 using grader::expect_output;
@@ -156,6 +157,29 @@ GRADED_TEST(Demo, BenchPrintsVerifiedTable, 5,
         << "a run with a damaged message printed a table:\n"
         << bad.describe();
   }
+}
+
+GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
+            "README §Bench — run_bench refuses options that cannot work with a UsageError, "
+            "before it starts anything") {
+  namespace lab = ipclab::lab19;
+  const auto with = [](auto change) {
+    lab::BenchOptions o;
+    change(o);
+    return o;
+  };
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.max_rounds = 0; })),
+               ipclab::UsageError)
+      << "max_rounds 0";
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.pings = 0; })), ipclab::UsageError)
+      << "pings 0";
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.ping_bytes = 1; })),
+               ipclab::UsageError)
+      << "1-byte pings (no room for a sequence number and a checksum)";
+  EXPECT_THROW(
+      lab::run_bench(with([](lab::BenchOptions& o) { o.stream_bytes = o.chunk_bytes - 1; })),
+      ipclab::UsageError)
+      << "a stream shorter than one message";
 }
 
 GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,
