@@ -1,11 +1,12 @@
 // Lab 19 public grader: chat_server and chat_client as programs, many at once.
-#include <fcntl.h>       // O_CLOEXEC
-#include <poll.h>        // poll
-#include <signal.h>      // SIGKILL, SIGTERM, SIGINT
-#include <sys/ioctl.h>   // ioctl, FIONREAD
-#include <sys/socket.h>  // shutdown, setsockopt
-#include <sys/un.h>      // sockaddr_un
-#include <unistd.h>      // access, getuid
+#include <fcntl.h>         // O_CLOEXEC
+#include <poll.h>          // poll
+#include <signal.h>        // SIGKILL, SIGTERM, SIGINT
+#include <sys/ioctl.h>     // ioctl, FIONREAD
+#include <sys/resource.h>  // prlimit, RLIMIT_NOFILE
+#include <sys/socket.h>    // shutdown, setsockopt
+#include <sys/un.h>        // sockaddr_un
+#include <unistd.h>        // access, getuid
 
 #include <memory>  // std::unique_ptr
 #include <random>  // std::mt19937_64
@@ -43,6 +44,42 @@ Raw joined_raw(const std::string& path, const std::string& name, Client& witness
   r.send("/name " + name + "\n");
   EXPECT_TRUE(saw(witness, "is now " + name + "\n"));
   return r;
+}
+
+/// The descriptors of process `pid` above stderr without close-on-exec, " FD -> TARGET" each.
+std::string leaky_fds(pid_t pid) {
+  std::string leaky;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (fd <= 2) continue;
+    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    const auto at = info.find("flags:");
+    if (at == std::string::npos) return fmt::format(" {}: no flags in fdinfo: {}", fd, info);
+    const unsigned long flags = std::stoul(info.substr(at + 6), nullptr, 8);
+    if ((flags & O_CLOEXEC) == 0) leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  }
+  return leaky;
+}
+
+/// Waits until the server has welcomed `r` (true) or closed it without a welcome (false);
+/// `got` receives what arrived.
+bool welcomed(Raw& r, std::string& got) {
+  bool closed = false;
+  grader::wait_until(
+      [&] {
+        char buf[4096];
+        for (;;) {
+          const ssize_t n = ::recv(r.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+          if (n > 0) {
+            got.append(buf, static_cast<std::size_t>(n));
+            continue;
+          }
+          closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+          break;
+        }
+        return closed || got.find('\n') != std::string::npos;
+      },
+      10'000ms);
+  return got.rfind("* welcome ", 0) == 0;
 }
 
 }  // namespace
@@ -191,6 +228,30 @@ GRADED_TEST(Chat, ClientKilledMidLine, 5,
   });
 }
 
+GRADED_TEST(Chat, LeaveLoggedWithDiscardedBytes, 1,
+            "README §Server — the log line of a client that left says how many bytes of an "
+            "unfinished line went with it, and only then") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  {
+    Raw tidy(s.path);
+    tidy.send("/name tidy\n");
+    std::string got;
+    ASSERT_TRUE(tidy.read_until(got, "* you are now tidy\n"));
+  }
+  ASSERT_TRUE(s.proc.wait_for_output("chat_server: tidy left"));
+  {
+    Raw messy(s.path);
+    messy.send("/name messy\nh");  // one byte of a line: "discarded 1 bytes"
+    std::string got;
+    ASSERT_TRUE(messy.read_until(got, "* you are now messy\n"));
+  }
+  EXPECT_TRUE(
+      s.proc.wait_for_output("chat_server: messy left (discarded 1 bytes of an unfinished line)\n"))
+      << s.proc.out();
+  EXPECT_TRUE(has_line(s.proc.out(), "chat_server: tidy left")) << s.proc.out();
+}
+
 GRADED_TEST(Chat, SlowReaderDroppedOthersServed, 6,
             "README §Pitfalls 1 and 2 — bounded output buffer per client; drop who does not read") {
   Server s;
@@ -322,6 +383,23 @@ GRADED_TEST(Chat, StaleSocketReplacedLiveNotHijacked, 3,
   EXPECT_TRUE(c.proc.wait(10'000ms).has_value());
 }
 
+GRADED_TEST(Chat, SocketFileOfAnotherServerKept, 1,
+            "README §Server — on the way out, remove the socket file only if it is still the "
+            "one this server bound") {
+  Server first;
+  ASSERT_TRUE(first.ready);
+  ASSERT_EQ(::unlink(first.path.c_str()), 0);  // someone removed it: the name is free
+  Server second;                               // and a second server took it
+  ASSERT_TRUE(second.ready);
+  first.proc.signal(SIGTERM);
+  const auto st = first.proc.wait(10'000ms);
+  ASSERT_TRUE(st.has_value()) << "the first chat_server still runs after SIGTERM";
+  EXPECT_EQ(st->exit_code(), 0) << st->describe();
+  EXPECT_EQ(::access(second.path.c_str(), F_OK), 0)
+      << "the first server, stopping, removed the socket file of the second";
+  EXPECT_TRUE(responsive(second.path));
+}
+
 GRADED_TEST(
     Chat, VanishedClientsNeverKillServer, 4,
     "README §Pitfalls 3 — MSG_NOSIGNAL: a write to a vanished client must not raise SIGPIPE") {
@@ -428,18 +506,78 @@ GRADED_TEST(Chat, ServerDescriptorsAreCloseOnExec, 1,
   Client a(s.path, "a");
   ASSERT_TRUE(saw(a, "* you are now a"));
   Raw raw = joined_raw(s.path, "raw", a);
+  EXPECT_EQ(leaky_fds(s.proc.pid()), "")
+      << "chat_server holds descriptors without close-on-exec (a program it "
+         "ever started would inherit them)";
+}
+
+GRADED_TEST(Chat, OutOfDescriptorsRefusesNewcomerServesOn, 1,
+            "README §Server — out of descriptors (EMFILE): close the newcomer at once, serve "
+            "on; every descriptor close-on-exec, the spare one reopened too") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear");
+  ASSERT_TRUE(saw(ear, "* you are now ear"));
   const pid_t pid = s.proc.pid();
-  std::string leaky;
-  for (const int fd : ipclab::open_fds(pid)) {
-    if (fd <= 2) continue;
-    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
-    const auto at = info.find("flags:");
-    ASSERT_NE(at, std::string::npos) << info;
-    const unsigned long flags = std::stoul(info.substr(at + 6), nullptr, 8);
-    if ((flags & O_CLOEXEC) == 0) leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  // Lower chat_server's descriptor limit to just above what it holds now.
+  const auto held = ipclab::open_fds(pid);
+  ASSERT_FALSE(held.empty());
+  rlimit lim{};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &lim), 0);
+  lim.rlim_cur = static_cast<rlim_t>(*std::max_element(held.begin(), held.end())) + 2;
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr), 0);
+  // Newcomers until one finds the server out of descriptors: closed at once, no welcome.
+  std::vector<std::unique_ptr<Raw>> in;
+  bool refused = false;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    auto r = std::make_unique<Raw>(s.path);
+    std::string got;
+    if (welcomed(*r, got))
+      in.push_back(std::move(r));
+    else
+      refused = got.empty() && r->closed_by_server(1ms);
+    ASSERT_TRUE(refused || !got.empty())
+        << "newcomer " << i << " was neither welcomed nor closed; it got: " << got;
   }
-  EXPECT_EQ(leaky, "") << "chat_server holds descriptors without close-on-exec (a program it "
-                          "ever started would inherit them)";
+  ASSERT_TRUE(refused) << "chat_server with RLIMIT_NOFILE " << lim.rlim_cur
+                       << " welcomed 40 newcomers";
+  ASSERT_TRUE(s.alive()) << s.proc.finish().describe();
+  EXPECT_EQ(leaky_fds(pid), "") << "after it ran out of descriptors, chat_server holds "
+                                   "descriptors without close-on-exec";
+  // One leaves: its slot serves the next newcomer.
+  ASSERT_FALSE(in.empty()) << "no room for a single newcomer under the lowered limit";
+  in.pop_back();
+  ASSERT_TRUE(saw(ear, fmt::format("* guest{} left\n", in.size() + 2)));
+  Raw again(s.path);
+  std::string got;
+  EXPECT_TRUE(welcomed(again, got)) << "a slot was free again, and the next newcomer got: " << got;
+  Raw refused_too(s.path);
+  got.clear();
+  EXPECT_FALSE(welcomed(refused_too, got)) << "the descriptors were all taken again: " << got;
+  again.send("/who\n");
+  got.clear();
+  EXPECT_TRUE(again.read_until(got, "* who:")) << "chat_server stopped serving: " << got;
+}
+
+GRADED_TEST(Chat, NewcomersNamedGuestInOrder, 1,
+            "README §Protocol — newcomers are guest1, guest2, ... in order of arrival, skipping "
+            "a name in use") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  Raw first(s.path);
+  std::string got;
+  EXPECT_TRUE(welcomed(first, got) && got.rfind("* welcome guest1 (", 0) == 0)
+      << "the first newcomer of a server got: " << got;
+  Raw second(s.path);
+  got.clear();
+  EXPECT_TRUE(welcomed(second, got) && got.rfind("* welcome guest2 (", 0) == 0)
+      << "the second newcomer got: " << got;
+  second.send("/name guest3\n");
+  ASSERT_TRUE(second.read_until(got, "* you are now guest3\n"));
+  Raw third(s.path);
+  got.clear();
+  EXPECT_TRUE(welcomed(third, got) && got.rfind("* welcome guest4 (", 0) == 0)
+      << "guest3 is taken (the second newcomer renamed itself): the third newcomer got: " << got;
 }
 
 GRADED_TEST(Chat, ClientStoppedMidSendLosesNothing, 2,

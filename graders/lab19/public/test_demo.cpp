@@ -1,10 +1,13 @@
 // Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
+#include <signal.h>    // kill, SIGSTOP, SIGCONT
 #include <sys/stat.h>  // mkfifo
 
 #include <fstream>  // std::ofstream
 
 #include "common.hpp"
-#include "ipclab/error.hpp"  // check_unix
+#include "ipclab/error.hpp"    // check_unix
+#include "ipclab/process.hpp"  // child_pids, process_state
+#include "lab19/demo.hpp"      // run_bench, BenchOptions
 
 using grader::expect_exit;
 using grader::expect_output;
@@ -49,6 +52,56 @@ GRADED_TEST(Demo, BadSizesAreUsageErrors, 2, "README §Program — bad input is 
   expect_usage_error({"ipc_demo", "fifo"});
   expect_usage_error({"ipc_demo"});
   expect_usage_error({"ipc_demo", "bench", "--size", "4096"});
+}
+
+GRADED_TEST(Demo, StoppedReaderIsKilledAndReaped, 1,
+            "README §Pitfalls 13 — a dead or stopped peer never posts: the shm wait's deadline "
+            "ends it, and the parent kills and reaps the child before it reports the error") {
+  // The reader is stopped while 64 MiB (the largest size) are still on their way, before
+  // it can answer: the writer's next semaphore wait passes its deadline. Stopping it in
+  // time is a race the test usually wins at once; a run it loses (the answer came first)
+  // must then be a whole exchange, and the test tries again.
+  const auto whole_run = [](grader::Process& demo) {
+    const auto r = demo.finish(30'000ms);
+    expect_output(r, lab19_test::demo_output("shm", "67108864"));
+    expect_exit(r, 0);
+  };
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    grader::Process demo({"ipc_demo", "shm", "--size", "67108864"});
+    pid_t reader = 0;
+    grader::wait_until(
+        [&] {
+          const auto kids = ipclab::child_pids(demo.pid());
+          if (!kids.empty()) reader = kids.front();
+          return reader != 0 || demo.exited();
+        },
+        10'000ms);
+    if (reader == 0) {  // done before the test saw its child
+      whole_run(demo);
+      continue;
+    }
+    ::kill(reader, SIGSTOP);
+    grader::wait_until(
+        [&] {
+          const char st = ipclab::process_state(reader);
+          return st == 'T' || st == 'Z' || st == 0;
+        },
+        10'000ms);
+    if (ipclab::process_state(reader) != 'T' || demo.out().find("reader:") != std::string::npos) {
+      ::kill(reader, SIGCONT);  // it had answered (or ended) already
+      whole_run(demo);
+      continue;
+    }
+    const auto st = demo.wait(25'000ms);
+    ASSERT_TRUE(st.has_value())
+        << "ipc_demo shm still runs 25 s after its reader stopped: the shm wait needs a "
+           "deadline, and the parent must kill the child it then waits for";
+    EXPECT_EQ(st->exit_code(), 3) << st->describe() << "\n" << demo.err();
+    EXPECT_EQ(demo.err().rfind("error: ", 0), 0u) << demo.err();
+    EXPECT_EQ(ipclab::process_state(reader), 0)
+        << "the stopped reader (pid " << reader << ") is still there after ipc_demo ended";
+    return;
+  }
 }
 
 GRADED_TEST(Demo, BenchPrintsVerifiedTable, 5,
@@ -104,6 +157,29 @@ GRADED_TEST(Demo, BenchPrintsVerifiedTable, 5,
         << "a run with a damaged message printed a table:\n"
         << bad.describe();
   }
+}
+
+GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
+            "README §Bench — run_bench refuses options that cannot work with a UsageError, "
+            "before it starts anything") {
+  namespace lab = ipclab::lab19;
+  const auto with = [](auto change) {
+    lab::BenchOptions o;
+    change(o);
+    return o;
+  };
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.max_rounds = 0; })),
+               ipclab::UsageError)
+      << "max_rounds 0";
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.pings = 0; })), ipclab::UsageError)
+      << "pings 0";
+  EXPECT_THROW(lab::run_bench(with([](lab::BenchOptions& o) { o.ping_bytes = 1; })),
+               ipclab::UsageError)
+      << "1-byte pings (no room for a sequence number and a checksum)";
+  EXPECT_THROW(
+      lab::run_bench(with([](lab::BenchOptions& o) { o.stream_bytes = o.chunk_bytes - 1; })),
+      ipclab::UsageError)
+      << "a stream shorter than one message";
 }
 
 GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,

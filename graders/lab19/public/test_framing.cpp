@@ -1,16 +1,19 @@
 // Lab 19 public grader, in-process part: line framing, the bounded output buffer, UTF-8,
 // peer credentials, descriptor passing and the listening socket.
-#include <fcntl.h>       // fcntl, open
-#include <sys/socket.h>  // socketpair
-#include <sys/stat.h>    // fstat
-#include <unistd.h>      // pipe, getpid
+#include <fcntl.h>         // fcntl, open
+#include <signal.h>        // kill, SIGSTOP, SIGCONT
+#include <sys/resource.h>  // getrlimit, setrlimit
+#include <sys/socket.h>    // socketpair, setsockopt, SO_PASSCRED
+#include <sys/stat.h>      // fstat
+#include <unistd.h>        // pipe, getpid
 
 #include <algorithm>  // std::find
 #include <fstream>    // std::ofstream
 
 #include "common.hpp"
-#include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed
-#include "ipclab/io.hpp"     // read_all, write_full
+#include "ipclab/error.hpp"    // SysError, UsageError, OperationFailed
+#include "ipclab/io.hpp"       // read_all, write_full
+#include "ipclab/process.hpp"  // process_state
 #include "lab19/channel.hpp"
 #include "lab19/chat.hpp"
 #include "lab19/unix.hpp"
@@ -251,6 +254,97 @@ GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
   EXPECT_FALSE(lab::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
 }
 
+GRADED_TEST(Unix, RecvFdSkipsCredentialsMessages, 1,
+            "README §Passing descriptors — only an SCM_RIGHTS message carries descriptors: "
+            "skip every other control message, never take its bytes for descriptors") {
+  Pair p;
+  const int on = 1;  // the kernel now adds the sender's SCM_CREDENTIALS to every message
+  ASSERT_EQ(::setsockopt(p.b.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on), 0);
+  // Credentials are three ints (pid, uid, gid). Taken for descriptors, they would close
+  // whatever this process has open under those numbers: keep something open there.
+  const ucred me{::getpid(), ::getuid(), ::getgid()};
+  std::vector<int> watched;
+  for (const long n : {long{me.pid}, long{me.uid}, long{me.gid}})
+    if (n < 4096 && std::find(watched.begin(), watched.end(), n) == watched.end())
+      watched.push_back(static_cast<int>(n));
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  const rlimit saved = lim;
+  lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, std::max<rlim_t>(lim.rlim_cur, 4097));
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  ipclab::Fd marker(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(marker.valid());
+  std::vector<std::pair<int, ino_t>> before;  // (number, inode): what is open there
+  std::vector<ipclab::Fd> ours;               // the numbers this test opened, closed after
+  for (const int n : watched) {
+    if (static_cast<rlim_t>(n) >= lim.rlim_cur) continue;
+    if (::fcntl(n, F_GETFD) < 0) {
+      if (::dup3(marker.get(), n, O_CLOEXEC) != n) continue;
+      ours.emplace_back(n);
+    }
+    struct stat st {};
+    ::fstat(n, &st);
+    before.emplace_back(n, st.st_ino);
+  }
+  ipclab::write_full(p.a.get(), "credentials, no descriptor");
+  try {
+    (void)lab::recv_fd(p.b.get());
+    ADD_FAILURE() << "a message with credentials and no descriptor must throw SysError(EPROTO)";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.err(), EPROTO) << e.what();
+  }
+  for (const auto& [n, ino] : before) {
+    struct stat st {};
+    EXPECT_TRUE(::fstat(n, &st) == 0 && st.st_ino == ino)
+        << "descriptor " << n << " (the number of this process's pid, uid or gid) was closed "
+        << "by recv_fd: an SCM_CREDENTIALS message was taken for descriptors";
+  }
+  ours.clear();
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_FALSE(before.empty()) << "(no pid, uid or gid below 4096 to watch)";
+}
+
+GRADED_TEST(Unix, ChannelSendCutShortSendsTheRest, 2,
+            "README §Program — Channel::send sends all n bytes: a write(2) that a "
+            "stop signal cuts short took only part of them, send the rest") {
+  // 4 MiB fills the pipe or the socket many times over. Nobody reads until the sender has
+  // blocked in its write and been stopped and continued there: that write returns the
+  // bytes it had passed to the kernel, a short count.
+  std::string data(std::size_t{4} << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + (i * 7) % 23);
+  for (const auto m : {lab::Mechanism::kPipe, lab::Mechanism::kSock}) {
+    SCOPED_TRACE(lab::mechanism_name(m));
+    auto ch = lab::Channel::make(m);
+    grader::Child sender(
+        [&] {
+          ch.become_child();
+          ch.send(data.data(), data.size());
+          ch.send("E", 1);  // the end mark
+        },
+        "channel sender");
+    ch.become_parent();
+    ASSERT_TRUE(grader::wait_until(
+        [&] { return ipclab::process_state(sender.pid()) == 'S' || sender.exited(); }, 10'000ms))
+        << "the sender never blocked";
+    ASSERT_FALSE(sender.exited()) << "4 MiB went into the " << lab::mechanism_name(m)
+                                  << " channel while nobody read:\n"
+                                  << sender.finish().describe();
+    ::kill(sender.pid(), SIGSTOP);
+    ASSERT_TRUE(
+        grader::wait_until([&] { return ipclab::process_state(sender.pid()) == 'T'; }, 10'000ms));
+    ::kill(sender.pid(), SIGCONT);
+    std::string got(data.size() + 1, '\0');
+    try {
+      ch.recv(got.data(), got.size());
+    } catch (const ipclab::SysError& e) {
+      ADD_FAILURE() << "the sender's 4 MiB and end mark did not all arrive: " << e.what();
+    }
+    EXPECT_TRUE(got == data + "E") << "what arrived differs from what was sent";
+    const auto r = sender.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe();
+  }
+}
+
 GRADED_TEST(Unix, SocketsAndChannelEndsAreCloseOnExec, 2,
             "README §Pitfalls 11 — every descriptor close-on-exec (SOCK_CLOEXEC, O_CLOEXEC), or "
             "it leaks into any program the process runs") {
@@ -322,4 +416,22 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
   EXPECT_EQ(ipclab::read_file(regular), "keep me") << "a regular file must never be removed";
   EXPECT_THROW(lab::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
                ipclab::UsageError);
+}
+
+GRADED_TEST(Unix, SocketPathUpTo107Bytes, 1,
+            "README §Stale sockets — sun_path holds 108 bytes with the NUL: a 107-byte path "
+            "works, a 108-byte one is refused before anything is made") {
+  const std::string dir = grader::rundir() + "/";
+  ASSERT_LT(dir.size(), 100u);
+  const std::string longest = dir + std::string(107 - dir.size(), 'p');
+  const std::string too_long = dir + std::string(108 - dir.size(), 'q');
+  {
+    auto listener = lab::listen_unix(longest, 4);
+    auto conn = lab::connect_unix(longest, grader::deadline(5'000ms));
+    EXPECT_TRUE(conn.valid());
+  }
+  EXPECT_EQ(::unlink(longest.c_str()), 0) << "no socket file at the 107-byte path";
+  EXPECT_THROW(lab::listen_unix(too_long, 4), ipclab::UsageError);
+  EXPECT_THROW(lab::connect_unix(too_long, grader::deadline(1'000ms)), ipclab::UsageError);
+  EXPECT_NE(::access(too_long.c_str(), F_OK), 0) << "a file was made at the 108-byte path";
 }

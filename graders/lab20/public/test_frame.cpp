@@ -164,3 +164,28 @@ GRADED_TEST(Ring, PushPopWrapAndFull, 4,
   EXPECT_EQ(n, static_cast<int>(lab::kRingCapacity / 1008)) << "1000-byte records in the ring";
   EXPECT_THROW(up.try_push(std::string(up.max_message() + 1, 'x')), ipclab::UsageError);
 }
+
+GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
+            "README §Pitfalls 7 — a record that does not fit before the end: a pad record "
+            "skips to the start, even when only its 8 bytes are left") {
+  const std::string name = ipclab::names::posix("test.pad");
+  auto ch = lab::ShmChannel::create(name);
+  ipclab::PosixShm::unlink(name);
+  lab::Ring& r = ch.up();
+  // A record is 8 bytes of header and the bytes padded to 8 (ring.hpp). Fill the data
+  // area to 8 bytes before its end: 260 records of 1008 bytes and one of 56.
+  static_assert(lab::kRingCapacity == 260 * 1008 + 56 + 8);
+  std::string got;
+  for (int k = 0; k < 260; ++k) ASSERT_TRUE(r.try_push(std::string(1000, 'a'))) << k;
+  ASSERT_TRUE(r.try_push(std::string(48, 'b')));
+  for (int k = 0; k <= 260; ++k) ASSERT_TRUE(r.try_pop(got)) << k;
+  ASSERT_TRUE(r.empty());
+  // 8 bytes left before the end: the next records start at the beginning.
+  const std::string records[] = {std::string(100, 'c'), "after the pad"};
+  for (const auto& m : records) ASSERT_TRUE(r.try_push(m));
+  for (const auto& m : records) {
+    ASSERT_TRUE(r.try_pop(got));
+    EXPECT_EQ(got, m) << "the record after 8 bytes of padding at the end";
+  }
+  EXPECT_FALSE(r.try_pop(got));
+}

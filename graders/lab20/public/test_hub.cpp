@@ -1,14 +1,19 @@
 // Lab 20 public grader: myipchub, myipcpub and myipcsub as programs, on every backend.
+#include <fcntl.h>     // O_CLOEXEC
 #include <signal.h>    // SIGSTOP, SIGKILL, SIGINT
 #include <sys/stat.h>  // mkfifo
 #include <unistd.h>    // getpid
 
-#include <fstream>  // std::ofstream
-#include <map>      // std::map
-#include <memory>   // std::unique_ptr
-#include <random>   // std::mt19937_64
+#include <algorithm>  // std::find
+#include <fstream>    // std::ofstream
+#include <map>        // std::map
+#include <memory>     // std::unique_ptr
+#include <random>     // std::mt19937_64
 
 #include "common.hpp"
+#include "ipclab/io.hpp"     // read_file
+#include "ipclab/mq.hpp"     // PosixMq
+#include "lab20/client.hpp"  // HubClient, client_fifo_path, client_mq_name
 
 using lab20_test::count;
 using lab20_test::frame;
@@ -72,6 +77,25 @@ GRADED_TEST(Hub, EveryBackendReachesEveryBackend, 10,
         << "from " << from << " to the pipe subscriber; hub stderr:\n"
         << hub.proc.err();
   }
+}
+
+GRADED_TEST(Hub, IdleHubSleepsInPoll, 1,
+            "README §Backends — an idle hub sleeps in poll: it never spins, with or without "
+            "clients") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub on_socket("socket", "quiet"), on_shm("shm", "quiet");
+  ASSERT_TRUE(on_socket.saw("Subscribed to 'quiet'\n"));
+  ASSERT_TRUE(on_shm.saw("Subscribed to 'quiet'\n"));
+  const double before = grader::cpu_seconds(hub.proc.pid());
+  // A second of wall time for a busy loop to show, waited for without a blind sleep.
+  const auto start = std::chrono::steady_clock::now();
+  grader::wait_until([&] { return std::chrono::steady_clock::now() - start > 1'000ms; }, 2'000ms);
+  const double used = grader::cpu_seconds(hub.proc.pid()) - before;
+  EXPECT_LT(used, 0.2) << "an idle myipchub with two subscribers (socket, shm) used " << used
+                       << " s of CPU in one second: it spins instead of sleeping in poll";
+  EXPECT_EQ(publish("socket", "quiet", "still awake\n").exit_code(), 0);
+  EXPECT_TRUE(on_shm.saw("[quiet] still awake\n"));
 }
 
 GRADED_TEST(Messages, EmptyMaximumAndBinary, 6,
@@ -143,7 +167,10 @@ GRADED_TEST(Messages, RapidFireKeepsOrderPerPublisher, 5,
 GRADED_TEST(Slow, SubscriberNeverStallsOthers, 8,
             "README §Pitfalls 9 — bounded queue per subscriber, drop and count; never block "
             "the hub on one client") {
-  Hub hub;
+  // A queue of 1500 frames: the reading subscriber may fall that far behind on a loaded
+  // machine without a drop, and each of the two that never read (a socket buffer or a
+  // 256 KiB ring of about 250 frames, then the queue) still overflows before 2500.
+  Hub hub({"--queue", "1500"});
   ASSERT_TRUE(hub.ready);
   // Two subscribers that never read: a raw socket, and a myipcsub on shm that is stopped.
   Raw deaf;
@@ -186,6 +213,75 @@ GRADED_TEST(Slow, SubscriberNeverStallsOthers, 8,
   EXPECT_TRUE(responsive());
 }
 
+GRADED_TEST(Clients, HubDescriptorsAreCloseOnExec, 1,
+            "README §Backends — every descriptor the hub holds is close-on-exec (O_CLOEXEC, "
+            "SOCK_CLOEXEC, MSG_CMSG_CLOEXEC)") {
+  Hub hub({"--spawn", spawn_cmd("myipcsub", "--backend pipe --channel fds")});
+  ASSERT_TRUE(hub.ready);
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const auto& b : kDirectBackends) subs.push_back(std::make_unique<Sub>(b, "fds"));
+  for (auto& s : subs) ASSERT_TRUE(s->saw("Subscribed to 'fds'\n"));
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return hub.proc.err().find("Subscribed to 'fds'\n") != std::string::npos; }, 15'000ms))
+      << hub.proc.err();
+  const pid_t pid = hub.proc.pid();
+  std::string leaky;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (fd <= 2) continue;
+    const std::string info = ipclab::read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    const auto at = info.find("flags:");
+    ASSERT_NE(at, std::string::npos) << info;
+    if ((std::stoul(info.substr(at + 6), nullptr, 8) & O_CLOEXEC) == 0)
+      leaky += fmt::format(" {} -> {}", fd, ipclab::fd_target(pid, fd));
+  }
+  EXPECT_EQ(leaky, "") << "myipchub, with a client on every backend, holds descriptors "
+                          "without close-on-exec";
+}
+
+GRADED_TEST(Clients, ClientDescriptorsAreCloseOnExec, 1,
+            "README §Backends — a client's descriptors are close-on-exec too (its FIFOs, "
+            "queues, socket and ring)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  namespace lab = ipclab::lab20;
+  for (const auto b :
+       {lab::Backend::kFifo, lab::Backend::kSocket, lab::Backend::kMqueue, lab::Backend::kShm}) {
+    grader::Child client(
+        [b] {
+          const auto before = ipclab::open_fds();
+          auto c = lab::HubClient::connect(b, grader::deadline(10'000ms));
+          c.subscribe("fds", grader::deadline(10'000ms));
+          for (const int fd : ipclab::open_fds()) {
+            if (std::find(before.begin(), before.end(), fd) != before.end()) continue;
+            EXPECT_TRUE((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0)
+                << "descriptor " << fd << " -> " << ipclab::fd_target(0, fd)
+                << " of a connected client is not close-on-exec";
+          }
+        },
+        "client");
+    const auto r = client.finish(20'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe();
+  }
+}
+
+GRADED_TEST(Clients, MalformedConnectRefused, 1,
+            "README §Protocol — CONNECT carries exactly `BACKEND PID`: a known backend, a "
+            "decimal pid > 0, nothing after it; anything else is ERROR and a hang-up") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  const std::string me = std::to_string(::getpid());
+  const std::string bad_payloads[] = {
+      "socket " + me + "x", "socket " + me + " ", "socket 0",     "socket -" + me, "socket",
+      "socket x" + me,      "sock " + me,         "socket  " + me};
+  for (const auto& bad : bad_payloads) {
+    Raw r;
+    auto f = r.request(frame(kConnect, "", bad));
+    EXPECT_TRUE(f && f->type == kError) << "CONNECT \"" << bad << "\" was not refused";
+    EXPECT_TRUE(r.closed_by_hub()) << "CONNECT \"" << bad << "\": the hub did not hang up";
+  }
+  EXPECT_TRUE(responsive());
+}
+
 GRADED_TEST(Clients, DisconnectMidFrame, 4,
             "README §Pitfalls 10 — an unfinished frame dies with its connection") {
   Hub hub;
@@ -203,6 +299,59 @@ GRADED_TEST(Clients, DisconnectMidFrame, 4,
   EXPECT_TRUE(ear.saw("[mid] whole\n"));
   EXPECT_EQ(ear.out().find("PARTIAL"), std::string::npos) << ear.out();
   EXPECT_TRUE(hub.alive());
+  EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Clients, UnansweredClientRemovesItsNames, 1,
+            "README §Architecture — a FIFO or MQ client that gets no answer removes the names "
+            "it made before it exits") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  hub.proc.signal(SIGSTOP);  // alive, but it answers nobody
+  for (const std::string b : {"fifo", "mqueue"}) {
+    auto r = grader::run({"myipcsub", "--backend", b, "--channel", "nobody", "--timeout", "1"},
+                         {.timeout = 15'000ms});
+    grader::expect_finished(r);
+    EXPECT_NE(r.exit_code(), 0) << b << ": no answer from a stopped hub\n" << r.describe();
+    for (const bool up : {true, false}) {
+      const std::string fifo = ipclab::lab20::client_fifo_path(r.pid, up);
+      EXPECT_NE(::access(fifo.c_str(), F_OK), 0) << b << ": " << fifo << " is left behind";
+      const std::string mq = ipclab::lab20::client_mq_name(r.pid, up);
+      EXPECT_NE(::access(("/dev/mqueue" + mq).c_str(), F_OK), 0)
+          << b << ": " << mq << " is left behind";
+    }
+  }
+  hub.proc.signal(SIGCONT);
+  EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Clients, StaleNamesOfOurPidReplaced, 1,
+            "README §Architecture — a pid is reused: a client replaces the names an earlier "
+            "process with its pid left behind") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  namespace lab = ipclab::lab20;
+  for (const auto b : {lab::Backend::kFifo, lab::Backend::kMqueue}) {
+    grader::Child client(
+        [b] {
+          // What a kill -9'd client with this pid left: its FIFOs or queues, with a
+          // message in the up queue that is no frame at all.
+          for (const bool up : {true, false}) {
+            const std::string fifo = lab::client_fifo_path(::getpid(), up);
+            if (b == lab::Backend::kFifo) {
+              ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+            } else {
+              auto q = ipclab::PosixMq::create(lab::client_mq_name(::getpid(), up), 2, 64);
+              ASSERT_TRUE(q.send("stale, not a frame", 0, grader::deadline(1'000ms)));
+            }
+          }
+          auto c = lab::HubClient::connect(b, grader::deadline(10'000ms));
+          c.subscribe("fresh", grader::deadline(10'000ms));
+        },
+        "client over stale names");
+    const auto r = client.finish(20'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe();
+  }
   EXPECT_TRUE(responsive());
 }
 

@@ -127,12 +127,16 @@ class Server {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         if ((errno == EMFILE || errno == ENFILE) && reserve_) {
-          // Out of descriptors: the pending connection would keep the listener readable
-          // and poll would spin. Free the spare, accept and close the newcomer, re-arm.
-          log("accept: {}: refusing a connection", strerrordesc_np(errno));
+          // Out of descriptors: a pending connection would keep the listener readable and
+          // poll would spin. Free the spare, accept and close the newcomer, re-arm. accept
+          // says EMFILE before it looks for a connection: if none was pending, stop here.
+          const int err = errno;
           reserve_.reset();
-          Fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC)).reset();
+          const bool refused =
+              Fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC)).valid();
           reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+          if (!refused) return;
+          log("accept: {}: refused a connection", strerrordesc_np(err));
           continue;
         }
         log("accept: {}", strerrordesc_np(errno));

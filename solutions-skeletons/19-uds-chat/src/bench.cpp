@@ -11,7 +11,8 @@
 namespace ipclab::lab19 {
 
 BenchResult run_bench([[maybe_unused]] const BenchOptions& opts) {
-  // TODO(lab19): for each round (until max_rounds, or the budget is spent), for each of
+  // TODO(lab19): first refuse options that cannot work (UsageError: see demo.hpp). Then,
+  // for each round (until max_rounds, or the budget is spent), for each of
   // pipe, shm, sock in turn: fork a child on a fresh Channel; time `pings` ping-pongs of
   // ping_bytes (each stamped with a sequence number and checksum, verified on both ends),
   // then a one-way stream of stream_bytes in chunk_bytes messages that the child verifies

@@ -41,7 +41,8 @@ void Channel::become_child() {
 }
 
 void Channel::send([[maybe_unused]] const void* data, [[maybe_unused]] std::size_t n) {
-  // TODO(lab19): pipe/socket: write everything (MSG_NOSIGNAL on a socket). shm: for each
+  // TODO(lab19): pipe/socket: write everything (MSG_NOSIGNAL on a socket; a write cut
+  // short by a stop signal returns a short count: send the rest). shm: for each
   // piece of at most kShmSlot bytes: wait "empty" (with the deadline), copy into the next
   // slot, record its length, post "full".
   throw NotImplemented("TODO(lab19): implement Channel::send() in src/channel.cpp");

@@ -44,6 +44,7 @@ std::optional<ReceivedFd> recv_fd([[maybe_unused]] int sock,
   // TODO(lab19): recvmsg with MSG_CMSG_CLOEXEC and room for a few descriptors. Take
   // ownership of every descriptor that arrived *before* deciding anything (so none leaks),
   // then: EOF -> nullopt; MSG_CTRUNC or not exactly one descriptor -> SysError(EPROTO).
+  // Only SCM_RIGHTS messages hold descriptors: skip any other (SCM_CREDENTIALS, say).
   throw NotImplemented("TODO(lab19): implement recv_fd() in src/unix.cpp");
 }
 

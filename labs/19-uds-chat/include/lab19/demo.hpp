@@ -106,6 +106,9 @@ struct BenchResult {
  * from ping-pong (each ping and its echo verified), throughput from a one-way stream of
  * chunk_bytes messages, each carrying a sequence number and checksum the child verifies.
  * No new round starts once budget_s has passed (the first always runs).
+ * @throws ipclab::UsageError before anything starts if the options cannot work: max_rounds
+ *         or pings < 1, ping_bytes or chunk_bytes too small for a message's sequence number
+ *         and checksum, stream_bytes < chunk_bytes
  * @throws ipclab::OperationFailed `MECH: verification failed: ...` if any message (a ping,
  *         its echo or a stream message) fails verification, e.g. the one opts.corrupt damaged
  *
