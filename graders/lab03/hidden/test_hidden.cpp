@@ -179,17 +179,22 @@ GRADED_TEST(Hidden, ManyStreamsClosedInRandomOrder, 3,
   EXPECT_TRUE(grader::zombie_children().empty());
 }
 
+namespace {
+
+/// Closes a standard descriptor and puts it back when it goes, exceptions included: the
+/// test's own report is written to fd 1.
+struct Closed {
+  int fd;
+  ipclab::Fd saved;
+  explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
+  ~Closed() { ::dup2(saved.get(), fd); }
+};
+
+}  // namespace
+
 GRADED_TEST(Hidden, StdinOrStdoutClosedInCaller, 1,
             "README §Pitfalls 12 — when the pipe end already has the target number, dup2 does "
             "nothing: do not close it afterwards, and clear its close-on-exec flag") {
-  // Puts a closed standard descriptor back when it goes, exceptions included: the test's
-  // own report is written to fd 1.
-  struct Closed {
-    int fd;
-    ipclab::Fd saved;
-    explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
-    ~Closed() { ::dup2(saved.get(), fd); }
-  };
   // stdin closed: the new pipe's read end becomes fd 0, and in "w" mode that is the child's.
   const std::string file = grader::scratch() + "/zero.txt";
   FILE* w = nullptr;
@@ -311,12 +316,6 @@ GRADED_TEST(Hidden, EarlierStreamOnTheTargetNumberStays, 1,
             "end is put on: after the dup2 that number is the child's, do not close it") {
   // The caller's stdout is closed, so the first stream's read end is fd 1; the second
   // child's stdout is its pipe, put on fd 1 over that inherited copy.
-  struct Closed {
-    int fd;
-    ipclab::Fd saved;
-    explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
-    ~Closed() { ::dup2(saved.get(), fd); }
-  };
   FILE* first = nullptr;
   FILE* second = nullptr;
   int first_fd = -1;
