@@ -9,7 +9,10 @@
 
 #include <algorithm>  // std::shuffle
 #include <atomic>     // std::atomic
+#include <cstdlib>    // std::malloc, std::free
+#include <new>        // std::bad_alloc
 #include <random>     // std::mt19937_64
+#include <utility>    // std::exchange
 
 #include "../public/common.hpp"
 #include "ipclab/io.hpp"  // read_file
@@ -176,17 +179,22 @@ GRADED_TEST(Hidden, ManyStreamsClosedInRandomOrder, 3,
   EXPECT_TRUE(grader::zombie_children().empty());
 }
 
+namespace {
+
+/// Closes a standard descriptor and puts it back when it goes, exceptions included: the
+/// test's own report is written to fd 1.
+struct Closed {
+  int fd;
+  ipclab::Fd saved;
+  explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
+  ~Closed() { ::dup2(saved.get(), fd); }
+};
+
+}  // namespace
+
 GRADED_TEST(Hidden, StdinOrStdoutClosedInCaller, 1,
             "README §Pitfalls 12 — when the pipe end already has the target number, dup2 does "
             "nothing: do not close it afterwards, and clear its close-on-exec flag") {
-  // Puts a closed standard descriptor back when it goes, exceptions included: the test's
-  // own report is written to fd 1.
-  struct Closed {
-    int fd;
-    ipclab::Fd saved;
-    explicit Closed(int n) : fd(n), saved(::fcntl(n, F_DUPFD_CLOEXEC, 3)) { ::close(n); }
-    ~Closed() { ::dup2(saved.get(), fd); }
-  };
   // stdin closed: the new pipe's read end becomes fd 0, and in "w" mode that is the child's.
   const std::string file = grader::scratch() + "/zero.txt";
   FILE* w = nullptr;
@@ -301,4 +309,174 @@ GRADED_TEST(Hidden, FailedFdopenLeaksNothing, 2,
   FILE* ok = lab::mypopen("true", "r");  // and the next call works
   ASSERT_NE(ok, nullptr);
   EXPECT_EQ(mypclose(ok), 0);
+}
+
+GRADED_TEST(Hidden, EarlierStreamOnTheTargetNumberStays, 1,
+            "README §Pitfalls 12 — an earlier stream may hold the very number the new child's "
+            "end is put on: after the dup2 that number is the child's, do not close it") {
+  // The caller's stdout is closed, so the first stream's read end is fd 1; the second
+  // child's stdout is its pipe, put on fd 1 over that inherited copy.
+  FILE* first = nullptr;
+  FILE* second = nullptr;
+  int first_fd = -1;
+  int err = 0;
+  std::optional<std::string> out1, out2;
+  std::optional<CloseResult> closed1, closed2;
+  {
+    const Closed stdout_closed(1);
+    first = mypopen("echo one", "r");
+    err = errno;
+    if (first != nullptr) {
+      first_fd = ::fileno(first);
+      second = mypopen("echo two", "r");
+      err = errno;
+      if (second != nullptr) {
+        out2 = read_to_eof(::fileno(second), 5'000ms);
+        closed2 = close_within(second, 5'000ms);
+      }
+      out1 = read_to_eof(::fileno(first), 5'000ms);
+      closed1 = close_within(first, 5'000ms);
+    }
+  }
+  ASSERT_NE(first, nullptr) << "mypopen(\"echo one\", \"r\") with stdout closed: "
+                            << errno_name(err);
+  ASSERT_EQ(first_fd, 1) << "grader: the first stream should have taken fd 1";
+  ASSERT_NE(second, nullptr) << "the second mypopen: " << errno_name(err);
+  EXPECT_EQ(out2, "two\n") << "the second child's output was lost: its stdout (fd 1) was "
+                              "closed after the dup2 put its pipe there";
+  EXPECT_EQ(closed2->ret, 0) << closed2->describe();
+  EXPECT_EQ(out1, "one\n");
+  EXPECT_EQ(closed1->ret, 0) << closed1->describe();
+}
+
+GRADED_TEST(Hidden, SpawnFailureLeavesNothing, 1,
+            "README §The API — when the child cannot be started, nullptr with the error and "
+            "nothing left behind") {
+  // One argument longer than MAX_ARG_STRLEN (128 KiB): execve fails with E2BIG, and
+  // posix_spawn reports it.
+  const std::string cmd = "true " + std::string(200'000, 'x');
+  const auto fds_before = ipclab::open_fds();
+  const auto kids_before = ipclab::child_pids();
+  for (const char* mode : {"r", "w"}) {
+    errno = 0;
+    FILE* f = mypopen(cmd.c_str(), mode);
+    const int err = errno;
+    if (f != nullptr) {
+      // fork+exec learns of a failed exec only in the child: then the status says it.
+      if (mode[0] == 'r') read_to_eof(::fileno(f));
+      const auto closed = close_within(f);
+      EXPECT_TRUE(closed.ret > 0 && WIFEXITED(closed.ret) && WEXITSTATUS(closed.ret) == 127)
+          << "mode " << mode << ": the child could not exec, yet mypclose gave "
+          << closed.describe();
+    } else {
+      EXPECT_EQ(err, E2BIG) << "mode " << mode << ": mypopen failed with " << errno_name(err)
+                            << "; posix_spawn's error is E2BIG";
+    }
+    EXPECT_EQ(ipclab::open_fds(), fds_before)
+        << "mode " << mode << ": left open: " << describe_fds(0, new_fds(fds_before));
+    EXPECT_EQ(ipclab::child_pids(), kids_before) << "mode " << mode << ": a child is left";
+  }
+}
+
+// operator new made to fail once in the thread that armed it, for the test below: this
+// executable's operator new is the one the lab's library calls; unarmed, it is malloc's.
+namespace {
+thread_local bool fail_next_new = false;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (std::exchange(fail_next_new, false)) throw std::bad_alloc();
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;  // NOLINT: what new is made of
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }  // NOLINT: pairs with the malloc above
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }  // NOLINT: the same
+
+GRADED_TEST(Hidden, FailedAllocationStartsNothing, 1,
+            "README §The API — ENOMEM with nothing left behind: allocate before the child "
+            "exists, not after") {
+  // One stream opened and closed, one open: the table holds exactly what it has room for,
+  // so the next mypopen needs memory (if it keeps its table in memory from operator new).
+  FILE* warm = mypopen("true", "r");
+  ASSERT_NE(warm, nullptr) << errno_name(errno);
+  read_to_eof(::fileno(warm));
+  ASSERT_EQ(close_within(warm).ret, 0);
+  FILE* open1 = mypopen("exec cat", "w");
+  ASSERT_NE(open1, nullptr) << errno_name(errno);
+  const auto fds_before = ipclab::open_fds();
+  const auto kids_before = ipclab::child_pids();
+  fail_next_new = true;
+  errno = 0;
+  FILE* f = mypopen("echo x", "r");
+  const int err = errno;
+  fail_next_new = false;
+  if (f != nullptr) {  // it did not need operator new, or did without it: a working stream
+    EXPECT_EQ(read_to_eof(::fileno(f)), "x\n");
+    const auto closed = close_within(f);
+    EXPECT_EQ(closed.ret, 0) << closed.describe();
+  } else {
+    EXPECT_EQ(err, ENOMEM) << "mypopen failed with " << errno_name(err);
+    EXPECT_EQ(ipclab::open_fds(), fds_before)
+        << "a mypopen that ran out of memory left open: " << describe_fds(0, new_fds(fds_before));
+    EXPECT_EQ(ipclab::child_pids(), kids_before)
+        << "a mypopen that ran out of memory started a child all the same";
+  }
+  EXPECT_EQ(close_within(open1).ret, 0);
+}
+
+// fflush() made to stop once in the thread that armed it, for the test below: it waits
+// until released and then returns without touching the stream (which may be gone by
+// then). Unarmed, it is glibc's.
+namespace {
+thread_local bool hold_next_fflush = false;
+std::atomic<bool> fflush_holding{false};
+std::atomic<bool> fflush_release{false};
+}  // namespace
+
+extern "C" int fflush(FILE* stream) {
+  if (std::exchange(hold_next_fflush, false)) {
+    fflush_holding = true;
+    fflush_release.wait(false);
+    return 0;
+  }
+  using Fn = int (*)(FILE*);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fflush"));
+  return real(stream);
+}
+
+GRADED_TEST(Hidden, ClosedByAnotherThreadDuringItsFlush, 1,
+            "README §Pitfalls 6 and 7 — after the flush, look the stream up again: another "
+            "thread may have closed it meanwhile (ECHILD, and do not touch it)") {
+  FILE* f = mypopen("cat > /dev/null", "w");
+  ASSERT_NE(f, nullptr) << "mypopen failed: " << errno_name(errno);
+  fflush_holding = false;
+  fflush_release = false;
+  std::promise<CloseResult> promise;
+  auto first = promise.get_future();
+  std::thread closer([f, p = std::move(promise)]() mutable {
+    hold_next_fflush = true;
+    CloseResult r;
+    r.ret = mypclose(f);
+    r.err = errno;
+    hold_next_fflush = false;
+    p.set_value(r);
+  });
+  grader::wait_until(
+      [&] { return fflush_holding.load() || first.wait_for(0ms) == std::future_status::ready; },
+      5'000ms);
+  const bool held = fflush_holding.load();
+  std::optional<CloseResult> second;
+  if (held) second = close_within(f);  // the first mypclose is between lookup and close
+  fflush_release = true;
+  fflush_release.notify_all();
+  closer.join();
+  const CloseResult r1 = first.get();
+  if (!held) {
+    EXPECT_EQ(r1.ret, 0) << r1.describe();  // no flush of its own: nothing to race with
+    return;
+  }
+  EXPECT_EQ(second->ret, 0) << "the second mypclose: " << second->describe();
+  EXPECT_TRUE(r1.ret == -1 && r1.err == ECHILD)
+      << "the first mypclose, whose stream another thread closed while it flushed, returned "
+      << r1.describe() << "; expected -1 with ECHILD";
 }

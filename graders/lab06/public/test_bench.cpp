@@ -121,6 +121,53 @@ GRADED_TEST(Payload, SwappedWordsAndStaleTailAreCaught, 2,
         << "messages 3 and 4 have the same body word at offset " << off;
 }
 
+GRADED_TEST(Payload, EveryTailLengthIsFilledCheckedAndInBounds, 2,
+            "README §Pitfalls 5 — the 0-7 tail bytes: filled from the pattern, folded into the "
+            "checksum, and not one byte past the message") {
+  // Bodies of 0..64 bytes: every tail length after 0..8 whole words (every lane and every
+  // word left over by a four-word loop).
+  constexpr std::size_t kGuard = 16;
+  for (std::size_t size = lab::kMinMessageSize; size <= lab::kMinMessageSize + 64; ++size) {
+    SCOPED_TRACE(fmt::format("a {}-byte message (body {} bytes)", size, size - 16));
+    // fill_message writes its message and nothing around it.
+    Bytes buf(kGuard + size + kGuard, std::byte{0xA5});
+    const std::span<std::byte> msg = std::span(buf).subspan(kGuard, size);
+    fill_message(msg, 7);
+    for (std::size_t i = 0; i < kGuard; ++i) {
+      ASSERT_EQ(buf[i], std::byte{0xA5}) << "fill_message wrote before the message";
+      ASSERT_EQ(buf[kGuard + size + i], std::byte{0xA5})
+          << "fill_message wrote " << i + 1 << " byte(s) past the end of the message";
+    }
+    ASSERT_EQ(verify_message(msg, 7), Verdict::kOk);
+    // checksum64 reads its span and nothing around it: the same bytes between other
+    // neighbours give the same checksum.
+    Bytes elsewhere(kGuard + size + kGuard, std::byte{0x5A});
+    std::memcpy(&elsewhere[kGuard], msg.data(), size);
+    const auto body = msg.subspan(lab::kHeaderSize);
+    EXPECT_EQ(lab::checksum64(body, 3),
+              lab::checksum64(std::span(elsewhere).subspan(kGuard + 16, size - 16), 3))
+        << "checksum64 of the same body differs with the bytes around it: it reads outside "
+           "its span";
+    // Every bit of the body, the tail's included, is seen.
+    for (std::size_t byte = lab::kHeaderSize; byte < size; ++byte)
+      for (int bit = 0; bit < 8; ++bit) {
+        Bytes bad(msg.begin(), msg.end());
+        bad[byte] ^= std::byte(1u << bit);
+        ASSERT_EQ(verify_message(bad, 7), Verdict::kBadChecksum)
+            << "bit " << bit << " of byte " << byte << " flipped: not detected";
+      }
+    // The tail bytes come from the pattern: each changes with the sequence number.
+    const std::size_t words_end = lab::kHeaderSize + (size - lab::kHeaderSize) / 8 * 8;
+    for (std::size_t byte = words_end; byte < size; ++byte) {
+      std::set<std::byte> seen;
+      for (std::uint64_t seq = 0; seq < 16; ++seq) seen.insert(message(size, seq)[byte]);
+      EXPECT_GT(seen.size(), 1u) << "tail byte " << byte
+                                 << " is the same in messages 0-15: it does not come from the "
+                                    "sequence number's pattern";
+    }
+  }
+}
+
 // ---- limits -----------------------------------------------------------------------------
 
 GRADED_TEST(Limits, ReadFromProc, 2, "README §Limits") {

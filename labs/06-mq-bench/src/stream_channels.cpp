@@ -55,7 +55,7 @@ class PipeTransport final : public Transport {
   std::unique_ptr<Channel> open(Side side) override {
     // Keep this side's two ends; close the other side's two in this process, so that
     // each pipe has exactly one writer and one reader between the two children.
-    if (side == Side::kA) {
+    if (side == Side::kA) {  // A writes ab and reads ba
       ab_.read.reset();
       ba_.write.reset();
       return std::make_unique<StreamChannel>(std::move(ab_.write), std::move(ba_.read), "pipe");

@@ -19,6 +19,9 @@ FILE* mypopen([[maybe_unused]] const char* command, [[maybe_unused]] const char*
   //     (posix_spawn with file actions, or fork + async-signal-safe calls only + exec);
   //  3. close the child's end here, clear close-on-exec on the parent's end unless the
   //     mode has 'e', record {stream, fd, pid} in the table, return the stream.
+  // Any failure returns nullptr with errno and leaves nothing behind: no descriptor and no
+  // child. So whatever can fail (room in the table: std::bad_alloc is ENOMEM) fails before
+  // the child is started.
   throw NotImplemented("TODO(lab03): implement mypopen() in src/mypopen.cpp");
 }
 

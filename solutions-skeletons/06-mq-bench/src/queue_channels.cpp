@@ -16,7 +16,8 @@ namespace ipclab::lab06 {
 //  - sysv_mq: one queue (SysvMsgQueue::create(names::sysv_key(...))); mtype 1 carries
 //    A->B and 2 carries B->A. Keep one msgbuf-shaped buffer per direction (a long, then
 //    the bytes) for the whole run; msgsnd/msgrcv count only the bytes after the long.
-//    The destructor removes the queue (IPC_RMID) and the key file.
+//    The destructor removes the queue (IPC_RMID) and the key file; so does a constructor
+//    that fails (names::sysv_key made the key file).
 
 std::unique_ptr<Transport> make_posix_mq_transport([[maybe_unused]] std::size_t msg_size) {
   throw NotImplemented(

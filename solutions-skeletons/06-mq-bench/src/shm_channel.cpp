@@ -8,12 +8,13 @@
 
 namespace ipclab::lab06 {
 
-// TODO(lab06): one POSIX shared-memory object holding two rings (A->B, B->A) of kShmSlots
-// slots of msg_size bytes (round each slot up to 64 bytes), and four named semaphores:
-// per ring "empty" (starts at kShmSlots) and "full" (starts at 0). send: wait empty, copy
-// into the next slot, post full. recv: wait full, copy out, post empty. Each process keeps
-// its slot index in its own memory. If the constructor fails halfway, unlink what it made;
-// the destructor unlinks everything.
+// TODO(lab06): one POSIX shared-memory object holding two rings (A->B in the first half,
+// B->A in the second) of kShmSlots slots of msg_size bytes (round each slot up to 64
+// bytes), and four named semaphores: per ring "empty" (starts at kShmSlots) and "full"
+// (starts at 0). send: wait empty, copy into the next slot, post full. recv: wait full,
+// copy out, post empty. Each process keeps its slot index in its own memory. open()
+// refuses an object of another size (OperationFailed naming both sizes). If the
+// constructor fails halfway, unlink what it made; the destructor unlinks everything.
 
 std::unique_ptr<Transport> make_shm_sem_transport([[maybe_unused]] std::size_t msg_size) {
   throw NotImplemented("TODO(lab06): implement make_shm_sem_transport() in src/shm_channel.cpp");

@@ -13,10 +13,12 @@ namespace ipclab::lab06 {
 // returns fewer bytes than a message (end of file). Then one Transport class a mechanism:
 //  - pipe: two pipes made in the constructor; open(side) keeps this side's two ends and
 //    closes the other two.
-//  - fifo: mkfifo two paths (names::path(object_name("fifo-ab")), ...); open() opens them
-//    in an order that cannot deadlock; the destructor unlinks both.
-//  - uds: socket + bind + listen in the constructor; side B accepts, side A connects;
-//    the destructor unlinks the path.
+//  - fifo: mkfifo two paths (names::path(object_name("fifo-ab")), ...), mode 0600; open()
+//    opens them in an order that cannot deadlock; the destructor unlinks both.
+//  - uds: socket + bind + listen in the constructor (a path longer than 107 bytes is a
+//    UsageError naming 107; a failed listen unlinks the bound path); side B accepts, side A
+//    connects; the destructor unlinks the path.
+// Every descriptor you open is close-on-exec: O_CLOEXEC, SOCK_CLOEXEC, accept4.
 
 std::unique_ptr<Transport> make_pipe_transport([[maybe_unused]] std::size_t msg_size) {
   throw NotImplemented("TODO(lab06): implement make_pipe_transport() in src/stream_channels.cpp");

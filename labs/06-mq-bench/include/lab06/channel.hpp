@@ -121,7 +121,8 @@ class Transport {
  * @brief The transports. Each creates its objects, exclusively, named through
  * object_name() and ipclab::names (so a test's namespace holds them and tools/ipc-clean
  * finds leftovers). If creation fails halfway, what was created is removed before the
- * exception leaves.
+ * exception leaves. Every descriptor a transport opens, in its constructor or in open(),
+ * is close-on-exec (O_CLOEXEC, SOCK_CLOEXEC, accept4(..., SOCK_CLOEXEC)).
  *
  * @param msg_size  the size of every message, kMinMessageSize..message_limit(m).bytes
  * @throws ipclab::SysError when an object cannot be created
@@ -130,15 +131,21 @@ class Transport {
  * in src/queue_channels.cpp, shm_sem in src/shm_channel.cpp.
  */
 std::unique_ptr<Transport> make_pipe_transport(std::size_t msg_size);  ///< two pipes
-std::unique_ptr<Transport> make_fifo_transport(std::size_t msg_size);  ///< two FIFOs (mkfifo)
-/// A listening Unix stream socket at names::path(...); B accepts, A connects.
+/// Two FIFOs, fifo-ab and fifo-ba (mkfifo, mode 0600).
+std::unique_ptr<Transport> make_fifo_transport(std::size_t msg_size);
+/// A listening Unix stream socket at names::path(...); B accepts, A connects. A path
+/// longer than 107 bytes (sun_path holds 108 with its NUL) throws ipclab::UsageError
+/// naming 107.
 std::unique_ptr<Transport> make_uds_transport(std::size_t msg_size);
 /// Two POSIX queues (A->B, B->A), mq_msgsize = msg_size.
 std::unique_ptr<Transport> make_posix_mq_transport(std::size_t msg_size);
-/// One System V queue; mtype 1 carries A->B, mtype 2 carries B->A.
+/// One System V queue; mtype 1 carries A->B, mtype 2 carries B->A. The destructor removes
+/// the queue and its key file (names::sysv_key_file).
 std::unique_ptr<Transport> make_sysv_mq_transport(std::size_t msg_size);
-/// A POSIX shared-memory object with one ring of kShmSlots slots per direction, and four
-/// named semaphores (empty and full slots of each ring), as Stevens' producer-consumer.
+/// A POSIX shared-memory object with one ring of kShmSlots slots per direction (ring A->B
+/// the first half, ring B->A the second), and four named semaphores (empty and full slots
+/// of each ring), as Stevens' producer-consumer. open() throws ipclab::OperationFailed,
+/// naming both sizes, if the object does not have the size the rings need.
 std::unique_ptr<Transport> make_shm_sem_transport(std::size_t msg_size);
 
 inline std::unique_ptr<Transport> make_transport(Mechanism m, std::size_t msg_size) {
@@ -171,8 +178,9 @@ struct MessageLimit {
  * posix_mq: /proc/sys/fs/mqueue/msgsize_max (for everyone, root included: README §Limits).
  * sysv_mq: the smaller of /proc/sys/kernel/msgmax (one message) and msgmnb (a whole queue:
  * a bigger message could never be sent). pipe, fifo, uds: kStreamMaxMessage; shm_sem:
- * kShmMaxMessage, with source naming this benchmark's cap. An unreadable /proc file means
- * the Linux default (8192 for msgsize_max and msgmax, 16384 for msgmnb).
+ * kShmMaxMessage, with source naming this benchmark's cap. The files are read at each call;
+ * an unreadable one means the Linux default (8192 for msgsize_max and msgmax, 16384 for
+ * msgmnb). When msgmax and msgmnb are equal, source names msgmax.
  *
  * TODO(lab06): implement in src/limits.cpp.
  */

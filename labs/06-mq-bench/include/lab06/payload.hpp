@@ -37,7 +37,9 @@ std::uint64_t checksum64(std::span<const std::byte> data, std::uint64_t seed);
 
 /**
  * @brief Writes message number `seq`: header (seq, checksum) and a body pattern in which
- * every whole 8-byte word differs from the same word of any other sequence number.
+ * every whole 8-byte word differs from the same word of any other sequence number; the 0-7
+ * bytes after the last whole word are the first bytes of one more pattern word. It writes
+ * `msg` and nothing outside it.
  *
  * @param msg  the whole message, at least kMinMessageSize bytes
  * @throws std::invalid_argument if msg is shorter than kMinMessageSize
