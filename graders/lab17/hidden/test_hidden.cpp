@@ -22,14 +22,22 @@
 
 using namespace lab17_test;
 
+namespace {
+/// A client of this test's server (its program number) claiming our own uid and gid.
+lab::ClientOptions my_options(std::chrono::milliseconds timeout) {
+  lab::ClientOptions o;
+  o.prog = grader::rpc_prog();
+  o.timeout = timeout;
+  o.uid = ::geteuid();
+  o.gid = ::getegid();
+  return o;
+}
+}  // namespace
+
 GRADED_TEST(Hidden, ClientLibraryReportsWhyAndNoAnswer, 3,
             "README §The client — re_why, and RPC_AUTHERROR apart from the rest") {
   GRADER_REQUIRE_RPCBIND();
-  lab::ClientOptions o;
-  o.prog = grader::rpc_prog();
-  o.timeout = 1000ms;
-  o.uid = ::geteuid();
-  o.gid = ::getegid();
+  const lab::ClientOptions o = my_options(1000ms);
   EXPECT_THROW(
       {
         lab::AuthCalculator c(o);
@@ -223,11 +231,7 @@ GRADED_TEST(Hidden, IdentifyReadsTheClaimOfAuthSysOnlyAndThePeerOnlyLocally, 2,
 GRADED_TEST(Hidden, ClientDescriptorsCloseOnExecAndNeverLeak, 2,
             "README §The client — AuthCalculator(opts) and ~AuthCalculator()") {
   GRADER_REQUIRE_RPCBIND();
-  lab::ClientOptions o;
-  o.prog = grader::rpc_prog();
-  o.timeout = 2000ms;
-  o.uid = ::geteuid();
-  o.gid = ::getegid();
+  const lab::ClientOptions o = my_options(2000ms);
   lab::ClientOptions local = o;
   local.transport = lab::Transport::kLocal;
   local.local_path = socket_path();
@@ -278,9 +282,7 @@ GRADED_TEST(Hidden, ClientDescriptorsCloseOnExecAndNeverLeak, 2,
 GRADED_TEST(Hidden, NetworkErrorsSayWhatFailed, 2,
             "README §The client — the README's transcript of failures") {
   GRADER_REQUIRE_RPCBIND();
-  lab::ClientOptions o;
-  o.prog = grader::rpc_prog();
-  o.timeout = 1000ms;
+  const lab::ClientOptions o = my_options(1000ms);
   auto what = [](const lab::ClientOptions& opts) -> std::string {
     try {
       lab::AuthCalculator c(opts);
