@@ -347,3 +347,21 @@ GRADED_TEST(Hidden, DuplicateCacheKeepsTheLast100000Replies, 2,
   EXPECT_EQ(node.put(1, 2, "k", true, "v").version, second.version) << "remembered: not run again";
   EXPECT_LT(second.version, node.put(1, 1, "k", true, "v").version) << "forgotten: it runs again";
 }
+
+GRADED_TEST(Hidden, ReadWritesBackToAStalePeerBeforeAnswering, 2,
+            "README §The coordinator — get: wait until a majority holds it") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
+  c.kill(2);
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  c.pause(0);  // node 3 comes back while its peers are unreachable: it stays behind
+  c.pause(1);
+  ASSERT_TRUE(c.restart(2));
+  ASSERT_TRUE(c.proc(2).wait_for_err("caught up from 0 of 2 peers", 20'000ms)) << c.proc(2).err();
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v2) and node 3 (v1). Its answer
+  // waits until node 3 stored v2 back: then two nodes hold what it returns.
+  expect_ok(c.client(0, {"get", "k"}), "v2\n");
+  expect_ok(c.client(2, {"get", "k", "--local"}), "v2\n");
+  c.resume(1);
+}
