@@ -10,6 +10,7 @@
 #include "../public/common.hpp"
 #include "ipclab/clock.hpp"  // Stopwatch
 #include "ipclab/error.hpp"  // UsageError
+#include "ipclab/fd.hpp"     // open_fds
 
 using namespace lab16_test;
 
@@ -129,6 +130,8 @@ GRADED_TEST(Hidden, ClientLibraryErrorKinds, 3, "README §Pitfalls 3 and 5") {
     lab::Calculator good(o);
     const lab::Answer a = good.call(lab::Op::kDivide, 9, 0);
     EXPECT_EQ(a.status, DIV_BY_ZERO);
+    EXPECT_EQ(a.value, 0) << "an answer that is an error has no value";
+    EXPECT_EQ(good.call(lab::Op::kMultiply, 65536, 65536).value, 0) << "overflow: no value";
     EXPECT_EQ(good.call(lab::Op::kSubtract, 9, 10).value, -1);
     v2.proc().kill();
   }
@@ -137,4 +140,68 @@ GRADED_TEST(Hidden, ClientLibraryErrorKinds, 3, "README §Pitfalls 3 and 5") {
   EXPECT_EQ(kind_of(o, lab::Op::kAdd), lab::RpcErrorKind::kNoAnswer);
   EXPECT_EQ(kind_of(udp, lab::Op::kAdd), lab::RpcErrorKind::kNoAnswer);
   unset_all();
+}
+
+GRADED_TEST(Hidden, ClientHandlesLeakNoDescriptor, 1, "README §The client — ~Calculator()") {
+  GRADER_REQUIRE_RPCBIND();
+  Server server;
+  ASSERT_TRUE(server.started());
+  lab::ClientOptions o;
+  o.prog = grader::rpc_prog();
+  o.timeout = 2000ms;
+  lab::ClientOptions udp = o;
+  udp.proto = lab::Proto::kUdp;
+  auto add_once = [](const lab::ClientOptions& opts) {
+    lab::Calculator c(opts);
+    return c.call(lab::Op::kAdd, 20, 22).value;
+  };
+  EXPECT_EQ(add_once(o), 42);  // the first handle may load what TI-RPC keeps for good
+  EXPECT_EQ(add_once(udp), 42);
+  const auto before = ipclab::open_fds();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(add_once(o), 42);
+    EXPECT_EQ(add_once(udp), 42);
+  }
+  EXPECT_EQ(ipclab::open_fds(), before) << "descriptors left open by 20 destroyed handles";
+  EXPECT_EQ(server.stop()->exit_code(), 0);
+}
+
+GRADED_TEST(Hidden, UdpSendsTheRequestAgainAFifthOfTheTimeoutApart, 3,
+            "README §The client — CLSET_RETRY_TIMEOUT, and the thinking exercise") {
+  GRADER_REQUIRE_RPCBIND();
+  Server server({"--proto", "udp", "--log"});
+  ASSERT_TRUE(server.started());
+  // How many copies of one request a stopped server finds queued once it resumes: TI-RPC
+  // sends again every retry interval until the total timeout, counting the intervals it
+  // meant to wait (not the clock), so the count is exact: ceil(timeout / interval).
+  auto copies = [&](int timeout_ms, int a) -> long {
+    server.proc().signal(SIGSTOP);
+    grader::RunResult r;
+    // Again while the lookup failed: a busy rpcbind may not answer it in time, and a
+    // client that never got the server's address sent it nothing.
+    grader::wait_until(
+        [&] {
+          r = client({"add", std::to_string(a), "1000", "--proto", "udp"}, timeout_ms);
+          return !r.err.starts_with("error: rpcbind not");
+        },
+        20'000ms);
+    server.proc().signal(SIGCONT);
+    expect_error(r, 3, "error: server not answering");
+    // A later request is served after every queued copy: then the log is complete.
+    const std::string marker = fmt::format(" result={}\n", a + 7);
+    expect_result(client({"add", std::to_string(a), "7", "--proto", "udp"}), a + 7);
+    EXPECT_TRUE(grader::wait_until([&] {
+      return server.proc().err().find(marker) != std::string::npos;
+    })) << server.proc().err();
+    const std::string log = server.proc().err();
+    const std::string result = fmt::format(" result={}\n", a + 1000);
+    long n = 0;
+    for (std::size_t at = log.find(result); at != std::string::npos; at = log.find(result, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(copies(1000, 1), 5) << "--timeout 1000: a copy every 200 ms\n" << server.proc().err();
+  EXPECT_EQ(copies(40, 2), 2) << "--timeout 40: every 20 ms, the least\n" << server.proc().err();
+  EXPECT_EQ(copies(41, 3), 3) << "--timeout 41: every 20 ms\n" << server.proc().err();
+  EXPECT_EQ(server.stop()->exit_code(), 0);
 }

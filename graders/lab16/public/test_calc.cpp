@@ -31,6 +31,8 @@ GRADED_TEST(Arithmetic, Version2ValuesDivisionByZeroAndOverflow, 3,
   ok(lab::Op::kDivide, -7, 2, -3);
   ok(lab::Op::kAdd, INT_MAX, INT_MIN, -1);
   ok(lab::Op::kDivide, INT_MIN, 1, INT_MIN);
+  ok(lab::Op::kAdd, INT_MAX - 1, 1, INT_MAX);  // both ends of the range are still in it
+  ok(lab::Op::kSubtract, INT_MIN + 1, 1, INT_MIN);
   bad(lab::Op::kDivide, 1, 0, DIV_BY_ZERO);
   bad(lab::Op::kAdd, INT_MAX, 1, OVERFLOW);
   bad(lab::Op::kSubtract, INT_MIN, 1, OVERFLOW);

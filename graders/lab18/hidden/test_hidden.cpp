@@ -2,12 +2,24 @@
 // last record, a damaged checksum, the newest version after replay), a delete that a
 // replica which missed it must not undo, many writers of one key through every node at
 // once, and a retry that races its own first run.
+#include <fcntl.h>       // fcntl, FD_CLOEXEC
+#include <netinet/in.h>  // sockaddr_in, INADDR_LOOPBACK
+#include <poll.h>        // poll
+#include <sys/socket.h>  // socket, bind, listen, connect
+#include <sys/stat.h>    // umask
+#include <unistd.h>      // dup, dup2, close
+
+#include <algorithm>   // std::find
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ofstream, std::fstream
 #include <thread>      // std::thread
+#include <utility>     // std::make_pair
 
 #include "../public/common.hpp"
 #include "grader/linearizability.hpp"
+#include "ipclab/clock.hpp"  // Stopwatch
+#include "ipclab/fd.hpp"     // open_fds, fd_target
+#include "ipclab/io.hpp"     // read_file
 
 using namespace lab18_test;
 
@@ -110,22 +122,246 @@ GRADED_TEST(Hidden, ManyWritersOfOneKeyThroughEveryNode, 3, "README §Pitfalls 8
 }
 
 GRADED_TEST(Hidden, RetryRacingItsFirstRunRunsOnce, 2, "README §Pitfalls 4") {
-  Cluster c({.data = false, .peer_timeout_ms = 500});
+  Cluster c({.data = false, .peer_timeout_ms = 1000});
   c.pause(2);  // every write now waits the peer timeout for node 3: a window for the race
-  std::vector<lab::PutReply> replies(2);
+  // The request and two retries at once: one runs, both retries wait for its reply.
+  std::vector<lab::PutReply> replies(3);
   std::vector<std::thread> ts;
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 3; ++i)
     ts.emplace_back([&, i] {
       lab::Connection conn({"localhost", c.port(0)}, 5000ms);
       replies[static_cast<std::size_t>(i)] = conn.put(42, 1, "k", true, "once");
     });
   for (auto& t : ts) t.join();
   c.resume(2);
-  EXPECT_EQ(replies[0].status, KV_OK);
-  EXPECT_EQ(replies[1].status, KV_OK);
-  EXPECT_EQ(replies[0].version, replies[1].version) << "two runs of one request: two versions";
+  for (const auto& r : replies) {
+    EXPECT_EQ(r.status, KV_OK);
+    EXPECT_EQ(r.version, replies[0].version) << "two runs of one request: two versions";
+  }
   expect_ok(c.client(0, {"put", "k", "later"}), "OK (replicated to 3 nodes)\n");
   lab::Connection conn({"localhost", c.port(0)}, 5000ms);  // the node that ran it remembers
   EXPECT_EQ(conn.put(42, 1, "k", true, "once").version, replies[0].version);
   expect_ok(c.client(2, {"get", "k"}), "later\n");
+}
+
+GRADED_TEST(Hidden, LogIsCloseOnExecAndPrivate, 1, "README §The replica") {
+  ::umask(022);  // the usual one: a mode of 0600 stays 0600
+  const std::string dir = grader::scratch() + "/store";
+  lab::Store s(dir);
+  int log_fd = -1;
+  for (int fd : ipclab::open_fds())
+    if (ipclab::fd_target(0, fd) == std::filesystem::canonical(s.log_path()).string()) log_fd = fd;
+  ASSERT_GE(log_fd, 0) << "no descriptor open on " << s.log_path();
+  EXPECT_NE(::fcntl(log_fd, F_GETFD) & FD_CLOEXEC, 0) << "the log would leak into an exec'd child";
+  namespace fs = std::filesystem;
+  EXPECT_EQ(fs::status(s.log_path()).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write)
+      << "the log is its owner's only (0600)";
+}
+
+namespace {
+
+std::uint32_t be32(const std::string& s, std::size_t at) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+  return v;
+}
+std::string be32(std::uint32_t v) {
+  std::string s(4, '\0');
+  for (std::size_t i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  return s;
+}
+std::uint32_t fnv1a(const std::string& body) {
+  std::uint32_t h = 2166136261U;
+  for (const char c : body) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619U;
+  }
+  return h;
+}
+/// The XDR encoding of e (what the README's record carries after its two u32).
+std::string xdr_of(const lab::Entry& e) {
+  std::string buf(64 + e.key.size() + e.value.size(), '\0');
+  kv_entry x = lab::to_xdr(e);
+  XDR xdrs;
+  xdrmem_create(&xdrs, buf.data(), static_cast<u_int>(buf.size()), XDR_ENCODE);
+  EXPECT_TRUE(xdr_kv_entry(&xdrs, &x));
+  buf.resize(xdr_getpos(&xdrs));
+  XDR_DESTROY(&xdrs);
+  return buf;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, LogRecordsFollowTheReadmeLayout, 2,
+            "README §The replica — u32 length | u32 checksum | the kv_entry in XDR") {
+  const std::string dir = grader::scratch() + "/store";
+  const lab::Entry first = entry("key", 5, 2, "value");
+  {
+    lab::Store s(dir);
+    EXPECT_TRUE(s.apply(first));
+  }
+  const std::string log = ipclab::read_file(dir + "/kv.log");
+  const std::string body = xdr_of(first);
+  ASSERT_EQ(log.size(), 8 + body.size()) << "one record: two u32, then the entry in XDR";
+  EXPECT_EQ(be32(log, 0), body.size()) << "the length, big-endian";
+  EXPECT_EQ(be32(log, 4), fnv1a(body)) << "the checksum: FNV-1a of the body, big-endian";
+  EXPECT_EQ(log.substr(8), body);
+  // A record written by another implementation of the layout replays here.
+  const lab::Entry second = entry("other", 7, 3, "written by hand");
+  const std::string body2 = xdr_of(second);
+  {
+    std::ofstream out(dir + "/kv.log", std::ios::app | std::ios::binary);
+    out << be32(static_cast<std::uint32_t>(body2.size())) << be32(fnv1a(body2)) << body2;
+  }
+  {
+    lab::Store s(dir);
+    EXPECT_EQ(s.get("key"), first);
+    EXPECT_EQ(s.get("other"), second);
+  }
+  // A torn tail is cut off, and the next record follows the last good one directly.
+  const auto good = std::filesystem::file_size(dir + "/kv.log");
+  {
+    std::ofstream out(dir + "/kv.log", std::ios::app | std::ios::binary);
+    out.write("\x00\x00\x00\x40torn", 8);
+  }
+  const lab::Entry third = entry("third", 1, 1, "after the tear");
+  {
+    lab::Store s(dir);
+    EXPECT_TRUE(s.apply(third));
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir + "/kv.log"), good + 8 + xdr_of(third).size());
+  lab::Store s(dir);
+  EXPECT_EQ(s.get("third"), third) << "the record written after the cut must replay";
+  EXPECT_EQ(s.all().size(), 3U);
+}
+
+GRADED_TEST(Hidden, PausedPeerDelaysNothingAMajorityCanAnswer, 2,
+            "README §The coordinator — once a majority answered") {
+  Cluster c({.data = false, .peer_timeout_ms = 4000});
+  lab::Connection conn({"localhost", c.port(0)}, 30'000ms);
+  ASSERT_EQ(conn.put(1, 1, "k", true, "v1").status, KV_OK);
+  c.pause(2);
+  const auto timeout = grader::scaled(4000ms);
+  // A read needs a majority: node 1 and node 2 answer at once.
+  ipclab::Stopwatch sw;
+  const lab::GetReply r = conn.get("k");
+  const double get_s = sw.elapsed_s();
+  EXPECT_EQ(r.status, KV_OK);
+  EXPECT_EQ(r.entry.value, "v1");
+  EXPECT_LT(get_s * 1000, static_cast<double>(timeout.count()) / 2)
+      << "a read waited for the paused node (peer timeout " << timeout.count() << " ms)";
+  // A write's phase 1 needs a majority too; only its phase 2 waits for the paused node.
+  sw.reset();
+  const lab::PutReply w = conn.put(1, 2, "k", true, "v2");
+  const double put_s = sw.elapsed_s();
+  EXPECT_EQ(w.status, KV_OK);
+  EXPECT_EQ(w.acks, 2U);
+  EXPECT_LT(put_s * 1000, static_cast<double>(timeout.count()) * 1.5)
+      << "a write waited for the paused node more than once (peer timeout " << timeout.count()
+      << " ms)";
+  c.resume(2);
+}
+
+GRADED_TEST(Hidden, ConnectionDescriptorsAndStore, 2,
+            "README §The client — Connection(addr, timeout), store") {
+  Cluster c({.nodes = 1, .data = false});
+  const lab::Address node{"localhost", c.port(0)};
+  auto ping = [&] { return lab::Connection(node, 5000ms).ping(); };
+  EXPECT_TRUE(ping());  // the first connection may load what getaddrinfo keeps for good
+  const auto before = ipclab::open_fds();
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(ping());
+  EXPECT_EQ(ipclab::open_fds(), before) << "descriptors left open by 10 destroyed connections";
+  // Nobody listens on a port just freed: refused, and the socket closed again.
+  const int closed = lab::free_ports(1).front();
+  auto failure = [](int port, std::chrono::milliseconds timeout) -> std::string {
+    try {
+      lab::Connection conn({"localhost", port}, timeout);
+    } catch (const lab::NetworkError& e) {
+      return e.what();
+    }
+    return "(connected)";
+  };
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(failure(closed, 1000ms),
+              fmt::format("cannot reach localhost:{}: Connection refused", closed));
+  EXPECT_EQ(ipclab::open_fds(), before) << "a refused connection left its socket open";
+  {
+    // A listener whose accept queue is full drops new connections' SYNs: the timeout.
+    const ipclab::Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener.get(), 0), 0);
+    ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    const ipclab::Fd queued(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::connect(queued.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    pollfd in{listener.get(), POLLIN, 0};  // queued: the queue of one is full
+    ASSERT_EQ(::poll(&in, 1, 5000), 1);
+    const int port = ntohs(addr.sin_port);
+    EXPECT_EQ(failure(port, 300ms),
+              fmt::format("cannot reach localhost:{}: Connection timed out", port));
+  }
+  {
+    lab::Connection conn(node, 5000ms);
+    std::vector<int> fresh;
+    for (int fd : ipclab::open_fds())
+      if (std::find(before.begin(), before.end(), fd) == before.end()) fresh.push_back(fd);
+    ASSERT_FALSE(fresh.empty());
+    for (int fd : fresh)
+      EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0) << "fd " << fd << " survives exec";
+    // STORE says whether the replica kept the entry, and the version it holds now.
+    const lab::Entry e = entry("k", 9, 4, "stored");
+    EXPECT_EQ(conn.store(e), std::make_pair(true, e.version));
+    EXPECT_EQ(conn.store(entry("k", 8, 4, "older")), std::make_pair(false, e.version));
+    EXPECT_EQ(conn.local_get("k"), e);
+  }
+  {
+    // The lowest free descriptor is 0 when stdin is closed: the socket may be fd 0.
+    const ipclab::Fd saved(::dup(0));
+    ASSERT_TRUE(saved.valid());
+    ::close(0);
+    bool answered = false;
+    try {
+      answered = ping();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "with stdin closed: " << e.what();
+    }
+    ::dup2(saved.get(), 0);
+    EXPECT_TRUE(answered);
+  }
+}
+
+GRADED_TEST(Hidden, DuplicateCacheKeepsTheLast100000Replies, 2,
+            "README §The coordinator — put, the duplicate-request cache") {
+  lab::Store store;  // in memory; a node without peers is a single server
+  lab::Node node(lab::NodeConfig{}, store);
+  const lab::PutReply first = node.put(1, 1, "k", true, "v");
+  const lab::PutReply second = node.put(1, 2, "k", true, "v");
+  EXPECT_EQ(first.version, (lab::Version{1, 1})) << "{highest counter + 1, this node}";
+  EXPECT_EQ(second.version, (lab::Version{2, 1}));
+  for (std::uint64_t r = 3; r <= 100'001; ++r) node.put(2, r, "x", true, "");
+  // 100 001 requests: the first is forgotten, the second still remembered.
+  EXPECT_EQ(node.put(1, 2, "k", true, "v").version, second.version) << "remembered: not run again";
+  EXPECT_LT(second.version, node.put(1, 1, "k", true, "v").version) << "forgotten: it runs again";
+}
+
+GRADED_TEST(Hidden, ReadWritesBackToAStalePeerBeforeAnswering, 2,
+            "README §The coordinator — get: wait until a majority holds it") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
+  c.kill(2);
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  c.pause(0);  // node 3 comes back while its peers are unreachable: it stays behind
+  c.pause(1);
+  ASSERT_TRUE(c.restart(2));
+  ASSERT_TRUE(c.proc(2).wait_for_err("caught up from 0 of 2 peers", 20'000ms)) << c.proc(2).err();
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v2) and node 3 (v1). Its answer
+  // waits until node 3 stored v2 back: then two nodes hold what it returns.
+  expect_ok(c.client(0, {"get", "k"}), "v2\n");
+  expect_ok(c.client(2, {"get", "k", "--local"}), "v2\n");
+  c.resume(1);
 }

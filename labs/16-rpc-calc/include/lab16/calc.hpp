@@ -126,7 +126,7 @@ class RpcError : public std::runtime_error {
 /// The answer to one call. Version 1's calls are always CALC_OK.
 struct Answer {
   calc_status status = CALC_OK;
-  int value = 0;
+  int value = 0;  ///< the result when status is CALC_OK; 0 otherwise
 };
 
 /// A client handle for one server, program, version and transport; calls reuse it.
@@ -135,7 +135,8 @@ class Calculator {
   /**
    * @brief Makes the client handle within opts.timeout: asks rpcbind on opts.host for the
    * program's port (clnt_create_timed), connects (TCP), and sets the call timeout
-   * (CLSET_TIMEOUT; for UDP also CLSET_RETRY_TIMEOUT, the retransmission interval).
+   * (CLSET_TIMEOUT; for UDP also CLSET_RETRY_TIMEOUT, the retransmission interval: a fifth
+   * of opts.timeout, at least 20 ms).
    *
    * @throws RpcError (kRpcbindDown, kNotRegistered, kVersionMismatch — rpcbind knows the
    *         program, but not this version —, kNoAnswer, kOther)
@@ -143,6 +144,7 @@ class Calculator {
    * TODO(lab16): implement in src/client.cpp.
    */
   explicit Calculator(const ClientOptions& opts);
+  /// clnt_destroy: the handle and its socket go (a client that makes many leaks nothing).
   ~Calculator();
   Calculator(const Calculator&) = delete;
   Calculator& operator=(const Calculator&) = delete;

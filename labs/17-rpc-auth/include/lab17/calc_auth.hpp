@@ -123,6 +123,7 @@ class DuplicateCache {
     accum_result reply{};  ///< kReplay: the reply sent the first time
   };
 
+  /// A capacity of 0 is taken as 1: the reply just sent is always remembered.
   explicit DuplicateCache(std::size_t capacity);
 
   /// kReplay with the cached reply, kExpired if the id is at or below the client's highest
@@ -220,16 +221,19 @@ class AuthCalculator {
   /**
    * @brief Makes the client handle within opts.timeout — TCP or UDP through rpcbind
    * (clnt_create_timed), or a connection to the AF_UNIX socket opts.local_path
-   * (clnt_vc_create on a socket you connect) — sets the call timeout (CLSET_TIMEOUT), and
-   * replaces the handle's credential (cl_auth, AUTH_NONE by default) with
+   * (clnt_vc_create on a socket you connect; close-on-exec, and closed again when the
+   * connection fails) — sets the call timeout (CLSET_TIMEOUT; over UDP also
+   * CLSET_RETRY_TIMEOUT, the retransmission interval: a fifth of opts.timeout, at least
+   * 20 ms), and replaces the handle's credential (cl_auth, AUTH_NONE by default) with
    * authunix_create(machine name, opts.uid, opts.gid, ...) or authnone_create().
    *
-   * @throws NetworkError
+   * @throws NetworkError (a local path that does not fit in sun_path, with its NUL:
+   *         "socket path too long: PATH")
    *
    * TODO(lab17): implement in src/client.cpp.
    */
   explicit AuthCalculator(const ClientOptions& opts);
-  /// Destroys the credential (auth_destroy) and the handle.
+  /// Destroys the credential (auth_destroy) and the handle (its socket too).
   ~AuthCalculator();
   AuthCalculator(const AuthCalculator&) = delete;
   AuthCalculator& operator=(const AuthCalculator&) = delete;
