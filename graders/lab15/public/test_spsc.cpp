@@ -111,6 +111,10 @@ GRADED_TEST(Edges, BadCapacityAndForeignMemoryRejected, 1, "README §The API") {
       << "zeroed memory is not a queue";
   SpscQueue<std::uint64_t>::create_in(mem, sizeof mem, 16);
   EXPECT_NO_THROW(SpscQueue<std::uint64_t>::attach_in(mem, sizeof mem));
+  const std::size_t short_map = SpscQueue<std::uint64_t>::bytes_for(16) - 1;
+  EXPECT_THROW(SpscQueue<std::uint64_t>::attach_in(mem, short_map), ipclab::OperationFailed)
+      << "a mapping of " << short_map
+      << " bytes cannot hold the queue's 16 slots (bytes_for(16) = " << short_map + 1 << ")";
   EXPECT_THROW(SpscQueue<Fat>::attach_in(mem, sizeof mem), ipclab::OperationFailed)
       << "a queue of 8-byte items attached as a queue of 32-byte items";
 }
