@@ -98,14 +98,9 @@ GRADED_TEST(Hidden, EveryMessageToADeadClientIsCollected, 2,
   Server srv;
   ASSERT_TRUE(srv.ready());
   grader::Process doomed({"sleep", "300"});  // alive when its reply is sent
-  ipclab::SysvMsgQueue q(srv.id);
-  q.send(lab::kRequestType, lab::encode_request(doomed.pid(), 9, "NEVER READ"));
-  ASSERT_TRUE(grader::wait_until([&] {
-    const auto ds = lab05_test::queue_stat(srv.id);
-    return ds && ds->msg_qnum == 1 && ds->msg_lspid == srv.p.pid();  // the reply is in
-  })) << "the server did not reply to a live client (pid "
-      << doomed.pid() << ")";
-  q.send(doomed.pid(), "");  // and an empty message of the same type: msgrcv returns 0
+  ASSERT_TRUE(lab05_test::reply_delivered_to(srv, doomed));
+  ipclab::SysvMsgQueue(srv.id).send(doomed.pid(),
+                                    "");  // and an empty message of the same type: msgrcv returns 0
   doomed.kill();
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << queue_count(srv.id) << " messages of type " << doomed.pid()

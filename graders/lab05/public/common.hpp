@@ -107,6 +107,21 @@ struct Server {
   }
 };
 
+/// Plays a client that is alive when its reply is sent: a forged request from `client`'s
+/// pid, and a wait until the server's reply is the only message in the queue.
+inline ::testing::AssertionResult reply_delivered_to(const Server& srv,
+                                                     const grader::Process& client) {
+  ipclab::SysvMsgQueue(srv.id).send(lab::kRequestType,
+                                    lab::encode_request(client.pid(), 9, "NEVER READ"));
+  if (grader::wait_until([&] {
+        const auto ds = queue_stat(srv.id);
+        return ds && ds->msg_qnum == 1 && ds->msg_lspid == srv.p.pid();  // the reply is in
+      }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "the server did not reply to a live client (pid " << client.pid() << ")";
+}
+
 /// Runs sysv_client; `timeout_ms` is its --timeout ("" = ok_timeout()).
 inline grader::RunResult client(const std::string& payload, std::vector<std::string> extra = {},
                                 std::string timeout_ms = "") {

@@ -384,13 +384,7 @@ GRADED_TEST(Robustness, OrphanedReplyIsCollected, 4,
   ASSERT_TRUE(srv.ready());
   // A "client" that is alive when its reply is sent, and dies without reading it.
   grader::Process doomed({"sleep", "300"});
-  ipclab::SysvMsgQueue q(srv.id);
-  q.send(lab::kRequestType, lab::encode_request(doomed.pid(), 9, "NEVER READ"));
-  ASSERT_TRUE(grader::wait_until([&] {
-    const auto ds = lab05_test::queue_stat(srv.id);
-    return ds && ds->msg_qnum == 1 && ds->msg_lspid == srv.p.pid();  // the reply is in
-  })) << "the server did not reply to a live client (pid "
-      << doomed.pid() << ")";
+  ASSERT_TRUE(lab05_test::reply_delivered_to(srv, doomed));
   doomed.kill();
   EXPECT_TRUE(grader::wait_until([&] { return queue_count(srv.id) == 0; }))
       << "the reply to pid " << doomed.pid()
