@@ -49,15 +49,8 @@ GRADED_TEST(Hidden, ClientKeepsTryingToSendIntoAFullQueue, 2,
   ASSERT_TRUE(srv.stop());
   // Requests of a live client that never reads fill the queue to the last byte.
   grader::Process silent({"sleep", "300"});
+  ASSERT_TRUE(lab05_test::fill_with_requests_of(srv.id, silent.pid()));
   ipclab::SysvMsgQueue q(srv.id);
-  const auto ds = lab05_test::queue_stat(srv.id);
-  ASSERT_TRUE(ds);
-  for (std::uint32_t n = 0; n < 4; ++n)
-    ASSERT_TRUE(q.send(
-        lab::kRequestType,
-        lab::encode_request(silent.pid(), n, std::string(1024 - sizeof(lab::RequestHeader), 'f')),
-        true))
-        << "could not fill the queue";
   ASSERT_EQ(lab05_test::queue_stat(srv.id)->msg_cbytes, 4096U);
   auto c = client_process("PATIENT", std::to_string(grader::scaled(10'000ms).count()));
   // Asleep: it found the queue full and is waiting to try again (the queue exists, so a

@@ -122,6 +122,24 @@ inline ::testing::AssertionResult reply_delivered_to(const Server& srv,
          << "the server did not reply to a live client (pid " << client.pid() << ")";
 }
 
+/// Fills queue `id` to its last byte with requests from `pid` (a live client that never
+/// reads): bodies of 1000 bytes, the last one what is left.
+inline ::testing::AssertionResult fill_with_requests_of(int id, pid_t pid) {
+  const auto ds = queue_stat(id);
+  if (!ds) return ::testing::AssertionFailure() << "queue id " << id << " vanished";
+  ipclab::SysvMsgQueue q(id);
+  std::size_t room = ds->msg_qbytes - ds->msg_cbytes;
+  for (std::uint32_t n = 0; room > 0; ++n) {
+    std::size_t body = room;
+    if (body > 1000) body = room - 1000 >= sizeof(lab::RequestHeader) ? 1000 : room - 16;
+    const std::string pad(body - sizeof(lab::RequestHeader), 'f');
+    if (!q.send(lab::kRequestType, lab::encode_request(pid, n, pad), true))
+      return ::testing::AssertionFailure() << "could not fill the queue";
+    room -= body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 /// Runs sysv_client; `timeout_ms` is its --timeout ("" = ok_timeout()).
 inline grader::RunResult client(const std::string& payload, std::vector<std::string> extra = {},
                                 std::string timeout_ms = "") {

@@ -355,18 +355,7 @@ GRADED_TEST(Robustness, FullQueueDoesNotDeadlock, 5,
     return (ds && ds->msg_lspid == a.pid()) || !a.running();
   })) << "client A's request never reached the queue";
   grader::Process silent({"sleep", "300"});
-  ipclab::SysvMsgQueue q(srv.id);
-  const auto ds = lab05_test::queue_stat(srv.id);
-  ASSERT_TRUE(ds);
-  std::size_t room = ds->msg_qbytes - ds->msg_cbytes;
-  for (std::uint32_t n = 0; room > 0; ++n) {
-    std::size_t body = room;  // bodies of 1000 bytes, the last one takes what is left
-    if (body > 1000) body = room - 1000 >= sizeof(lab::RequestHeader) ? 1000 : room - 16;
-    const std::string pad(body - sizeof(lab::RequestHeader), 'f');
-    ASSERT_TRUE(q.send(lab::kRequestType, lab::encode_request(silent.pid(), n, pad), true))
-        << "could not fill the queue";
-    room -= body;
-  }
+  ASSERT_TRUE(lab05_test::fill_with_requests_of(srv.id, silent.pid()));
   srv.cont();
   auto r = a.finish(30'000ms);
   expect_reply(r, "A");
