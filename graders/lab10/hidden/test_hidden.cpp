@@ -4,10 +4,14 @@
 #include <signal.h>  // SIGKILL
 #include <stdlib.h>  // setenv
 
-#include <atomic>  // std::atomic
-#include <latch>   // std::latch
-#include <thread>  // std::thread
-#include <vector>  // std::vector
+#include <array>     // std::array
+#include <atomic>    // std::atomic
+#include <chrono>    // 10s
+#include <latch>     // std::latch
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <thread>    // std::thread
+#include <vector>    // std::vector
 
 #include "../public/common.hpp"
 #include "ipclab/process.hpp"  // process_state
@@ -20,6 +24,26 @@ using lab10_test::start_worker;
 using lab10_test::stop_manager;
 using lab10_test::View;
 namespace lab = ipclab::lab10;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Removes the test's own pool (one made with Pool::create, no pool_manager) when the
+/// scope ends, even when an ASSERT leaves early.
+struct RemovePoolAtEnd {
+  RemovePoolAtEnd() = default;
+  RemovePoolAtEnd(const RemovePoolAtEnd&) = delete;
+  RemovePoolAtEnd& operator=(const RemovePoolAtEnd&) = delete;
+  ~RemovePoolAtEnd() {
+    try {
+      lab::Pool::remove();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "Pool::remove(): " << e.what();
+    }
+  }
+};
+
+}  // namespace
 
 GRADED_TEST(Hidden, RacingWorkersNeverShareASlot, 8,
             "README §Pitfalls 2 — check-then-write on a slot is a race; use a CAS or a lock") {
@@ -121,15 +145,7 @@ GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,
     constexpr unsigned kN = 3;
     // No pool_manager: the pool is this test's, so nobody else reclaims.
     auto pool = lab::Pool::create(kN);
-    struct Remove {  // the pool goes even when an ASSERT leaves early
-      ~Remove() {
-        try {
-          lab::Pool::remove();
-        } catch (const std::exception& e) {
-          ADD_FAILURE() << "Pool::remove(): " << e.what();
-        }
-      }
-    } remove_at_end;
+    const RemovePoolAtEnd remove_at_end;
     auto view = View::open();
     ASSERT_TRUE(view);
     std::vector<grader::Process> holders;
@@ -160,4 +176,107 @@ GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,
     EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
     EXPECT_TRUE(view->owners().empty()) << view->describe();
   });
+}
+
+GRADED_TEST(Hidden, HighWaterCountsEveryHolderOfARace, 3,
+            "README §Pitfalls 10 — retry the CAS while the mark is below your count") {
+  // Six threads of this process claim at once, with the test hook between each one's look
+  // at the mark and its CAS: the one that counted 6 often sees its CAS fail because one
+  // that counted less stored first. With all six holding, the mark must read 6.
+  ASSERT_EQ(::setenv("IPCLAB_TEST_YIELD", "1", 1), 0);
+  grader::repeat(150, [](int, std::uint64_t) {
+    constexpr unsigned kN = 6;
+    auto pool = lab::Pool::create(kN);
+    const RemovePoolAtEnd remove_at_end;
+    auto view = View::open();
+    ASSERT_TRUE(view);
+    std::latch start(kN);
+    std::latch holding(kN);
+    std::latch checked(1);
+    std::vector<std::string> errors(kN);
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < kN; ++i) {
+      threads.emplace_back([&, i] {
+        std::optional<unsigned> slot;
+        try {
+          start.arrive_and_wait();
+          slot = pool.acquire(::getpid(), i + 1, ipclab::Deadline(10s));
+          if (!slot) errors[i] = "acquire() timed out in a pool with a free slot for each";
+        } catch (const std::exception& e) {
+          errors[i] = std::string("acquire(): ") + e.what();
+        }
+        holding.count_down();
+        checked.wait();
+        try {
+          if (slot) pool.release(*slot, ::getpid());
+        } catch (const std::exception& e) {
+          errors[i] = std::string("release(): ") + e.what();
+        }
+      });
+    }
+    holding.wait();
+    const std::string state = view->describe();
+    const std::int32_t holders = view->h().holders.load();
+    const std::int32_t high_water = view->h().high_water.load();
+    checked.count_down();
+    for (auto& t : threads) t.join();
+    for (unsigned i = 0; i < kN; ++i) EXPECT_EQ(errors[i], "") << "thread " << i + 1;
+    EXPECT_EQ(holders, static_cast<std::int32_t>(kN)) << state;
+    EXPECT_EQ(high_water, static_cast<std::int32_t>(kN))
+        << "six threads held at once, but the high-water mark says " << high_water
+        << ": a raise was lost when its CAS failed and was not retried\n"
+        << state;
+  });
+}
+
+GRADED_TEST(Hidden, SlotDataPassesFromHolderToHolder, 3,
+            "README §Pitfalls 2 — the claim is an acq_rel CAS, the release a release CAS") {
+  // A connection's state is written by its holder and read by the next one: four threads
+  // of this process take turns on two slots, each checking what the previous holder of its
+  // slot left (two words that must agree) and leaving its own. Two holders of one slot
+  // would tear it. The claim's acquire and the release's release order these plain
+  // accesses; the ThreadSanitizer run of this test (make test's tsan step) reports a data
+  // race when either is relaxed, which a plain x86 build cannot show.
+  ASSERT_EQ(::setenv("IPCLAB_TEST_YIELD", "1", 1), 0);
+  constexpr unsigned kSlots = 2;
+  constexpr unsigned kThreads = 4;
+  constexpr int kRounds = 150;
+  auto pool = lab::Pool::create(kSlots);
+  const RemovePoolAtEnd remove_at_end;
+  struct State {
+    std::uint64_t serial = 0;
+    std::uint64_t check = ~std::uint64_t{0};  // always ~serial
+  };
+  std::array<State, kSlots> state{};
+  std::vector<std::string> errors(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      try {
+        for (int r = 0; r < kRounds && errors[i].empty(); ++r) {
+          const auto slot = pool.acquire(::getpid(), i + 1, ipclab::Deadline(10s));
+          if (!slot) {
+            errors[i] = "acquire() timed out";
+            break;
+          }
+          State& s = state.at(*slot);
+          if (s.check != ~s.serial)
+            errors[i] = fmt::format("slot {} holds serial {} with check {:#x}: two holders at once",
+                                    *slot, s.serial, s.check);
+          s.serial = s.serial + 1;
+          s.check = ~s.serial;
+          pool.release(*slot, ::getpid());
+        }
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (unsigned i = 0; i < kThreads; ++i) EXPECT_EQ(errors[i], "") << "thread " << i + 1;
+  std::uint64_t total = 0;
+  for (const State& s : state) total += s.serial;
+  EXPECT_EQ(total, std::uint64_t{kThreads} * kRounds) << "every turn leaves one more serial";
 }

@@ -25,9 +25,11 @@ namespace ipclab::lab10 {
 
 namespace {
 
-/// Raises `hw` to at least `value` (a CAS loop: a plain load+store could lower it).
+/// Raises `hw` to at least `value` (a CAS loop: a plain load+store could lower it, and a
+/// CAS tried once loses the raise when another raiser got in between the look and the CAS).
 void raise_high_water(std::atomic<std::int32_t>& hw, std::int32_t value) {
   std::int32_t seen = hw.load(std::memory_order_relaxed);
+  test_yield_point();  // another raiser may store its smaller value here
   while (seen < value && !hw.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
 }

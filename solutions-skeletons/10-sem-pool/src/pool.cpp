@@ -39,7 +39,8 @@ std::optional<unsigned> Pool::acquire([[maybe_unused]] pid_t owner,
   // TODO(lab10): wait on the semaphore until the deadline (sem_.wait(deadline)); on
   // timeout return nullopt. Then find a free slot among the first max_connections and
   // claim it so that no other process can claim it at the same time (README §Pitfalls 2).
-  // Call test_yield_point() after the wait and between looking at a slot and claiming it.
+  // Call test_yield_point() after the wait, between looking at a slot and claiming it, and
+  // between reading high_water and the CAS that raises it (README §Pitfalls 10).
   // Record worker_id and now_ns(), holders++, raise high_water, acquisitions++. No free
   // slot after the wait: post the unit back, then throw std::logic_error.
   throw NotImplemented("TODO(lab10): implement Pool::acquire() in src/pool.cpp");
