@@ -3,6 +3,7 @@
 #include <sched.h>  // sched_getaffinity, CPU_COUNT
 
 #include <cctype>      // std::isalnum
+#include <cstring>     // std::memcpy
 #include <filesystem>  // std::filesystem::exists
 #include <string>      // std::string
 
@@ -117,6 +118,31 @@ GRADED_TEST(Edges, BadCapacityAndForeignMemoryRejected, 1, "README §The API") {
       << " bytes cannot hold the queue's 16 slots (bytes_for(16) = " << short_map + 1 << ")";
   EXPECT_THROW(SpscQueue<Fat>::attach_in(mem, sizeof mem), ipclab::OperationFailed)
       << "a queue of 8-byte items attached as a queue of 32-byte items";
+}
+
+GRADED_TEST(Edges, DamagedCapacityInTheHeaderRejected, 1, "README §The API") {
+  // A valid magic and item size over capacity fields another process (or a stray write)
+  // damaged: attach_in must refuse each, or `index & mask_` indexes outside the mapping.
+  // Line 2 of the layout (README §The API): magic_, capacity_, mask_, item_size_.
+  struct Damage {
+    std::uint64_t capacity, mask;
+    const char* what;
+  };
+  const Damage cases[] = {
+      {0, ~std::uint64_t{0}, "capacity 0 (with mask_ = capacity_ - 1 wrapped to all ones)"},
+      {0, 0, "capacity 0"},
+      {12, 11, "capacity 12, not a power of two"},
+      {16, 7, "capacity 16 with mask 7"},
+      {16, 31, "capacity 16 with mask 31"},
+  };
+  alignas(64) static unsigned char mem[4096];
+  for (const Damage& d : cases) {
+    SpscQueue<std::uint64_t>::create_in(mem, sizeof mem, 16);
+    std::memcpy(mem + 2 * ipclab::lab15::kCacheLine + 8, &d.capacity, sizeof d.capacity);
+    std::memcpy(mem + 2 * ipclab::lab15::kCacheLine + 16, &d.mask, sizeof d.mask);
+    EXPECT_THROW(SpscQueue<std::uint64_t>::attach_in(mem, sizeof mem), ipclab::OperationFailed)
+        << "a header claiming " << d.what << " was attached";
+  }
 }
 
 // ---- two threads ---------------------------------------------------------------------------
