@@ -1,12 +1,16 @@
 // Lab 02 hidden grader: atomicity under load with requests near PIPE_BUF, clients that
 // misbehave (never read, vanish, send garbage), the in-process API, and corners.
+#include <dlfcn.h>      // dlsym, RTLD_NEXT
 #include <signal.h>     // SIGKILL
 #include <sys/ioctl.h>  // ioctl, FIONREAD
 
-#include <atomic>  // std::atomic
-#include <random>  // std::mt19937_64
-#include <thread>  // std::thread
-#include <vector>  // std::vector
+#include <atomic>   // std::atomic
+#include <cstring>  // std::memcpy
+#include <memory>   // std::unique_ptr
+#include <mutex>    // std::mutex
+#include <random>   // std::mt19937_64
+#include <thread>   // std::thread
+#include <vector>   // std::vector
 
 #include "../public/common.hpp"
 #include "ipclab/clock.hpp"  // Stopwatch
@@ -19,6 +23,49 @@ using lab02_test::FakeClient;
 using lab02_test::fifos;
 using lab02_test::Server;
 namespace lab = ipclab::lab02;
+
+namespace {
+
+/// The server's FIFO played by the test: its reader, and a writer of the test's own that
+/// has filled it to the last byte (with newlines), so a client's write gets EAGAIN.
+class FullServerFifo {
+ public:
+  FullServerFifo() {
+    ipclab::check_unix(::mkfifo(path_.c_str(), 0600), "mkfifo(\"{}\")", path_);
+    in_ = ipclab::Fd(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    filler_ = ipclab::Fd(::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    const std::string block(4096, '\n');
+    while (::write(filler_.get(), block.data(), block.size()) > 0) {
+    }
+    while (::write(filler_.get(), "\n", 1) > 0) {
+    }
+  }
+  FullServerFifo(const FullServerFifo&) = delete;
+  FullServerFifo& operator=(const FullServerFifo&) = delete;
+  ~FullServerFifo() { ::unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+  /// Waits for the first line that is not filler; nullopt at the deadline.
+  std::optional<std::string> request() {
+    std::string got;
+    std::optional<std::string> line;
+    grader::wait_until([&] {
+      char buf[65536];
+      for (ssize_t n; (n = ::read(in_.get(), buf, sizeof buf)) > 0;)
+        got.append(buf, static_cast<std::size_t>(n));
+      const auto start = got.find_first_not_of('\n');
+      const auto nl = start == std::string::npos ? start : got.find('\n', start);
+      if (nl != std::string::npos) line = got.substr(start, nl - start);
+      return line.has_value();
+    });
+    return line;
+  }
+
+ private:
+  std::string path_ = lab::server_fifo_path();
+  ipclab::Fd in_, filler_;
+};
+
+}  // namespace
 
 GRADED_TEST(Hidden, LargeRequestsFromManyThreadsNeverInterleave, 5,
             "README §Pitfalls 3 — a request is one write(2) of at most PIPE_BUF bytes") {
@@ -261,4 +308,175 @@ GRADED_TEST(Hidden, ServerRefusesToReplaceANonFifo, 1,
                                                      << r.describe();
   EXPECT_EQ(ipclab::read_file(path), "precious");
   EXPECT_EQ(fifos(), std::vector<std::string>{});
+}
+
+GRADED_TEST(Hidden, ParseReadsOnlyItsView, 1,
+            "README §Arithmetic — the expression is the string_view, not what follows it") {
+  // Views into longer text: what follows the view is not part of the expression.
+  const std::string text = "12 * 34567   x";
+  EXPECT_EQ(lab::parse_expression(std::string_view(text).substr(0, 7)),
+            (lab::Expr{12, lab::Op::kMul, 34}))
+      << "parse_expression(\"12 * 34\") read the digits after its view";
+  EXPECT_EQ(lab::parse_expression(std::string_view(text).substr(0, 11)),
+            (lab::Expr{12, lab::Op::kMul, 34567}))
+      << "parse_expression(\"12 * 34567 \") read past its view";
+  // Views that end exactly where their memory ends (no '\0' after them).
+  for (const std::string_view bad : {"5 +", "7 - -", "-", "5 * "}) {
+    const auto heap = std::make_unique<char[]>(bad.size());
+    std::memcpy(heap.get(), bad.data(), bad.size());
+    EXPECT_THROW(lab::parse_expression(std::string_view(heap.get(), bad.size())),
+                 ipclab::UsageError)
+        << bad;
+  }
+}
+
+GRADED_TEST(Hidden, EveryDescriptorIsCloseOnExec, 2,
+            "README §Server — every descriptor is opened with O_CLOEXEC") {
+  {
+    FakeClient c("cloexec");
+    const ipclab::Fd w = lab::open_reply_fifo("cloexec");
+    ASSERT_TRUE(w.valid());
+    EXPECT_NE(::fcntl(w.get(), F_GETFD) & FD_CLOEXEC, 0)
+        << "open_reply_fifo returned a descriptor without close-on-exec";
+  }
+  Server s;
+  ASSERT_TRUE(s.ready()) << s.why();
+  const std::string path = lab::server_fifo_path();
+  std::string leaky;
+  EXPECT_GE(lab02_test::fds_open_on(s.pid(), path, &leaky), 1)
+      << "calc_server has no descriptor open on " << path;
+  EXPECT_EQ(leaky, "") << "calc_server's descriptors on its FIFO without close-on-exec";
+  expect_exit(s.stop(), 0);
+}
+
+GRADED_TEST(Hidden, ClientWaitsForRoomInAFullServerFifo, 3,
+            "README §Client — EAGAIN: the server's FIFO is full, wait for room (and cancel_fd)") {
+  {
+    FullServerFifo server;
+    grader::Process c({"calc_client", "--timeout", lab02_test::seconds_arg(20'000ms), "6 * 7"});
+    const std::string reply = lab::client_fifo_path(std::to_string(c.pid()));
+    ASSERT_TRUE(grader::wait_until(
+        [&] { return lab02_test::sleeps_with_open(c.pid(), server.path()) || !c.running(); },
+        10'000ms))
+        << "the client never waited with the server's FIFO open";
+    ASSERT_TRUE(c.running()) << "a full server FIFO (EAGAIN) is not the end:\n"
+                             << c.finish().describe();
+    std::string leaky;
+    lab02_test::fds_open_on(c.pid(), server.path(), &leaky);
+    lab02_test::fds_open_on(c.pid(), reply, &leaky);
+    EXPECT_EQ(leaky, "") << "calc_client's descriptors on the FIFOs without close-on-exec";
+    // Room: the request arrives whole, and the client takes the reply.
+    const auto request = server.request();
+    ASSERT_TRUE(request.has_value()) << "no request once the server's FIFO had room";
+    EXPECT_EQ(*request, fmt::format("{} 6 * 7", c.pid()));
+    const ipclab::Fd w(::open(reply.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    ASSERT_TRUE(w.valid()) << "the client does not read " << reply;
+    ipclab::write_full(w.get(), "ok 42\n");
+    auto r = c.finish(30'000ms);
+    expect_output(r, "Result: 42\n");
+    expect_exit(r, 0);
+  }
+  {
+    // SIGINT while it waits for room: poll(2) fails with EINTR, and cancel_fd says why.
+    FullServerFifo server;
+    grader::Process c({"calc_client", "--timeout", lab02_test::seconds_arg(20'000ms), "6 * 7"});
+    ASSERT_TRUE(grader::wait_until(
+        [&] { return lab02_test::sleeps_with_open(c.pid(), server.path()) || !c.running(); },
+        10'000ms));
+    c.signal(SIGINT);
+    auto r = c.finish(10'000ms);
+    grader::expect_finished(r);
+    expect_exit(r, 128 + SIGINT);
+  }
+  EXPECT_EQ(client_fifos(), std::vector<std::string>{});
+}
+
+// read(2) made to fail once, for the test below: this executable's read is the one the
+// lab's library calls; unarmed, it is glibc's. Armed with a path and an errno, the next
+// read of a descriptor open on that path fails with that errno, as a read of a FIFO does
+// when poll(2) said readable but another reader took the bytes first (EAGAIN), or when a
+// signal came first (EINTR).
+namespace {
+std::atomic<bool> read_armed{false};
+std::mutex read_mutex;
+std::string read_path;  // guarded by read_mutex
+int read_errno = 0;     // guarded by read_mutex
+
+void fail_next_read(const std::string& path, int err) {
+  const std::lock_guard<std::mutex> lock(read_mutex);
+  read_path = path;
+  read_errno = err;
+  read_armed = true;
+}
+}  // namespace
+
+extern "C" ssize_t read(int fd, void* buf, size_t n) {
+  if (read_armed.load()) {
+    const std::string target = ipclab::fd_target(0, fd);
+    const std::lock_guard<std::mutex> lock(read_mutex);
+    if (read_armed.load() && target == read_path) {
+      read_armed = false;
+      errno = read_errno;
+      return -1;
+    }
+  }
+  using Fn = ssize_t (*)(int, void*, size_t);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "read"));
+  return real(fd, buf, n);
+}
+
+GRADED_TEST(
+    Hidden, ReadsThatFindNothingAreRetried, 2,
+    "README §Server — after poll, read(2) may still fail with EAGAIN or EINTR: look again") {
+  ipclab::Pipe stop = ipclab::make_pipe();
+  std::atomic<bool> ready{false}, done{false};
+  lab::ServerStats stats;
+  std::string error;
+  lab::ServerOptions opts;
+  opts.stop_fd = stop.read.get();
+  opts.on_ready = [&](const std::string&) { ready = true; };
+  std::thread server([&] {
+    try {
+      stats = lab::run_server(opts);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    done = true;
+  });
+  if (grader::wait_until([&] { return ready.load() || done.load(); }, 10'000ms) && ready) {
+    lab::CallOptions o;
+    o.client_id = "reread";
+    o.timeout = 10'000ms;
+    const std::string reply_path = lab::client_fifo_path(o.client_id);
+    struct Case {
+      std::string path;
+      int err;
+      const char* name;
+    };
+    const Case cases[] = {{lab::server_fifo_path(), EAGAIN, "EAGAIN"},
+                          {lab::server_fifo_path(), EINTR, "EINTR"},
+                          {reply_path, EAGAIN, "EAGAIN"},
+                          {reply_path, EINTR, "EINTR"}};
+    for (const auto& [path, err, name] : cases) {
+      fail_next_read(path, err);
+      try {  // nothing may escape while the server thread runs
+        EXPECT_EQ(lab::call("2 * 21", o), (lab::Reply{lab::Status::kOk, 42, ""}))
+            << "a read of " << path << " failed once with " << name;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "a read of " << path << " failed once with " << name << ": call() threw "
+                      << e.what();
+      }
+      read_armed = false;
+    }
+  }
+  ipclab::write_full(stop.write.get(), "x");
+  if (!grader::wait_until([&] { return done.load(); }, 10'000ms)) {
+    ADD_FAILURE() << "run_server did not return after stop_fd became readable";
+    server.detach();  // the watchdog ends the test process
+    return;
+  }
+  server.join();
+  ASSERT_TRUE(ready) << "run_server never called on_ready; error: " << error;
+  EXPECT_EQ(error, "") << "run_server ended on a read that failed once";
+  EXPECT_EQ(stats.replies, 4u);
 }

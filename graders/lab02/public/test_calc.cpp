@@ -60,9 +60,10 @@ GRADED_TEST(Calc, EvaluatesAllFiveOperators, 2, "README §Arithmetic") {
 }
 
 GRADED_TEST(Calc, MalformedIsUsageError, 2, "README §Arithmetic — one operation, nothing else") {
-  for (const char* bad : {"", "   ", "5", "5 +", "+ 5", "5 ^ 3", "five + 3", "5 + 3 + 2", "(5 + 3)",
-                          "5 + - 3", "5 3", "1 + 2x", "99999999999999999999 + 1",
-                          "9223372036854775808 + 0", "-9223372036854775809 - 0"}) {
+  for (const char* bad :
+       {"", "   ", "5", "5 +", "+ 5", "5 ^ 3", "five + 3", "5 + 3 + 2", "(5 + 3)", "5 + - 3",
+        "- + 3", "+ * 2", "5 * - ", "5 3", "1 + 2x", "99999999999999999999 + 1",
+        "9223372036854775808 + 0", "-9223372036854775809 - 0"}) {
     try {
       lab::parse_expression(bad);
       ADD_FAILURE() << "parse_expression(\"" << bad << "\") did not throw UsageError";
