@@ -8,8 +8,9 @@ namespace ipclab::lab02 {
 Reply call([[maybe_unused]] std::string_view expression, [[maybe_unused]] const CallOptions& opts) {
   // TODO(lab02):
   //  1. encode the request first (a bad one touches no FIFO);
-  //  2. mkfifo your reply FIFO (replace a stale one) and open it for reading so that the
-  //     open does not block, *before* the server can try to answer;
+  //  2. mkfifo your reply FIFO, mode 0600 (replace a stale one; anything else at that path
+  //     is an error, left alone) and open it for reading so that the open does not block,
+  //     *before* the server can try to answer;
   //  3. open the server's FIFO for writing without blocking; no FIFO or no reader means
   //     "not there yet": retry with a growing pause until the deadline (ServerNotRunning);
   //  4. send the request with one write(2); a full server FIFO (EAGAIN) means: wait for

@@ -23,7 +23,8 @@ ServerStats run_server([[maybe_unused]] const ServerOptions& opts) {
   //  1. make sure no other server is alive here (the single-instance lock,
   //     ipclab::InstanceLock::acquire(kServerLockName) from ipclab/instance_lock.hpp, that
   //     you hold until you return); if one is, throw AlreadyRunning and touch nothing;
-  //  2. replace a FIFO left at server_fifo_path() by a killed server, mkfifo a new one;
+  //  2. replace a FIFO left at server_fifo_path() by a killed server, mkfifo a new one
+  //     (mode 0600);
   //  3. open it so that this open cannot block and later reads never see end-of-file
   //     (every descriptor here and in open_reply_fifo with O_CLOEXEC);
   //  4. call opts.on_ready, then poll the FIFO and opts.stop_fd; split what you read into
