@@ -123,6 +123,15 @@ inline bool sleeps_with_open(pid_t pid, const std::string& path) {
   return fds_open_on(pid, path) > 0 && ipclab::process_state(pid) == 'S';
 }
 
+/// Watches process `pid` for `watch`: the CPU seconds it used if that passed 0.3 s (a busy
+/// loop), nullopt if it stayed asleep.
+inline std::optional<double> busy_cpu(pid_t pid, grader::Timeout watch) {
+  const double before = grader::cpu_seconds(pid);
+  if (!grader::wait_until([&] { return grader::cpu_seconds(pid) - before > 0.3; }, watch))
+    return std::nullopt;
+  return grader::cpu_seconds(pid) - before;
+}
+
 /// How process `pid` treats SIGPIPE, from /proc/<pid>/status: "default", "ignored",
 /// "caught" or "blocked".
 inline std::string sigpipe_disposition(pid_t pid) {
