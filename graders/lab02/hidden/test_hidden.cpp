@@ -3,11 +3,11 @@
 #include <dlfcn.h>      // dlsym, RTLD_NEXT
 #include <signal.h>     // SIGKILL
 #include <sys/ioctl.h>  // ioctl, FIONREAD
+#include <sys/mman.h>   // mmap, mprotect
 #include <sys/stat.h>   // chmod, mkdir
 
 #include <atomic>   // std::atomic
 #include <cstring>  // std::memcpy
-#include <memory>   // std::unique_ptr
 #include <mutex>    // std::mutex
 #include <random>   // std::mt19937_64
 #include <thread>   // std::thread
@@ -364,14 +364,20 @@ GRADED_TEST(Hidden, ParseReadsOnlyItsView, 1,
   EXPECT_EQ(lab::parse_expression(std::string_view(text).substr(0, 11)),
             (lab::Expr{12, lab::Op::kMul, 34567}))
       << "parse_expression(\"12 * 34567 \") read past its view";
-  // Views that end exactly where their memory ends (no '\0' after them).
+  // Views that end exactly where readable memory ends: one byte more is a SIGSEGV.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* const map =
+      ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  char* const end = static_cast<char*>(map) + page;
+  ASSERT_EQ(::mprotect(end, page, PROT_NONE), 0);
   for (const std::string_view bad : {"5 +", "7 - -", "-", "5", "5 * "}) {
-    const auto heap = std::make_unique<char[]>(bad.size());
-    std::memcpy(heap.get(), bad.data(), bad.size());
-    EXPECT_THROW(lab::parse_expression(std::string_view(heap.get(), bad.size())),
-                 ipclab::UsageError)
+    char* const start = end - bad.size();
+    std::memcpy(start, bad.data(), bad.size());
+    EXPECT_THROW(lab::parse_expression(std::string_view(start, bad.size())), ipclab::UsageError)
         << bad;
   }
+  ::munmap(map, 2 * page);
 }
 
 GRADED_TEST(Hidden, EveryDescriptorIsCloseOnExec, 2,
