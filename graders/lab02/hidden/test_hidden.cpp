@@ -86,7 +86,13 @@ class InProcessServer {
   InProcessServer(const InProcessServer&) = delete;
   InProcessServer& operator=(const InProcessServer&) = delete;
   ~InProcessServer() {
-    if (thread_.joinable()) stop();
+    if (!thread_.joinable()) return;
+    try {
+      stop();
+    } catch (const std::exception& e) {  // a destructor must not throw: report it instead
+      ADD_FAILURE() << "stopping run_server: " << e.what();
+      thread_.detach();
+    }
   }
   /// Waits until run_server has called on_ready; false if it did not (see error()).
   bool ready() {
