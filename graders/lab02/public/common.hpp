@@ -22,7 +22,8 @@
 #include "ipclab/clock.hpp"  // Deadline
 #include "ipclab/error.hpp"  // UsageError, SysError
 #include "ipclab/fd.hpp"
-#include "ipclab/io.hpp"  // write_full, read_file
+#include "ipclab/io.hpp"       // write_full, read_file
+#include "ipclab/process.hpp"  // process_state
 #include "lab02/calc.hpp"
 
 using namespace std::chrono_literals;
@@ -97,6 +98,38 @@ inline bool is_fifo(const std::string& path) {
 inline ino_t inode(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+/// How many descriptors process `pid` (0: this one) has open on `path`; `leaky` gets
+/// " FD" for each of them without close-on-exec (O_CLOEXEC, from /proc/<pid>/fdinfo).
+inline int fds_open_on(pid_t pid, const std::string& path, std::string* leaky = nullptr) {
+  const std::string proc = pid == 0 ? std::string("/proc/self") : fmt::format("/proc/{}", pid);
+  int count = 0;
+  for (const int fd : ipclab::open_fds(pid)) {
+    if (ipclab::fd_target(pid, fd) != path) continue;
+    ++count;
+    const std::string info = ipclab::read_file(fmt::format("{}/fdinfo/{}", proc, fd));
+    const auto at = info.find("flags:");
+    const unsigned long flags =
+        at == std::string::npos ? 0 : std::stoul(info.substr(at + 6), nullptr, 8);
+    if (leaky != nullptr && (flags & O_CLOEXEC) == 0) *leaky += fmt::format(" {}", fd);
+  }
+  return count;
+}
+
+/// True while process `pid` has `path` open and sleeps (state S): a calc_client in the
+/// poll(2) that follows its open of `path`.
+inline bool sleeps_with_open(pid_t pid, const std::string& path) {
+  return fds_open_on(pid, path) > 0 && ipclab::process_state(pid) == 'S';
+}
+
+/// Watches process `pid` for `watch`: the CPU seconds it used if that passed 0.3 s (a busy
+/// loop), nullopt if it stayed asleep.
+inline std::optional<double> busy_cpu(pid_t pid, grader::Timeout watch) {
+  const double before = grader::cpu_seconds(pid);
+  if (!grader::wait_until([&] { return grader::cpu_seconds(pid) - before > 0.3; }, watch))
+    return std::nullopt;
+  return grader::cpu_seconds(pid) - before;
 }
 
 /// How process `pid` treats SIGPIPE, from /proc/<pid>/status: "default", "ignored",

@@ -7,10 +7,11 @@
 namespace ipclab::lab02 {
 
 Expr parse_expression([[maybe_unused]] std::string_view text) {
-  // TODO(lab02): walk the text once: blanks, a number ([+-]?digits, within int64_t: build
-  // the magnitude in std::uint64_t and check before each digit), blanks, one operator,
-  // blanks, a number, blanks, end. Anything else throws ipclab::UsageError with a message
-  // that begins with "malformed expression" and says what was expected.
+  // TODO(lab02): walk the text once, never reading past text.size(): blanks, a number
+  // ([+-]?digits, within int64_t: build the magnitude in std::uint64_t and check before
+  // each digit), blanks, one operator, blanks, a number, blanks, end. Anything else throws
+  // ipclab::UsageError with a message that begins with "malformed expression" and says
+  // what was expected.
   throw NotImplemented("TODO(lab02): implement parse_expression() in src/calc.cpp");
 }
 

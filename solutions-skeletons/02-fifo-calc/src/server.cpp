@@ -23,10 +23,13 @@ ServerStats run_server([[maybe_unused]] const ServerOptions& opts) {
   //  1. make sure no other server is alive here (the single-instance lock,
   //     ipclab::InstanceLock::acquire(kServerLockName) from ipclab/instance_lock.hpp, that
   //     you hold until you return); if one is, throw AlreadyRunning and touch nothing;
-  //  2. replace a FIFO left at server_fifo_path() by a killed server, mkfifo a new one;
-  //  3. open it so that this open cannot block and later reads never see end-of-file;
+  //  2. replace a FIFO left at server_fifo_path() by a killed server, mkfifo a new one
+  //     (mode 0600);
+  //  3. open it so that this open cannot block and later reads never see end-of-file
+  //     (every descriptor here and in open_reply_fifo with O_CLOEXEC);
   //  4. call opts.on_ready, then poll the FIFO and opts.stop_fd; split what you read into
-  //     lines, answer each with compute() through open_reply_fifo + send_reply;
+  //     lines, answer each with compute() through open_reply_fifo + send_reply (a read
+  //     that fails with EINTR or EAGAIN after poll is no error: poll again);
   //  5. on the way out (stop_fd readable, or an exception) remove the FIFO, then let go of
   //     the lock. Owning each resource with an object makes every way out do it.
   throw NotImplemented("TODO(lab02): implement run_server() in src/server.cpp");
