@@ -1,11 +1,16 @@
 // Lab 14 hidden grader: a fuzz corpus of damaged files, gets without system calls, a reader
-// racing a writer, overwrites and deletes.
+// racing a writer, overwrites and deletes; each header field checked alone, a header changed
+// under an open Db, used_slots, a failed create, close-on-exec descriptors.
+#include <fcntl.h>          // fcntl, FD_CLOEXEC
 #include <linux/seccomp.h>  // SECCOMP_MODE_STRICT
+#include <signal.h>         // signal, SIGXFSZ
 #include <sys/prctl.h>      // prctl
+#include <sys/resource.h>   // setrlimit, RLIMIT_FSIZE
 #include <sys/syscall.h>    // SYS_exit
 #include <unistd.h>         // syscall
 
-#include <random>  // std::mt19937_64
+#include <filesystem>  // std::filesystem::directory_iterator, canonical
+#include <random>      // std::mt19937_64
 
 #include "../public/common.hpp"
 
@@ -16,9 +21,13 @@ using grader::run;
 using lab14_test::create_db;
 using lab14_test::Db;
 using lab14_test::db_path;
+using lab14_test::expect_all_report_corrupt;
 using lab14_test::first_bad_key;
+using lab14_test::header_of;
 using lab14_test::key_of;
 using lab14_test::last_committed;
+using lab14_test::poke;
+using lab14_test::read_bytes;
 using lab14_test::writer_argv;
 
 GRADED_TEST(Hidden, FuzzCorpusOfDamagedFilesNeverCrashes, 4,
@@ -172,4 +181,254 @@ GRADED_TEST(Hidden, OverwritesAndDeletesKeepTheLatestValue, 2, "README §The fil
   EXPECT_EQ(st.keys, 9u);
   EXPECT_EQ(st.tombstones, 1u);
   EXPECT_LE(st.slots, 2048u) << "overwrites must reuse the key's slot, not take new ones";
+}
+
+// ---- each header field alone; a header changed under an open Db -----------------------------
+
+GRADED_TEST(Hidden, EveryHeaderFieldIsCheckedAlone, 2,
+            "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "
+            "trusting it") {
+  using lab::Header;
+  const auto f = lab14_test::make_valid("fields.db");
+  const std::string good = read_bytes(f);
+  const Header h0 = header_of(good);
+  const std::uint64_t ioff = lab::index_offset(h0.index_ref);
+  const unsigned log2 = lab::index_log2_slots(h0.index_ref);
+  struct Damage {
+    const char* what;
+    void (*apply)(Header&, std::uint64_t ioff, unsigned log2);
+  };
+  // Each damage alone, with header_crc recomputed: only the field's own check can catch it.
+  const Damage damages[] = {
+      {"header_size doubled", [](Header& h, auto, auto) { h.header_size *= 2; }},
+      {"align 16", [](Header& h, auto, auto) { h.align = 16; }},
+      {"max_key one more", [](Header& h, auto, auto) { h.max_key += 1; }},
+      {"max_value one less", [](Header& h, auto, auto) { h.max_value -= 1; }},
+      {"an index of 512 slots (fewer than 1024)",
+       [](Header& h, std::uint64_t at, auto) { h.index_ref = lab::make_index_ref(at, 9); }},
+      {"an index at offset 0, over the header",
+       [](Header& h, auto, unsigned l2) { h.index_ref = lab::make_index_ref(0, l2); }},
+      {"file_size below kMinSize (still above heap_end)",
+       [](Header& h, auto, auto) { h.file_size = lab::align_up(h.heap_end, lab::kAlign); }},
+      {"file_size not a multiple of 8 (and below the real size)",
+       [](Header& h, auto, auto) { h.file_size -= 4; }},
+  };
+  ASSERT_LT(h0.heap_end + lab::kAlign, lab::kMinSize) << "the test needs a small heap";
+  const auto g = db_path("damaged.db");
+  for (const auto& d : damages) {
+    Header h = h0;
+    d.apply(h, ioff, log2);
+    h.header_crc = lab::crc32c(&h, lab::kHeaderCrcBytes);
+    std::string bad = good;
+    std::memcpy(bad.data(), &h, sizeof h);
+    lab14_test::write_bytes(g, bad);
+    expect_all_report_corrupt(g, std::string(d.what) + " (header CRC right)");
+  }
+}
+
+GRADED_TEST(Hidden, IndexDamagedUnderAnOpenDbIsReportedAtTheRemap, 2,
+            "README §Pitfalls 5 — a remap reads a header another process wrote: check "
+            "file_size and index_ref again") {
+  using lab::Header;
+  const auto f = lab14_test::make_valid("remap.db");
+  const std::string good = read_bytes(f);
+  const Header h0 = header_of(good);
+  const std::uint64_t ioff = lab::index_offset(h0.index_ref);
+  const unsigned log2 = lab::index_log2_slots(h0.index_ref);
+  const struct {
+    const char* what;
+    std::size_t field;
+    std::uint64_t value;
+  } damages[] = {
+      {"an index of 512 slots (fewer than 1024)", offsetof(Header, index_ref),
+       lab::make_index_ref(ioff, 9)},
+      {"an index at offset 0, over the header", offsetof(Header, index_ref),
+       lab::make_index_ref(0, log2)},
+      {"an index of 2^20 slots, past the end of the file", offsetof(Header, index_ref),
+       lab::make_index_ref(ioff, 20)},
+      {"file_size 2 MiB, past the end of the file", offsetof(Header, file_size),
+       std::uint64_t{2} << 20},
+  };
+  for (const auto& d : damages) {
+    lab14_test::write_bytes(f, good);
+    // In a child: a get that follows such a header may crash.
+    grader::Child reader(
+        [&] {
+          Db db = Db::open(f);
+          ASSERT_TRUE(db.get("d00000007").has_value());
+          // Another process's stores: the field (damaged), then the generation.
+          poke(f, d.field, d.value);
+          poke(f, offsetof(Header, generation), h0.generation + 1);
+          try {
+            (void)db.get("d00000007");
+            ADD_FAILURE() << "get() after the header changed to " << d.what
+                          << " and the generation was bumped returned instead of throwing "
+                             "CorruptDatabase";
+          } catch (const lab::CorruptDatabase&) {
+          }
+        },
+        "reader");
+    const auto r = reader.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << d.what << ":\n" << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, WriterCatchesUpWithAnIndexWhoseGenerationBumpWasLost, 2,
+            "README §Pitfalls 4 — after taking the lock, compare index_ref too: a writer killed "
+            "before its generation bump leaves generation unchanged") {
+  using lab::Header;
+  const auto f = db_path("lost-bump.db");
+  Db a = Db::create(f, 64 * 1024, {.sync = false});
+  a.put("first", "1");
+  Db b = Db::open(f, {.sync = false});
+  // b grows the file well past what its next index needs; a remaps to the grown file.
+  for (int i = 0; i < 3; ++i) b.put(fmt::format("big{}", i), std::string(lab::kMaxValue, 'x'));
+  ASSERT_EQ(a.get("first"), std::optional<std::string_view>("1"));
+  const Header grown = header_of(read_bytes(f));
+  // b rebuilds the index (no growth needed), as a writer killed before its generation
+  // bump would leave it: index_ref new, generation as a last saw it.
+  const std::uint64_t slots = b.stats().slots;
+  b.begin();
+  for (int i = 0; b.stats().slots == slots; ++i) {
+    b.put(fmt::format("r{:05}", i), "v");
+    ASSERT_LT(i, 100'000) << "the index never grew";
+  }
+  b.commit();
+  const Header rebuilt = header_of(read_bytes(f));
+  ASSERT_NE(rebuilt.index_ref, grown.index_ref);
+  ASSERT_EQ(rebuilt.file_size, grown.file_size)
+      << "the test needs a rebuild without growth (3 MiB of values grew the file first)";
+  poke(f, offsetof(Header, generation), grown.generation);
+  a.put("after", "2");  // a transaction: a must find the index b made
+  Db c = Db::open(f);
+  EXPECT_EQ(c.get("after"), std::optional<std::string_view>("2"))
+      << "a writer whose generation was current but whose index_ref was old wrote into the "
+         "old index: the key is lost";
+  EXPECT_EQ(c.get("first"), std::optional<std::string_view>("1"));
+}
+
+// ---- get, used_slots, create, descriptors ----------------------------------------------------
+
+GRADED_TEST(Hidden, GetSkipsTheDamagedRecordOfAnotherKey, 2,
+            "README §Pitfalls 6 — get reads the records of the slots with its key's tag only") {
+  const auto f = lab14_test::make_valid("other-tag.db");
+  std::string bytes = read_bytes(f);
+  const lab::Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  const std::string damaged = "d00000042";
+  const std::uint64_t off = lab14_test::record_offset_of(bytes, damaged);
+  ASSERT_NE(off, 0u) << "the grader could not find " << damaged << "'s record";
+  std::uint64_t at = mask + 1;  // the slot that holds it
+  for (std::uint64_t i = 0; i <= mask; ++i) {
+    std::uint64_t s = 0;
+    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+    if (lab::slot_live(s) && lab::slot_offset(s) == off) at = i;
+  }
+  ASSERT_LE(at, mask);
+  bytes[off + sizeof(lab::RecordHead) + damaged.size() + 10] ^= 0x01;  // one value bit
+  lab14_test::write_bytes(f, bytes);
+  // A key never inserted whose probe starts at that slot, with another tag.
+  std::string absent;
+  for (int n = 0; absent.empty(); ++n) {
+    const std::string k = fmt::format("absent{}", n);
+    if ((lab::key_tag(k) & mask) == at && lab::key_tag(k) != lab::key_tag(damaged)) absent = k;
+  }
+  Db db = Db::open(f);
+  try {
+    EXPECT_FALSE(db.get(absent).has_value()) << absent << " was never inserted";
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "get(\"" << absent << "\") probes slot " << at << ", which holds " << damaged
+                  << " (damaged) under another tag: it must skip that slot without "
+                  << "reading the record, not report: " << e.what();
+  }
+  auto g = run({"mmapdb", "get", f, absent});
+  expect_exit(g, 1);
+  EXPECT_EQ(g.err, "error: key not found\n") << g.describe();
+}
+
+GRADED_TEST(Hidden, UsedSlotsCountsAReusedTombstoneOnce, 1,
+            "README §The file and the API — used_slots: the non-empty slots; a put raises it only "
+            "if it took an empty slot") {
+  const auto f = db_path("used.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  for (int round = 0; round < 20; ++round) {
+    db.put("again", "v");
+    ASSERT_TRUE(db.del("again"));
+  }
+  db.put("again", "last");
+  const std::string bytes = read_bytes(f);
+  const lab::Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  std::uint64_t non_empty = 0;
+  for (std::uint64_t i = 0; i < std::uint64_t{1} << lab::index_log2_slots(h.index_ref); ++i) {
+    std::uint64_t s = 0;
+    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+    non_empty += s != lab::kEmptySlot ? 1 : 0;
+  }
+  EXPECT_EQ(h.used_slots, non_empty)
+      << "used_slots must count the non-empty slots of the index: a put that reuses its "
+         "key's tombstone takes no new slot";
+}
+
+GRADED_TEST(Hidden, CreateChecksItsSize, 1,
+            "README §The file and the API — create: UsageError for a size out of range") {
+  for (const std::uint64_t size : {lab::kMinSize - 1, lab::kMaxSize + 1}) {
+    const auto f = db_path(fmt::format("size{}.db", size));
+    EXPECT_THROW((void)Db::create(f, size), ipclab::UsageError) << "Db::create(" << size << ")";
+    EXPECT_FALSE(std::filesystem::exists(f)) << "a refused create() made " << f;
+  }
+  // errno says something only after a call failed: a value left by an earlier failure
+  // must not make a create() that worked report that the file exists.
+  const auto f = db_path("errno.db");
+  errno = EEXIST;
+  EXPECT_NO_THROW((void)Db::create(f, lab::kMinSize)) << "with errno EEXIST beforehand";
+}
+
+GRADED_TEST(Hidden, FailedCreateLeavesNoFile, 1,
+            "README §The file and the API — create: no half-made database left behind") {
+  const auto f = db_path("too-big.db");
+  grader::Child creator(
+      [&] {
+        // ftruncate past RLIMIT_FSIZE fails with EFBIG once SIGXFSZ is ignored.
+        (void)::signal(SIGXFSZ, SIG_IGN);
+        const rlimit lim{128 * 1024, 128 * 1024};
+        ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+        try {
+          (void)Db::create(f, 1024 * 1024);
+          ADD_FAILURE() << "create() of a 1 MiB file under a 128 KiB RLIMIT_FSIZE succeeded";
+        } catch (const ipclab::SysError&) {
+        }
+      },
+      "creator");
+  const auto r = creator.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << "create() should throw SysError (ftruncate: EFBIG)\n" << r.describe();
+  EXPECT_EQ(lab14_test::file_size(f), 0u);
+  EXPECT_FALSE(std::filesystem::exists(f)) << "a create() that failed left its file behind";
+}
+
+GRADED_TEST(Hidden, DescriptorsAreCloseOnExec, 1,
+            "README §The file and the API — open the file with O_CLOEXEC") {
+  const auto f = db_path("cloexec.db");
+  const auto expect_cloexec = [&](const char* how) {
+    const auto path = std::filesystem::canonical(f);
+    int found = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec) != path) continue;
+      const int fd = std::stoi(e.path().filename().string());
+      ++found;
+      const int flags = ::fcntl(fd, F_GETFD);
+      EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC) != 0)
+          << "the descriptor of a Db from " << how
+          << " is not close-on-exec: a program the caller execs would inherit it";
+    }
+    EXPECT_GT(found, 0) << "no descriptor of " << path << " open after " << how;
+  };
+  {
+    Db db = Db::create(f, 64 * 1024);
+    expect_cloexec("create()");
+  }
+  Db db = Db::open(f);
+  expect_cloexec("open()");
 }

@@ -87,12 +87,35 @@ inline void expect_corrupt(const grader::RunResult& r, const std::string& what) 
       << r.describe();
 }
 
+/// A small valid database with keys d00000000..d00000199 (the writer's values).
+inline std::string make_valid(const std::string& name) {
+  const auto f = db_path(name);
+  create_db(f, "64K");
+  grader::expect_exit(grader::run(writer_argv(f, "d", 200, {"--batch", "50", "--quiet"})), 0);
+  return f;
+}
+
+/// EXPECT that check, get and list of the program all report `f` corrupt.
+inline void expect_all_report_corrupt(const std::string& f, const std::string& what) {
+  expect_corrupt(grader::run({"mmapdb", "check", f}), what + ", mmapdb check");
+  expect_corrupt(grader::run({"mmapdb", "get", f, "d00000007"}), what + ", mmapdb get");
+  expect_corrupt(grader::run({"mmapdb", "list", f}), what + ", mmapdb list");
+}
+
 inline std::string read_bytes(const std::string& path) { return ipclab::read_file(path); }
 
 inline void write_bytes(const std::string& path, const std::string& data) {
   ipclab::Fd fd(ipclab::check_unix(
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open {}", path));
   ipclab::write_full(fd.get(), data);
+}
+
+/// Writes `value` at byte `at` of the file in place (as another process's stores would).
+template <class T>
+void poke(const std::string& path, std::size_t at, const T& value) {
+  ipclab::Fd fd(ipclab::check_unix(::open(path.c_str(), O_WRONLY | O_CLOEXEC), "open {}", path));
+  ipclab::check_unix(::pwrite(fd.get(), &value, sizeof value, static_cast<off_t>(at)), "pwrite {}",
+                     path);
 }
 
 inline std::uint64_t file_size(const std::string& path) {
