@@ -226,9 +226,9 @@ GRADED_TEST(Hidden, EveryHeaderFieldIsCheckedAlone, 2,
   }
 }
 
-GRADED_TEST(Hidden, IndexDamagedUnderAnOpenDbIsReportedAtTheRemap, 2,
+GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
             "README §Pitfalls 5 — a remap reads a header another process wrote: check "
-            "file_size and index_ref again") {
+            "file_size and index_ref again; a writer checks heap_end") {
   using lab::Header;
   const auto f = lab14_test::make_valid("remap.db");
   const std::string good = read_bytes(f);
@@ -270,6 +270,25 @@ GRADED_TEST(Hidden, IndexDamagedUnderAnOpenDbIsReportedAtTheRemap, 2,
         "reader");
     const auto r = reader.finish(10'000ms);
     EXPECT_TRUE(r.passed()) << d.what << ":\n" << r.describe();
+  }
+  // A writer reads heap_end afresh in every transaction: it must check it too.
+  for (const std::uint64_t heap_end : {std::uint64_t{8}, std::uint64_t{64} << 20}) {
+    lab14_test::write_bytes(f, good);
+    grader::Child writer(
+        [&] {
+          Db db = Db::open(f, {.sync = false});
+          poke(f, offsetof(Header, heap_end), heap_end);
+          try {
+            db.put("d00000007", "new value");
+            ADD_FAILURE() << "put() with heap_end " << heap_end
+                          << " (outside [4096, file_size)) returned instead of throwing "
+                             "CorruptDatabase";
+          } catch (const lab::CorruptDatabase&) {
+          }
+        },
+        "writer");
+    const auto r = writer.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << "heap_end " << heap_end << ":\n" << r.describe();
   }
 }
 
@@ -431,4 +450,24 @@ GRADED_TEST(Hidden, DescriptorsAreCloseOnExec, 1,
   }
   Db db = Db::open(f);
   expect_cloexec("open()");
+}
+
+GRADED_TEST(Hidden, HeapFilledToTheEndOfTheFileIsValid, 1,
+            "README §The file and the API — heap_end may reach file_size: the next put grows "
+            "the file") {
+  using lab::Header;
+  const auto f = lab14_test::make_valid("full.db");
+  const Header h = header_of(read_bytes(f));
+  poke(f, offsetof(Header, heap_end), h.file_size);  // the free bytes taken by dead records
+  auto c = run({"mmapdb", "check", f});
+  expect_exit(c, 0);
+  {
+    Db db = Db::open(f, {.sync = false});
+    EXPECT_EQ(first_bad_key(db, "d", 200), "");
+    db.put("one-more", "value");
+    EXPECT_GT(db.mapped_size(), h.file_size) << "a put into a full heap must grow the file";
+  }
+  Db again = Db::open(f);
+  EXPECT_EQ(again.get("one-more"), std::optional<std::string_view>("value"));
+  EXPECT_EQ(first_bad_key(again, "d", 200), "");
 }
