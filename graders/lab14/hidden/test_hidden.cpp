@@ -248,6 +248,7 @@ GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
        lab::make_index_ref(ioff, 20)},
       {"file_size 2 MiB, past the end of the file", offsetof(Header, file_size),
        std::uint64_t{2} << 20},
+      {"file_size 32 KiB, below kMinSize", offsetof(Header, file_size), std::uint64_t{32} << 10},
   };
   for (const auto& d : damages) {
     lab14_test::write_bytes(f, good);
