@@ -22,6 +22,7 @@ using lab14_test::create_db;
 using lab14_test::Db;
 using lab14_test::db_path;
 using lab14_test::expect_all_report_corrupt;
+using lab14_test::expect_corrupt;
 using lab14_test::first_bad_key;
 using lab14_test::header_of;
 using lab14_test::key_of;
@@ -337,15 +338,9 @@ GRADED_TEST(Hidden, GetSkipsTheDamagedRecordOfAnotherKey, 2,
   const std::uint64_t ioff = lab::index_offset(h.index_ref);
   const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
   const std::string damaged = "d00000042";
-  const std::uint64_t off = lab14_test::record_offset_of(bytes, damaged);
+  const auto [slot_at, off] = lab14_test::locate(bytes, damaged);
   ASSERT_NE(off, 0u) << "the grader could not find " << damaged << "'s record";
-  std::uint64_t at = mask + 1;  // the slot that holds it
-  for (std::uint64_t i = 0; i <= mask; ++i) {
-    std::uint64_t s = 0;
-    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
-    if (lab::slot_live(s) && lab::slot_offset(s) == off) at = i;
-  }
-  ASSERT_LE(at, mask);
+  const std::uint64_t at = (slot_at - ioff) / 8;                       // the slot that holds it
   bytes[off + sizeof(lab::RecordHead) + damaged.size() + 10] ^= 0x01;  // one value bit
   lab14_test::write_bytes(f, bytes);
   // A key never inserted whose probe starts at that slot, with another tag.
@@ -471,4 +466,79 @@ GRADED_TEST(Hidden, HeapFilledToTheEndOfTheFileIsValid, 1,
   Db again = Db::open(f);
   EXPECT_EQ(again.get("one-more"), std::optional<std::string_view>("value"));
   EXPECT_EQ(first_bad_key(again, "d", 200), "");
+}
+
+namespace {
+
+/// The bytes of a record of `key` and `value` with its CRC right (padding included).
+std::string record_bytes(const std::string& key, const std::string& value) {
+  std::string rec(lab::record_size(key.size(), value.size()), '\0');
+  lab::RecordHead head{};
+  head.key_len = static_cast<std::uint16_t>(key.size());
+  head.value_len = static_cast<std::uint32_t>(value.size());
+  std::memcpy(rec.data(), &head, sizeof head);
+  std::memcpy(rec.data() + sizeof head, key.data(), key.size());
+  std::memcpy(rec.data() + sizeof head + key.size(), value.data(), value.size());
+  head.crc = lab::record_crc(reinterpret_cast<const lab::RecordHead*>(rec.data()));
+  std::memcpy(rec.data(), &head, sizeof head);
+  return rec;
+}
+
+void put_u64(std::string& bytes, std::uint64_t at, std::uint64_t v) {
+  std::memcpy(bytes.data() + at, &v, sizeof v);
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
+            "README §Pitfalls 6 — a slot's offset and a record's lengths come from the file: "
+            "check them, even when the CRC matches") {
+  using lab::Header;
+  const auto f = lab14_test::make_valid("crafted.db");
+  const std::string good = read_bytes(f);
+  const Header h = header_of(good);
+  const std::string key7 = "d00000007";
+  const auto [slot7, rec7] = lab14_test::locate(good, key7);
+  ASSERT_NE(rec7, 0u) << "the grader could not find " << key7 << "'s record";
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  {
+    // A record with a key of kMaxKey + 1 bytes appended at heap_end, named by a slot with
+    // its key's tag at the first free place of its probe sequence.
+    std::string bytes = good;
+    const std::string key(lab::kMaxKey + 1, 'k');
+    const std::string rec = record_bytes(key, "v");
+    ASSERT_LE(h.heap_end + rec.size(), h.file_size) << "the test needs room for the record";
+    bytes.replace(h.heap_end, rec.size(), rec);
+    put_u64(bytes, offsetof(Header, heap_end), h.heap_end + rec.size());
+    const std::uint32_t tag = lab::key_tag(key);
+    for (std::uint64_t i = tag & mask;; i = (i + 1) & mask) {
+      std::uint64_t s = 0;
+      std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+      if (s != lab::kEmptySlot) continue;
+      put_u64(bytes, ioff + i * 8, lab::make_slot(h.heap_end, tag));
+      break;
+    }
+    lab14_test::write_bytes(f, bytes);
+    expect_corrupt(run({"mmapdb", "check", f}), "a record with a key of 1025 bytes, mmapdb check");
+    expect_corrupt(run({"mmapdb", "list", f}), "a record with a key of 1025 bytes, mmapdb list");
+  }
+  {
+    // d00000007's record, copied whole into the header page's unused bytes and named there.
+    std::string bytes = good;
+    const std::uint64_t at = 2048;
+    const std::string rec = record_bytes(key7, lab::test_value(key7));
+    ASSERT_EQ(good.compare(rec7, rec.size(), rec), 0) << "the grader's copy of " << key7;
+    bytes.replace(at, rec.size(), rec);
+    put_u64(bytes, slot7, lab::make_slot(at, lab::key_tag(key7)));
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, "a slot naming a record inside the header page");
+  }
+  {
+    // d00000007's slot names an offset 1 GiB past the file.
+    std::string bytes = good;
+    put_u64(bytes, slot7, lab::make_slot(std::uint64_t{1} << 30, lab::key_tag(key7)));
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, "a slot naming an offset 1 GiB past the file");
+  }
 }

@@ -130,8 +130,12 @@ inline lab::Header header_of(const std::string& bytes) {
   return h;
 }
 
-/// The offset of `key`'s record, found by walking the index as the layout says; 0 if absent.
-inline std::uint64_t record_offset_of(const std::string& bytes, const std::string& key) {
+/// Where `key` is in the index: the offset of its slot in the file and of its record, found
+/// by walking the index as the layout says; {0, 0} if absent.
+struct Located {
+  std::uint64_t slot_at = 0, record_at = 0;
+};
+inline Located locate(const std::string& bytes, const std::string& key) {
   using namespace ipclab::lab14;
   const Header h = header_of(bytes);
   const std::uint64_t ioff = index_offset(h.index_ref);
@@ -139,16 +143,22 @@ inline std::uint64_t record_offset_of(const std::string& bytes, const std::strin
   const std::uint32_t tag = key_tag(key);
   for (std::uint64_t n = 0, i = tag & mask; n <= mask; ++n, i = (i + 1) & mask) {
     std::uint64_t s = 0;
-    if (ioff + i * 8 + 8 > bytes.size()) return 0;
+    if (ioff + i * 8 + 8 > bytes.size()) return {};
     std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
-    if (s == kEmptySlot) return 0;
+    if (s == kEmptySlot) return {};
     if (!slot_live(s) || slot_tag(s) != tag) continue;
     const std::uint64_t off = slot_offset(s);
     RecordHead r{};
     std::memcpy(&r, bytes.data() + off, sizeof r);
-    if (bytes.compare(off + sizeof r, r.key_len, key) == 0 && r.key_len == key.size()) return off;
+    if (bytes.compare(off + sizeof r, r.key_len, key) == 0 && r.key_len == key.size())
+      return {ioff + i * 8, off};
   }
-  return 0;
+  return {};
+}
+
+/// The offset of `key`'s record, found by walking the index as the layout says; 0 if absent.
+inline std::uint64_t record_offset_of(const std::string& bytes, const std::string& key) {
+  return locate(bytes, key).record_at;
 }
 
 }  // namespace lab14_test
