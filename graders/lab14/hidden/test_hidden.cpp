@@ -186,15 +186,33 @@ GRADED_TEST(Hidden, OverwritesAndDeletesKeepTheLatestValue, 2, "README §The fil
 
 // ---- each header field alone; a header changed under an open Db -----------------------------
 
+namespace {
+
+/// make_valid's file with its bytes, its header and where its index is.
+struct ValidFile {
+  std::string path, good;
+  lab::Header h0{};
+  std::uint64_t ioff = 0;
+  unsigned log2 = 0;
+};
+
+ValidFile valid_file(const std::string& name) {
+  ValidFile v;
+  v.path = lab14_test::make_valid(name);
+  v.good = read_bytes(v.path);
+  v.h0 = header_of(v.good);
+  v.ioff = lab::index_offset(v.h0.index_ref);
+  v.log2 = lab::index_log2_slots(v.h0.index_ref);
+  return v;
+}
+
+}  // namespace
+
 GRADED_TEST(Hidden, EveryHeaderFieldIsCheckedAlone, 2,
             "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "
             "trusting it") {
   using lab::Header;
-  const auto f = lab14_test::make_valid("fields.db");
-  const std::string good = read_bytes(f);
-  const Header h0 = header_of(good);
-  const std::uint64_t ioff = lab::index_offset(h0.index_ref);
-  const unsigned log2 = lab::index_log2_slots(h0.index_ref);
+  const auto [f, good, h0, ioff, log2] = valid_file("fields.db");
   struct Damage {
     const char* what;
     void (*apply)(Header&, std::uint64_t ioff, unsigned log2);
@@ -231,11 +249,7 @@ GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
             "README §Pitfalls 5 — a remap reads a header another process wrote: check "
             "file_size and index_ref again; a writer checks heap_end") {
   using lab::Header;
-  const auto f = lab14_test::make_valid("remap.db");
-  const std::string good = read_bytes(f);
-  const Header h0 = header_of(good);
-  const std::uint64_t ioff = lab::index_offset(h0.index_ref);
-  const unsigned log2 = lab::index_log2_slots(h0.index_ref);
+  const auto [f, good, h0, ioff, log2] = valid_file("remap.db");
   const struct {
     const char* what;
     std::size_t field;
