@@ -202,3 +202,59 @@ GRADED_TEST(Hidden, LeftoversOfAKilledRunAreReplaced, 1,
   (void)stale_shm.remove();  // if the program did not
   (void)stale_sem.remove();
 }
+
+GRADED_TEST(Hidden, BadArgumentsThrowUsageError, 2,
+            "README §The API you implement — UsageError for bad arguments, each checked alone") {
+  using ipclab::UsageError;
+  // band_of: 1 <= workers, 0 <= index < workers, height >= 0.
+  EXPECT_THROW((void)lab::band_of(10, 0, 0), UsageError) << "band_of(10, 0, 0)";
+  EXPECT_THROW((void)lab::band_of(10, 3, -1), UsageError) << "band_of(10, 3, -1)";
+  EXPECT_THROW((void)lab::band_of(10, 3, 3), UsageError) << "band_of(10, 3, 3)";
+  EXPECT_THROW((void)lab::band_of(-1, 3, 0), UsageError) << "band_of(-1, 3, 0)";
+  EXPECT_NO_THROW((void)lab::band_of(0, 1, 0)) << "band_of(0, 1, 0): an empty image, one band";
+  // filter_rows: width and height >= 1, 0 <= begin <= end <= height, radius 1..64.
+  const Image img = random_image(4, 3, 41);
+  Image out(4, 3);
+  const lab::FilterSpec gray{lab::Filter::kGray, 1};
+  const struct {
+    const char* what;
+    int width, height;
+    lab::FilterSpec spec;
+    lab::Band band;
+  } bad[] = {
+      {"width 0", 0, 3, gray, {0, 1}},
+      {"height 0", 4, 0, gray, {0, 0}},
+      {"band [-1, 2)", 4, 3, gray, {-1, 2}},
+      {"band [0, 4) of 3 rows", 4, 3, gray, {0, 4}},
+      {"band [2, 1)", 4, 3, gray, {2, 1}},
+      {"blur radius 0", 4, 3, {lab::Filter::kBlur, 0}, {0, 3}},
+      {"blur radius 65", 4, 3, {lab::Filter::kBlur, 65}, {0, 3}},
+  };
+  for (const auto& b : bad)
+    EXPECT_THROW(
+        lab::filter_rows(img.pixels.data(), out.pixels.data(), b.width, b.height, b.spec, b.band),
+        UsageError)
+        << "filter_rows with " << b.what;
+  EXPECT_NO_THROW(lab::filter_rows(img.pixels.data(), out.pixels.data(), 4, 3,
+                                   {lab::Filter::kBlur, lab::kMaxRadius}, {3, 3}))
+      << "filter_rows of an empty band at the bottom, radius 64";
+  // filter_parallel: workers 1..64, an image of at least one pixel with all its bytes.
+  lab::ParallelOptions opts;
+  opts.workers = 2;
+  Image no_cols(0, 3), no_rows(4, 0), short_pixels = img;
+  short_pixels.pixels.pop_back();
+  for (const auto& [what, in] : {std::pair<const char*, const Image&>{"width 0", no_cols},
+                                 {"height 0", no_rows},
+                                 {"pixels one byte short", short_pixels}})
+    EXPECT_THROW((void)lab::filter_parallel(in, gray, opts), UsageError)
+        << "filter_parallel of an image with " << what;
+  EXPECT_THROW((void)lab::filter_parallel(img, {lab::Filter::kBlur, 0}, opts), UsageError)
+      << "filter_parallel with blur radius 0";
+  for (const int workers : {0, lab::kMaxWorkers + 1}) {
+    opts.workers = workers;
+    EXPECT_THROW((void)lab::filter_parallel(img, gray, opts), UsageError)
+        << "filter_parallel with " << workers << " workers";
+  }
+  EXPECT_TRUE(grader::zombie_children().empty());
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
