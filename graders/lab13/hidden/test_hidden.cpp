@@ -2,6 +2,7 @@
 // the formulas, filter_parallel in-process (reaping, descriptors, WorkerFailed), a worker
 // killed from outside, SIGTERM, and leftovers of a SIGKILLed run.
 #include <signal.h>  // SIGKILL, SIGTERM
+#include <string.h>  // sigabbrev_np
 
 #include <algorithm>  // std::sort
 #include <random>     // std::mt19937_64
@@ -124,8 +125,11 @@ GRADED_TEST(Hidden, InProcessDeadWorkerThrowsWorkerFailed, 2,
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }
 
-GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
-            "README §Pitfalls 6 — check your workers while you wait") {
+namespace {
+
+/// Runs a blur with 3 workers, worker 1 stalled; sends `sig` to it once the others are
+/// gone: the master must end with exit 1 naming the signal, and remove everything.
+void signal_stalled_worker(int sig) {
   const std::string in = write_png("in.png", random_image(16, 24, 39));
   const std::string out = grader::scratch() + "/out.png";
   grader::Process p({"shm_image_filter", in, out, "--filter=blur", "--workers=3",
@@ -155,13 +159,30 @@ GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
       },
       5'000ms))
       << "expected only the stalled worker to be left";
-  (void)::kill(victim, SIGKILL);
+  (void)::kill(victim, sig);
   auto r = p.finish(5'000ms);
-  ASSERT_FALSE(r.timed_out) << "a worker was killed with SIGKILL: the master hung";
+  ASSERT_FALSE(r.timed_out) << "a worker was sent " << sigabbrev_np(sig)
+                            << ": the master hung (does the worker take the master's handler?)";
   expect_exit(r, 1);
-  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(error: worker \d+ .*signal 9)"))) << r.err;
+  EXPECT_TRUE(
+      std::regex_search(r.err, std::regex(fmt::format(R"(error: worker \d+ .*signal {})", sig))))
+      << sigabbrev_np(sig) << ": " << r.err;
   EXPECT_FALSE(lab13_test::file_exists(out));
-  lab13_test::expect_all_removed(seen, "after a worker was killed");
+  lab13_test::expect_all_removed(seen,
+                                 fmt::format("after a worker was sent SIG{}", sigabbrev_np(sig)));
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
+            "README §Pitfalls 6 — check your workers while you wait") {
+  signal_stalled_worker(SIGKILL);
+}
+
+GRADED_TEST(Hidden, WorkerTakesSigtermAndSigintWithTheDefaultAction, 2,
+            "README §The API you implement — a worker resets SIGINT and SIGTERM to SIG_DFL") {
+  signal_stalled_worker(SIGTERM);
+  signal_stalled_worker(SIGINT);
 }
 
 GRADED_TEST(Hidden, SigtermRemovesEverything, 2, "README §Pitfalls 5") {
