@@ -279,3 +279,25 @@ GRADED_TEST(Hidden, BadArgumentsThrowUsageError, 2,
   EXPECT_TRUE(grader::zombie_children().empty());
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }
+
+GRADED_TEST(Hidden, InProcessTimeoutKillsTheWorkersAndThrows, 2,
+            "README §The API you implement — past opts.timeout: kill, remove, OperationFailed") {
+  lab::ParallelOptions opts;
+  opts.workers = 2;
+  opts.hooks.stall_worker = 1;
+  opts.hooks.stall = 30'000ms;
+  opts.timeout = 1ms;  // the shortest there is: a run with a stalled worker cannot make it
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    (void)lab::filter_parallel(random_image(10, 12, 42), {lab::Filter::kGray, 1}, opts);
+    ADD_FAILURE() << "filter_parallel with a 1 ms timeout and a stalled worker returned";
+  } catch (const lab::WorkerFailed& e) {
+    ADD_FAILURE() << "expected OperationFailed (timed out), got WorkerFailed: " << e.what();
+  } catch (const ipclab::OperationFailed& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("timed out", 0), 0u) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, grader::scaled(5'000ms))
+      << "the master did not give up soon after its timeout";
+  EXPECT_TRUE(ipclab::child_pids(::getpid()).empty()) << "workers left after the timeout";
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
