@@ -564,3 +564,24 @@ GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
     expect_all_report_corrupt(f, "a slot naming an offset 1 GiB past the file");
   }
 }
+
+GRADED_TEST(Hidden, KeysOfEveryLengthRoundTrip, 1,
+            "README §The file and the API — keys of 1..1024 bytes") {
+  const auto f = db_path("long-keys.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  std::vector<std::string> keys;
+  for (const std::size_t len : {1, 8, 63, 64, 65, 100, 512, 1023, 1024}) {
+    keys.push_back(std::string(len, 'a'));
+    keys.back().back() = 'z';
+    db.put(keys.back(), lab::test_value(keys.back()));
+  }
+  Db again = Db::open(f);
+  for (const auto& k : keys) {
+    const std::string want = lab::test_value(k);
+    EXPECT_EQ(again.get(k), std::optional<std::string_view>(want))
+        << "a key of " << k.size() << " bytes";
+    std::string other = k;
+    other.back() = 'y';  // same length, one byte off: never inserted
+    EXPECT_FALSE(again.get(other).has_value()) << "a key of " << other.size() << " bytes";
+  }
+}
