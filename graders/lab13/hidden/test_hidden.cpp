@@ -257,8 +257,10 @@ GRADED_TEST(Hidden, BadArgumentsThrowUsageError, 2,
         UsageError)
         << "filter_rows with " << b.what;
   EXPECT_NO_THROW(lab::filter_rows(img.pixels.data(), out.pixels.data(), 4, 3,
-                                   {lab::Filter::kBlur, lab::kMaxRadius}, {3, 3}))
-      << "filter_rows of an empty band at the bottom, radius 64";
+                                   {lab::Filter::kBlur, lab::kMaxRadius}, {0, 3}))
+      << "filter_rows with blur radius 64";
+  EXPECT_NO_THROW(lab::filter_rows(img.pixels.data(), out.pixels.data(), 4, 3, gray, {3, 3}))
+      << "filter_rows of an empty band at the bottom";
   // filter_parallel: workers 1..64, an image of at least one pixel with all its bytes.
   lab::ParallelOptions opts;
   opts.workers = 2;
@@ -276,6 +278,11 @@ GRADED_TEST(Hidden, BadArgumentsThrowUsageError, 2,
     EXPECT_THROW((void)lab::filter_parallel(img, gray, opts), UsageError)
         << "filter_parallel with " << workers << " workers";
   }
+  opts.workers = lab::kMaxWorkers;  // the most there may be (most bands of 3 rows are empty)
+  EXPECT_NO_THROW((void)lab::filter_parallel(img, gray, opts)) << "64 workers";
+  opts.workers = 2;
+  EXPECT_NO_THROW((void)lab::filter_parallel(img, {lab::Filter::kGray, 0}, opts))
+      << "a radius is the blur's only: gray with radius 0";
   EXPECT_TRUE(grader::zombie_children().empty());
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }
