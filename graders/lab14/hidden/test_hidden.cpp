@@ -557,6 +557,27 @@ GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
     expect_all_report_corrupt(f, "a slot naming a record inside the header page");
   }
   {
+    // A key at its home slot moved two slots on, past an empty one: no probe reaches it.
+    std::string bytes = good;
+    bool moved = false;
+    for (std::uint64_t i = 0; i <= mask && !moved; ++i) {
+      std::uint64_t s[3] = {};
+      for (std::uint64_t k = 0; k < 3; ++k)
+        std::memcpy(&s[k], bytes.data() + ioff + ((i + k) & mask) * 8, 8);
+      if (!lab::slot_live(s[0]) || (lab::slot_tag(s[0]) & mask) != i || s[1] != lab::kEmptySlot ||
+          s[2] != lab::kEmptySlot)
+        continue;
+      put_u64(bytes, ioff + ((i + 2) & mask) * 8, s[0]);
+      put_u64(bytes, ioff + i * 8, lab::kEmptySlot);
+      moved = true;
+    }
+    ASSERT_TRUE(moved) << "the test needs a key at home followed by two empty slots";
+    lab14_test::write_bytes(f, bytes);
+    expect_corrupt(
+        run({"mmapdb", "check", f}),
+        "a slot two places past its key's home with an empty slot between, mmapdb check");
+  }
+  {
     // d00000007's slot names an offset 1 GiB past the file.
     std::string bytes = good;
     put_u64(bytes, slot7, lab::make_slot(std::uint64_t{1} << 30, lab::key_tag(key7)));
@@ -584,4 +605,16 @@ GRADED_TEST(Hidden, KeysOfEveryLengthRoundTrip, 1,
     other.back() = 'y';  // same length, one byte off: never inserted
     EXPECT_FALSE(again.get(other).has_value()) << "a key of " << other.size() << " bytes";
   }
+}
+
+GRADED_TEST(Hidden, CreatedFileHasMode0644, 1,
+            "README §The file and the API — create: mode 0644 (less the umask)") {
+  const auto f = db_path("mode.db");
+  const mode_t mask = ::umask(022);
+  (void)::umask(mask);
+  (void)Db::create(f, 64 * 1024);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644 & ~mask)
+      << fmt::format("mode {:o}, umask {:o}", st.st_mode & 0777, mask);
 }
