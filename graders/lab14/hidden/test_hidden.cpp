@@ -384,6 +384,23 @@ GRADED_TEST(Hidden, GetSkipsTheDamagedRecordOfAnotherKey, 2,
   EXPECT_EQ(g.err, "error: key not found\n") << g.describe();
 }
 
+namespace {
+
+/// The non-empty slots of the index the file's header names.
+std::uint64_t non_empty_slots(const std::string& bytes) {
+  const lab::Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  std::uint64_t n = 0;
+  for (std::uint64_t i = 0; i < std::uint64_t{1} << lab::index_log2_slots(h.index_ref); ++i) {
+    std::uint64_t s = 0;
+    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+    n += s != lab::kEmptySlot ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
 GRADED_TEST(Hidden, UsedSlotsCountsAReusedTombstoneOnce, 1,
             "README §The file and the API — used_slots: the non-empty slots; a put raises it only "
             "if it took an empty slot") {
@@ -394,18 +411,42 @@ GRADED_TEST(Hidden, UsedSlotsCountsAReusedTombstoneOnce, 1,
     ASSERT_TRUE(db.del("again"));
   }
   db.put("again", "last");
-  const std::string bytes = read_bytes(f);
-  const lab::Header h = header_of(bytes);
-  const std::uint64_t ioff = lab::index_offset(h.index_ref);
-  std::uint64_t non_empty = 0;
-  for (std::uint64_t i = 0; i < std::uint64_t{1} << lab::index_log2_slots(h.index_ref); ++i) {
-    std::uint64_t s = 0;
-    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
-    non_empty += s != lab::kEmptySlot ? 1 : 0;
-  }
-  EXPECT_EQ(h.used_slots, non_empty)
+  std::string bytes = read_bytes(f);
+  EXPECT_EQ(header_of(bytes).used_slots, non_empty_slots(bytes))
       << "used_slots must count the non-empty slots of the index: a put that reuses its "
          "key's tombstone takes no new slot";
+  // A key at home in slot 0, then keys until the index is rebuilt: the new index's
+  // used_slots counts every live slot of the old one, slot 0 included.
+  const std::uint64_t slots = db.stats().slots;
+  for (int i = 0;; ++i) {
+    const std::string k = fmt::format("zero{}", i);
+    if ((lab::key_tag(k) & (slots - 1)) != 0) continue;
+    db.put(k, "v");
+    break;
+  }
+  db.begin();
+  for (int i = 0; db.stats().slots == slots; ++i) {
+    db.put(fmt::format("u{:05}", i), "v");
+    ASSERT_LT(i, 100'000) << "the index never grew";
+  }
+  db.commit();
+  bytes = read_bytes(f);
+  EXPECT_EQ(header_of(bytes).used_slots, non_empty_slots(bytes))
+      << "after a rebuild, used_slots must be the live keys moved (and the new one)";
+}
+
+GRADED_TEST(Hidden, GrowthAloneBumpsTheGeneration, 1,
+            "README §The file and the API — generation: bumped after file_size or index_ref "
+            "changes") {
+  const auto f = db_path("grow-gen.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  const lab::Header before = header_of(read_bytes(f));
+  db.put("big", std::string(200 * 1024, 'b'));  // the file grows; the index does not change
+  const lab::Header after = header_of(read_bytes(f));
+  ASSERT_GT(after.file_size, before.file_size) << "a 200 KiB value must grow a 64 KiB file";
+  ASSERT_EQ(after.index_ref, before.index_ref);
+  EXPECT_GT(after.generation, before.generation)
+      << "the file grew but the generation did not change: readers would not remap";
 }
 
 GRADED_TEST(Hidden, CreateChecksItsSize, 1,
