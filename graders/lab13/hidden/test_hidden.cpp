@@ -1,12 +1,14 @@
 // Lab 13 hidden grader: degenerate shapes, halos larger than bands, random images against
 // the formulas, filter_parallel in-process (reaping, descriptors, WorkerFailed), a worker
 // killed from outside, SIGTERM, and leftovers of a SIGKILLed run.
-#include <signal.h>  // SIGKILL, SIGTERM
-#include <string.h>  // sigabbrev_np
+#include <signal.h>   // SIGKILL, SIGTERM
+#include <string.h>   // sigabbrev_np
+#include <sys/sem.h>  // semctl, GETVAL
 
-#include <algorithm>  // std::sort
-#include <random>     // std::mt19937_64
-#include <regex>      // std::regex
+#include <algorithm>   // std::sort, std::find_if
+#include <functional>  // std::function
+#include <random>      // std::mt19937_64
+#include <regex>       // std::regex
 
 #include "../public/common.hpp"
 #include "ipclab/names.hpp"    // names::sysv_key
@@ -127,9 +129,11 @@ GRADED_TEST(Hidden, InProcessDeadWorkerThrowsWorkerFailed, 2,
 
 namespace {
 
-/// Runs a blur with 3 workers, worker 1 stalled; sends `sig` to it once the others are
-/// gone: the master must end with exit 1 naming the signal, and remove everything.
-void signal_stalled_worker(int sig) {
+/// Runs a blur with 3 workers, worker 1 stalled; once the others are gone, calls
+/// `while_stalled` with the namespace's objects, then sends `sig` to the stalled worker: the
+/// master must end with exit 1 naming the signal, and remove everything.
+void signal_stalled_worker(
+    int sig, const std::function<void(const std::vector<IpcObject>&)>& while_stalled = nullptr) {
   const std::string in = write_png("in.png", random_image(16, 24, 39));
   const std::string out = grader::scratch() + "/out.png";
   grader::Process p({"shm_image_filter", in, out, "--filter=blur", "--workers=3",
@@ -159,6 +163,7 @@ void signal_stalled_worker(int sig) {
       },
       5'000ms))
       << "expected only the stalled worker to be left";
+  if (while_stalled) while_stalled(seen);
   (void)::kill(victim, sig);
   auto r = p.finish(5'000ms);
   ASSERT_FALSE(r.timed_out) << "a worker was sent " << sigabbrev_np(sig)
@@ -177,6 +182,25 @@ void signal_stalled_worker(int sig) {
 GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
             "README §Pitfalls 6 — check your workers while you wait") {
   signal_stalled_worker(SIGKILL);
+}
+
+GRADED_TEST(Hidden, SemaphoresCountAsTheProtocolSays, 2,
+            "README §The API you implement — wait READY >= N is one semop {READY, -N}; each "
+            "worker takes 1 from START") {
+  // Worker 1 stalls after it took START; workers 0 and 2 have finished and exited. By the
+  // protocol the set then holds READY 0 (the master took N), START 0 (each worker took 1)
+  // and DONE 2.
+  signal_stalled_worker(SIGKILL, [](const std::vector<IpcObject>& seen) {
+    const auto set = std::find_if(seen.begin(), seen.end(), [](const IpcObject& o) {
+      return o.kind == IpcObject::Kind::kSysvSem;
+    });
+    ASSERT_NE(set, seen.end()) << "no semaphore set in the namespace";
+    const char* names[] = {"READY", "START", "DONE"};
+    const int want[] = {0, 0, 2};
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(::semctl(set->id, k, GETVAL), want[k])
+          << names[k] << " while worker 1 stalls and workers 0 and 2 are done";
+  });
 }
 
 GRADED_TEST(Hidden, WorkerTakesSigtermAndSigintWithTheDefaultAction, 2,
