@@ -17,6 +17,7 @@
 namespace lab = ipclab::lab14;
 
 using grader::expect_exit;
+using grader::expect_output;
 using grader::run;
 using lab14_test::create_db;
 using lab14_test::Db;
@@ -678,4 +679,36 @@ GRADED_TEST(Hidden, CreatedFileHasMode0644, 1,
   ASSERT_EQ(::stat(f.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644 & ~mask)
       << fmt::format("mode {:o}, umask {:o}", st.st_mode & 0777, mask);
+}
+
+GRADED_TEST(Hidden, AnIndexWithNoEmptySlotIsProbedToItsLastSlot, 1,
+            "README §Pitfalls 3 — never probe more than `slots` steps, but probe every one") {
+  using lab::Header;
+  const auto f = db_path("no-empty.db");
+  {
+    Db db = Db::create(f, 64 * 1024);
+    db.put("k", "v1");
+  }
+  // Every slot a tombstone but the one before k's home, which holds k: the last slot of
+  // k's probe sequence, and no empty slot anywhere to end a probe early.
+  std::string bytes = read_bytes(f);
+  const Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  const auto [slot_at, rec] = lab14_test::locate(bytes, "k");
+  ASSERT_NE(rec, 0u);
+  std::uint64_t k_slot = 0;
+  std::memcpy(&k_slot, bytes.data() + slot_at, 8);
+  for (std::uint64_t i = 0; i <= mask; ++i) put_u64(bytes, ioff + i * 8, lab::kTombstone);
+  put_u64(bytes, ioff + ((lab::key_tag("k") - 1) & mask) * 8, k_slot);
+  put_u64(bytes, offsetof(Header, used_slots), mask + 1);
+  lab14_test::write_bytes(f, bytes);
+  Db db = Db::open(f, {.sync = false});
+  EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v1"))
+      << "k sits in the last slot its probe reaches";
+  EXPECT_FALSE(db.get("absent").has_value());
+  db.put("k", "v2");  // must find k there and replace it, not add a second k
+  EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v2"));
+  expect_exit(run({"mmapdb", "check", f}), 0);
+  expect_output(run({"mmapdb", "list", f}), "k=v2\n");
 }
