@@ -1,11 +1,14 @@
 // Lab 13 hidden grader: degenerate shapes, halos larger than bands, random images against
 // the formulas, filter_parallel in-process (reaping, descriptors, WorkerFailed), a worker
 // killed from outside, SIGTERM, and leftovers of a SIGKILLed run.
-#include <signal.h>  // SIGKILL, SIGTERM
+#include <signal.h>   // SIGKILL, SIGTERM
+#include <string.h>   // sigabbrev_np
+#include <sys/sem.h>  // semctl, GETVAL
 
-#include <algorithm>  // std::sort
-#include <random>     // std::mt19937_64
-#include <regex>      // std::regex
+#include <algorithm>   // std::sort, std::find_if
+#include <functional>  // std::function
+#include <random>      // std::mt19937_64
+#include <regex>       // std::regex
 
 #include "../public/common.hpp"
 #include "ipclab/names.hpp"    // names::sysv_key
@@ -124,8 +127,13 @@ GRADED_TEST(Hidden, InProcessDeadWorkerThrowsWorkerFailed, 2,
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }
 
-GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
-            "README §Pitfalls 6 — check your workers while you wait") {
+namespace {
+
+/// Runs a blur with 3 workers, worker 1 stalled; once the others are gone, calls
+/// `while_stalled` with the namespace's objects, then sends `sig` to the stalled worker: the
+/// master must end with exit 1 naming the signal, and remove everything.
+void signal_stalled_worker(
+    int sig, const std::function<void(const std::vector<IpcObject>&)>& while_stalled = nullptr) {
   const std::string in = write_png("in.png", random_image(16, 24, 39));
   const std::string out = grader::scratch() + "/out.png";
   grader::Process p({"shm_image_filter", in, out, "--filter=blur", "--workers=3",
@@ -155,13 +163,50 @@ GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
       },
       5'000ms))
       << "expected only the stalled worker to be left";
-  (void)::kill(victim, SIGKILL);
+  if (while_stalled) while_stalled(seen);
+  (void)::kill(victim, sig);
   auto r = p.finish(5'000ms);
-  ASSERT_FALSE(r.timed_out) << "a worker was killed with SIGKILL: the master hung";
+  ASSERT_FALSE(r.timed_out) << "a worker was sent " << sigabbrev_np(sig)
+                            << ": the master hung (does the worker take the master's handler?)";
   expect_exit(r, 1);
-  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(error: worker \d+ .*signal 9)"))) << r.err;
+  EXPECT_TRUE(
+      std::regex_search(r.err, std::regex(fmt::format(R"(error: worker \d+ .*signal {})", sig))))
+      << sigabbrev_np(sig) << ": " << r.err;
   EXPECT_FALSE(lab13_test::file_exists(out));
-  lab13_test::expect_all_removed(seen, "after a worker was killed");
+  lab13_test::expect_all_removed(seen,
+                                 fmt::format("after a worker was sent SIG{}", sigabbrev_np(sig)));
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
+            "README §Pitfalls 6 — check your workers while you wait") {
+  signal_stalled_worker(SIGKILL);
+}
+
+GRADED_TEST(Hidden, SemaphoresCountAsTheProtocolSays, 2,
+            "README §The API you implement — wait READY >= N is one semop {READY, -N}; each "
+            "worker takes 1 from START") {
+  // Worker 1 stalls after it took START; workers 0 and 2 have finished and exited. By the
+  // protocol the set then holds READY 0 (the master took N), START 0 (each worker took 1)
+  // and DONE 2.
+  signal_stalled_worker(SIGKILL, [](const std::vector<IpcObject>& seen) {
+    const auto set = std::find_if(seen.begin(), seen.end(), [](const IpcObject& o) {
+      return o.kind == IpcObject::Kind::kSysvSem;
+    });
+    ASSERT_NE(set, seen.end()) << "no semaphore set in the namespace";
+    const char* names[] = {"READY", "START", "DONE"};
+    const int want[] = {0, 0, 2};
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(::semctl(set->id, k, GETVAL), want[k])
+          << names[k] << " while worker 1 stalls and workers 0 and 2 are done";
+  });
+}
+
+GRADED_TEST(Hidden, WorkerTakesSigtermAndSigintWithTheDefaultAction, 2,
+            "README §The API you implement — a worker resets SIGINT and SIGTERM to SIG_DFL") {
+  signal_stalled_worker(SIGTERM);
+  signal_stalled_worker(SIGINT);
 }
 
 GRADED_TEST(Hidden, SigtermRemovesEverything, 2, "README §Pitfalls 5") {
@@ -201,4 +246,89 @@ GRADED_TEST(Hidden, LeftoversOfAKilledRunAreReplaced, 1,
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
   (void)stale_shm.remove();  // if the program did not
   (void)stale_sem.remove();
+}
+
+GRADED_TEST(Hidden, BadArgumentsThrowUsageError, 2,
+            "README §The API you implement — UsageError for bad arguments, each checked alone") {
+  using ipclab::UsageError;
+  // band_of: 1 <= workers, 0 <= index < workers, height >= 0.
+  EXPECT_THROW((void)lab::band_of(10, 0, 0), UsageError) << "band_of(10, 0, 0)";
+  EXPECT_THROW((void)lab::band_of(10, 3, -1), UsageError) << "band_of(10, 3, -1)";
+  EXPECT_THROW((void)lab::band_of(10, 3, 3), UsageError) << "band_of(10, 3, 3)";
+  EXPECT_THROW((void)lab::band_of(-1, 3, 0), UsageError) << "band_of(-1, 3, 0)";
+  EXPECT_NO_THROW((void)lab::band_of(0, 1, 0)) << "band_of(0, 1, 0): an empty image, one band";
+  // filter_rows: width and height >= 1, 0 <= begin <= end <= height, radius 1..64.
+  const Image img = random_image(4, 3, 41);
+  Image out(4, 3);
+  const lab::FilterSpec gray{lab::Filter::kGray, 1};
+  const struct {
+    const char* what;
+    int width, height;
+    lab::FilterSpec spec;
+    lab::Band band;
+  } bad[] = {
+      {"width 0", 0, 3, gray, {0, 1}},
+      {"height 0", 4, 0, gray, {0, 0}},
+      {"band [-1, 2)", 4, 3, gray, {-1, 2}},
+      {"band [0, 4) of 3 rows", 4, 3, gray, {0, 4}},
+      {"band [2, 1)", 4, 3, gray, {2, 1}},
+      {"blur radius 0", 4, 3, {lab::Filter::kBlur, 0}, {0, 3}},
+      {"blur radius 65", 4, 3, {lab::Filter::kBlur, 65}, {0, 3}},
+  };
+  for (const auto& b : bad)
+    EXPECT_THROW(
+        lab::filter_rows(img.pixels.data(), out.pixels.data(), b.width, b.height, b.spec, b.band),
+        UsageError)
+        << "filter_rows with " << b.what;
+  EXPECT_NO_THROW(lab::filter_rows(img.pixels.data(), out.pixels.data(), 4, 3,
+                                   {lab::Filter::kBlur, lab::kMaxRadius}, {0, 3}))
+      << "filter_rows with blur radius 64";
+  EXPECT_NO_THROW(lab::filter_rows(img.pixels.data(), out.pixels.data(), 4, 3, gray, {3, 3}))
+      << "filter_rows of an empty band at the bottom";
+  // filter_parallel: workers 1..64, an image of at least one pixel with all its bytes.
+  lab::ParallelOptions opts;
+  opts.workers = 2;
+  Image no_cols(0, 3), no_rows(4, 0), short_pixels = img;
+  short_pixels.pixels.pop_back();
+  for (const auto& [what, in] : {std::pair<const char*, const Image&>{"width 0", no_cols},
+                                 {"height 0", no_rows},
+                                 {"pixels one byte short", short_pixels}})
+    EXPECT_THROW((void)lab::filter_parallel(in, gray, opts), UsageError)
+        << "filter_parallel of an image with " << what;
+  EXPECT_THROW((void)lab::filter_parallel(img, {lab::Filter::kBlur, 0}, opts), UsageError)
+      << "filter_parallel with blur radius 0";
+  for (const int workers : {0, lab::kMaxWorkers + 1}) {
+    opts.workers = workers;
+    EXPECT_THROW((void)lab::filter_parallel(img, gray, opts), UsageError)
+        << "filter_parallel with " << workers << " workers";
+  }
+  opts.workers = lab::kMaxWorkers;  // the most there may be (most bands of 3 rows are empty)
+  EXPECT_NO_THROW((void)lab::filter_parallel(img, gray, opts)) << "64 workers";
+  opts.workers = 2;
+  EXPECT_NO_THROW((void)lab::filter_parallel(img, {lab::Filter::kGray, 0}, opts))
+      << "a radius is the blur's only: gray with radius 0";
+  EXPECT_TRUE(grader::zombie_children().empty());
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
+GRADED_TEST(Hidden, InProcessTimeoutKillsTheWorkersAndThrows, 2,
+            "README §The API you implement — past opts.timeout: kill, remove, OperationFailed") {
+  lab::ParallelOptions opts;
+  opts.workers = 2;
+  opts.hooks.stall_worker = 1;
+  opts.hooks.stall = 30'000ms;
+  opts.timeout = 1ms;  // the shortest there is: a run with a stalled worker cannot make it
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    (void)lab::filter_parallel(random_image(10, 12, 42), {lab::Filter::kGray, 1}, opts);
+    ADD_FAILURE() << "filter_parallel with a 1 ms timeout and a stalled worker returned";
+  } catch (const lab::WorkerFailed& e) {
+    ADD_FAILURE() << "expected OperationFailed (timed out), got WorkerFailed: " << e.what();
+  } catch (const ipclab::OperationFailed& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("timed out", 0), 0u) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, grader::scaled(5'000ms))
+      << "the master did not give up soon after its timeout";
+  EXPECT_TRUE(ipclab::child_pids(::getpid()).empty()) << "workers left after the timeout";
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }

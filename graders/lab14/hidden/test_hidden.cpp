@@ -1,24 +1,35 @@
 // Lab 14 hidden grader: a fuzz corpus of damaged files, gets without system calls, a reader
-// racing a writer, overwrites and deletes.
+// racing a writer, overwrites and deletes; each header field checked alone, a header changed
+// under an open Db, used_slots, a failed create, close-on-exec descriptors.
+#include <fcntl.h>          // fcntl, FD_CLOEXEC
 #include <linux/seccomp.h>  // SECCOMP_MODE_STRICT
+#include <signal.h>         // signal, SIGXFSZ
 #include <sys/prctl.h>      // prctl
+#include <sys/resource.h>   // setrlimit, RLIMIT_FSIZE
 #include <sys/syscall.h>    // SYS_exit
 #include <unistd.h>         // syscall
 
-#include <random>  // std::mt19937_64
+#include <filesystem>  // std::filesystem::directory_iterator, canonical
+#include <random>      // std::mt19937_64
 
 #include "../public/common.hpp"
 
 namespace lab = ipclab::lab14;
 
 using grader::expect_exit;
+using grader::expect_output;
 using grader::run;
 using lab14_test::create_db;
 using lab14_test::Db;
 using lab14_test::db_path;
+using lab14_test::expect_all_report_corrupt;
+using lab14_test::expect_corrupt;
 using lab14_test::first_bad_key;
+using lab14_test::header_of;
 using lab14_test::key_of;
 using lab14_test::last_committed;
+using lab14_test::poke;
+using lab14_test::read_bytes;
 using lab14_test::writer_argv;
 
 GRADED_TEST(Hidden, FuzzCorpusOfDamagedFilesNeverCrashes, 4,
@@ -172,4 +183,538 @@ GRADED_TEST(Hidden, OverwritesAndDeletesKeepTheLatestValue, 2, "README §The fil
   EXPECT_EQ(st.keys, 9u);
   EXPECT_EQ(st.tombstones, 1u);
   EXPECT_LE(st.slots, 2048u) << "overwrites must reuse the key's slot, not take new ones";
+}
+
+// ---- each header field alone; a header changed under an open Db -----------------------------
+
+namespace {
+
+/// make_valid's file with its bytes, its header and where its index is.
+struct ValidFile {
+  std::string path, good;
+  lab::Header h0{};
+  std::uint64_t ioff = 0;
+  unsigned log2 = 0;
+};
+
+ValidFile valid_file(const std::string& name) {
+  ValidFile v;
+  v.path = lab14_test::make_valid(name);
+  v.good = read_bytes(v.path);
+  v.h0 = header_of(v.good);
+  v.ioff = lab::index_offset(v.h0.index_ref);
+  v.log2 = lab::index_log2_slots(v.h0.index_ref);
+  return v;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, EveryHeaderFieldIsCheckedAlone, 2,
+            "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "
+            "trusting it") {
+  using lab::Header;
+  const auto [f, good, h0, ioff, log2] = valid_file("fields.db");
+  struct Damage {
+    const char* what;
+    void (*apply)(Header&, std::uint64_t ioff, unsigned log2);
+  };
+  // Each damage alone, with header_crc recomputed: only the field's own check can catch it.
+  const Damage damages[] = {
+      {"header_size doubled", [](Header& h, auto, auto) { h.header_size *= 2; }},
+      {"align 16", [](Header& h, auto, auto) { h.align = 16; }},
+      {"max_key one more", [](Header& h, auto, auto) { h.max_key += 1; }},
+      {"max_value one less", [](Header& h, auto, auto) { h.max_value -= 1; }},
+      {"an index of 512 slots (fewer than 1024)",
+       [](Header& h, std::uint64_t at, auto) { h.index_ref = lab::make_index_ref(at, 9); }},
+      {"an index at offset 0, over the header",
+       [](Header& h, auto, unsigned l2) { h.index_ref = lab::make_index_ref(0, l2); }},
+      {"file_size below kMinSize (still above heap_end)",
+       [](Header& h, auto, auto) { h.file_size = lab::align_up(h.heap_end, lab::kAlign); }},
+      {"file_size not a multiple of 8 (and within the real size)",
+       [](Header& h, auto, auto) { h.file_size += 4; }},
+  };
+  ASSERT_LT(h0.heap_end + lab::kAlign, lab::kMinSize) << "the test needs a small heap";
+  const auto g = db_path("damaged.db");
+  for (const auto& d : damages) {
+    Header h = h0;
+    d.apply(h, ioff, log2);
+    h.header_crc = lab::crc32c(&h, lab::kHeaderCrcBytes);
+    std::string bad = good + std::string(4096, '\0');  // a page more than file_size says
+    std::memcpy(bad.data(), &h, sizeof h);
+    lab14_test::write_bytes(g, bad);
+    expect_all_report_corrupt(g, std::string(d.what) + " (header CRC right)");
+  }
+}
+
+GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
+            "README §Pitfalls 5 — a remap reads a header another process wrote: check "
+            "file_size and index_ref again; a writer checks heap_end") {
+  using lab::Header;
+  const auto [f, good, h0, ioff, log2] = valid_file("remap.db");
+  const struct {
+    const char* what;
+    std::size_t field;
+    std::uint64_t value;
+  } damages[] = {
+      {"an index of 512 slots (fewer than 1024)", offsetof(Header, index_ref),
+       lab::make_index_ref(ioff, 9)},
+      {"an index at offset 0, over the header", offsetof(Header, index_ref),
+       lab::make_index_ref(0, log2)},
+      {"an index of 2^20 slots, past the end of the file", offsetof(Header, index_ref),
+       lab::make_index_ref(ioff, 20)},
+      {"file_size 2 MiB, past the end of the file", offsetof(Header, file_size),
+       std::uint64_t{2} << 20},
+      {"file_size 32 KiB, below kMinSize", offsetof(Header, file_size), std::uint64_t{32} << 10},
+  };
+  for (const auto& d : damages) {
+    lab14_test::write_bytes(f, good);
+    // In a child: a get that follows such a header may crash.
+    grader::Child reader(
+        [&] {
+          Db db = Db::open(f);
+          ASSERT_TRUE(db.get("d00000007").has_value());
+          // Another process's stores: the field (damaged), then the generation.
+          poke(f, d.field, d.value);
+          poke(f, offsetof(Header, generation), h0.generation + 1);
+          try {
+            (void)db.get("d00000007");
+            ADD_FAILURE() << "get() after the header changed to " << d.what
+                          << " and the generation was bumped returned instead of throwing "
+                             "CorruptDatabase";
+          } catch (const lab::CorruptDatabase&) {
+          }
+        },
+        "reader");
+    const auto r = reader.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << d.what << ":\n" << r.describe();
+  }
+  // A writer reads heap_end afresh in every transaction: it must check it too.
+  for (const std::uint64_t heap_end : {std::uint64_t{8}, std::uint64_t{64} << 20}) {
+    lab14_test::write_bytes(f, good);
+    grader::Child writer(
+        [&] {
+          Db db = Db::open(f, {.sync = false});
+          poke(f, offsetof(Header, heap_end), heap_end);
+          try {
+            db.put("d00000007", "new value");
+            ADD_FAILURE() << "put() with heap_end " << heap_end
+                          << " (outside [4096, file_size)) returned instead of throwing "
+                             "CorruptDatabase";
+          } catch (const lab::CorruptDatabase&) {
+          }
+        },
+        "writer");
+    const auto r = writer.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << "heap_end " << heap_end << ":\n" << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, WriterCatchesUpWithAnIndexWhoseGenerationBumpWasLost, 2,
+            "README §Pitfalls 4 — after taking the lock, compare index_ref too: a writer killed "
+            "before its generation bump leaves generation unchanged") {
+  using lab::Header;
+  const auto f = db_path("lost-bump.db");
+  Db a = Db::create(f, 64 * 1024, {.sync = false});
+  a.put("first", "1");
+  Db b = Db::open(f, {.sync = false});
+  // b grows the file well past what its next index needs; a remaps to the grown file.
+  for (int i = 0; i < 3; ++i) b.put(fmt::format("big{}", i), std::string(lab::kMaxValue, 'x'));
+  ASSERT_EQ(a.get("first"), std::optional<std::string_view>("1"));
+  const Header grown = header_of(read_bytes(f));
+  // b rebuilds the index (no growth needed), as a writer killed before its generation
+  // bump would leave it: index_ref new, generation as a last saw it.
+  const std::uint64_t slots = b.stats().slots;
+  int rebuilt_at = 0;
+  b.begin();
+  for (; b.stats().slots == slots; ++rebuilt_at) {
+    b.put(fmt::format("r{:05}", rebuilt_at), "v");
+    ASSERT_LT(rebuilt_at, 100'000) << "the index never grew";
+  }
+  b.commit();
+  const Header rebuilt = header_of(read_bytes(f));
+  ASSERT_NE(rebuilt.index_ref, grown.index_ref);
+  ASSERT_EQ(rebuilt.file_size, grown.file_size)
+      << "the test needs a rebuild without growth (3 MiB of values grew the file first)";
+  poke(f, offsetof(Header, generation), grown.generation);
+  a.put("after", "2");  // a transaction: a must find the index b made
+  Db c = Db::open(f);
+  EXPECT_EQ(c.get("after"), std::optional<std::string_view>("2"))
+      << "a writer whose generation was current but whose index_ref was old wrote into the "
+         "old index: the key is lost";
+  EXPECT_EQ(c.get("first"), std::optional<std::string_view>("1"));
+  for (int i = 0; i < rebuilt_at; ++i) {
+    const std::string k = fmt::format("r{:05}", i);
+    ASSERT_EQ(c.get(k), std::optional<std::string_view>("v"))
+        << k
+        << " (put by the other writer) is lost: the writer with the old index_ref worked "
+           "on (or rebuilt from) the old index";
+  }
+}
+
+// ---- get, used_slots, create, descriptors ----------------------------------------------------
+
+GRADED_TEST(Hidden, GetSkipsTheDamagedRecordOfAnotherKey, 2,
+            "README §Pitfalls 6 — get reads the records of the slots with its key's tag only") {
+  const auto f = lab14_test::make_valid("other-tag.db");
+  std::string bytes = read_bytes(f);
+  const lab::Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  const std::string damaged = "d00000042";
+  const auto [slot_at, off] = lab14_test::locate(bytes, damaged);
+  ASSERT_NE(off, 0u) << "the grader could not find " << damaged << "'s record";
+  const std::uint64_t at = (slot_at - ioff) / 8;                       // the slot that holds it
+  bytes[off + sizeof(lab::RecordHead) + damaged.size() + 10] ^= 0x01;  // one value bit
+  lab14_test::write_bytes(f, bytes);
+  // A key never inserted whose probe starts at that slot, with another tag.
+  std::string absent;
+  for (int n = 0; absent.empty(); ++n) {
+    const std::string k = fmt::format("absent{}", n);
+    if ((lab::key_tag(k) & mask) == at && lab::key_tag(k) != lab::key_tag(damaged)) absent = k;
+  }
+  Db db = Db::open(f);
+  try {
+    EXPECT_FALSE(db.get(absent).has_value()) << absent << " was never inserted";
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "get(\"" << absent << "\") probes slot " << at << ", which holds " << damaged
+                  << " (damaged) under another tag: it must skip that slot without "
+                  << "reading the record, not report: " << e.what();
+  }
+  auto g = run({"mmapdb", "get", f, absent});
+  expect_exit(g, 1);
+  EXPECT_EQ(g.err, "error: key not found\n") << g.describe();
+}
+
+namespace {
+
+/// The non-empty slots of the index the file's header names.
+std::uint64_t non_empty_slots(const std::string& bytes) {
+  const lab::Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  std::uint64_t n = 0;
+  for (std::uint64_t i = 0; i < std::uint64_t{1} << lab::index_log2_slots(h.index_ref); ++i) {
+    std::uint64_t s = 0;
+    std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+    n += s != lab::kEmptySlot ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, UsedSlotsCountsAReusedTombstoneOnce, 1,
+            "README §The file and the API — used_slots: the non-empty slots; a put raises it only "
+            "if it took an empty slot") {
+  const auto f = db_path("used.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  for (int round = 0; round < 20; ++round) {
+    db.put("again", "v");
+    ASSERT_TRUE(db.del("again"));
+  }
+  db.put("again", "last");
+  std::string bytes = read_bytes(f);
+  EXPECT_EQ(header_of(bytes).used_slots, non_empty_slots(bytes))
+      << "used_slots must count the non-empty slots of the index: a put that reuses its "
+         "key's tombstone takes no new slot";
+  // A key at home in slot 0, then keys until the index is rebuilt: the new index's
+  // used_slots counts every live slot of the old one, slot 0 included.
+  const std::uint64_t slots = db.stats().slots;
+  std::string k0;
+  for (int i = 0; k0.empty(); ++i)
+    if (const std::string k = fmt::format("zero{}", i); (lab::key_tag(k) & (slots - 1)) == 0)
+      k0 = k;
+  db.put(k0, "v");
+  db.put(k0, "v2");  // a key in slot 0 replaced, deleted, put again
+  EXPECT_EQ(db.get(k0), std::optional<std::string_view>("v2")) << k0 << ", in slot 0";
+  EXPECT_TRUE(db.del(k0)) << k0 << ", in slot 0";
+  EXPECT_FALSE(db.get(k0).has_value()) << k0 << ", deleted from slot 0";
+  db.put(k0, "v3");
+  EXPECT_EQ(db.check().tombstones, 0u) << k0 << " put again must take back its tombstone in slot 0";
+  bytes = read_bytes(f);
+  EXPECT_EQ(header_of(bytes).used_slots, non_empty_slots(bytes))
+      << "a key in slot 0 replaced, deleted and put again";
+  db.put("gone", "x");
+  ASSERT_TRUE(db.del("gone"));
+  const lab::Stats st = db.stats(), ck = db.check();  // slot 0 live, one tombstone
+  EXPECT_EQ(st.keys, ck.keys) << "stats() and check() count the live slots differently";
+  EXPECT_EQ(st.tombstones, ck.tombstones) << "stats() and check() count the tombstones differently";
+  db.begin();
+  for (int i = 0; db.stats().slots == slots; ++i) {
+    db.put(fmt::format("u{:05}", i), "v");
+    ASSERT_LT(i, 100'000) << "the index never grew";
+  }
+  db.commit();
+  bytes = read_bytes(f);
+  EXPECT_EQ(header_of(bytes).used_slots, non_empty_slots(bytes))
+      << "after a rebuild, used_slots must be the live keys moved (and the new one)";
+}
+
+GRADED_TEST(Hidden, GrowthAloneBumpsTheGeneration, 1,
+            "README §The file and the API — generation: bumped after file_size or index_ref "
+            "changes") {
+  const auto f = db_path("grow-gen.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  const lab::Header before = header_of(read_bytes(f));
+  db.put("big", std::string(200 * 1024, 'b'));  // the file grows; the index does not change
+  const lab::Header after = header_of(read_bytes(f));
+  ASSERT_GT(after.file_size, before.file_size) << "a 200 KiB value must grow a 64 KiB file";
+  ASSERT_EQ(after.index_ref, before.index_ref);
+  EXPECT_GT(after.generation, before.generation)
+      << "the file grew but the generation did not change: readers would not remap";
+}
+
+GRADED_TEST(Hidden, CreateChecksItsSize, 1,
+            "README §The file and the API — create: UsageError for a size out of range") {
+  for (const std::uint64_t size : {lab::kMinSize - 1, lab::kMaxSize + 1}) {
+    const auto f = db_path(fmt::format("size{}.db", size));
+    EXPECT_THROW((void)Db::create(f, size), ipclab::UsageError) << "Db::create(" << size << ")";
+    EXPECT_FALSE(std::filesystem::exists(f)) << "a refused create() made " << f;
+  }
+  // errno says something only after a call failed: a value left by an earlier failure
+  // must not make a create() that worked report that the file exists.
+  const auto f = db_path("errno.db");
+  errno = EEXIST;
+  EXPECT_NO_THROW((void)Db::create(f, lab::kMinSize)) << "with errno EEXIST beforehand";
+}
+
+GRADED_TEST(Hidden, FailedCreateLeavesNoFile, 1,
+            "README §The file and the API — create: no half-made database left behind") {
+  const auto f = db_path("too-big.db");
+  grader::Child creator(
+      [&] {
+        // ftruncate past RLIMIT_FSIZE fails with EFBIG once SIGXFSZ is ignored.
+        (void)::signal(SIGXFSZ, SIG_IGN);
+        const rlimit lim{128 * 1024, 128 * 1024};
+        ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+        try {
+          (void)Db::create(f, 1024 * 1024);
+          ADD_FAILURE() << "create() of a 1 MiB file under a 128 KiB RLIMIT_FSIZE succeeded";
+        } catch (const ipclab::SysError&) {
+        }
+      },
+      "creator");
+  const auto r = creator.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << "create() should throw SysError (ftruncate: EFBIG)\n" << r.describe();
+  EXPECT_EQ(lab14_test::file_size(f), 0u);
+  EXPECT_FALSE(std::filesystem::exists(f)) << "a create() that failed left its file behind";
+}
+
+GRADED_TEST(Hidden, DescriptorsAreCloseOnExec, 1,
+            "README §The file and the API — open the file with O_CLOEXEC") {
+  const auto f = db_path("cloexec.db");
+  const auto expect_cloexec = [&](const char* how) {
+    const auto path = std::filesystem::canonical(f);
+    int found = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec) != path) continue;
+      const int fd = std::stoi(e.path().filename().string());
+      ++found;
+      const int flags = ::fcntl(fd, F_GETFD);
+      EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC) != 0)
+          << "the descriptor of a Db from " << how
+          << " is not close-on-exec: a program the caller execs would inherit it";
+    }
+    EXPECT_GT(found, 0) << "no descriptor of " << path << " open after " << how;
+  };
+  {
+    Db db = Db::create(f, 64 * 1024);
+    expect_cloexec("create()");
+  }
+  Db db = Db::open(f);
+  expect_cloexec("open()");
+}
+
+GRADED_TEST(Hidden, HeapFilledToTheEndOfTheFileIsValid, 1,
+            "README §The file and the API — heap_end may reach file_size: the file grows only "
+            "when a record does not fit") {
+  using lab::Header;
+  const auto f = db_path("full.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  // A record of exactly `end - heap_end` bytes: the heap then ends at `end`.
+  const auto fill_to = [&](const std::string& key, std::uint64_t end) {
+    const Header h = header_of(read_bytes(f));
+    const std::uint64_t need = end - h.heap_end;
+    const std::string value(need - sizeof(lab::RecordHead) - key.size(), 'f');
+    ASSERT_EQ(lab::record_size(key.size(), value.size()), need);
+    db.put(key, value);
+    EXPECT_EQ(db.get(key), std::optional<std::string_view>(value));
+    EXPECT_EQ(header_of(read_bytes(f)).heap_end, end);
+  };
+  fill_to("fill", 64 * 1024);  // the last byte of the file
+  EXPECT_EQ(lab14_test::file_size(f), 64u * 1024) << "a record that fits must not grow the file";
+  auto c = run({"mmapdb", "check", f});
+  expect_exit(c, 0);                // heap_end == file_size
+  fill_to("to-1MiB", 1024 * 1024);  // grows the file to hold a record ending on a whole MiB
+  db.put("one-more", "value");
+  Db again = Db::open(f);
+  EXPECT_EQ(again.get("one-more"), std::optional<std::string_view>("value"));
+  EXPECT_TRUE(again.get("fill").has_value());
+  EXPECT_TRUE(again.get("to-1MiB").has_value());
+  c = run({"mmapdb", "check", f});
+  expect_exit(c, 0);
+}
+
+namespace {
+
+/// The bytes of a record of `key` and `value` with its CRC right (padding included).
+std::string record_bytes(const std::string& key, const std::string& value) {
+  std::string rec(lab::record_size(key.size(), value.size()), '\0');
+  lab::RecordHead head{};
+  head.key_len = static_cast<std::uint16_t>(key.size());
+  head.value_len = static_cast<std::uint32_t>(value.size());
+  std::memcpy(rec.data(), &head, sizeof head);
+  std::memcpy(rec.data() + sizeof head, key.data(), key.size());
+  std::memcpy(rec.data() + sizeof head + key.size(), value.data(), value.size());
+  head.crc = lab::record_crc(reinterpret_cast<const lab::RecordHead*>(rec.data()));
+  std::memcpy(rec.data(), &head, sizeof head);
+  return rec;
+}
+
+void put_u64(std::string& bytes, std::uint64_t at, std::uint64_t v) {
+  std::memcpy(bytes.data() + at, &v, sizeof v);
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
+            "README §Pitfalls 6 — a slot's offset and a record's lengths come from the file: "
+            "check them, even when the CRC matches") {
+  using lab::Header;
+  const auto f = lab14_test::make_valid("crafted.db");
+  const std::string good = read_bytes(f);
+  const Header h = header_of(good);
+  const std::string key7 = "d00000007";
+  const auto [slot7, rec7] = lab14_test::locate(good, key7);
+  ASSERT_NE(rec7, 0u) << "the grader could not find " << key7 << "'s record";
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  {
+    // A record with a key of kMaxKey + 1 bytes appended at heap_end, named by a slot with
+    // its key's tag at the first free place of its probe sequence.
+    std::string bytes = good;
+    const std::string key(lab::kMaxKey + 1, 'k');
+    const std::string rec = record_bytes(key, "v");
+    ASSERT_LE(h.heap_end + rec.size(), h.file_size) << "the test needs room for the record";
+    bytes.replace(h.heap_end, rec.size(), rec);
+    put_u64(bytes, offsetof(Header, heap_end), h.heap_end + rec.size());
+    const std::uint32_t tag = lab::key_tag(key);
+    for (std::uint64_t i = tag & mask;; i = (i + 1) & mask) {
+      std::uint64_t s = 0;
+      std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
+      if (s != lab::kEmptySlot) continue;
+      put_u64(bytes, ioff + i * 8, lab::make_slot(h.heap_end, tag));
+      break;
+    }
+    lab14_test::write_bytes(f, bytes);
+    expect_corrupt(run({"mmapdb", "check", f}), "a record with a key of 1025 bytes, mmapdb check");
+    expect_corrupt(run({"mmapdb", "list", f}), "a record with a key of 1025 bytes, mmapdb list");
+  }
+  {
+    // d00000007's record, copied whole into the header page's unused bytes and named there.
+    std::string bytes = good;
+    const std::uint64_t at = 2048;
+    const std::string rec = record_bytes(key7, lab::test_value(key7));
+    ASSERT_EQ(good.compare(rec7, rec.size(), rec), 0) << "the grader's copy of " << key7;
+    bytes.replace(at, rec.size(), rec);
+    put_u64(bytes, slot7, lab::make_slot(at, lab::key_tag(key7)));
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, "a slot naming a record inside the header page");
+  }
+  {
+    // A key at its home slot moved two slots on, past an empty one: no probe reaches it.
+    std::string bytes = good;
+    bool moved = false;
+    for (std::uint64_t i = 0; i <= mask && !moved; ++i) {
+      std::uint64_t s[3] = {};
+      for (std::uint64_t k = 0; k < 3; ++k)
+        std::memcpy(&s[k], bytes.data() + ioff + ((i + k) & mask) * 8, 8);
+      if (!lab::slot_live(s[0]) || (lab::slot_tag(s[0]) & mask) != i || s[1] != lab::kEmptySlot ||
+          s[2] != lab::kEmptySlot)
+        continue;
+      put_u64(bytes, ioff + ((i + 2) & mask) * 8, s[0]);
+      put_u64(bytes, ioff + i * 8, lab::kEmptySlot);
+      moved = true;
+    }
+    ASSERT_TRUE(moved) << "the test needs a key at home followed by two empty slots";
+    lab14_test::write_bytes(f, bytes);
+    expect_corrupt(
+        run({"mmapdb", "check", f}),
+        "a slot two places past its key's home with an empty slot between, mmapdb check");
+  }
+  {
+    // d00000007's slot names an offset 1 GiB past the file.
+    std::string bytes = good;
+    put_u64(bytes, slot7, lab::make_slot(std::uint64_t{1} << 30, lab::key_tag(key7)));
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, "a slot naming an offset 1 GiB past the file");
+  }
+}
+
+GRADED_TEST(Hidden, KeysOfEveryLengthRoundTrip, 1,
+            "README §The file and the API — keys of 1..1024 bytes, values up to 1 MiB") {
+  const auto f = db_path("long-keys.db");
+  Db db = Db::create(f, 64 * 1024, {.sync = false});
+  std::vector<std::string> keys;
+  for (const std::size_t len : {1, 8, 63, 64, 65, 100, 512, 1023, 1024}) {
+    keys.push_back(std::string(len, 'a'));
+    keys.back().back() = 'z';
+    db.put(keys.back(), lab::test_value(keys.back()));
+  }
+  const std::string biggest(lab::kMaxValue, 'v');  // and the largest value there may be
+  db.put("biggest", biggest);
+  Db again = Db::open(f);
+  EXPECT_EQ(again.get("biggest"), std::optional<std::string_view>(biggest)) << "a 1 MiB value";
+  for (const auto& k : keys) {
+    const std::string want = lab::test_value(k);
+    EXPECT_EQ(again.get(k), std::optional<std::string_view>(want))
+        << "a key of " << k.size() << " bytes";
+    std::string other = k;
+    other.back() = 'y';  // same length, one byte off: never inserted
+    EXPECT_FALSE(again.get(other).has_value()) << "a key of " << other.size() << " bytes";
+  }
+}
+
+GRADED_TEST(Hidden, CreatedFileHasMode0644, 1,
+            "README §The file and the API — create: mode 0644 (less the umask)") {
+  const auto f = db_path("mode.db");
+  const mode_t mask = ::umask(022);
+  (void)::umask(mask);
+  (void)Db::create(f, 64 * 1024);
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644 & ~mask)
+      << fmt::format("mode {:o}, umask {:o}", st.st_mode & 0777, mask);
+}
+
+GRADED_TEST(Hidden, AnIndexWithNoEmptySlotIsProbedToItsLastSlot, 1,
+            "README §Pitfalls 3 — never probe more than `slots` steps, but probe every one") {
+  using lab::Header;
+  const auto f = db_path("no-empty.db");
+  {
+    Db db = Db::create(f, 64 * 1024);
+    db.put("k", "v1");
+  }
+  // Every slot a tombstone but the one before k's home, which holds k: the last slot of
+  // k's probe sequence, and no empty slot anywhere to end a probe early.
+  std::string bytes = read_bytes(f);
+  const Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t mask = (std::uint64_t{1} << lab::index_log2_slots(h.index_ref)) - 1;
+  const auto [slot_at, rec] = lab14_test::locate(bytes, "k");
+  ASSERT_NE(rec, 0u);
+  std::uint64_t k_slot = 0;
+  std::memcpy(&k_slot, bytes.data() + slot_at, 8);
+  for (std::uint64_t i = 0; i <= mask; ++i) put_u64(bytes, ioff + i * 8, lab::kTombstone);
+  put_u64(bytes, ioff + ((lab::key_tag("k") - 1) & mask) * 8, k_slot);
+  put_u64(bytes, offsetof(Header, used_slots), mask + 1);
+  lab14_test::write_bytes(f, bytes);
+  Db db = Db::open(f, {.sync = false});
+  EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v1"))
+      << "k sits in the last slot its probe reaches";
+  EXPECT_FALSE(db.get("absent").has_value());
+  db.put("k", "v2");  // must find k there and replace it, not add a second k
+  EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v2"));
+  expect_exit(run({"mmapdb", "check", f}), 0);
+  expect_output(run({"mmapdb", "list", f}), "k=v2\n");
 }

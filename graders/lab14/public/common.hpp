@@ -87,12 +87,35 @@ inline void expect_corrupt(const grader::RunResult& r, const std::string& what) 
       << r.describe();
 }
 
+/// A small valid database with keys d00000000..d00000199 (the writer's values).
+inline std::string make_valid(const std::string& name) {
+  const auto f = db_path(name);
+  create_db(f, "64K");
+  grader::expect_exit(grader::run(writer_argv(f, "d", 200, {"--batch", "50", "--quiet"})), 0);
+  return f;
+}
+
+/// EXPECT that check, get and list of the program all report `f` corrupt.
+inline void expect_all_report_corrupt(const std::string& f, const std::string& what) {
+  expect_corrupt(grader::run({"mmapdb", "check", f}), what + ", mmapdb check");
+  expect_corrupt(grader::run({"mmapdb", "get", f, "d00000007"}), what + ", mmapdb get");
+  expect_corrupt(grader::run({"mmapdb", "list", f}), what + ", mmapdb list");
+}
+
 inline std::string read_bytes(const std::string& path) { return ipclab::read_file(path); }
 
 inline void write_bytes(const std::string& path, const std::string& data) {
   ipclab::Fd fd(ipclab::check_unix(
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open {}", path));
   ipclab::write_full(fd.get(), data);
+}
+
+/// Writes `value` at byte `at` of the file in place (as another process's stores would).
+template <class T>
+void poke(const std::string& path, std::size_t at, const T& value) {
+  ipclab::Fd fd(ipclab::check_unix(::open(path.c_str(), O_WRONLY | O_CLOEXEC), "open {}", path));
+  ipclab::check_unix(::pwrite(fd.get(), &value, sizeof value, static_cast<off_t>(at)), "pwrite {}",
+                     path);
 }
 
 inline std::uint64_t file_size(const std::string& path) {
@@ -107,8 +130,12 @@ inline lab::Header header_of(const std::string& bytes) {
   return h;
 }
 
-/// The offset of `key`'s record, found by walking the index as the layout says; 0 if absent.
-inline std::uint64_t record_offset_of(const std::string& bytes, const std::string& key) {
+/// Where `key` is in the index: the offset of its slot in the file and of its record, found
+/// by walking the index as the layout says; {0, 0} if absent.
+struct Located {
+  std::uint64_t slot_at = 0, record_at = 0;
+};
+inline Located locate(const std::string& bytes, const std::string& key) {
   using namespace ipclab::lab14;
   const Header h = header_of(bytes);
   const std::uint64_t ioff = index_offset(h.index_ref);
@@ -116,16 +143,22 @@ inline std::uint64_t record_offset_of(const std::string& bytes, const std::strin
   const std::uint32_t tag = key_tag(key);
   for (std::uint64_t n = 0, i = tag & mask; n <= mask; ++n, i = (i + 1) & mask) {
     std::uint64_t s = 0;
-    if (ioff + i * 8 + 8 > bytes.size()) return 0;
+    if (ioff + i * 8 + 8 > bytes.size()) return {};
     std::memcpy(&s, bytes.data() + ioff + i * 8, 8);
-    if (s == kEmptySlot) return 0;
+    if (s == kEmptySlot) return {};
     if (!slot_live(s) || slot_tag(s) != tag) continue;
     const std::uint64_t off = slot_offset(s);
     RecordHead r{};
     std::memcpy(&r, bytes.data() + off, sizeof r);
-    if (bytes.compare(off + sizeof r, r.key_len, key) == 0 && r.key_len == key.size()) return off;
+    if (bytes.compare(off + sizeof r, r.key_len, key) == 0 && r.key_len == key.size())
+      return {ioff + i * 8, off};
   }
-  return 0;
+  return {};
+}
+
+/// The offset of `key`'s record, found by walking the index as the layout says; 0 if absent.
+inline std::uint64_t record_offset_of(const std::string& bytes, const std::string& key) {
+  return locate(bytes, key).record_at;
 }
 
 }  // namespace lab14_test

@@ -16,10 +16,12 @@ using grader::run;
 using lab14_test::create_db;
 using lab14_test::Db;
 using lab14_test::db_path;
+using lab14_test::expect_all_report_corrupt;
 using lab14_test::expect_corrupt;
 using lab14_test::first_bad_key;
 using lab14_test::key_of;
 using lab14_test::last_committed;
+using lab14_test::make_valid;
 using lab14_test::writer_argv;
 
 // ---- the program ----------------------------------------------------------------------------
@@ -186,24 +188,6 @@ GRADED_TEST(Concurrency, FourWritersLoseNoInsert, 5,
 }
 
 // ---- damaged files ----------------------------------------------------------------------------
-
-namespace {
-
-/// A small valid database with keys d00000000..d00000199.
-std::string make_valid(const std::string& name) {
-  const auto f = db_path(name);
-  create_db(f, "64K");
-  expect_exit(run(writer_argv(f, "d", 200, {"--batch", "50", "--quiet"})), 0);
-  return f;
-}
-
-void expect_all_report_corrupt(const std::string& f, const std::string& what) {
-  expect_corrupt(run({"mmapdb", "check", f}), what + ", mmapdb check");
-  expect_corrupt(run({"mmapdb", "get", f, "d00000007"}), what + ", mmapdb get");
-  expect_corrupt(run({"mmapdb", "list", f}), what + ", mmapdb list");
-}
-
-}  // namespace
 
 GRADED_TEST(Corruption, DamagedHeaderIsReported, 3,
             "README §Pitfalls 5 — validate the header (magic, version, CRC, every size) before "

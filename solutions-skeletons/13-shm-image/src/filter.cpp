@@ -26,7 +26,8 @@ std::vector<float> gaussian_kernel([[maybe_unused]] int radius) {
 void filter_rows([[maybe_unused]] const std::uint8_t* in, [[maybe_unused]] std::uint8_t* out,
                  [[maybe_unused]] int width, [[maybe_unused]] int height,
                  [[maybe_unused]] const FilterSpec& spec, [[maybe_unused]] Band band) {
-  // TODO(lab13): check the band (UsageError), then for each output row y in the band and
+  // TODO(lab13): check width and height >= 1 and 0 <= band.begin <= band.end <= height
+  // (UsageError; a blur's radius too), then for each output row y in the band and
   // each pixel, apply the filter's formula from the header, reading neighbours through
   // clamp(x, 0, width-1) and clamp(y, 0, height-1) — the image's edges, never the band's.
   // Start with gray (no neighbours), then sharpen and edge (one row of halo), then blur:

@@ -9,7 +9,8 @@ ParallelResult filter_parallel([[maybe_unused]] const Image& in,
                                [[maybe_unused]] const FilterSpec& spec,
                                [[maybe_unused]] const ParallelOptions& opts) {
   // TODO(lab13): the master, step by step (the diagram in the header):
-  //  1. check opts.workers and the image (UsageError);
+  //  1. check opts.workers (1..kMaxWorkers), the image (width and height >= 1, pixels
+  //     width * height * 3 bytes) and a blur's radius (UsageError);
   //  2. keys from names::sysv_key(kInKey / kOutKey / kSemKey); remove leftovers with those
   //     keys; create the IN segment (ShmHeader + pixels), the OUT segment and a set of
   //     kNumSems semaphores, all set to 0 — and make sure one object (a guard with a

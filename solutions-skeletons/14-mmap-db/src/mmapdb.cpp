@@ -10,7 +10,8 @@ namespace ipclab::lab14 {
 
 Db Db::create([[maybe_unused]] const std::string& path, [[maybe_unused]] std::uint64_t size,
               [[maybe_unused]] const OpenOptions& opts) {
-  // TODO(lab14): check size; open with O_CREAT|O_EXCL (EEXIST: OperationFailed); take the
+  // TODO(lab14): check size (UsageError outside kMinSize..kMaxSize); open with
+  // O_CREAT|O_EXCL|O_CLOEXEC (EEXIST: OperationFailed); take the
   // exclusive lock; ftruncate; map; fill the header (static part, then header_crc) and the
   // dynamic fields (first index at kHeaderSize, heap_end after it); msync; unlock. On an
   // error after the file exists, unlink it.
@@ -18,8 +19,8 @@ Db Db::create([[maybe_unused]] const std::string& path, [[maybe_unused]] std::ui
 }
 
 Db Db::open([[maybe_unused]] const std::string& path, [[maybe_unused]] const OpenOptions& opts) {
-  // TODO(lab14): open; take the shared lock; fstat; refuse a file shorter than the header;
-  // validate the header against the real size BEFORE mapping file_size bytes (a mapping
+  // TODO(lab14): open (O_CLOEXEC); take the shared lock; fstat; refuse a file shorter than the
+  // header; validate the header against the real size BEFORE mapping file_size bytes (a mapping
   // past the end of the file is SIGBUS on first touch); map; refresh(); unlock.
   throw NotImplemented("TODO(lab14): implement Db::open() in src/mmapdb.cpp");
 }
