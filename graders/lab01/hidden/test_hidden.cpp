@@ -1,10 +1,23 @@
 // Lab 01 hidden grader: random pipelines against bash, binary data, repeated runs, and the
 // corners of exec and signals.
-#include <signal.h>    // SIGPIPE, SIGTERM
-#include <sys/stat.h>  // chmod
+#include <linux/audit.h>    // AUDIT_ARCH_*
+#include <linux/filter.h>   // sock_filter, BPF_STMT
+#include <linux/seccomp.h>  // SECCOMP_MODE_FILTER, seccomp_data
+#include <pthread.h>        // pthread_atfork
+#include <signal.h>         // SIGPIPE, SIGTERM, SIGUSR1, sigaction
+#include <sys/ioctl.h>      // FIONREAD
+#include <sys/prctl.h>      // prctl
+#include <sys/resource.h>   // setrlimit, RLIMIT_NOFILE
+#include <sys/stat.h>       // chmod, mkdir
+#include <sys/syscall.h>    // SYS_*
 
-#include <fstream>  // std::ofstream
-#include <random>   // std::mt19937_64
+#include <algorithm>  // std::binary_search
+#include <atomic>     // std::atomic
+#include <cstddef>    // offsetof
+#include <cstdlib>    // std::getenv
+#include <fstream>    // std::ofstream
+#include <random>     // std::mt19937_64
+#include <thread>     // std::thread
 
 #include "../public/common.hpp"
 #include "ipclab/process.hpp"
@@ -103,4 +116,357 @@ GRADED_TEST(Hidden, SigpipeResetInChildren, 2,
   EXPECT_EQ(r.out, "y\n");
   EXPECT_TRUE(r.result.stages[0].status.signaled() && r.result.stages[0].status.signal() == SIGPIPE)
       << "`yes` should die of SIGPIPE when head exits; it " << r.result.stages[0].status.describe();
+}
+
+// ---- the error paths, in process ---------------------------------------------------------
+//
+// A failed pipe2 or fork, a kernel without close_range, a waitpid or a write cut short by a
+// signal: each is made to happen on purpose, in a grader::Child (its descriptor table,
+// limits and seccomp filter are its own).
+
+namespace {
+
+/// A seccomp filter (made ready in advance: install() only calls prctl) under which the
+/// given system calls fail with `err` in the calling thread and everything it forks.
+class SyscallDenial {
+ public:
+  SyscallDenial(std::initializer_list<long> nrs, int err) {
+#if defined(__x86_64__)
+    constexpr std::uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    constexpr std::uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+#error "SyscallDenial: add this architecture's AUDIT_ARCH"
+#endif
+    const auto ret = [](std::uint32_t v) -> sock_filter { return BPF_STMT(BPF_RET | BPF_K, v); };
+    filter_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
+    filter_.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0));
+    filter_.push_back(ret(SECCOMP_RET_ALLOW));
+    filter_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+    for (const long nr : nrs) {
+      filter_.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(nr), 0, 1));
+      filter_.push_back(
+          ret(SECCOMP_RET_ERRNO | (static_cast<std::uint32_t>(err) & SECCOMP_RET_DATA)));
+    }
+    filter_.push_back(ret(SECCOMP_RET_ALLOW));
+  }
+  bool install() const {
+    sock_fprog prog{static_cast<unsigned short>(filter_.size()),
+                    const_cast<sock_filter*>(filter_.data())};
+    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+  }
+
+ private:
+  std::vector<sock_filter> filter_;
+};
+
+/// The system calls glibc's fork (and a student's vfork) may make.
+SyscallDenial no_fork() {
+  return SyscallDenial(
+      {
+          SYS_clone,
+#ifdef SYS_clone3
+          SYS_clone3,
+#endif
+#ifdef SYS_fork
+          SYS_fork,
+          SYS_vfork,
+#endif
+      },
+      EAGAIN);
+}
+
+/// False where seccomp filters cannot be installed (a kernel without CONFIG_SECCOMP_FILTER).
+bool seccomp_filters_work() {
+  grader::Child probe([] { ::_exit(SyscallDenial({SYS_close_range}, ENOSYS).install() ? 0 : 1); },
+                      "seccomp probe");
+  return probe.finish().passed();
+}
+
+/// The descriptors open in this process, read with fcntl (no directory to open: it works
+/// with the descriptor table full).
+std::vector<int> fd_table(int below = 1024) {
+  std::vector<int> fds;
+  for (int fd = 0; fd < below; ++fd)
+    if (::fcntl(fd, F_GETFD) >= 0) fds.push_back(fd);
+  return fds;
+}
+
+/// The system call thread `tid` of this process is blocked in, or -1 (running, unknown).
+long blocked_in(pid_t pid, pid_t tid) {
+  const std::string s = ipclab::read_file(fmt::format("/proc/{}/task/{}/syscall", pid, tid));
+  if (s.empty() || s[0] < '0' || s[0] > '9') return -1;
+  return std::stol(s);
+}
+
+std::atomic<int> g_handled{0};  // SIGUSR1s handled by this process
+extern "C" void count_signal(int) { g_handled.fetch_add(1); }
+
+/// SIGUSR1 handled (without SA_RESTART: a blocked system call returns EINTR) while alive.
+class Sigusr1Handler {
+ public:
+  Sigusr1Handler() {
+    struct sigaction sa {};
+    sa.sa_handler = count_signal;
+    ::sigaction(SIGUSR1, &sa, &old_);
+  }
+  ~Sigusr1Handler() { ::sigaction(SIGUSR1, &old_, nullptr); }
+  Sigusr1Handler(const Sigusr1Handler&) = delete;
+  Sigusr1Handler& operator=(const Sigusr1Handler&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+}  // namespace
+
+GRADED_TEST(Hidden, WaitpidInterruptedBySignalIsRetried, 2,
+            "README §Pitfalls 4 — waitpid fails with EINTR when a signal handler runs: retry") {
+  // The caller handles SIGUSR1 without SA_RESTART; one arrives while run_pipeline waits.
+  Sigusr1Handler handler;
+  g_handled = 0;
+  auto release = ipclab::make_pipe();  // the stage waits for EOF on it
+  const pid_t tid = static_cast<pid_t>(::gettid());
+  bool interrupted = false;
+  std::thread helper([&] {
+    // Once run_pipeline sits in waitpid (wait4, or waitid), interrupt it; then let the
+    // stage end.
+    if (grader::wait_until(
+            [&] {
+              const long nr = blocked_in(::getpid(), tid);
+              return !ipclab::child_pids().empty() && (nr == SYS_wait4 || nr == SYS_waitid);
+            },
+            10'000ms)) {
+      ::tgkill(::getpid(), tid, SIGUSR1);
+      interrupted = grader::wait_until([] { return g_handled.load() > 0; });
+    }
+    release.write.reset();
+  });
+  lab::Options opts;
+  opts.stdin_fd = release.read.get();
+  const auto r = lab::run_pipeline(commands({{"sh", "-c", "read x; exit 3"}}), opts);
+  helper.join();
+  ASSERT_TRUE(interrupted) << "run_pipeline was never seen blocked in waitpid";
+  EXPECT_EQ(r.exit_code, 3) << "a waitpid that failed with EINTR was taken for the stage's status";
+  EXPECT_EQ(ipclab::process_state(r.stages[0].pid), 0)
+      << "the stage was not waited for after the interrupted waitpid";
+  EXPECT_TRUE(grader::zombie_children().empty()) << "zombie children left behind";
+}
+
+namespace {
+std::atomic<bool> g_check_cloexec{false};
+std::vector<int> g_fds_before;       // the caller's descriptors before run_pipeline
+std::atomic<int> g_inheritable{-1};  // a descriptor of run_pipeline's without close-on-exec
+std::atomic<int> g_forks{0};
+extern "C" void check_cloexec_before_fork() {
+  if (!g_check_cloexec) return;
+  g_forks.fetch_add(1);
+  for (int fd = 0; fd < 1024; ++fd) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0 &&
+        !std::binary_search(g_fds_before.begin(), g_fds_before.end(), fd))
+      g_inheritable = fd;
+  }
+}
+}  // namespace
+
+GRADED_TEST(Hidden, PipeEndsInTheCallerAreCloseOnExec, 2,
+            "README §Pitfalls 11 — make pipes with pipe2(O_CLOEXEC): another thread of the "
+            "caller may fork and exec at any moment") {
+  // At every fork (pthread_atfork), no descriptor run_pipeline made may lack FD_CLOEXEC:
+  // a program another thread starts at that moment would inherit it.
+  ASSERT_EQ(::pthread_atfork(check_cloexec_before_fork, nullptr, nullptr), 0);
+  g_fds_before = fd_table();
+  g_check_cloexec = true;
+  auto r = run_in_process(commands({{"echo", "x"}, {"cat"}, {"cat"}, {"wc", "-c"}}));
+  g_check_cloexec = false;
+  EXPECT_EQ(r.out, "2\n");
+  const int fd = g_inheritable;
+  EXPECT_EQ(fd, -1) << "at a fork, descriptor " << fd << " of run_pipeline's lacked close-on-exec ("
+                    << g_forks << " forks seen)";
+}
+
+GRADED_TEST(Hidden, ExecErrorMessageNamesTheCause, 2,
+            "README §Pitfalls 5 — `command not found` only for a name looked up in PATH") {
+  // A path that does not exist: bash says "No such file or directory", status 127.
+  auto missing = run({"mypipe", "./ipclab_no_such_file"});
+  expect_exit(missing, 127);
+  EXPECT_NE(missing.err.find("mypipe: ./ipclab_no_such_file: No such file or directory"),
+            std::string::npos)
+      << missing.describe();
+  // A name found in PATH but not executable: execvp fails with EACCES, status 126.
+  const std::string dir = grader::scratch() + "/bin";
+  ::mkdir(dir.c_str(), 0755);
+  std::ofstream(dir + "/ipclab_not_executable") << "#!/bin/sh\necho should not run\n";
+  ::chmod((dir + "/ipclab_not_executable").c_str(), 0644);
+  auto r = run({"mypipe", "ipclab_not_executable"},
+               {.env = {"PATH=" + dir + ":" + std::string(std::getenv("PATH"))}});
+  expect_exit(r, 126);
+  EXPECT_NE(r.err.find("mypipe: ipclab_not_executable: Permission denied"), std::string::npos)
+      << r.describe();
+}
+
+GRADED_TEST(Hidden, ExecErrorMessageWrittenWholeThroughASignal, 2,
+            "README §Pitfalls 5 — write(2) may write less than asked: write the rest") {
+  // Stderr is a pipe of one page that nobody reads yet, and the stage's name is a page and
+  // a byte long: the kernel fits one byte of it after "mypipe: " and blocks the write.
+  // Then a signal (handled: the handler is inherited through fork) ends the write early,
+  // having written that byte. The whole message must still arrive.
+  grader::Child c(
+      [] {
+        Sigusr1Handler handler;
+        auto err = ipclab::make_pipe();
+        const long page = ::sysconf(_SC_PAGESIZE);
+        ASSERT_GE(::fcntl(err.read.get(), F_SETPIPE_SZ, static_cast<int>(page)), 0);
+        ASSERT_EQ(::dup2(err.write.get(), 2), 2);
+        err.write.reset();
+        int queued_at_signal = -1;
+        std::string got;
+        std::thread reader([&] {
+          pid_t stage = -1;
+          int queued = 0;
+          if (grader::wait_until(
+                  [&] {
+                    const auto kids = ipclab::child_pids();
+                    if (kids.size() != 1) return false;
+                    stage = kids[0];
+                    ::ioctl(err.read.get(), FIONREAD, &queued);
+                    return blocked_in(stage, stage) == SYS_write;
+                  },
+                  10'000ms) &&
+              queued > 8) {  // part of the name is in: a signal now cuts the write short
+            queued_at_signal = queued;
+            ::kill(stage, SIGUSR1);
+          }
+          got = ipclab::read_all(err.read.get());  // to EOF: the stage exits, fd 2 closes
+        });
+        const std::string name(static_cast<std::size_t>(page) + 1, 'x');
+        const auto r = lab::run_pipeline(commands({{name}}));
+        const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ::dup2(null, 2);  // our copy of the write end: now the reader sees EOF
+        ::close(null);
+        reader.join();
+        EXPECT_EQ(r.exit_code, lab::kNotExecutable);
+        const std::string expected = "mypipe: " + name + ": File name too long\n";
+        EXPECT_TRUE(got == expected)
+            << "stderr has " << got.size() << " bytes, expected " << expected.size()
+            << " (the name is " << name.size() << " x; a signal arrived when " << queued_at_signal
+            << " bytes were in the pipe), ending: "
+            << grader::excerpt(got.substr(got.size() - std::min<std::size_t>(got.size(), 40)));
+      },
+      "stage with stderr on a pipe");
+  const auto end = c.finish(20'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe();
+}
+
+GRADED_TEST(Hidden, FailedForkClosesEveryEndAndReaps, 2,
+            "README §Pitfalls 4 — on a failed fork, close what you hold and wait for the stages "
+            "already started before you throw") {
+  if (!seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
+  // The second fork fails (EAGAIN, as at RLIMIT_NPROC) while `yes` already runs: it must
+  // die of SIGPIPE and be reaped, and the caller must hold what it held before.
+  grader::Child c(
+      [] {
+        static const SyscallDenial deny = no_fork();
+        static std::atomic<int> forks{0};
+        ASSERT_EQ(::pthread_atfork(
+                      [] {
+                        if (forks.fetch_add(1) == 1) (void)deny.install();
+                      },
+                      nullptr, nullptr),
+                  0);
+        const auto before = fd_table();
+        int err = 0;
+        try {
+          lab::run_pipeline(commands({{"yes"}, {"cat"}, {"wc", "-c"}}));
+        } catch (const ipclab::SysError& e) {
+          err = e.err();
+        }
+        EXPECT_EQ(err, EAGAIN) << "run_pipeline must throw SysError(EAGAIN) when fork fails";
+        EXPECT_EQ(forks.load(), 2) << "stages are started with fork(2)";
+        EXPECT_EQ(ipclab::child_pids(), std::vector<pid_t>{})
+            << "the stage started before the failed fork was not waited for";
+        EXPECT_EQ(fd_table(), before) << "descriptors left open after the failed fork";
+      },
+      "fork fails at the second stage");
+  const auto end = c.finish(10'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe()
+                            << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
+                                                "the wait for it never ends)"
+                                              : "");
+}
+
+GRADED_TEST(Hidden, FailedPipeInProcessClosesEveryEndAndReaps, 2,
+            "README §Pitfalls 1 — on a failed pipe(), close every end you hold before you wait") {
+  // The descriptor table filled up to a low RLIMIT_NOFILE, with a chosen few slots free.
+  grader::Child c(
+      [] {
+        const auto open_now = fd_table();
+        const int limit = open_now.back() + 8;
+        rlimit rl{};
+        ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+        rl.rlim_cur = static_cast<rlim_t>(limit);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
+        while (::open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0) {
+        }
+        ASSERT_EQ(errno, EMFILE);
+        // 1. Free: fd 0 and one slot above 2. pipe2 puts its read end on 0, and moving it
+        //    above 2 fails: its write end must be closed too. (A solution that keeps the
+        //    read end on 0 runs the pipeline instead; it must leak nothing either.)
+        ASSERT_EQ(::close(0), 0);
+        ASSERT_EQ(::close(limit - 1), 0);
+        auto before = fd_table(limit);
+        try {
+          lab::run_pipeline(commands({{"true"}, {"true"}}));
+        } catch (const ipclab::SysError&) {
+        }
+        EXPECT_TRUE(ipclab::child_pids().empty());
+        EXPECT_EQ(fd_table(limit), before) << "fd 0 closed, one slot free: descriptors leaked";
+        ASSERT_EQ(::open("/dev/null", O_RDONLY), 0);
+        ASSERT_EQ(::open("/dev/null", O_RDONLY | O_CLOEXEC), limit - 1);
+        // 2. Free: two slots. The first pipe takes both and `yes` starts; the second pipe
+        //    cannot be made: yes's read end must be closed (yes dies of SIGPIPE) and yes
+        //    reaped before SysError.
+        ASSERT_EQ(::close(limit - 1), 0);
+        ASSERT_EQ(::close(limit - 2), 0);
+        before = fd_table(limit);
+        int err = 0;
+        try {
+          lab::run_pipeline(commands({{"yes"}, {"cat"}, {"cat"}}));
+        } catch (const ipclab::SysError& e) {
+          err = e.err();
+        }
+        EXPECT_EQ(err, EMFILE) << "run_pipeline must throw SysError(EMFILE)";
+        EXPECT_EQ(fd_table(limit), before) << "two slots free: descriptors leaked";
+        EXPECT_EQ(ipclab::child_pids(), std::vector<pid_t>{})
+            << "the stage started before the failed pipe2 was not waited for";
+      },
+      "descriptor table full");
+  const auto end = c.finish(10'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe()
+                            << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
+                                                "the wait for it never ends)"
+                                              : "");
+}
+
+GRADED_TEST(Hidden, StagesHoldOnlyStdFdsWithoutCloseRange, 2,
+            "README §Pitfalls 2 — close_range may be missing (ENOSYS before Linux 5.9): close "
+            "3 and up in a loop then") {
+  if (!seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
+  // The caller holds fd 40 without close-on-exec, on a kernel whose close_range fails.
+  grader::Child c(
+      [] {
+        const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ASSERT_EQ(::fcntl(null, F_DUPFD, 40), 40);
+        ::close(null);
+        ASSERT_TRUE(SyscallDenial({SYS_close_range}, ENOSYS).install());
+        auto r = run_in_process(commands(
+            {{"sh", "-c", "test -e /proc/self/fd/40 && echo fd-40-in-stage-1; echo x"},
+             {"sh", "-c", "cat; test -e /proc/self/fd/40 && echo fd-40-in-stage-2; true"}}));
+        EXPECT_EQ(r.out, "x\n") << "a stage started with the caller's fd 40 still open";
+      },
+      "close_range missing");
+  const auto end = c.finish(10'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe();
 }
