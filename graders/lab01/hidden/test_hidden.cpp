@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>      // FIONREAD
 #include <sys/prctl.h>      // prctl
 #include <sys/resource.h>   // setrlimit, RLIMIT_NOFILE
+#include <sys/socket.h>     // socketpair, shutdown
 #include <sys/stat.h>       // chmod, mkdir
 #include <sys/syscall.h>    // SYS_*
 
@@ -30,6 +31,7 @@ using grader::expect_output;
 using grader::run;
 using lab01_test::commands;
 using lab01_test::run_in_process;
+using lab01_test::shell_text;
 
 GRADED_TEST(Hidden, RandomPipelinesMatchBash, 3) {
   const std::vector<std::string> pool = {"cat",       "sort",      "sort -r",    "tr a-z A-Z",
@@ -365,36 +367,41 @@ GRADED_TEST(Hidden, FailedForkClosesEveryEndAndReaps, 2,
             "already started before you throw") {
   if (!seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
   // The second fork fails (EAGAIN, as at RLIMIT_NPROC) while `yes` already runs: it must
-  // die of SIGPIPE and be reaped, and the caller must hold what it held before.
-  grader::Child c(
-      [] {
-        static const SyscallDenial deny = no_fork();
-        static std::atomic<int> forks{0};
-        ASSERT_EQ(::pthread_atfork(
-                      [] {
-                        if (forks.fetch_add(1) == 1) (void)deny.install();
-                      },
-                      nullptr, nullptr),
-                  0);
-        const auto before = fd_table();
-        int err = 0;
-        try {
-          lab::run_pipeline(commands({{"yes"}, {"cat"}, {"wc", "-c"}}));
-        } catch (const ipclab::SysError& e) {
-          err = e.err();
-        }
-        EXPECT_EQ(err, EAGAIN) << "run_pipeline must throw SysError(EAGAIN) when fork fails";
-        EXPECT_EQ(forks.load(), 2) << "stages are started with fork(2)";
-        EXPECT_EQ(ipclab::child_pids(), std::vector<pid_t>{})
-            << "the stage started before the failed fork was not waited for";
-        EXPECT_EQ(fd_table(), before) << "descriptors left open after the failed fork";
-      },
-      "fork fails at the second stage");
-  const auto end = c.finish(10'000ms);
-  EXPECT_TRUE(end.passed()) << end.describe()
-                            << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
-                                                "the wait for it never ends)"
-                                              : "");
+  // die of SIGPIPE and be reaped, and the caller must hold what it held before. Once for a
+  // middle stage, once for the last.
+  for (const auto& cmds :
+       {commands({{"yes"}, {"cat"}, {"wc", "-c"}}), commands({{"yes"}, {"cat"}})}) {
+    SCOPED_TRACE(shell_text(cmds) + ": the second fork fails");
+    grader::Child c(
+        [&cmds] {
+          static const SyscallDenial deny = no_fork();
+          static std::atomic<int> forks{0};
+          ASSERT_EQ(::pthread_atfork(
+                        [] {
+                          if (forks.fetch_add(1) == 1) (void)deny.install();
+                        },
+                        nullptr, nullptr),
+                    0);
+          const auto before = fd_table();
+          int err = 0;
+          try {
+            lab::run_pipeline(cmds);
+          } catch (const ipclab::SysError& e) {
+            err = e.err();
+          }
+          EXPECT_EQ(err, EAGAIN) << "run_pipeline must throw SysError(EAGAIN) when fork fails";
+          EXPECT_EQ(forks.load(), 2) << "stages are started with fork(2)";
+          EXPECT_EQ(ipclab::child_pids(), std::vector<pid_t>{})
+              << "the stage started before the failed fork was not waited for";
+          EXPECT_EQ(fd_table(), before) << "descriptors left open after the failed fork";
+        },
+        "fork fails at the second stage");
+    const auto end = c.finish(10'000ms);
+    EXPECT_TRUE(end.passed()) << end.describe()
+                              << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, "
+                                                  "and the wait for it never ends)"
+                                                : "");
+  }
 }
 
 GRADED_TEST(Hidden, FailedPipeInProcessClosesEveryEndAndReaps, 2,
@@ -450,23 +457,156 @@ GRADED_TEST(Hidden, FailedPipeInProcessClosesEveryEndAndReaps, 2,
                                               : "");
 }
 
-GRADED_TEST(Hidden, StagesHoldOnlyStdFdsWithoutCloseRange, 2,
-            "README §Pitfalls 2 — close_range may be missing (ENOSYS before Linux 5.9): close "
-            "3 and up in a loop then") {
-  if (!seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
-  // The caller holds fd 40 without close-on-exec, on a kernel whose close_range fails.
+GRADED_TEST(Hidden, CallersInheritableDescriptorsNeverReachAStage, 2,
+            "README §Pitfalls 2 — close every descriptor from 3 up, the last one too") {
+  // The caller holds 3, 40 and its highest possible descriptor without close-on-exec; a
+  // stage checks each, and that its stderr is still the caller's. With close_range, and
+  // without it (seccomp: ENOSYS).
+  const bool seccomp = seccomp_filters_work();
+  for (const bool deny_close_range : {false, true}) {
+    if (deny_close_range && !seccomp) continue;
+    SCOPED_TRACE(deny_close_range ? "close_range fails with ENOSYS" : "close_range works");
+    grader::Child c(
+        [deny_close_range] {
+          rlimit rl{};
+          ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+          const int top = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1024)) - 1;
+          const std::string err_file = grader::scratch() + "/stage-stderr";
+          const std::vector<int> targets = {3, 40, top};
+          int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+          if (std::find(targets.begin(), targets.end(), null) != targets.end()) {
+            const int first = null;  // on a slot to be tested: move it out of the way
+            null = ::fcntl(first, F_DUPFD_CLOEXEC, 41);
+            ::close(first);
+          }
+          std::string checks;
+          std::vector<std::pair<int, int>> saved;  // (fd, its copy) for a slot in use here
+          for (const int fd : targets) {
+            if (::fcntl(fd, F_GETFD) >= 0)
+              saved.emplace_back(fd, ::fcntl(fd, F_DUPFD_CLOEXEC, 100));
+            ASSERT_EQ(::dup2(null, fd), fd);  // without close-on-exec
+            checks += fmt::format("test -e /proc/self/fd/{0} && echo fd-{0}-open; ", fd);
+          }
+          ::close(null);
+          const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+          ASSERT_EQ(::dup2(err, 2), 2);
+          ::close(err);
+          if (deny_close_range) {
+            ASSERT_TRUE(SyscallDenial({SYS_close_range}, ENOSYS).install());
+          }
+          auto r =
+              run_in_process(commands({{"sh", "-c", checks + "echo x"},
+                                       {"sh", "-c", "cat; " + checks + "echo to-stderr >&2"}}));
+          for (const auto& [fd, copy] : saved) {
+            ::dup2(copy, fd);
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            ::close(copy);
+          }
+          EXPECT_EQ(r.out, "x\n") << "a stage started with a descriptor of the caller's (checked: "
+                                  << checks << ")";
+          EXPECT_EQ(ipclab::read_file(err_file), "to-stderr\n") << "the stage's stderr was lost";
+        },
+        deny_close_range ? "close_range missing" : "close_range present");
+    const auto end = c.finish(10'000ms);
+    EXPECT_TRUE(end.passed()) << end.describe();
+  }
+}
+
+GRADED_TEST(Hidden, OuterDescriptorsMayBeAnyNumber, 2,
+            "README §Pitfalls 10 — stdin_fd and stdout_fd may be any descriptors, 0-2 too") {
   grader::Child c(
       [] {
-        const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        ASSERT_EQ(::fcntl(null, F_DUPFD, 40), 40);
-        ::close(null);
-        ASSERT_TRUE(SyscallDenial({SYS_close_range}, ENOSYS).install());
-        auto r = run_in_process(commands(
-            {{"sh", "-c", "test -e /proc/self/fd/40 && echo fd-40-in-stage-1; echo x"},
-             {"sh", "-c", "cat; test -e /proc/self/fd/40 && echo fd-40-in-stage-2; true"}}));
-        EXPECT_EQ(r.out, "x\n") << "a stage started with the caller's fd 40 still open";
+        const std::string dir = grader::scratch();
+        // The input on fd 1: stdin_fd = 1.
+        {
+          std::ofstream(dir + "/in1") << "from-one\n";
+          const int in = ::open((dir + "/in1").c_str(), O_RDONLY | O_CLOEXEC);
+          const int saved = ::fcntl(1, F_DUPFD_CLOEXEC, 3);
+          ASSERT_EQ(::dup2(in, 1), 1);
+          ::close(in);
+          ipclab::Fd out(
+              ::open((dir + "/out1").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+          lab::Options opts;
+          opts.stdin_fd = 1;
+          opts.stdout_fd = out.get();
+          lab::run_pipeline(commands({{"cat"}}), opts);
+          ::dup2(saved, 1);
+          ::close(saved);
+          EXPECT_EQ(ipclab::read_file(dir + "/out1"), "from-one\n") << "stdin_fd = 1";
+        }
+        // The output on fd 2: stdout_fd = 2.
+        {
+          const int out =
+              ::open((dir + "/out2").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+          const int saved = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+          ASSERT_EQ(::dup2(out, 2), 2);
+          ::close(out);
+          lab::Options opts;
+          opts.stdout_fd = 2;
+          lab::run_pipeline(commands({{"echo", "to-two"}}), opts);
+          ::dup2(saved, 2);
+          ::close(saved);
+          EXPECT_EQ(ipclab::read_file(dir + "/out2"), "to-two\n") << "stdout_fd = 2";
+        }
+        // One socket on fd 0 for both (as inetd starts a server): stdin_fd = stdout_fd = 0.
+        {
+          int sv[2];
+          ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+          ipclab::Fd peer(sv[1]);
+          const int saved = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+          ASSERT_EQ(::dup2(sv[0], 0), 0);
+          ::close(sv[0]);
+          ipclab::write_full(peer.get(), "echoed\n");
+          ::shutdown(peer.get(), SHUT_WR);
+          lab::Options opts;
+          opts.stdin_fd = 0;
+          opts.stdout_fd = 0;
+          lab::run_pipeline(commands({{"cat"}}), opts);
+          ::dup2(saved, 0);  // closes our end of the socket: the peer reads to EOF
+          ::close(saved);
+          EXPECT_EQ(ipclab::read_all(peer.get()), "echoed\n") << "stdin_fd = stdout_fd = 0";
+        }
       },
-      "close_range missing");
+      "outer descriptors 0, 1, 2");
   const auto end = c.finish(10'000ms);
   EXPECT_TRUE(end.passed()) << end.describe();
+}
+
+GRADED_TEST(Hidden, ClosedStderrGetsNoPipeEnd, 1,
+            "README §Pitfalls 10 — a pipe end pipe2 puts on 0, 1 or 2 must be moved above 2") {
+  // mypipe with stdin and stderr closed: its first pipe is 0 and 2. Left on 2, the write
+  // end would take the failing stage's error message into the pipeline's data.
+  auto r = run({"sh", "-c", "exec 0<&- 2>&-; exec \"$0\" ipclab_no_such_cmd cat",
+                grader::program("mypipe")});
+  expect_output(r, "");
+  expect_exit(r, 0);
+}
+
+GRADED_TEST(Hidden, EmptyArgvAnywhereIsUsageError, 1, "README §run_pipeline") {
+  EXPECT_THROW(lab::run_pipeline(commands({{}, {"true"}})), ipclab::UsageError);
+  EXPECT_THROW(lab::run_pipeline(commands({{"true"}, {}})), ipclab::UsageError);
+  EXPECT_THROW(lab::run_pipeline({}), ipclab::UsageError);
+  EXPECT_TRUE(ipclab::child_pids().empty()) << "a stage was started before the check";
+}
+
+GRADED_TEST(Hidden, PipefailCountsEveryNonZeroStatus, 1, "README §Status") {
+  // Status 1 is a failure like any other.
+  expect_exit(run({"mypipe", "--pipefail", "false", "true"}),
+              bash("set -o pipefail; false | true").exit_code());
+  expect_exit(run({"mypipe", "--pipefail", "sh -c 'exit 4'", "false", "true"}),
+              bash("set -o pipefail; sh -c 'exit 4' | false | true").exit_code());
+}
+
+GRADED_TEST(Hidden, ParseEscapesAndReadsOnlyItsView, 1,
+            "README §Words — a backslash escapes the next character; the line is a string_view") {
+  using W = std::vector<std::string>;
+  EXPECT_EQ(lab::split_words("a\\b"), W{"ab"});
+  EXPECT_EQ(lab::split_words("x \\'"), (W{"x", "'"}));
+  // A view of part of a longer text: what lies past its end is not part of the line.
+  const std::string text = R"(echo "ab" c\d)";
+  EXPECT_THROW(lab::split_words(std::string_view(text).substr(0, 8)), ipclab::UsageError)
+      << "`echo \"ab` is unterminated";
+  EXPECT_THROW(lab::split_words(std::string_view(text).substr(0, 12)), ipclab::UsageError)
+      << "`echo \"ab\" c\\` ends in a backslash";
+  EXPECT_EQ(lab::split_words(std::string_view(text).substr(0, 11)), (W{"echo", "ab", "c"}));
 }
