@@ -1,15 +1,22 @@
 // Lab 04 hidden grader: concurrency of submitters, no job lost or run twice across
 // restarts, ages that survive a restart, and the corners of the message format, limits
 // and signals.
-#include <signal.h>        // SIGTERM, SIGINT
+#include <fcntl.h>         // F_OFD_SETLK
+#include <mqueue.h>        // mq_notify
+#include <signal.h>        // SIGTERM, SIGINT, SIGUSR1
 #include <sys/resource.h>  // setrlimit, RLIMIT_MSGQUEUE
+#include <sys/stat.h>      // stat
+#include <sys/syscall.h>   // SYS_fcntl
 
+#include <atomic>  // std::atomic
 #include <map>     // std::map
 #include <random>  // std::mt19937_64
 #include <set>     // std::set
+#include <thread>  // std::thread
 
 #include "../public/common.hpp"
-#include "ipclab/clock.hpp"  // Stopwatch
+#include "ipclab/clock.hpp"    // Stopwatch
+#include "ipclab/process.hpp"  // process_state
 
 using grader::expect_exit;
 using grader::run;
@@ -256,4 +263,188 @@ GRADED_TEST(Hidden, OtherQueueNamesAreIndependent, 1) {
   ASSERT_TRUE(wait_count(db, "Dispatcher: Finished job", 1)) << report(db);
   EXPECT_NE(da.out().find("in-alpha"), std::string::npos);
   EXPECT_EQ(da.out().find("in-beta"), std::string::npos);
+}
+
+namespace {
+
+/// True while a SIGUSR1 sent to the process (kill) is pending: not yet taken by its
+/// signalfd (ShdPnd in /proc/<pid>/status, a hexadecimal signal mask).
+bool sigusr1_pending(pid_t pid) {
+  const std::string s = ipclab::read_file(fmt::format("/proc/{}/status", pid));
+  const auto pos = s.find("ShdPnd:");
+  if (pos == std::string::npos) return false;
+  return ((std::stoull(s.substr(pos + 7), nullptr, 16) >> (SIGUSR1 - 1)) & 1) != 0;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, StraySigusr1LeavesTheRegistration, 2,
+            "README §Hints — a stray kill -USR1 does not use the registration up (SI_MESGQ "
+            "does)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  LAB04_START(d, queue, {"--notify"});
+  ASSERT_TRUE(queue.submit(1, "echo before"));
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 1)) << report(d);
+  // Registered again, waiting. A SIGUSR1 from kill (si_code SI_USER), then a job once the
+  // dispatcher has read it: the registration is still the dispatcher's, and the job runs.
+  d.signal(SIGUSR1);
+  ASSERT_TRUE(grader::wait_until([&] { return !sigusr1_pending(d.pid()) || !d.running(); }))
+      << "the dispatcher never read the SIGUSR1 from its signalfd\n"
+      << report(d);
+  ASSERT_TRUE(queue.submit(2, "echo after"));
+  EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", 2))
+      << "after a stray SIGUSR1 the next job never ran\n"
+      << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
+GRADED_TEST(Hidden, JobCounterIsOpenedCloseOnExec, 1,
+            "README §Pitfalls 6 — open the counter with O_CLOEXEC: another thread may exec") {
+  // Another process (an OFD lock here) holds the counter: next_job_id waits in F_SETLKW
+  // with the file open, and then its descriptor must already be close-on-exec.
+  const std::string path = grader::scratch() + "/cloexec.ids";
+  ipclab::Fd holder(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_EQ(::fcntl(holder.get(), F_OFD_SETLK, &lock), 0);
+  struct stat file {};
+  ASSERT_EQ(::stat(path.c_str(), &file), 0);
+  std::atomic<pid_t> tid{0};
+  std::uint64_t id = 0;
+  std::thread taker([&] {
+    tid = static_cast<pid_t>(::gettid());
+    id = lab::next_job_id(path);
+  });
+  int flags = -1;
+  const bool waiting = grader::wait_until([&] {
+    if (tid == 0 || lab04_test::current_syscall(::getpid(), tid) != SYS_fcntl) return false;
+    for (const int fd : ipclab::open_fds()) {
+      struct stat st {};
+      if (fd != holder.get() && ::fstat(fd, &st) == 0 && st.st_ino == file.st_ino &&
+          st.st_dev == file.st_dev)
+        flags = ::fcntl(fd, F_GETFD);
+    }
+    return flags >= 0;
+  });
+  holder.reset();  // the lock goes: next_job_id goes on
+  taker.join();
+  ASSERT_TRUE(waiting) << "next_job_id was never seen waiting for the lock with the file open";
+  EXPECT_NE(flags & FD_CLOEXEC, 0) << "the counter's descriptor lacks close-on-exec";
+  EXPECT_EQ(id, 1u);
+}
+
+GRADED_TEST(Hidden, SubmitJobChecksThePriorityItself, 1,
+            "README §Pitfalls 12 — check the range before anything else") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  for (const long priority : {-1L, 32L, 1000L}) {
+    lab::SubmitRequest req;
+    req.priority = priority;
+    req.cmd = "echo nope";
+    EXPECT_THROW(lab::submit_job(req), ipclab::UsageError) << "priority " << priority;
+  }
+  EXPECT_EQ(queue.depth(), 0) << "a rejected job must not be queued";
+}
+
+GRADED_TEST(Hidden, ExistingQueueKeepsItsAttributesWithANote, 1,
+            "README §The programs (given) — an existing queue keeps its attributes, and a note on "
+            "stderr says so") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  { auto q = ipclab::PosixMq::create(queue.name(), 10, lab04_test::kTestMsgSize); }
+  for (const auto& args : {std::vector<std::string>{"--max-msgs", "5"},
+                           std::vector<std::string>{"--msg-size", "512"}}) {
+    SCOPED_TRACE(args[0] + " " + args[1] + " for a queue of 10 x 1024 bytes");
+    LAB04_START(d, queue, args);
+    d.signal(SIGTERM);
+    const auto r = d.finish(10'000ms);
+    expect_exit(r, 0);
+    EXPECT_FALSE(r.err.empty()) << "no note on stderr\n" << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, DescriptorShortageIsNotBlamedOnTheQueueSize, 1,
+            "README §Pitfalls 9 — name the limit that was hit, not another") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // A low RLIMIT_NOFILE makes some open fail, mq_open among them (EMFILE) for some limit:
+  // a queue of 10 x 1024 bytes is then not "above RLIMIT_MSGQUEUE" (819200 by default).
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 20 * 1024) GTEST_SKIP() << "ulimit -q too low";
+  for (int n = 3; n <= 32; ++n) {
+    grader::Process p(
+        {"sh", "-c",
+         fmt::format("ulimit -n {}; exec \"$0\" --msg-size {}", n, lab04_test::kTestMsgSize),
+         grader::program("job_dispatcher")});
+    grader::wait_until([&] { return TestQueue::ready(p) || !p.running(); }, 10'000ms);
+    if (TestQueue::ready(p)) {
+      p.signal(SIGTERM);
+      expect_exit(p.finish(10'000ms), 0);
+      break;
+    }
+    const auto r = p.finish(10'000ms);
+    EXPECT_EQ(r.err.find("above RLIMIT_MSGQUEUE"), std::string::npos)
+        << "ulimit -n " << n
+        << ": a 10 x 1024-byte queue is not above RLIMIT_MSGQUEUE = " << rl.rlim_cur << "\n"
+        << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, OneDecisionStartsAJobForEveryFreeWorker, 2,
+            "README §The design — while a worker is free, start pick_next; send back only the "
+            "rest") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  Gate gate;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(queue.submit(5, gate.cmd()));
+  // The test registers for the queue's notification (SIGEV_NONE): the registration ends if a
+  // message ever arrives in the empty queue, as a job sent back would.
+  sigevent none{};
+  none.sigev_notify = SIGEV_NONE;
+  ASSERT_EQ(::mq_notify(q.native(), &none), 0);
+  LAB04_START(d, queue, {"--workers", "3"});
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Processing job", 3)) << report(d);
+  errno = 0;
+  const int again = ::mq_notify(q.native(), &none);
+  const int err = errno;
+  (void)::mq_notify(q.native(), nullptr);
+  EXPECT_TRUE(again < 0 && err == EBUSY)
+      << "three jobs waited for three free workers, but a job went back into the queue: one "
+         "decision must start a job for every free worker\n"
+      << report(d);
+  gate.open();
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 3)) << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
+GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
+            "README §The design — while every worker is busy, the dispatcher does not touch the "
+            "queue (not even poll it)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1"});
+  Gate gate;
+  const auto first = queue.submit(5, gate.cmd());
+  ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first))) << report(d);
+  ASSERT_TRUE(queue.submit(5, "echo waiting"));  // the queue is not empty now
+  // The one worker is busy: the dispatcher must sleep (in poll, on the pidfd) and stay
+  // asleep, not wake for the waiting job again and again.
+  int asleep = 0;
+  EXPECT_TRUE(grader::wait_until([&] {
+    asleep = ipclab::process_state(d.pid()) == 'S' ? asleep + 1 : 0;
+    return asleep >= 50;
+  })) << "the dispatcher was never seen asleep 50 times in a row while its worker was busy "
+         "and a job waited: it spins on the readable queue\n"
+      << report(d);
+  gate.open();
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 2)) << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
 }
