@@ -8,11 +8,12 @@
 #include <sys/stat.h>      // stat
 #include <sys/syscall.h>   // SYS_fcntl
 
-#include <atomic>  // std::atomic
-#include <map>     // std::map
-#include <random>  // std::mt19937_64
-#include <set>     // std::set
-#include <thread>  // std::thread
+#include <atomic>   // std::atomic
+#include <fstream>  // std::ofstream
+#include <map>      // std::map
+#include <random>   // std::mt19937_64
+#include <set>      // std::set
+#include <thread>   // std::thread
 
 #include "../public/common.hpp"
 #include "ipclab/clock.hpp"    // Stopwatch
@@ -447,4 +448,76 @@ GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
   ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 2)) << report(d);
   d.signal(SIGTERM);
   expect_exit(d.finish(), 0);
+}
+
+GRADED_TEST(Hidden, LibraryChecksItsArguments, 2,
+            "README §The API you implement — the header's contract holds for every caller, not "
+            "only for the programs' option parsers") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // create_queue: at least one message, and room for the header and one byte of command.
+  EXPECT_THROW(lab::create_queue(lab::kDefaultQueue, {0, 64}), ipclab::UsageError);
+  EXPECT_THROW(lab::create_queue(lab::kDefaultQueue, {1, static_cast<long>(lab::kHeaderSize)}),
+               ipclab::UsageError);
+  EXPECT_FALSE(queue.exists()) << "a refused queue must not exist";
+  {
+    auto q = lab::create_queue(lab::kDefaultQueue, {1, static_cast<long>(lab::kHeaderSize) + 1});
+    EXPECT_EQ(q.attr().mq_maxmsg, 1);
+  }
+  // submit_job: a timeout of 0 is "do not wait", not an error.
+  lab::SubmitRequest req;
+  req.cmd = "x";
+  req.timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(lab::submit_job(req), 1u);
+  EXPECT_THROW(lab::submit_job(req), ipclab::OperationFailed) << "the queue of one is full";
+  // run_dispatcher: at least one worker.
+  lab::DispatcherOptions opts;
+  opts.workers = 0;
+  EXPECT_THROW(lab::run_dispatcher(opts), ipclab::UsageError);
+}
+
+GRADED_TEST(Hidden, JobCounterFileCorners, 1,
+            "README §Pitfalls 6 — the counter holds the last id in decimal; created 0600") {
+  const std::string fresh = grader::scratch() + "/fresh.ids";
+  EXPECT_EQ(lab::next_job_id(fresh), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the counter file is created with mode 0600";
+  const std::string bare = grader::scratch() + "/bare.ids";
+  std::ofstream(bare) << "7";  // one digit, no newline (written by hand)
+  EXPECT_EQ(lab::next_job_id(bare), 8u);
+}
+
+GRADED_TEST(Hidden, PickNextAgedJobAnywhere, 1, "README §The rule") {
+  const std::int64_t now = 1'000'000'000'000;
+  const std::int64_t s = 1'000'000'000;
+  // The only aged job first in the span, then last.
+  std::vector<lab::Job> first = {{1, 0, now - 6 * s, "old"}, {2, 31, now, "new"}};
+  EXPECT_EQ(lab::pick_next(first, now, 5000ms), 0u);
+  std::vector<lab::Job> last = {{2, 31, now, "new"}, {1, 0, now - 6 * s, "old"}};
+  EXPECT_EQ(lab::pick_next(last, now, 5000ms), 1u);
+  std::vector<lab::Job> one = {{7, 3, now, "only"}};
+  EXPECT_EQ(lab::pick_next(one, now, 5000ms), 0u);
+}
+
+GRADED_TEST(Hidden, LimitMessagesNameTheRightLimit, 2,
+            "README §Pitfalls 9 — name the limit that was hit, with its value") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // Both attributes at or above a hard ceiling: only max-msgs (65537) is above its own.
+  auto both = run({"job_dispatcher", "--max-msgs", "65537", "--msg-size", "16777216"});
+  expect_exit(both, 3);
+  EXPECT_NE(both.err.find("max-msgs 65537 is above"), std::string::npos) << both.describe();
+  // A queue of exactly RLIMIT_MSGQUEUE bytes (max-msgs x msg-size) does not fit either: the
+  // kernel counts an overhead per message on top.
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  rl.rlim_cur = 10 * 1024;  // this test process and its children only
+  ASSERT_EQ(::setrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  auto exact = run({"job_dispatcher", "--max-msgs", "10", "--msg-size", "1024"});
+  expect_exit(exact, 3);
+  EXPECT_NE(exact.err.find("above RLIMIT_MSGQUEUE"), std::string::npos)
+      << "10 x 1024 bytes need more than RLIMIT_MSGQUEUE = 10240\n"
+      << exact.describe();
+  EXPECT_FALSE(queue.exists());
 }
