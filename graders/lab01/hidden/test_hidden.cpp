@@ -179,6 +179,16 @@ SyscallDenial no_fork() {
       EAGAIN);
 }
 
+/// Waits for a Child whose pipeline started `yes`, and expects it passed: a timeout means a
+/// pipe end left open kept `yes` writing, and the wait for it never ended.
+void expect_yes_ended(grader::Child& c) {
+  const auto end = c.finish(10'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe()
+                            << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
+                                                "the wait for it never ends)"
+                                              : "");
+}
+
 /// False where seccomp filters cannot be installed (a kernel without CONFIG_SECCOMP_FILTER).
 bool seccomp_filters_work() {
   grader::Child probe([] { ::_exit(SyscallDenial({SYS_close_range}, ENOSYS).install() ? 0 : 1); },
@@ -414,11 +424,7 @@ GRADED_TEST(Hidden, FailedForkClosesEveryEndAndReaps, 2,
           EXPECT_EQ(fd_table(), before) << "descriptors left open after the failed fork";
         },
         "fork fails at the second stage");
-    const auto end = c.finish(10'000ms);
-    EXPECT_TRUE(end.passed()) << end.describe()
-                              << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, "
-                                                  "and the wait for it never ends)"
-                                                : "");
+    expect_yes_ended(c);
   }
 }
 
@@ -468,11 +474,7 @@ GRADED_TEST(Hidden, FailedPipeInProcessClosesEveryEndAndReaps, 2,
             << "the stage started before the failed pipe2 was not waited for";
       },
       "descriptor table full");
-  const auto end = c.finish(10'000ms);
-  EXPECT_TRUE(end.passed()) << end.describe()
-                            << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
-                                                "the wait for it never ends)"
-                                              : "");
+  expect_yes_ended(c);
 }
 
 GRADED_TEST(Hidden, CallersInheritableDescriptorsNeverReachAStage, 2,

@@ -277,6 +277,13 @@ bool sigusr1_pending(pid_t pid) {
   return ((std::stoull(s.substr(pos + 7), nullptr, 16) >> (SIGUSR1 - 1)) & 1) != 0;
 }
 
+/// Expects `finished` jobs to end, then stops the dispatcher with SIGTERM: exit 0.
+void stop_after(grader::Process& d, std::size_t finished) {
+  EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", finished)) << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
 }  // namespace
 
 GRADED_TEST(Hidden, StraySigusr1LeavesTheRegistration, 2,
@@ -294,11 +301,8 @@ GRADED_TEST(Hidden, StraySigusr1LeavesTheRegistration, 2,
       << "the dispatcher never read the SIGUSR1 from its signalfd\n"
       << report(d);
   ASSERT_TRUE(queue.submit(2, "echo after"));
-  EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", 2))
-      << "after a stray SIGUSR1 the next job never ran\n"
-      << report(d);
-  d.signal(SIGTERM);
-  expect_exit(d.finish(), 0);
+  SCOPED_TRACE("after a stray SIGUSR1, the next job must run");
+  stop_after(d, 2);
 }
 
 GRADED_TEST(Hidden, JobCounterIsOpenedCloseOnExec, 1,
@@ -420,9 +424,7 @@ GRADED_TEST(Hidden, OneDecisionStartsAJobForEveryFreeWorker, 2,
          "decision must start a job for every free worker\n"
       << report(d);
   gate.open();
-  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 3)) << report(d);
-  d.signal(SIGTERM);
-  expect_exit(d.finish(), 0);
+  stop_after(d, 3);
 }
 
 GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
@@ -445,9 +447,7 @@ GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
          "and a job waited: it spins on the readable queue\n"
       << report(d);
   gate.open();
-  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 2)) << report(d);
-  d.signal(SIGTERM);
-  expect_exit(d.finish(), 0);
+  stop_after(d, 2);
 }
 
 GRADED_TEST(Hidden, LibraryChecksItsArguments, 2,
