@@ -254,15 +254,18 @@ GRADED_TEST(Hidden, WaitpidInterruptedBySignalIsRetried, 2,
   auto release = ipclab::make_pipe();  // the stage waits for EOF on it
   const pid_t tid = static_cast<pid_t>(::gettid());
   bool interrupted = false;
+  std::atomic<bool> returned{false};
   std::thread helper([&] {
     // Once run_pipeline sits in waitpid (wait4, or waitid), interrupt it; then let the
     // stage end.
     if (grader::wait_until(
             [&] {
+              if (returned) return true;
               const long nr = blocked_in(::getpid(), tid);
               return !ipclab::child_pids().empty() && (nr == SYS_wait4 || nr == SYS_waitid);
             },
-            10'000ms)) {
+            10'000ms) &&
+        !returned) {
       ::tgkill(::getpid(), tid, SIGUSR1);
       interrupted = grader::wait_until([] { return g_handled.load() > 0; });
     }
@@ -270,8 +273,16 @@ GRADED_TEST(Hidden, WaitpidInterruptedBySignalIsRetried, 2,
   });
   lab::Options opts;
   opts.stdin_fd = release.read.get();
-  const auto r = lab::run_pipeline(commands({{"sh", "-c", "read x; exit 3"}}), opts);
+  lab::PipelineResult r;
+  std::string threw;  // the helper must be joined before the test can fail
+  try {
+    r = lab::run_pipeline(commands({{"sh", "-c", "read x; exit 3"}}), opts);
+  } catch (const std::exception& e) {
+    threw = e.what();
+  }
+  returned = true;
   helper.join();
+  ASSERT_EQ(threw, "") << "run_pipeline threw";
   ASSERT_TRUE(interrupted) << "run_pipeline was never seen blocked in waitpid";
   EXPECT_EQ(r.exit_code, 3) << "a waitpid that failed with EINTR was taken for the stage's status";
   EXPECT_EQ(ipclab::process_state(r.stages[0].pid), 0)
@@ -348,6 +359,7 @@ GRADED_TEST(Hidden, ExecErrorMessageWrittenWholeThroughASignal, 2,
         err.write.reset();
         int queued_at_signal = -1;
         std::string got;
+        std::atomic<bool> returned{false};
         std::thread reader([&] {
           pid_t stage = -1;
           int queued = 0;
@@ -355,6 +367,7 @@ GRADED_TEST(Hidden, ExecErrorMessageWrittenWholeThroughASignal, 2,
           // (Where the kernel writes nothing before blocking, no signal is sent.)
           if (grader::wait_until(
                   [&] {
+                    if (returned) return true;
                     const auto kids = ipclab::child_pids();
                     if (kids.size() != 1) return false;
                     stage = kids[0];
@@ -362,7 +375,8 @@ GRADED_TEST(Hidden, ExecErrorMessageWrittenWholeThroughASignal, 2,
                     ::ioctl(err.read.get(), FIONREAD, &queued);
                     return queued > 8;
                   },
-                  10'000ms)) {
+                  10'000ms) &&
+              !returned) {
             queued_at_signal = queued;
             ::kill(stage, SIGUSR1);
             // Read nothing before the handler ran: space made earlier would let the write
@@ -372,11 +386,19 @@ GRADED_TEST(Hidden, ExecErrorMessageWrittenWholeThroughASignal, 2,
           got = ipclab::read_all(err.read.get());  // to EOF: the stage exits, fd 2 closes
         });
         const std::string name(static_cast<std::size_t>(page) + 1, 'x');
-        const auto r = lab::run_pipeline(commands({{name}}));
+        lab::PipelineResult r;
+        std::string threw;  // the reader must be joined before the test can fail
+        try {
+          r = lab::run_pipeline(commands({{name}}));
+        } catch (const std::exception& e) {
+          threw = e.what();
+        }
+        returned = true;
         const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
         ::dup2(null, 2);  // our copy of the write end: now the reader sees EOF
         ::close(null);
         reader.join();
+        ASSERT_EQ(threw, "") << "run_pipeline threw";
         EXPECT_EQ(r.exit_code, lab::kNotExecutable);
         const std::string expected = "mypipe: " + name + ": File name too long\n";
         EXPECT_TRUE(got == expected)
