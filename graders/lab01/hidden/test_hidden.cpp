@@ -6,6 +6,7 @@
 #include <pthread.h>        // pthread_atfork
 #include <signal.h>         // SIGPIPE, SIGTERM, SIGUSR1, sigaction
 #include <sys/ioctl.h>      // FIONREAD
+#include <sys/mman.h>       // mmap, mprotect
 #include <sys/prctl.h>      // prctl
 #include <sys/resource.h>   // setrlimit, RLIMIT_NOFILE
 #include <sys/socket.h>     // socketpair, shutdown
@@ -16,6 +17,7 @@
 #include <atomic>     // std::atomic
 #include <cstddef>    // offsetof
 #include <cstdlib>    // std::getenv
+#include <cstring>    // std::memcpy
 #include <fstream>    // std::ofstream
 #include <random>     // std::mt19937_64
 #include <thread>     // std::thread
@@ -178,6 +180,29 @@ SyscallDenial no_fork() {
       },
       EAGAIN);
 }
+
+/// A copy of `text` that ends where a readable page does, an inaccessible page after it: a
+/// read one byte past the text's end faults (SIGSEGV) instead of going unnoticed.
+class AtPageEnd {
+ public:
+  explicit AtPageEnd(std::string_view text)
+      : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))), size_(text.size()) {
+    void* m =
+        ::mmap(nullptr, 2 * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw ipclab::SysError(errno, "mmap");
+    base_ = static_cast<char*>(m);
+    ::mprotect(base_ + page_, page_, PROT_NONE);
+    std::memcpy(base_ + page_ - size_, text.data(), size_);
+  }
+  ~AtPageEnd() { ::munmap(base_, 2 * page_); }
+  AtPageEnd(const AtPageEnd&) = delete;
+  AtPageEnd& operator=(const AtPageEnd&) = delete;
+  std::string_view view() const { return {base_ + page_ - size_, size_}; }
+
+ private:
+  std::size_t page_, size_;
+  char* base_ = nullptr;
+};
 
 /// Waits for a Child whose pipeline started `yes`, and expects it passed: a timeout means a
 /// pipe end left open kept `yes` writing, and the wait for it never ended.
@@ -656,4 +681,10 @@ GRADED_TEST(Hidden, ParseEscapesAndReadsOnlyItsView, 1,
   EXPECT_THROW(lab::split_words(std::string_view(text).substr(0, 12)), ipclab::UsageError)
       << "`echo \"ab\" c\\` ends in a backslash";
   EXPECT_EQ(lab::split_words(std::string_view(text).substr(0, 11)), (W{"echo", "ab", "c"}));
+  // Lines that end where the memory does: a read past the view's end faults (SIGSEGV).
+  EXPECT_EQ(lab::split_words(AtPageEnd("ls -l").view()), (W{"ls", "-l"}));
+  EXPECT_EQ(lab::split_words(AtPageEnd("a\\b").view()), W{"ab"});
+  EXPECT_EQ(lab::split_words(AtPageEnd(R"("a\"")").view()), W{"a\""});
+  for (const char* bad : {R"("a\)", R"("a\\)", R"(echo "ab)", R"(a\)", "'ab"})
+    EXPECT_THROW(lab::split_words(AtPageEnd(bad).view()), ipclab::UsageError) << bad;
 }
