@@ -7,6 +7,7 @@
 #include <sys/resource.h>  // setrlimit, RLIMIT_MSGQUEUE
 #include <sys/stat.h>      // stat
 #include <sys/syscall.h>   // SYS_fcntl
+#include <unistd.h>        // access
 
 #include <atomic>   // std::atomic
 #include <fstream>  // std::ofstream
@@ -525,5 +526,40 @@ GRADED_TEST(Hidden, LimitMessagesNameTheRightLimit, 2,
   EXPECT_NE(exact.err.find("above RLIMIT_MSGQUEUE"), std::string::npos)
       << "10 x 1024 bytes need more than RLIMIT_MSGQUEUE = 10240\n"
       << exact.describe();
+  EXPECT_FALSE(queue.exists());
+}
+
+GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
+            "README §Limits — without CAP_SYS_RESOURCE the /proc limits apply, below the hard "
+            "ceilings") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv (util-linux) here";
+  const long msg_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msg_max"));
+  const long msgsize_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msgsize_max"));
+  if (msg_max <= 0 || msg_max >= 65536 || msgsize_max <= 0) GTEST_SKIP() << "unusual /proc limits";
+  auto without_cap = [](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=-sys_resource",
+                                     "--inh-caps=-sys_resource", grader::program("job_dispatcher")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  // One message too many, at the largest size allowed: it is max-msgs that is refused.
+  auto over = without_cap(
+      {"--max-msgs", std::to_string(msg_max + 1), "--msg-size", std::to_string(msgsize_max)});
+  expect_exit(over, 3);
+  EXPECT_NE(over.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
+      << over.describe();
+  EXPECT_EQ(over.err.find("msgsize_max = "), std::string::npos)
+      << "msg-size " << msgsize_max << " is not above msgsize_max\n"
+      << over.describe();
+  // 65536 messages: above msg_max, but not above the hard ceiling (HARD_MSGMAX = 65536).
+  auto ceiling = without_cap({"--max-msgs", "65536", "--msg-size", "64"});
+  expect_exit(ceiling, 3);
+  EXPECT_NE(ceiling.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
+      << ceiling.describe();
+  EXPECT_EQ(ceiling.err.find("HARD_MSGMAX"), std::string::npos)
+      << "65536 messages are not above the hard ceiling\n"
+      << ceiling.describe();
   EXPECT_FALSE(queue.exists());
 }
