@@ -524,6 +524,44 @@ GRADED_TEST(Hidden, FailedPipeInProcessClosesEveryEndAndReaps, 2,
   expect_yes_ended(c);
 }
 
+GRADED_TEST(Hidden, PipelineThatFitsTheDescriptorTableRuns, 1,
+            "README §Pitfalls 10 — move an end on 0-2 to the lowest free number above 2; leave "
+            "an end above 2 where it is") {
+  // A two-stage pipeline needs one pipe: two free slots above 2, wherever pipe2 puts it.
+  grader::Child c(
+      [] {
+        const int saved2 = ::fcntl(2, F_DUPFD_CLOEXEC, 3);  // stderr, given back at the end
+        const auto open_now = fd_table();
+        const int limit = open_now.back() + 8;
+        rlimit rl{};
+        ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+        rl.rlim_cur = static_cast<rlim_t>(limit);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
+        while (::open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0) {
+        }
+        ASSERT_EQ(errno, EMFILE);
+        auto run = [](const char* free) {
+          try {
+            const auto r = lab::run_pipeline(commands({{"true"}, {"true"}}));
+            EXPECT_EQ(r.exit_code, 0) << free;
+          } catch (const std::exception& e) {
+            ADD_FAILURE() << free << ": the pipeline fits, but run_pipeline threw: " << e.what();
+          }
+        };
+        // Free: 0, 2, 3 and the last slot. pipe2 gives 0 and 2; they go to 3 and the last.
+        for (const int fd : {0, 2, 3, limit - 1}) ASSERT_EQ(::close(fd), 0);
+        run("fds 0, 2, 3 and one more free");
+        for (const int fd : {0, 2, 3, limit - 1}) ASSERT_EQ(::open("/dev/null", O_RDONLY), fd);
+        // Free: 3 and the last slot. pipe2 gives both, and both stay.
+        for (const int fd : {3, limit - 1}) ASSERT_EQ(::close(fd), 0);
+        run("fd 3 and one more free");
+        ::dup2(saved2, 2);
+      },
+      "descriptor table nearly full");
+  const auto end = c.finish(10'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe();
+}
+
 GRADED_TEST(Hidden, CallersInheritableDescriptorsNeverReachAStage, 2,
             "README §Pitfalls 2 — close every descriptor from 3 up, the last one too") {
   // The caller holds 3, 40 and its highest possible descriptor without close-on-exec; a
