@@ -563,3 +563,17 @@ GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
       << ceiling.describe();
   EXPECT_FALSE(queue.exists());
 }
+
+GRADED_TEST(Hidden, StoppingLineNamesTheSignal, 1,
+            "README §Pitfalls 8 — `Dispatcher: stopping (SIGTERM): ...`, or (SIGINT)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  for (const auto& [sig, name] : {std::pair{SIGINT, "SIGINT"}, std::pair{SIGTERM, "SIGTERM"}}) {
+    LAB04_START(d, queue);
+    d.signal(sig);
+    const auto r = d.finish(10'000ms);
+    expect_exit(r, 0);
+    EXPECT_NE(r.out.find(fmt::format("Dispatcher: stopping ({})", name)), std::string::npos)
+        << r.describe();
+  }
+}
