@@ -1,15 +1,24 @@
 // Lab 04 hidden grader: concurrency of submitters, no job lost or run twice across
 // restarts, ages that survive a restart, and the corners of the message format, limits
 // and signals.
-#include <signal.h>        // SIGTERM, SIGINT
+#include <fcntl.h>         // F_OFD_SETLK
+#include <mqueue.h>        // mq_notify
+#include <signal.h>        // SIGTERM, SIGINT, SIGUSR1
 #include <sys/resource.h>  // setrlimit, RLIMIT_MSGQUEUE
+#include <sys/stat.h>      // stat
+#include <sys/syscall.h>   // SYS_fcntl
+#include <unistd.h>        // access
 
-#include <map>     // std::map
-#include <random>  // std::mt19937_64
-#include <set>     // std::set
+#include <atomic>   // std::atomic
+#include <fstream>  // std::ofstream
+#include <map>      // std::map
+#include <random>   // std::mt19937_64
+#include <set>      // std::set
+#include <thread>   // std::thread
 
 #include "../public/common.hpp"
-#include "ipclab/clock.hpp"  // Stopwatch
+#include "ipclab/clock.hpp"    // Stopwatch
+#include "ipclab/process.hpp"  // process_state
 
 using grader::expect_exit;
 using grader::run;
@@ -256,4 +265,315 @@ GRADED_TEST(Hidden, OtherQueueNamesAreIndependent, 1) {
   ASSERT_TRUE(wait_count(db, "Dispatcher: Finished job", 1)) << report(db);
   EXPECT_NE(da.out().find("in-alpha"), std::string::npos);
   EXPECT_EQ(da.out().find("in-beta"), std::string::npos);
+}
+
+namespace {
+
+/// True while a SIGUSR1 sent to the process (kill) is pending: not yet taken by its
+/// signalfd (ShdPnd in /proc/<pid>/status, a hexadecimal signal mask).
+bool sigusr1_pending(pid_t pid) {
+  const std::string s = ipclab::read_file(fmt::format("/proc/{}/status", pid));
+  const auto pos = s.find("ShdPnd:");
+  if (pos == std::string::npos) return false;
+  return ((std::stoull(s.substr(pos + 7), nullptr, 16) >> (SIGUSR1 - 1)) & 1) != 0;
+}
+
+/// Expects `finished` jobs to end, then stops the dispatcher with SIGTERM: exit 0.
+void stop_after(grader::Process& d, std::size_t finished) {
+  EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", finished)) << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, StraySigusr1LeavesTheRegistration, 2,
+            "README §Hints — a stray kill -USR1 does not use the registration up (SI_MESGQ "
+            "does)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  LAB04_START(d, queue, {"--notify"});
+  ASSERT_TRUE(queue.submit(1, "echo before"));
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 1)) << report(d);
+  // Registered again, waiting. A SIGUSR1 from kill (si_code SI_USER), then a job once the
+  // dispatcher has read it: the registration is still the dispatcher's, and the job runs.
+  d.signal(SIGUSR1);
+  ASSERT_TRUE(grader::wait_until([&] { return !sigusr1_pending(d.pid()) || !d.running(); }))
+      << "the dispatcher never read the SIGUSR1 from its signalfd\n"
+      << report(d);
+  ASSERT_TRUE(queue.submit(2, "echo after"));
+  SCOPED_TRACE("after a stray SIGUSR1, the next job must run");
+  stop_after(d, 2);
+}
+
+GRADED_TEST(Hidden, JobCounterIsOpenedCloseOnExec, 1,
+            "README §Pitfalls 6 — open the counter with O_CLOEXEC: another thread may exec") {
+  // Another process (an OFD lock here) holds the counter: next_job_id waits in F_SETLKW
+  // with the file open, and then its descriptor must already be close-on-exec.
+  const std::string path = grader::scratch() + "/cloexec.ids";
+  ipclab::Fd holder(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_EQ(::fcntl(holder.get(), F_OFD_SETLK, &lock), 0);
+  struct stat file {};
+  ASSERT_EQ(::stat(path.c_str(), &file), 0);
+  std::atomic<pid_t> tid{0};
+  std::uint64_t id = 0;
+  std::string threw;
+  std::thread taker([&] {
+    tid = static_cast<pid_t>(::gettid());
+    try {
+      id = lab::next_job_id(path);
+    } catch (const std::exception& e) {
+      threw = e.what();
+    }
+  });
+  int flags = -1;
+  const bool waiting = grader::wait_until([&] {
+    if (tid == 0 || lab04_test::current_syscall(::getpid(), tid) != SYS_fcntl) return false;
+    for (const int fd : ipclab::open_fds()) {
+      struct stat st {};
+      if (fd != holder.get() && ::fstat(fd, &st) == 0 && st.st_ino == file.st_ino &&
+          st.st_dev == file.st_dev)
+        flags = ::fcntl(fd, F_GETFD);
+    }
+    return flags >= 0;
+  });
+  holder.reset();  // the lock goes: next_job_id goes on
+  taker.join();
+  ASSERT_EQ(threw, "") << "next_job_id threw";
+  ASSERT_TRUE(waiting) << "next_job_id was never seen waiting for the lock with the file open";
+  EXPECT_NE(flags & FD_CLOEXEC, 0) << "the counter's descriptor lacks close-on-exec";
+  EXPECT_EQ(id, 1u);
+}
+
+GRADED_TEST(Hidden, SubmitJobChecksThePriorityItself, 1,
+            "README §Pitfalls 12 — check the range before anything else") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  for (const long priority : {-1L, 32L, 1000L}) {
+    lab::SubmitRequest req;
+    req.priority = priority;
+    req.cmd = "echo nope";
+    EXPECT_THROW(lab::submit_job(req), ipclab::UsageError) << "priority " << priority;
+  }
+  EXPECT_EQ(queue.depth(), 0) << "a rejected job must not be queued";
+}
+
+GRADED_TEST(Hidden, ExistingQueueKeepsItsAttributesWithANote, 1,
+            "README §The programs (given) — an existing queue keeps its attributes, and a note on "
+            "stderr says so") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  { auto q = ipclab::PosixMq::create(queue.name(), 10, lab04_test::kTestMsgSize); }
+  for (const auto& args : {std::vector<std::string>{"--max-msgs", "5"},
+                           std::vector<std::string>{"--msg-size", "512"}}) {
+    SCOPED_TRACE(args[0] + " " + args[1] + " for a queue of 10 x 1024 bytes");
+    LAB04_START(d, queue, args);
+    d.signal(SIGTERM);
+    const auto r = d.finish(10'000ms);
+    expect_exit(r, 0);
+    EXPECT_FALSE(r.err.empty()) << "no note on stderr\n" << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, DescriptorShortageIsNotBlamedOnTheQueueSize, 1,
+            "README §Pitfalls 9 — name the limit that was hit, not another") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // A low RLIMIT_NOFILE makes some open fail, mq_open among them (EMFILE) for some limit:
+  // a queue of 10 x 1024 bytes is then not "above RLIMIT_MSGQUEUE" (819200 by default).
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 20 * 1024) GTEST_SKIP() << "ulimit -q too low";
+  for (int n = 3; n <= 32; ++n) {
+    grader::Process p(
+        {"sh", "-c",
+         fmt::format("ulimit -n {}; exec \"$0\" --msg-size {}", n, lab04_test::kTestMsgSize),
+         grader::program("job_dispatcher")});
+    grader::wait_until([&] { return TestQueue::ready(p) || !p.running(); }, 10'000ms);
+    if (TestQueue::ready(p)) {
+      p.signal(SIGTERM);
+      expect_exit(p.finish(10'000ms), 0);
+      break;
+    }
+    const auto r = p.finish(10'000ms);
+    EXPECT_EQ(r.err.find("above RLIMIT_MSGQUEUE"), std::string::npos)
+        << "ulimit -n " << n
+        << ": a 10 x 1024-byte queue is not above RLIMIT_MSGQUEUE = " << rl.rlim_cur << "\n"
+        << r.describe();
+  }
+}
+
+GRADED_TEST(Hidden, OneDecisionStartsAJobForEveryFreeWorker, 2,
+            "README §The design — while a worker is free, start pick_next; send back only the "
+            "rest") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  Gate gate;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(queue.submit(5, gate.cmd()));
+  // The test registers for the queue's notification (SIGEV_NONE): the registration ends if a
+  // message ever arrives in the empty queue, as a job sent back would.
+  sigevent none{};
+  none.sigev_notify = SIGEV_NONE;
+  ASSERT_EQ(::mq_notify(q.native(), &none), 0);
+  LAB04_START(d, queue, {"--workers", "3"});
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Processing job", 3)) << report(d);
+  errno = 0;
+  const int again = ::mq_notify(q.native(), &none);
+  const int err = errno;
+  (void)::mq_notify(q.native(), nullptr);
+  EXPECT_TRUE(again < 0 && err == EBUSY)
+      << "three jobs waited for three free workers, but a job went back into the queue: one "
+         "decision must start a job for every free worker\n"
+      << report(d);
+  gate.open();
+  stop_after(d, 3);
+}
+
+GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
+            "README §The design — while every worker is busy, the dispatcher does not touch the "
+            "queue (not even poll it)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  LAB04_START(d, queue, {"--workers", "1"});
+  Gate gate;
+  const auto first = queue.submit(5, gate.cmd());
+  ASSERT_TRUE(first && d.wait_for_output("Processing job " + std::to_string(*first))) << report(d);
+  ASSERT_TRUE(queue.submit(5, "echo waiting"));  // the queue is not empty now
+  // The one worker is busy: the dispatcher must sleep (in poll, on the pidfd) and stay
+  // asleep, not wake for the waiting job again and again.
+  int asleep = 0;
+  EXPECT_TRUE(grader::wait_until([&] {
+    asleep = ipclab::process_state(d.pid()) == 'S' ? asleep + 1 : 0;
+    return asleep >= 50;
+  })) << "the dispatcher was never seen asleep 50 times in a row while its worker was busy "
+         "and a job waited: it spins on the readable queue\n"
+      << report(d);
+  gate.open();
+  stop_after(d, 2);
+}
+
+GRADED_TEST(Hidden, LibraryChecksItsArguments, 2,
+            "README §The API you implement — the header's contract holds for every caller, not "
+            "only for the programs' option parsers") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // create_queue: at least one message, and room for the header and one byte of command.
+  EXPECT_THROW(lab::create_queue(lab::kDefaultQueue, {0, 64}), ipclab::UsageError);
+  EXPECT_THROW(lab::create_queue(lab::kDefaultQueue, {1, static_cast<long>(lab::kHeaderSize)}),
+               ipclab::UsageError);
+  EXPECT_FALSE(queue.exists()) << "a refused queue must not exist";
+  {
+    auto q = lab::create_queue(lab::kDefaultQueue, {1, static_cast<long>(lab::kHeaderSize) + 1});
+    EXPECT_EQ(q.attr().mq_maxmsg, 1);
+  }
+  // submit_job: a timeout of 0 is "do not wait", not an error.
+  lab::SubmitRequest req;
+  req.cmd = "x";
+  req.timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(lab::submit_job(req), 1u);
+  EXPECT_THROW(lab::submit_job(req), ipclab::OperationFailed) << "the queue of one is full";
+  // run_dispatcher: at least one worker.
+  lab::DispatcherOptions opts;
+  opts.workers = 0;
+  EXPECT_THROW(lab::run_dispatcher(opts), ipclab::UsageError);
+}
+
+GRADED_TEST(Hidden, JobCounterFileCorners, 1,
+            "README §Pitfalls 6 — the counter holds the last id in decimal; created 0600") {
+  const std::string fresh = grader::scratch() + "/fresh.ids";
+  EXPECT_EQ(lab::next_job_id(fresh), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the counter file is created with mode 0600";
+  const std::string bare = grader::scratch() + "/bare.ids";
+  std::ofstream(bare) << "7";  // one digit, no newline (written by hand)
+  EXPECT_EQ(lab::next_job_id(bare), 8u);
+}
+
+GRADED_TEST(Hidden, PickNextAgedJobAnywhere, 1, "README §The rule") {
+  const std::int64_t now = 1'000'000'000'000;
+  const std::int64_t s = 1'000'000'000;
+  // The only aged job first in the span, then last.
+  std::vector<lab::Job> first = {{1, 0, now - 6 * s, "old"}, {2, 31, now, "new"}};
+  EXPECT_EQ(lab::pick_next(first, now, 5000ms), 0u);
+  std::vector<lab::Job> last = {{2, 31, now, "new"}, {1, 0, now - 6 * s, "old"}};
+  EXPECT_EQ(lab::pick_next(last, now, 5000ms), 1u);
+  std::vector<lab::Job> one = {{7, 3, now, "only"}};
+  EXPECT_EQ(lab::pick_next(one, now, 5000ms), 0u);
+}
+
+GRADED_TEST(Hidden, LimitMessagesNameTheRightLimit, 2,
+            "README §Pitfalls 9 — name the limit that was hit, with its value") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  // Both attributes at or above a hard ceiling: only max-msgs (65537) is above its own.
+  auto both = run({"job_dispatcher", "--max-msgs", "65537", "--msg-size", "16777216"});
+  expect_exit(both, 3);
+  EXPECT_NE(both.err.find("max-msgs 65537 is above"), std::string::npos) << both.describe();
+  // A queue of exactly RLIMIT_MSGQUEUE bytes (max-msgs x msg-size) does not fit either: the
+  // kernel counts an overhead per message on top.
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  rl.rlim_cur = 10 * 1024;  // this test process and its children only
+  ASSERT_EQ(::setrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  auto exact = run({"job_dispatcher", "--max-msgs", "10", "--msg-size", "1024"});
+  expect_exit(exact, 3);
+  EXPECT_NE(exact.err.find("above RLIMIT_MSGQUEUE"), std::string::npos)
+      << "10 x 1024 bytes need more than RLIMIT_MSGQUEUE = 10240\n"
+      << exact.describe();
+  EXPECT_FALSE(queue.exists());
+}
+
+GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
+            "README §Limits — without CAP_SYS_RESOURCE the /proc limits apply, below the hard "
+            "ceilings") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv (util-linux) here";
+  const long msg_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msg_max"));
+  const long msgsize_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msgsize_max"));
+  if (msg_max <= 0 || msg_max >= 65536 || msgsize_max <= 0) GTEST_SKIP() << "unusual /proc limits";
+  auto without_cap = [](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=-sys_resource",
+                                     "--inh-caps=-sys_resource", grader::program("job_dispatcher")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  // One message too many, at the largest size allowed: it is max-msgs that is refused.
+  auto over = without_cap(
+      {"--max-msgs", std::to_string(msg_max + 1), "--msg-size", std::to_string(msgsize_max)});
+  expect_exit(over, 3);
+  EXPECT_NE(over.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
+      << over.describe();
+  EXPECT_EQ(over.err.find("msgsize_max = "), std::string::npos)
+      << "msg-size " << msgsize_max << " is not above msgsize_max\n"
+      << over.describe();
+  // 65536 messages: above msg_max, but not above the hard ceiling (HARD_MSGMAX = 65536).
+  auto ceiling = without_cap({"--max-msgs", "65536", "--msg-size", "64"});
+  expect_exit(ceiling, 3);
+  EXPECT_NE(ceiling.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
+      << ceiling.describe();
+  EXPECT_EQ(ceiling.err.find("HARD_MSGMAX"), std::string::npos)
+      << "65536 messages are not above the hard ceiling\n"
+      << ceiling.describe();
+  EXPECT_FALSE(queue.exists());
+}
+
+GRADED_TEST(Hidden, StoppingLineNamesTheSignal, 1,
+            "README §Pitfalls 8 — `Dispatcher: stopping (SIGTERM): ...`, or (SIGINT)") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  for (const auto& [sig, name] : {std::pair{SIGINT, "SIGINT"}, std::pair{SIGTERM, "SIGTERM"}}) {
+    LAB04_START(d, queue);
+    d.signal(sig);
+    const auto r = d.finish(10'000ms);
+    expect_exit(r, 0);
+    EXPECT_NE(r.out.find(fmt::format("Dispatcher: stopping ({})", name)), std::string::npos)
+        << r.describe();
+  }
 }

@@ -97,9 +97,12 @@ inline std::size_t count_of(const std::string& text, const std::string& needle) 
   return n;
 }
 
-/// The syscall a blocked process sits in (/proc/<pid>/syscall), or -1 if unknown.
-inline long current_syscall(pid_t pid) {
-  const std::string s = ipclab::read_file(fmt::format("/proc/{}/syscall", pid));
+/// The syscall a blocked process (or its thread `tid`) sits in (/proc/<pid>/syscall), or -1
+/// if unknown.
+inline long current_syscall(pid_t pid, pid_t tid = 0) {
+  const std::string s =
+      ipclab::read_file(tid == 0 ? fmt::format("/proc/{}/syscall", pid)
+                                 : fmt::format("/proc/{}/task/{}/syscall", pid, tid));
   if (s.empty() || s[0] < '0' || s[0] > '9') return -1;  // "running" or not readable
   return std::stol(s);
 }

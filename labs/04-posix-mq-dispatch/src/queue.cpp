@@ -62,7 +62,8 @@ std::string limit_reason(int err, const QueueAttrs& a) {
       const auto limit = static_cast<unsigned long long>(rl.rlim_cur);
       const auto bytes =
           static_cast<unsigned long long>(a.max_msgs) * static_cast<unsigned long long>(a.msg_size);
-      if (rl.rlim_cur != RLIM_INFINITY && bytes > limit)
+      // The kernel adds a per-message overhead: at bytes == limit the queue cannot fit either.
+      if (rl.rlim_cur != RLIM_INFINITY && bytes >= limit)
         return fmt::format(
             "the queue needs more than max-msgs x msg-size = {} bytes, above "
             "RLIMIT_MSGQUEUE (ulimit -q) = {} bytes for all of this user's queues together",

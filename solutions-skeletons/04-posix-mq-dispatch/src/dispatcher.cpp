@@ -17,8 +17,9 @@ int run_dispatcher([[maybe_unused]] const DispatcherOptions& opts) {
   //       "-c", cmd}) — print `Dispatcher: Processing job ...` and fflush first;
   //       send the jobs you did not start back into the queue (their own priority).
   //  2. after SIGTERM/SIGINT: start nothing new; when no job runs any more, return 0.
-  //  3. poll(2): the shutdown fd, one pidfd per running job, and when a worker is free the
-  //     queue descriptor (or, with notify, a signalfd for the notification signal).
+  //  3. poll(2): the shutdown fd, one pidfd per running job, and only when a worker is
+  //     free the queue descriptor (or, with notify, a signalfd for the notification
+  //     signal: only a siginfo with ssi_code SI_MESGQ uses the registration up).
   //     Reap finished jobs (try_wait) and print `Dispatcher: Finished job K: ...`.
   throw NotImplemented("TODO(lab04): implement run_dispatcher() in src/dispatcher.cpp");
 }

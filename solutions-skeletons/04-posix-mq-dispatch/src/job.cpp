@@ -18,9 +18,10 @@ std::optional<Job> decode_job([[maybe_unused]] std::string_view bytes) {
 }
 
 std::uint64_t next_job_id([[maybe_unused]] const std::string& counter_path) {
-  // TODO(lab04): open (O_CREAT) the counter file, take an fcntl(F_SETLKW) write lock on
-  // the whole file, read the last id (empty file: 0), write last + 1 back, return it. The
-  // lock must cover the read *and* the write; closing the descriptor releases it.
+  // TODO(lab04): open (O_CREAT | O_CLOEXEC) the counter file, take an fcntl(F_SETLKW)
+  // write lock on the whole file, read the last id (empty file: 0), write last + 1 back,
+  // return it. The lock must cover the read *and* the write; closing the descriptor
+  // releases it.
   throw NotImplemented("TODO(lab04): implement next_job_id() in src/job.cpp");
 }
 
