@@ -10,12 +10,13 @@
 //     EOF only when *every* copy of the write end is closed, in every process.
 //   - SIGPIPE goes back to its default in the child: if the caller ignores it, an
 //     upstream `yes` would get EPIPE errors instead of dying quietly like in a shell.
-#include <fcntl.h>        // O_CLOEXEC, fcntl, F_DUPFD_CLOEXEC
-#include <signal.h>       // signal, SIGPIPE
-#include <string.h>       // strerrordesc_np
-#include <sys/syscall.h>  // SYS_close_range
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // fork, dup2, execvp, pipe2
+#include <fcntl.h>         // O_CLOEXEC, fcntl, F_DUPFD_CLOEXEC
+#include <signal.h>        // signal, SIGPIPE
+#include <string.h>        // strerrordesc_np
+#include <sys/resource.h>  // getrlimit, RLIMIT_NOFILE
+#include <sys/syscall.h>   // SYS_close_range
+#include <sys/wait.h>      // waitpid
+#include <unistd.h>        // fork, dup2, execvp, pipe2
 
 #include <cerrno>   // errno
 #include <cstring>  // std::strlen
@@ -45,8 +46,12 @@ void write_stderr(const char* s) {
   if (in_fd != 0 && ::dup2(in_fd, 0) < 0) ::_exit(kNotExecutable);
   if (out_fd != 1 && ::dup2(out_fd, 1) < 0) ::_exit(kNotExecutable);
   // Close 3 and up (in_fd/out_fd included: they now live on as 0 and 1).
-  if (::syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
-    for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+  // A kernel without close_range (before 5.9): every descriptor below the limit.
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) < 0) ::_exit(kNotExecutable);
+    for (rlim_t fd = 3; fd < rl.rlim_cur; ++fd) ::close(static_cast<int>(fd));
+  }
   ::execvp(argv[0], argv.data());
   const int err = errno;
   const bool not_found = err == ENOENT && std::strchr(argv[0], '/') == nullptr;
