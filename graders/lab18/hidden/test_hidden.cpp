@@ -2,6 +2,7 @@
 // last record, a damaged checksum, the newest version after replay), a delete that a
 // replica which missed it must not undo, many writers of one key through every node at
 // once, and a retry that races its own first run.
+#include <dlfcn.h>       // dlsym, RTLD_NEXT
 #include <fcntl.h>       // fcntl, FD_CLOEXEC
 #include <netinet/in.h>  // sockaddr_in, INADDR_LOOPBACK
 #include <poll.h>        // poll
@@ -10,6 +11,7 @@
 #include <unistd.h>      // dup, dup2, close
 
 #include <algorithm>   // std::find
+#include <atomic>      // std::atomic
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ofstream, std::fstream
 #include <thread>      // std::thread
@@ -364,4 +366,60 @@ GRADED_TEST(Hidden, ReadWritesBackToAStalePeerBeforeAnswering, 2,
   expect_ok(c.client(0, {"get", "k"}), "v2\n");
   expect_ok(c.client(2, {"get", "k", "--local"}), "v2\n");
   c.resume(1);
+}
+
+GRADED_TEST(Hidden, WriteIsStampedAboveTheCoordinatorsOwnVersion, 2,
+            "README §The coordinator — put: the versions of a majority (this node included)") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  c.kill(2);
+  expect_ok(c.client(1, {"put", "k", "v1"}), "OK (replicated to 2 nodes)\n");  // {1, node 2}
+  c.pause(0);  // node 3 comes back while its peers are unreachable: it never hears of v1
+  c.pause(1);
+  ASSERT_TRUE(c.restart(2));
+  ASSERT_TRUE(c.proc(2).wait_for_err("caught up from 0 of 2 peers", 20'000ms)) << c.proc(2).err();
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v1) and node 3 (never written). The
+  // write must be stamped above v1, which only node 1 itself knows of.
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  expect_ok(c.client(0, {"get", "k"}), "v2\n");
+  c.resume(1);
+  expect_ok(c.client(1, {"get", "k"}), "v2\n");
+}
+
+// clnt_vc_create() made to fail once, for the test below: this executable's is the one the
+// lab's Connection calls; unarmed, it is libtirpc's.
+namespace {
+std::atomic<int> fail_next_clnt_create{0};
+}  // namespace
+
+extern "C" CLIENT* clnt_vc_create(int fd, const netbuf* addr, rpcprog_t prog, rpcvers_t vers,
+                                  u_int sendsz, u_int recvsz) {
+  if (fail_next_clnt_create.exchange(0) != 0) {
+    rpc_createerr.cf_stat = RPC_SYSTEMERROR;
+    rpc_createerr.cf_error.re_errno = ENOMEM;
+    return nullptr;
+  }
+  using Fn = CLIENT* (*)(int, const netbuf*, rpcprog_t, rpcvers_t, u_int, u_int);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "clnt_vc_create"));
+  return real(fd, addr, prog, vers, sendsz, recvsz);
+}
+
+GRADED_TEST(Hidden, FailedClientHandleClosesItsSocket, 1,
+            "README §The client — Failure: NetworkError; the socket is closed again") {
+  Cluster c({.nodes = 1, .data = false});
+  const lab::Address node{"localhost", c.port(0)};
+  EXPECT_TRUE(lab::Connection(node, 5000ms).ping());  // what getaddrinfo keeps for good
+  const auto before = ipclab::open_fds();
+  fail_next_clnt_create = 1;
+  std::string what = "(connected)";
+  try {
+    lab::Connection conn(node, 5000ms);
+  } catch (const lab::NetworkError& e) {
+    what = e.what();
+  }
+  fail_next_clnt_create = 0;
+  EXPECT_TRUE(what.starts_with(fmt::format("cannot reach localhost:{}: ", c.port(0)))) << what;
+  EXPECT_EQ(ipclab::open_fds(), before)
+      << "a connection whose client handle failed left its socket open";
+  EXPECT_TRUE(lab::Connection(node, 5000ms).ping());
 }
