@@ -1,5 +1,7 @@
 // Lab 20 public grader, in-process part: the frame codec and the shm rings.
+#include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread, std::this_thread::yield
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError
@@ -188,4 +190,48 @@ GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
     EXPECT_EQ(got, m) << "the record after 8 bytes of padding at the end";
   }
   EXPECT_FALSE(r.try_pop(got));
+}
+
+GRADED_TEST(Ring, ProducerAndConsumerThreadsShareOneMapping, 2,
+            "README §Pitfalls 1 — write the record, then publish the index with a release "
+            "store; read the index with an acquire load before the record") {
+  const std::string name = ipclab::names::posix("test.spsc");
+  auto ch = lab::ShmChannel::create(name);
+  ipclab::PosixShm::unlink(name);
+  // Two handles of one ring, as the hub's and a client's are: each caches the other's index.
+  // (Under ThreadSanitizer, an index published or read without release/acquire is a race
+  // between the producer's copy into a record and the consumer's copy out of it.)
+  lab::Ring producer = ch.up();
+  lab::Ring consumer = ch.up();
+  constexpr std::uint64_t kRecords = 20'000;  // about 30 MB: the ring wraps over a hundred times
+  auto record = [](std::uint64_t i) {
+    std::string m((i * 7919) % 3000, static_cast<char>('a' + i % 26));
+    return m + std::to_string(i);
+  };
+  std::atomic<bool> give_up{false};
+  std::thread t([&] {
+    for (std::uint64_t i = 0; i < kRecords && !give_up.load();)
+      if (producer.try_push(record(i)))
+        ++i;
+      else
+        std::this_thread::yield();
+  });
+  const auto deadline = grader::deadline(60'000ms);
+  std::string got;
+  std::uint64_t popped = 0;
+  while (popped < kRecords && !deadline.expired()) {
+    if (!consumer.try_pop(got)) {
+      std::this_thread::yield();
+      continue;
+    }
+    if (got != record(popped)) {
+      ADD_FAILURE() << "record " << popped << " came out as `" << grader::excerpt(got, 80) << "`";
+      break;
+    }
+    ++popped;
+  }
+  give_up = true;
+  t.join();
+  EXPECT_EQ(popped, kRecords) << "records taken before the deadline";
+  EXPECT_TRUE(consumer.empty());
 }
