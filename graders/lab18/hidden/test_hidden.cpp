@@ -2,13 +2,15 @@
 // last record, a damaged checksum, the newest version after replay), a delete that a
 // replica which missed it must not undo, many writers of one key through every node at
 // once, and a retry that races its own first run.
-#include <dlfcn.h>       // dlsym, RTLD_NEXT
-#include <fcntl.h>       // fcntl, FD_CLOEXEC
-#include <netinet/in.h>  // sockaddr_in, INADDR_LOOPBACK
-#include <poll.h>        // poll
-#include <sys/socket.h>  // socket, bind, listen, connect
-#include <sys/stat.h>    // umask
-#include <unistd.h>      // dup, dup2, close
+#include <dlfcn.h>         // dlsym, RTLD_NEXT
+#include <fcntl.h>         // fcntl, FD_CLOEXEC
+#include <netinet/in.h>    // sockaddr_in, INADDR_LOOPBACK
+#include <poll.h>          // poll
+#include <sys/resource.h>  // setrlimit, RLIMIT_FSIZE
+#include <sys/socket.h>    // socket, bind, listen, connect
+#include <sys/stat.h>      // umask
+#include <sys/syscall.h>   // SYS_futex, SYS_gettid
+#include <unistd.h>        // dup, dup2, close
 
 #include <algorithm>   // std::find
 #include <atomic>      // std::atomic
@@ -422,4 +424,62 @@ GRADED_TEST(Hidden, FailedClientHandleClosesItsSocket, 1,
   EXPECT_EQ(ipclab::open_fds(), before)
       << "a connection whose client handle failed left its socket open";
   EXPECT_TRUE(lab::Connection(node, 5000ms).ping());
+}
+
+namespace {
+/// True while thread `tid` of this process sleeps in futex(2): a condition variable's wait
+/// (for the test below: nothing else it runs sleeps there).
+bool in_futex_wait(long tid) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  std::ifstream sys(task + "/syscall");
+  long nr = -1;
+  return sys >> nr && nr == SYS_futex;
+}
+}  // namespace
+
+GRADED_TEST(Hidden, RetryWaitingForARunThatFailsIsWoken, 2,
+            "README §Pitfalls 4 — a retry waits for the first run; if that run fails, it runs") {
+  Cluster c({.nodes = 2, .data = false});
+  // This node's peers are the two nodes (paused: its first run waits in phase 1); its log
+  // then refuses every write (RLIMIT_FSIZE 0), so that run fails with an exception. Node and
+  // store live as long as the process: the node's calls to its peers are detached threads.
+  static auto* store = new lab::Store(grader::scratch() + "/store");
+  static auto* node = new lab::Node(
+      lab::NodeConfig{3,
+                      {{"localhost", c.port(0)}, {"localhost", c.port(1)}},
+                      std::chrono::duration_cast<std::chrono::milliseconds>(grader::scaled(20s))},
+      *store);
+  c.pause(0);
+  c.pause(1);
+  std::atomic<long> tid[2] = {0, 0};
+  std::atomic<bool> done[2] = {false, false};
+  auto run = [&](int i) {
+    tid[i] = ::syscall(SYS_gettid);
+    try {
+      node->put(5, 1, "k", true, "v");
+    } catch (const std::exception&) {
+      // the log refused the write: this run failed, as it should
+    }
+    done[i] = true;
+  };
+  std::thread first(run, 0);
+  ASSERT_TRUE(grader::wait_until([&] { return tid[0] != 0 && in_futex_wait(tid[0]); }, 10'000ms));
+  std::thread retry(run, 1);  // the same request: it waits for the first run
+  const bool waiting =
+      grader::wait_until([&] { return tid[1] != 0 && in_futex_wait(tid[1]); }, 10'000ms);
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limit{};
+  ::getrlimit(RLIMIT_FSIZE, &limit);
+  const rlimit none{0, limit.rlim_max};
+  ::setrlimit(RLIMIT_FSIZE, &none);
+  c.resume(0);  // phase 1 answered: the first run's own store fails
+  EXPECT_TRUE(grader::wait_until([&] { return done[0].load(); }, 20'000ms));
+  EXPECT_TRUE(grader::wait_until([&] { return done[1].load(); }, 20'000ms))
+      << "a retry waiting for a run that failed was left waiting (it was "
+      << (waiting ? "" : "not ") << "seen waiting)";
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+  c.resume(1);
+  if (!done[1]) node->put(6, 1, "other", true, "v");  // a completed put wakes it at last
+  first.join();
+  retry.join();
 }
