@@ -1,9 +1,11 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
-#include <signal.h>  // SIGKILL
+#include <signal.h>  // SIGKILL, kill
 #include <unistd.h>  // access
 
+#include <cerrno>  // errno, ESRCH
 #include <memory>  // std::unique_ptr
+#include <string>  // std::stoi
 
 #include "../public/common.hpp"
 
@@ -126,4 +128,37 @@ GRADED_TEST(Hidden, SpawnedPipeChildrenBothWays, 3,
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code(), 0);
   EXPECT_TRUE(grader::zombie_children().empty());
+}
+
+GRADED_TEST(Hidden, ShutdownEndsSpawnedChildrenThatStay, 2,
+            "README §Programs — a --spawn child still running 2 s after SIGTERM's shutdown "
+            "closed its pipes gets SIGTERM, then SIGKILL") {
+  // Neither child reads its pipes: end of file does not end them.
+  const std::string polite =
+      "trap 'kill $!; echo polite child got SIGTERM >&2; exit 0' TERM; "
+      "echo polite child ready >&2; sleep 100 & wait";
+  const std::string stubborn = "trap '' TERM; echo stubborn child $$ >&2; exec sleep 100";
+  Hub hub({"--spawn", polite, "--spawn", stubborn});
+  ASSERT_TRUE(hub.ready);
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        const std::string err = hub.proc.err();
+        return err.find("polite child ready\n") != std::string::npos &&
+               err.find("stubborn child ") != std::string::npos &&
+               err.find('\n', err.find("stubborn child ")) != std::string::npos;
+      },
+      15'000ms))
+      << hub.proc.err();
+  const std::string err = hub.proc.err();
+  const pid_t stubborn_pid = std::stoi(err.substr(err.find("stubborn child ") + 15));
+  hub.proc.signal(SIGTERM);
+  const auto st = hub.proc.wait(30'000ms);
+  ASSERT_TRUE(st.has_value()) << "the hub did not exit after SIGTERM";
+  EXPECT_EQ(st->exit_code(), 0);
+  EXPECT_NE(hub.proc.err().find("polite child got SIGTERM"), std::string::npos)
+      << "a child still running after the grace period must get SIGTERM:\n"
+      << hub.proc.err();
+  const bool gone = ::kill(stubborn_pid, 0) < 0 && errno == ESRCH;
+  EXPECT_TRUE(gone) << "a child that ignores SIGTERM must be killed (SIGKILL) and reaped";
+  if (!gone) ::kill(stubborn_pid, SIGKILL);
 }
