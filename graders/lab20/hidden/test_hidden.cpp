@@ -3,11 +3,15 @@
 #include <signal.h>  // SIGKILL, kill
 #include <unistd.h>  // access
 
+#include <atomic>  // std::atomic
 #include <cerrno>  // errno, ESRCH
 #include <memory>  // std::unique_ptr
 #include <string>  // std::stoi
+#include <thread>  // std::thread
 
 #include "../public/common.hpp"
+#include "ipclab/process.hpp"  // process_state
+#include "lab20/client.hpp"    // HubClient
 
 using namespace lab20_test;
 
@@ -161,4 +165,35 @@ GRADED_TEST(Hidden, ShutdownEndsSpawnedChildrenThatStay, 2,
   const bool gone = ::kill(stubborn_pid, 0) < 0 && errno == ESRCH;
   EXPECT_TRUE(gone) << "a child that ignores SIGTERM must be killed (SIGKILL) and reaped";
   if (!gone) ::kill(stubborn_pid, SIGKILL);
+}
+
+GRADED_TEST(Hidden, MqPublisherWaitsWhileTheHubIsStopped, 2,
+            "README §Pitfalls 3 — an MQ is full at msg_max: wait for room, never drop a frame") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("socket", "q", {"--count", "12"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return hub.stats().find("channels=q") != std::string::npos; }, 15'000ms));
+  auto c = lab::HubClient::connect(lab::Backend::kMqueue, grader::deadline(10'000ms));
+  hub.proc.signal(SIGSTOP);  // the hub reads nothing: the client's up queue fills
+  ASSERT_TRUE(
+      grader::wait_until([&] { return ipclab::process_state(hub.proc.pid()) == 'T'; }, 10'000ms));
+  std::atomic<int> sent{0};
+  std::thread publisher([&] {
+    for (int i = 0; i < 12; ++i) {
+      c.publish_async("q", "m" + std::to_string(i));
+      ++sent;
+    }
+  });
+  // Its queue holds kMqUpDepth frames; the publisher then waits, however long the hub is
+  // stopped (it looks at the hub's pid meanwhile: a stopped hub is alive).
+  const bool moved_on = grader::wait_until([&] { return sent > lab::kMqUpDepth + 1; }, 1'500ms);
+  EXPECT_FALSE(moved_on) << sent << " frames sent into a queue of " << lab::kMqUpDepth
+                         << " while the hub was stopped: frames were dropped";
+  hub.proc.signal(SIGCONT);
+  publisher.join();
+  std::string want;
+  for (int i = 0; i < 12; ++i) want += "[q] m" + std::to_string(i) + "\n";
+  EXPECT_TRUE(sub.saw(want));
 }
