@@ -6,7 +6,7 @@
 #include <fcntl.h>         // fcntl, FD_CLOEXEC
 #include <netinet/in.h>    // sockaddr_in, INADDR_LOOPBACK
 #include <poll.h>          // poll
-#include <sys/resource.h>  // setrlimit, RLIMIT_FSIZE
+#include <sys/resource.h>  // setrlimit, prlimit, RLIMIT_FSIZE
 #include <sys/socket.h>    // socket, bind, listen, connect
 #include <sys/stat.h>      // umask
 #include <sys/syscall.h>   // SYS_futex, SYS_gettid
@@ -482,4 +482,29 @@ GRADED_TEST(Hidden, RetryWaitingForARunThatFailsIsWoken, 2,
   if (!done[1]) node->put(6, 1, "other", true, "v");  // a completed put wakes it at last
   first.join();
   retry.join();
+}
+
+GRADED_TEST(Hidden, ReadWhoseWriteBackFailsHasNoQuorum, 2,
+            "README §The coordinator — get: wait until a majority holds it") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
+  c.kill(2);
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  c.pause(0);  // node 3 comes back while its peers are unreachable: it stays behind
+  c.pause(1);
+  ASSERT_TRUE(c.restart(2));
+  ASSERT_TRUE(c.proc(2).wait_for_err("caught up from 0 of 2 peers", 20'000ms)) << c.proc(2).err();
+  // Node 3 answers LOCAL_GET (v1), but the STORE of the write-back makes it write its log,
+  // which may not grow any more: it dies of SIGXFSZ, and v2 is held by node 1 alone.
+  const auto size = std::filesystem::file_size(c.data_dir(2) + "/kv.log");
+  rlimit old{};
+  ASSERT_EQ(::prlimit(c.proc(2).pid(), RLIMIT_FSIZE, nullptr, &old), 0);
+  const rlimit full{static_cast<rlim_t>(size), old.rlim_max};
+  ASSERT_EQ(::prlimit(c.proc(2).pid(), RLIMIT_FSIZE, &full, nullptr), 0);
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v2) and node 3 (v1), and v2 never
+  // reaches a second node.
+  expect_error(c.client(0, {"get", "k"}), 1, "error: no quorum");
+  c.kill(2);
+  c.resume(1);
 }
