@@ -10,6 +10,7 @@
 #include <thread>  // std::thread
 
 #include "../public/common.hpp"
+#include "ipclab/error.hpp"    // OperationFailed
 #include "ipclab/process.hpp"  // process_state
 #include "lab20/client.hpp"    // HubClient
 
@@ -196,4 +197,21 @@ GRADED_TEST(Hidden, MqPublisherWaitsWhileTheHubIsStopped, 2,
   std::string want;
   for (int i = 0; i < 12; ++i) want += "[q] m" + std::to_string(i) + "\n";
   EXPECT_TRUE(sub.saw(want));
+}
+
+GRADED_TEST(Hidden, UnsubscribeWaitsForTheHubsAnswer, 1,
+            "README §Protocol — UNSUBSCRIBE channel: ACK, or ERROR if not subscribed") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+  c.subscribe("a", grader::deadline(10'000ms));
+  c.unsubscribe("a", grader::deadline(10'000ms));
+  try {
+    c.unsubscribe("a", grader::deadline(10'000ms));
+    ADD_FAILURE() << "unsubscribe from a channel no longer subscribed did not throw";
+  } catch (const ipclab::OperationFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("not subscribed to a"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(c.publish("a", "nobody", grader::deadline(10'000ms)), 0U);
 }
