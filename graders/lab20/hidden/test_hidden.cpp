@@ -1,16 +1,20 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
+#include <dlfcn.h>   // dlsym, RTLD_NEXT
+#include <fcntl.h>   // fcntl, FD_CLOEXEC
 #include <signal.h>  // SIGKILL, kill
 #include <unistd.h>  // access
 
-#include <atomic>  // std::atomic
-#include <cerrno>  // errno, ESRCH
-#include <memory>  // std::unique_ptr
-#include <string>  // std::stoi
-#include <thread>  // std::thread
+#include <algorithm>  // std::find
+#include <atomic>     // std::atomic
+#include <cerrno>     // errno, ESRCH
+#include <memory>     // std::unique_ptr
+#include <string>     // std::stoi
+#include <thread>     // std::thread
 
 #include "../public/common.hpp"
 #include "ipclab/error.hpp"    // OperationFailed
+#include "ipclab/fd.hpp"       // open_fds, fd_target
 #include "ipclab/process.hpp"  // process_state
 #include "lab20/client.hpp"    // HubClient
 
@@ -214,4 +218,41 @@ GRADED_TEST(Hidden, UnsubscribeWaitsForTheHubsAnswer, 1,
     EXPECT_NE(std::string(e.what()).find("not subscribed to a"), std::string::npos) << e.what();
   }
   EXPECT_EQ(c.publish("a", "nobody", grader::deadline(10'000ms)), 0U);
+}
+
+// write() watched, for the test below: while armed, every write first looks for a
+// descriptor opened since arming that is not close-on-exec (one held only for a moment,
+// as a FIFO client's request FIFO during its CONNECT, is still inherited by an exec in
+// another thread at that moment). Unarmed, it is glibc's write.
+namespace {
+std::atomic<bool> watching_writes{false};
+std::vector<int> fds_before_watch;
+std::string inheritable;
+}  // namespace
+
+extern "C" ssize_t write(int fd, const void* buf, size_t n) {
+  if (watching_writes.exchange(false)) {
+    for (const int f : ipclab::open_fds())
+      if (std::find(fds_before_watch.begin(), fds_before_watch.end(), f) ==
+              fds_before_watch.end() &&
+          (::fcntl(f, F_GETFD) & FD_CLOEXEC) == 0)
+        inheritable += " " + std::to_string(f) + " -> " + ipclab::fd_target(0, f);
+    watching_writes = true;
+  }
+  using Fn = ssize_t (*)(int, const void*, size_t);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "write"));
+  return real(fd, buf, n);
+}
+
+GRADED_TEST(Hidden, FifoClientsRequestFifoIsCloseOnExec, 1,
+            "README §Backends — every descriptor a connecting client holds is close-on-exec, "
+            "even for a moment") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  fds_before_watch = ipclab::open_fds();
+  watching_writes = true;
+  auto c = lab::HubClient::connect(lab::Backend::kFifo, grader::deadline(10'000ms));
+  watching_writes = false;
+  EXPECT_EQ(inheritable, "") << "descriptors without close-on-exec while the client connected";
 }
