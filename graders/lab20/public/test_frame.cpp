@@ -124,11 +124,19 @@ GRADED_TEST(Frame, DecoderFuzzOnlyProtocolErrors, 2,
   }
 }
 
-GRADED_TEST(Ring, PushPopWrapAndFull, 4,
-            "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
-  const std::string name = ipclab::names::posix("test.ring");
+namespace {
+/// A ring object made by ShmChannel::create, its name removed at once (nothing to leak).
+lab::ShmChannel unnamed_channel(const std::string& tag) {
+  const std::string name = ipclab::names::posix(tag);
   auto ch = lab::ShmChannel::create(name);
   ipclab::PosixShm::unlink(name);
+  return ch;
+}
+}  // namespace
+
+GRADED_TEST(Ring, PushPopWrapAndFull, 4,
+            "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
+  auto ch = unnamed_channel("test.ring");
   lab::Ring& up = ch.up();
   std::mt19937_64 rng(grader::seed());
   std::string got;
@@ -170,9 +178,7 @@ GRADED_TEST(Ring, PushPopWrapAndFull, 4,
 GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
             "README §Pitfalls 7 — a record that does not fit before the end: a pad record "
             "skips to the start, even when only its 8 bytes are left") {
-  const std::string name = ipclab::names::posix("test.pad");
-  auto ch = lab::ShmChannel::create(name);
-  ipclab::PosixShm::unlink(name);
+  auto ch = unnamed_channel("test.pad");
   lab::Ring& r = ch.up();
   // A record is 8 bytes of header and the bytes padded to 8 (ring.hpp). Fill the data
   // area to 8 bytes before its end: 260 records of 1008 bytes and one of 56.
@@ -195,9 +201,7 @@ GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
 GRADED_TEST(Ring, ProducerAndConsumerThreadsShareOneMapping, 2,
             "README §Pitfalls 1 — write the record, then publish the index with a release "
             "store; read the index with an acquire load before the record") {
-  const std::string name = ipclab::names::posix("test.spsc");
-  auto ch = lab::ShmChannel::create(name);
-  ipclab::PosixShm::unlink(name);
+  auto ch = unnamed_channel("test.spsc");
   // Two handles of one ring, as the hub's and a client's are: each caches the other's index.
   // (Under ThreadSanitizer, an index published or read without release/acquire is a race
   // between the producer's copy into a record and the consumer's copy out of it.)
