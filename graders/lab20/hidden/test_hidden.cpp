@@ -1,9 +1,11 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
-#include <dlfcn.h>   // dlsym, RTLD_NEXT
-#include <fcntl.h>   // fcntl, FD_CLOEXEC
-#include <signal.h>  // SIGKILL, kill
-#include <unistd.h>  // access
+#include <dlfcn.h>     // dlsym, RTLD_NEXT
+#include <fcntl.h>     // fcntl, FD_CLOEXEC
+#include <poll.h>      // poll
+#include <signal.h>    // SIGKILL, kill
+#include <sys/stat.h>  // mkfifo
+#include <unistd.h>    // access
 
 #include <algorithm>  // std::find
 #include <atomic>     // std::atomic
@@ -255,4 +257,43 @@ GRADED_TEST(Hidden, FifoClientsRequestFifoIsCloseOnExec, 1,
   auto c = lab::HubClient::connect(lab::Backend::kFifo, grader::deadline(10'000ms));
   watching_writes = false;
   EXPECT_EQ(inheritable, "") << "descriptors without close-on-exec while the client connected";
+}
+
+GRADED_TEST(Hidden, TwoFifoConnectsInOneReadBothAnswered, 1,
+            "README §Backends — fifo: CONNECT on hub.fifo, one write each; two may arrive "
+            "in one read") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  grader::Process other({"sleep", "60"});  // a second live pid, for the second client
+  std::vector<ipclab::Fd> downs, ups;
+  std::string both;
+  for (const pid_t pid : {::getpid(), other.pid()}) {
+    const std::string up = lab::client_fifo_path(pid, true);
+    const std::string down = lab::client_fifo_path(pid, false);
+    ASSERT_EQ(::mkfifo(up.c_str(), 0600), 0);
+    ASSERT_EQ(::mkfifo(down.c_str(), 0600), 0);
+    downs.emplace_back(::open(down.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    ups.emplace_back(::open(up.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(downs.back().valid() && ups.back().valid());
+    both += frame(kConnect, "", "fifo " + std::to_string(pid));
+  }
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  // One write (under PIPE_BUF, so whole): the hub's next read takes both requests at once.
+  ASSERT_EQ(::write(req.get(), both.data(), both.size()), static_cast<ssize_t>(both.size()));
+  for (std::size_t i = 0; i < downs.size(); ++i) {
+    std::string got;
+    const auto deadline = grader::deadline(10'000ms);
+    while (got.size() < 3 && !deadline.expired()) {
+      pollfd p{downs[i].get(), POLLIN, 0};
+      if (::poll(&p, 1, deadline.poll_ms()) != 1) break;
+      char buf[256];
+      const ssize_t n = ::read(downs[i].get(), buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    }
+    ASSERT_GE(got.size(), 3U) << "no answer to the CONNECT of client " << i + 1
+                              << " of the two that came in one read";
+    EXPECT_EQ(static_cast<unsigned char>(got[2]), kAck) << "client " << i + 1;
+  }
 }
