@@ -18,6 +18,7 @@
 #include "ipclab/error.hpp"    // OperationFailed
 #include "ipclab/fd.hpp"       // open_fds, fd_target
 #include "ipclab/process.hpp"  // process_state
+#include "ipclab/shm.hpp"      // PosixShm
 #include "lab20/client.hpp"    // HubClient
 
 using namespace lab20_test;
@@ -296,4 +297,20 @@ GRADED_TEST(Hidden, TwoFifoConnectsInOneReadBothAnswered, 1,
                               << " of the two that came in one read";
     EXPECT_EQ(static_cast<unsigned char>(got[2]), kAck) << "client " << i + 1;
   }
+}
+
+GRADED_TEST(Hidden, StaleRingObjectsReplaced, 1,
+            "README §Backends — shm: the hub replaces a stale ring object of the name it uses") {
+  namespace lab = ipclab::lab20;
+  // What a hub killed while handing rings over may leave: objects of the names the next
+  // hub gives its first clients, of the wrong size.
+  for (int id = 1; id <= 4; ++id) ipclab::PosixShm::create(lab::client_shm_name(id), 4096, 0600);
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("shm", "fresh");
+  ASSERT_TRUE(sub.saw("Subscribed to 'fresh'"));
+  auto r = publish("socket", "fresh", "over a replaced ring\n");
+  EXPECT_NE(r.out.find("Published (1 subscriber)"), std::string::npos) << r.describe();
+  EXPECT_TRUE(sub.saw("[fresh] over a replaced ring\n"));
+  for (int id = 1; id <= 4; ++id) ipclab::PosixShm::unlink(lab::client_shm_name(id));
 }
