@@ -206,12 +206,14 @@ GRADED_TEST(Hidden, MqPublisherWaitsWhileTheHubIsStopped, 2,
   EXPECT_TRUE(sub.saw(want));
 }
 
-GRADED_TEST(Hidden, UnsubscribeWaitsForTheHubsAnswer, 1,
-            "README §Protocol — UNSUBSCRIBE channel: ACK, or ERROR if not subscribed") {
+GRADED_TEST(Hidden, SubscribeAndUnsubscribeWaitForTheHubsAnswer, 1,
+            "README §Protocol — SUBSCRIBE or UNSUBSCRIBE channel: ACK, or ERROR") {
   namespace lab = ipclab::lab20;
   Hub hub;
   ASSERT_TRUE(hub.ready);
   auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+  EXPECT_THROW(c.subscribe("not a name", grader::deadline(10'000ms)), ipclab::OperationFailed)
+      << "SUBSCRIBE to a bad name: the hub's ERROR";
   c.subscribe("a", grader::deadline(10'000ms));
   c.unsubscribe("a", grader::deadline(10'000ms));
   try {
@@ -313,4 +315,22 @@ GRADED_TEST(Hidden, StaleRingObjectsReplaced, 1,
   EXPECT_NE(r.out.find("Published (1 subscriber)"), std::string::npos) << r.describe();
   EXPECT_TRUE(sub.saw("[fresh] over a replaced ring\n"));
   for (int id = 1; id <= 4; ++id) ipclab::PosixShm::unlink(lab::client_shm_name(id));
+}
+
+GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
+            "README §Pitfalls 1 — a side that finds the ring full sets its flag, re-checks, "
+            "and sleeps until the other side's wake-up byte") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("shm", "bulk", {"--count", "400"});
+  ASSERT_TRUE(sub.saw("Subscribed to 'bulk'"));
+  sub.proc.signal(SIGSTOP);  // its ring fills up (256 KiB), the rest waits in the hub
+  std::string input;
+  for (int i = 0; i < 400; ++i) input += std::string(1000, 'x') + std::to_string(i) + "\n";
+  const auto r = publish("socket", "bulk", input);
+  EXPECT_EQ(r.exit_code(), 0) << r.describe();
+  // Nothing else happens now: only the subscriber's wake-up, after it made room, gets
+  // the hub to push the frames it holds.
+  sub.proc.signal(SIGCONT);
+  EXPECT_TRUE(sub.saw(std::string(1000, 'x') + "399\n", 20'000ms));
 }
