@@ -17,6 +17,7 @@
 #include "../public/common.hpp"
 #include "ipclab/error.hpp"    // OperationFailed
 #include "ipclab/fd.hpp"       // open_fds, fd_target
+#include "ipclab/mq.hpp"       // PosixMq
 #include "ipclab/process.hpp"  // process_state
 #include "ipclab/shm.hpp"      // PosixShm
 #include "lab20/client.hpp"    // HubClient
@@ -333,4 +334,34 @@ GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
   // the hub to push the frames it holds.
   sub.proc.signal(SIGCONT);
   EXPECT_TRUE(sub.saw(std::string(1000, 'x') + "399\n", 20'000ms));
+}
+
+GRADED_TEST(Hidden, MqConnectWithAMissingQueueLeavesNoName, 1,
+            "README §Backends — mqueue: a CONNECT whose queues the hub cannot open is dropped, "
+            "and both names removed") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  grader::Process a({"sleep", "60"}), b({"sleep", "60"});  // the two clients' pids
+  // Client a made its up queue only, client b its down queue only (each died before the
+  // other): the hub cannot open both, and removes the one that is there.
+  const std::string made[] = {lab::client_mq_name(a.pid(), true),
+                              lab::client_mq_name(b.pid(), false)};
+  for (const auto& name : made) ipclab::PosixMq::create(name, 2, 64);
+  auto req = ipclab::PosixMq::open(lab::hub_mq_name(), O_WRONLY);
+  for (const pid_t pid : {a.pid(), b.pid()})
+    ASSERT_TRUE(req.send(frame(kConnect, "", "mqueue " + std::to_string(pid)), 0,
+                         grader::deadline(10'000ms)));
+  for (const auto& name : made) {
+    const bool gone = grader::wait_until(
+        [&] {
+          const mqd_t q = ::mq_open(name.c_str(), O_RDONLY);
+          if (q != static_cast<mqd_t>(-1)) ::mq_close(q);
+          return q == static_cast<mqd_t>(-1) && errno == ENOENT;
+        },
+        10'000ms);
+    EXPECT_TRUE(gone) << name << " is still there";
+    if (!gone) ipclab::PosixMq::unlink(name);
+  }
+  EXPECT_TRUE(responsive());
 }
