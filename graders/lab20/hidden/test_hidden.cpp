@@ -10,6 +10,7 @@
 #include <algorithm>  // std::find
 #include <atomic>     // std::atomic
 #include <cerrno>     // errno, ESRCH
+#include <cstdarg>    // va_list, va_start, va_arg
 #include <memory>     // std::unique_ptr
 #include <string>     // std::stoi
 #include <thread>     // std::thread
@@ -364,4 +365,50 @@ GRADED_TEST(Hidden, MqConnectWithAMissingQueueLeavesNoName, 1,
     if (!gone) ipclab::PosixMq::unlink(name);
   }
   EXPECT_TRUE(responsive());
+}
+
+// mq_open(O_CREAT) made to fail once when armed, for the test below (the client's second
+// queue); unarmed, it is glibc's.
+namespace {
+std::atomic<int> creates_before_failure{-1};
+}  // namespace
+
+extern "C" mqd_t mq_open(const char* name, int oflag, ...) {
+  mode_t mode = 0;
+  mq_attr* attr = nullptr;
+  if ((oflag & O_CREAT) != 0) {
+    va_list ap;
+    va_start(ap, oflag);
+    mode = va_arg(ap, mode_t);
+    attr = va_arg(ap, mq_attr*);
+    va_end(ap);
+    if (creates_before_failure.load() >= 0 && creates_before_failure-- == 0) {
+      errno = EMFILE;
+      return static_cast<mqd_t>(-1);
+    }
+  }
+  using Fn = mqd_t (*)(const char*, int, ...);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "mq_open"));
+  return (oflag & O_CREAT) != 0 ? real(name, oflag, mode, attr) : real(name, oflag);
+}
+
+GRADED_TEST(Hidden, MqClientWhoseSecondQueueFailsRemovesTheFirst, 1,
+            "README §Pitfalls 3 — the fourth client's mq_open fails with EMFILE: leave no "
+            "queue behind") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  creates_before_failure = 1;  // the client's up queue is made, its down queue is not
+  EXPECT_THROW(lab::HubClient::connect(lab::Backend::kMqueue, grader::deadline(10'000ms)),
+               std::exception);
+  creates_before_failure = -1;
+  for (const bool up : {true, false}) {
+    const std::string name = lab::client_mq_name(::getpid(), up);
+    const mqd_t q = ::mq_open(name.c_str(), O_RDONLY);
+    EXPECT_TRUE(q == static_cast<mqd_t>(-1) && errno == ENOENT) << name << " was left behind";
+    if (q != static_cast<mqd_t>(-1)) {
+      ::mq_close(q);
+      ipclab::PosixMq::unlink(name);
+    }
+  }
 }
