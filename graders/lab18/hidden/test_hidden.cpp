@@ -2,14 +2,18 @@
 // last record, a damaged checksum, the newest version after replay), a delete that a
 // replica which missed it must not undo, many writers of one key through every node at
 // once, and a retry that races its own first run.
-#include <fcntl.h>       // fcntl, FD_CLOEXEC
-#include <netinet/in.h>  // sockaddr_in, INADDR_LOOPBACK
-#include <poll.h>        // poll
-#include <sys/socket.h>  // socket, bind, listen, connect
-#include <sys/stat.h>    // umask
-#include <unistd.h>      // dup, dup2, close
+#include <dlfcn.h>         // dlsym, RTLD_NEXT
+#include <fcntl.h>         // fcntl, FD_CLOEXEC
+#include <netinet/in.h>    // sockaddr_in, INADDR_LOOPBACK
+#include <poll.h>          // poll
+#include <sys/resource.h>  // setrlimit, prlimit, RLIMIT_FSIZE
+#include <sys/socket.h>    // socket, bind, listen, connect
+#include <sys/stat.h>      // umask
+#include <sys/syscall.h>   // SYS_futex, SYS_gettid
+#include <unistd.h>        // dup, dup2, close
 
 #include <algorithm>   // std::find
+#include <atomic>      // std::atomic
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ofstream, std::fstream
 #include <thread>      // std::thread
@@ -348,20 +352,215 @@ GRADED_TEST(Hidden, DuplicateCacheKeepsTheLast100000Replies, 2,
   EXPECT_LT(second.version, node.put(1, 1, "k", true, "v").version) << "forgotten: it runs again";
 }
 
-GRADED_TEST(Hidden, ReadWritesBackToAStalePeerBeforeAnswering, 2,
-            "README §The coordinator — get: wait until a majority holds it") {
-  Cluster c({.peer_timeout_ms = 500, .log = true});
-  expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
-  c.kill(2);
-  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
-  c.pause(0);  // node 3 comes back while its peers are unreachable: it stays behind
+namespace {
+/// Node 3 (killed before) started again while nodes 1 and 2 are paused: it catches up from
+/// nobody and stays behind. Nodes 1 and 2 are left paused.
+void restart_node3_alone(Cluster& c) {
+  c.pause(0);
   c.pause(1);
   ASSERT_TRUE(c.restart(2));
   ASSERT_TRUE(c.proc(2).wait_for_err("caught up from 0 of 2 peers", 20'000ms)) << c.proc(2).err();
+}
+
+/// k = v1 on every node, then v2 on nodes 1 and 2 while node 3 is down; node 3 restarted
+/// alone (it stays on v1); nodes 1 and 2 left paused.
+void leave_node3_on_v1(Cluster& c) {
+  expect_ok(c.client(0, {"put", "k", "v1"}), "OK (replicated to 3 nodes)\n");
+  c.kill(2);
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  restart_node3_alone(c);
+}
+}  // namespace
+
+GRADED_TEST(Hidden, ReadWritesBackToAStalePeerBeforeAnswering, 2,
+            "README §The coordinator — get: wait until a majority holds it") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  ASSERT_NO_FATAL_FAILURE(leave_node3_on_v1(c));
   c.resume(0);
   // Node 2 stays paused: node 1's majority is itself (v2) and node 3 (v1). Its answer
   // waits until node 3 stored v2 back: then two nodes hold what it returns.
   expect_ok(c.client(0, {"get", "k"}), "v2\n");
   expect_ok(c.client(2, {"get", "k", "--local"}), "v2\n");
   c.resume(1);
+}
+
+GRADED_TEST(Hidden, WriteIsStampedAboveTheCoordinatorsOwnVersion, 2,
+            "README §The coordinator — put: the versions of a majority (this node included)") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  c.kill(2);
+  expect_ok(c.client(1, {"put", "k", "v1"}), "OK (replicated to 2 nodes)\n");  // {1, node 2}
+  ASSERT_NO_FATAL_FAILURE(restart_node3_alone(c));  // node 3 never hears of v1
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v1) and node 3 (never written). The
+  // write must be stamped above v1, which only node 1 itself knows of.
+  expect_ok(c.client(0, {"put", "k", "v2"}), "OK (replicated to 2 nodes)\n");
+  expect_ok(c.client(0, {"get", "k"}), "v2\n");
+  c.resume(1);
+  expect_ok(c.client(1, {"get", "k"}), "v2\n");
+}
+
+// clnt_vc_create() made to fail once, for the test below: this executable's is the one the
+// lab's Connection calls; unarmed, it is libtirpc's.
+namespace {
+std::atomic<int> fail_next_clnt_create{0};
+}  // namespace
+
+extern "C" CLIENT* clnt_vc_create(int fd, const netbuf* addr, rpcprog_t prog, rpcvers_t vers,
+                                  u_int sendsz, u_int recvsz) {
+  if (fail_next_clnt_create.exchange(0) != 0) {
+    rpc_createerr.cf_stat = RPC_SYSTEMERROR;
+    rpc_createerr.cf_error.re_errno = ENOMEM;
+    return nullptr;
+  }
+  using Fn = CLIENT* (*)(int, const netbuf*, rpcprog_t, rpcvers_t, u_int, u_int);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "clnt_vc_create"));
+  return real(fd, addr, prog, vers, sendsz, recvsz);
+}
+
+GRADED_TEST(Hidden, FailedClientHandleClosesItsSocket, 1,
+            "README §The client — Failure: NetworkError; the socket is closed again") {
+  Cluster c({.nodes = 1, .data = false});
+  const lab::Address node{"localhost", c.port(0)};
+  EXPECT_TRUE(lab::Connection(node, 5000ms).ping());  // what getaddrinfo keeps for good
+  const auto before = ipclab::open_fds();
+  fail_next_clnt_create = 1;
+  std::string what = "(connected)";
+  try {
+    lab::Connection conn(node, 5000ms);
+  } catch (const lab::NetworkError& e) {
+    what = e.what();
+  }
+  fail_next_clnt_create = 0;
+  EXPECT_TRUE(what.starts_with(fmt::format("cannot reach localhost:{}: ", c.port(0)))) << what;
+  EXPECT_EQ(ipclab::open_fds(), before)
+      << "a connection whose client handle failed left its socket open";
+  EXPECT_TRUE(lab::Connection(node, 5000ms).ping());
+}
+
+namespace {
+/// True while thread `tid` of this process sleeps in futex(2): a condition variable's wait
+/// (for the test below: nothing else it runs sleeps there).
+bool in_futex_wait(long tid) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  std::ifstream sys(task + "/syscall");
+  long nr = -1;
+  return sys >> nr && nr == SYS_futex;
+}
+}  // namespace
+
+GRADED_TEST(Hidden, RetryWaitingForARunThatFailsIsWoken, 2,
+            "README §Pitfalls 4 — a retry waits for the first run; if that run fails, it runs") {
+  Cluster c({.nodes = 2, .data = false});
+  // This node's peers are the two nodes (paused: its first run waits in phase 1); its log
+  // then refuses every write (RLIMIT_FSIZE 0), so that run fails with an exception. Node and
+  // store live as long as the process: the node's calls to its peers are detached threads.
+  static auto* store = new lab::Store(grader::scratch() + "/store");
+  static auto* node = new lab::Node(
+      lab::NodeConfig{3,
+                      {{"localhost", c.port(0)}, {"localhost", c.port(1)}},
+                      std::chrono::duration_cast<std::chrono::milliseconds>(grader::scaled(20s))},
+      *store);
+  c.pause(0);
+  c.pause(1);
+  std::atomic<long> tid[2] = {0, 0};
+  std::atomic<bool> done[2] = {false, false};
+  auto run = [&](int i) {
+    tid[i] = ::syscall(SYS_gettid);
+    try {
+      node->put(5, 1, "k", true, "v");
+    } catch (const std::exception&) {
+      // the log refused the write: this run failed, as it should
+    }
+    done[i] = true;
+  };
+  std::thread first(run, 0);
+  ASSERT_TRUE(grader::wait_until([&] { return tid[0] != 0 && in_futex_wait(tid[0]); }, 10'000ms));
+  std::thread retry(run, 1);  // the same request: it waits for the first run
+  const bool waiting =
+      grader::wait_until([&] { return tid[1] != 0 && in_futex_wait(tid[1]); }, 10'000ms);
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limit{};
+  ::getrlimit(RLIMIT_FSIZE, &limit);
+  const rlimit none{0, limit.rlim_max};
+  ::setrlimit(RLIMIT_FSIZE, &none);
+  c.resume(0);  // phase 1 answered: the first run's own store fails
+  EXPECT_TRUE(grader::wait_until([&] { return done[0].load(); }, 20'000ms));
+  EXPECT_TRUE(grader::wait_until([&] { return done[1].load(); }, 20'000ms))
+      << "a retry waiting for a run that failed was left waiting (it was "
+      << (waiting ? "" : "not ") << "seen waiting)";
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+  c.resume(1);
+  if (!done[1]) node->put(6, 1, "other", true, "v");  // a completed put wakes it at last
+  first.join();
+  retry.join();
+}
+
+GRADED_TEST(Hidden, ReadWhoseWriteBackFailsHasNoQuorum, 2,
+            "README §The coordinator — get: wait until a majority holds it") {
+  Cluster c({.peer_timeout_ms = 500, .log = true});
+  ASSERT_NO_FATAL_FAILURE(leave_node3_on_v1(c));
+  // Node 3 answers LOCAL_GET (v1), but the STORE of the write-back makes it write its log,
+  // which may not grow any more: it dies of SIGXFSZ, and v2 is held by node 1 alone.
+  const auto size = std::filesystem::file_size(c.data_dir(2) + "/kv.log");
+  rlimit old{};
+  ASSERT_EQ(::prlimit(c.proc(2).pid(), RLIMIT_FSIZE, nullptr, &old), 0);
+  const rlimit full{static_cast<rlim_t>(size), old.rlim_max};
+  ASSERT_EQ(::prlimit(c.proc(2).pid(), RLIMIT_FSIZE, &full, nullptr), 0);
+  c.resume(0);
+  // Node 2 stays paused: node 1's majority is itself (v2) and node 3 (v1), and v2 never
+  // reaches a second node.
+  expect_error(c.client(0, {"get", "k"}), 1, "error: no quorum");
+  c.kill(2);
+  c.resume(1);
+}
+
+GRADED_TEST(Hidden, CatchUpStoresEveryEntryOfEveryPeer, 1,
+            "README §The coordinator — catch_up: PULL from each peer, store every entry") {
+  Cluster c({.nodes = 1, .data = false});
+  lab::Connection conn({"localhost", c.port(0)}, 5000ms);
+  for (const char* k : {"a", "b", "c"}) EXPECT_TRUE(conn.store(entry(k, 1, 1, k)).first);
+  EXPECT_EQ(conn.pull().size(), 3U) << "PULL: every entry the replica holds";
+  lab::Store store;  // in memory: a node whose peers are that node and one that is down
+  lab::Node node(
+      lab::NodeConfig{2, {{"localhost", c.port(0)}, {"localhost", lab::free_ports(1).front()}}},
+      store);
+  EXPECT_EQ(node.catch_up(), 1U) << "peers that answered";
+  EXPECT_EQ(store.all().size(), 3U);
+  for (const char* k : {"a", "b", "c"}) EXPECT_EQ(store.get(k), entry(k, 1, 1, k));
+}
+
+// connect() made to complete at once, for the test below: POSIX lets a non-blocking
+// connect succeed immediately (0) instead of EINPROGRESS; Linux on loopback never does.
+namespace {
+std::atomic<bool> connect_at_once{false};
+}  // namespace
+
+extern "C" int connect(int fd, const sockaddr* addr, socklen_t len) {
+  using Fn = int (*)(int, const sockaddr*, socklen_t);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "connect"));
+  const int rc = real(fd, addr, len);
+  if (rc == 0 || errno != EINPROGRESS || !connect_at_once) return rc;
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 5000) != 1) return rc;
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0 || err != 0) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+GRADED_TEST(Hidden, ConnectThatSucceedsAtOnce, 1,
+            "README §The client — a non-blocking connect may also succeed at once") {
+  Cluster c({.nodes = 1, .data = false});
+  connect_at_once = true;
+  bool answered = false;
+  try {
+    answered = lab::Connection({"localhost", c.port(0)}, 5000ms).ping();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "connect returned 0 at once: " << e.what();
+  }
+  connect_at_once = false;
+  EXPECT_TRUE(answered);
 }

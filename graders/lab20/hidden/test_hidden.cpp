@@ -1,11 +1,27 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
-#include <signal.h>  // SIGKILL
-#include <unistd.h>  // access
+#include <dlfcn.h>     // dlsym, RTLD_NEXT
+#include <fcntl.h>     // fcntl, FD_CLOEXEC
+#include <poll.h>      // poll
+#include <signal.h>    // SIGKILL, kill
+#include <sys/stat.h>  // mkfifo
+#include <unistd.h>    // access
 
-#include <memory>  // std::unique_ptr
+#include <algorithm>  // std::find
+#include <atomic>     // std::atomic
+#include <cerrno>     // errno, ESRCH
+#include <cstdarg>    // va_list, va_start, va_arg
+#include <memory>     // std::unique_ptr
+#include <string>     // std::stoi
+#include <thread>     // std::thread
 
 #include "../public/common.hpp"
+#include "ipclab/error.hpp"    // OperationFailed
+#include "ipclab/fd.hpp"       // open_fds, fd_target
+#include "ipclab/mq.hpp"       // PosixMq
+#include "ipclab/process.hpp"  // process_state
+#include "ipclab/shm.hpp"      // PosixShm
+#include "lab20/client.hpp"    // HubClient
 
 using namespace lab20_test;
 
@@ -126,4 +142,273 @@ GRADED_TEST(Hidden, SpawnedPipeChildrenBothWays, 3,
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code(), 0);
   EXPECT_TRUE(grader::zombie_children().empty());
+}
+
+GRADED_TEST(Hidden, ShutdownEndsSpawnedChildrenThatStay, 2,
+            "README §Programs — a --spawn child still running 2 s after SIGTERM's shutdown "
+            "closed its pipes gets SIGTERM, then SIGKILL") {
+  // Neither child reads its pipes: end of file does not end them.
+  const std::string polite =
+      "trap 'kill $!; echo polite child got SIGTERM >&2; exit 0' TERM; "
+      "echo polite child ready >&2; sleep 100 & wait";
+  const std::string stubborn = "trap '' TERM; echo stubborn child $$ >&2; exec sleep 100";
+  Hub hub({"--spawn", polite, "--spawn", stubborn});
+  ASSERT_TRUE(hub.ready);
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        const std::string err = hub.proc.err();
+        return err.find("polite child ready\n") != std::string::npos &&
+               err.find("stubborn child ") != std::string::npos &&
+               err.find('\n', err.find("stubborn child ")) != std::string::npos;
+      },
+      15'000ms))
+      << hub.proc.err();
+  const std::string err = hub.proc.err();
+  const pid_t stubborn_pid = std::stoi(err.substr(err.find("stubborn child ") + 15));
+  hub.proc.signal(SIGTERM);
+  const auto st = hub.proc.wait(30'000ms);
+  ASSERT_TRUE(st.has_value()) << "the hub did not exit after SIGTERM";
+  EXPECT_EQ(st->exit_code(), 0);
+  EXPECT_NE(hub.proc.err().find("polite child got SIGTERM"), std::string::npos)
+      << "a child still running after the grace period must get SIGTERM:\n"
+      << hub.proc.err();
+  const bool gone = ::kill(stubborn_pid, 0) < 0 && errno == ESRCH;
+  EXPECT_TRUE(gone) << "a child that ignores SIGTERM must be killed (SIGKILL) and reaped";
+  if (!gone) ::kill(stubborn_pid, SIGKILL);
+}
+
+GRADED_TEST(Hidden, MqPublisherWaitsWhileTheHubIsStopped, 2,
+            "README §Pitfalls 3 — an MQ is full at msg_max: wait for room, never drop a frame") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("socket", "q", {"--count", "12"});
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return hub.stats().find("channels=q") != std::string::npos; }, 15'000ms));
+  auto c = lab::HubClient::connect(lab::Backend::kMqueue, grader::deadline(10'000ms));
+  hub.proc.signal(SIGSTOP);  // the hub reads nothing: the client's up queue fills
+  ASSERT_TRUE(
+      grader::wait_until([&] { return ipclab::process_state(hub.proc.pid()) == 'T'; }, 10'000ms));
+  std::atomic<int> sent{0};
+  std::thread publisher([&] {
+    for (int i = 0; i < 12; ++i) {
+      c.publish_async("q", "m" + std::to_string(i));
+      ++sent;
+    }
+  });
+  // Its queue holds kMqUpDepth frames; the publisher then waits, however long the hub is
+  // stopped (it looks at the hub's pid meanwhile: a stopped hub is alive).
+  const bool moved_on = grader::wait_until([&] { return sent > lab::kMqUpDepth + 1; }, 1'500ms);
+  EXPECT_FALSE(moved_on) << sent << " frames sent into a queue of " << lab::kMqUpDepth
+                         << " while the hub was stopped: frames were dropped";
+  hub.proc.signal(SIGCONT);
+  publisher.join();
+  std::string want;
+  for (int i = 0; i < 12; ++i) want += "[q] m" + std::to_string(i) + "\n";
+  EXPECT_TRUE(sub.saw(want));
+}
+
+GRADED_TEST(Hidden, SubscribeAndUnsubscribeWaitForTheHubsAnswer, 1,
+            "README §Protocol — SUBSCRIBE or UNSUBSCRIBE channel: ACK, or ERROR") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+  EXPECT_THROW(c.subscribe("not a name", grader::deadline(10'000ms)), ipclab::OperationFailed)
+      << "SUBSCRIBE to a bad name: the hub's ERROR";
+  c.subscribe("a", grader::deadline(10'000ms));
+  c.unsubscribe("a", grader::deadline(10'000ms));
+  try {
+    c.unsubscribe("a", grader::deadline(10'000ms));
+    ADD_FAILURE() << "unsubscribe from a channel no longer subscribed did not throw";
+  } catch (const ipclab::OperationFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("not subscribed to a"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(c.publish("a", "nobody", grader::deadline(10'000ms)), 0U);
+}
+
+// write() watched, for the test below: while armed, every write first looks for a
+// descriptor opened since arming that is not close-on-exec (one held only for a moment,
+// as a FIFO client's request FIFO during its CONNECT, is still inherited by an exec in
+// another thread at that moment). Unarmed, it is glibc's write.
+namespace {
+std::atomic<bool> watching_writes{false};
+std::vector<int> fds_before_watch;
+std::string inheritable;
+}  // namespace
+
+extern "C" ssize_t write(int fd, const void* buf, size_t n) {
+  if (watching_writes.exchange(false)) {
+    for (const int f : ipclab::open_fds())
+      if (std::find(fds_before_watch.begin(), fds_before_watch.end(), f) ==
+              fds_before_watch.end() &&
+          (::fcntl(f, F_GETFD) & FD_CLOEXEC) == 0)
+        inheritable += " " + std::to_string(f) + " -> " + ipclab::fd_target(0, f);
+    watching_writes = true;
+  }
+  using Fn = ssize_t (*)(int, const void*, size_t);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "write"));
+  return real(fd, buf, n);
+}
+
+GRADED_TEST(Hidden, FifoClientsRequestFifoIsCloseOnExec, 1,
+            "README §Backends — every descriptor a connecting client holds is close-on-exec, "
+            "even for a moment") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  fds_before_watch = ipclab::open_fds();
+  watching_writes = true;
+  auto c = lab::HubClient::connect(lab::Backend::kFifo, grader::deadline(10'000ms));
+  watching_writes = false;
+  EXPECT_EQ(inheritable, "") << "descriptors without close-on-exec while the client connected";
+}
+
+GRADED_TEST(Hidden, TwoFifoConnectsInOneReadBothAnswered, 1,
+            "README §Backends — fifo: CONNECT on hub.fifo, one write each; two may arrive "
+            "in one read") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  grader::Process other({"sleep", "60"});  // a second live pid, for the second client
+  std::vector<ipclab::Fd> downs, ups;
+  std::string both;
+  for (const pid_t pid : {::getpid(), other.pid()}) {
+    const std::string up = lab::client_fifo_path(pid, true);
+    const std::string down = lab::client_fifo_path(pid, false);
+    ASSERT_EQ(::mkfifo(up.c_str(), 0600), 0);
+    ASSERT_EQ(::mkfifo(down.c_str(), 0600), 0);
+    downs.emplace_back(::open(down.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    ups.emplace_back(::open(up.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(downs.back().valid() && ups.back().valid());
+    both += frame(kConnect, "", "fifo " + std::to_string(pid));
+  }
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  // One write (under PIPE_BUF, so whole): the hub's next read takes both requests at once.
+  ASSERT_EQ(::write(req.get(), both.data(), both.size()), static_cast<ssize_t>(both.size()));
+  for (std::size_t i = 0; i < downs.size(); ++i) {
+    std::string got;
+    const auto deadline = grader::deadline(10'000ms);
+    while (got.size() < 3 && !deadline.expired()) {
+      pollfd p{downs[i].get(), POLLIN, 0};
+      if (::poll(&p, 1, deadline.poll_ms()) != 1) break;
+      char buf[256];
+      const ssize_t n = ::read(downs[i].get(), buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    }
+    ASSERT_GE(got.size(), 3U) << "no answer to the CONNECT of client " << i + 1
+                              << " of the two that came in one read";
+    EXPECT_EQ(static_cast<unsigned char>(got[2]), kAck) << "client " << i + 1;
+  }
+}
+
+GRADED_TEST(Hidden, StaleRingObjectsReplaced, 1,
+            "README §Backends — shm: the hub replaces a stale ring object of the name it uses") {
+  namespace lab = ipclab::lab20;
+  // What a hub killed while handing rings over may leave: objects of the names the next
+  // hub gives its first clients, of the wrong size.
+  for (int id = 1; id <= 4; ++id) ipclab::PosixShm::create(lab::client_shm_name(id), 4096, 0600);
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("shm", "fresh");
+  ASSERT_TRUE(sub.saw("Subscribed to 'fresh'"));
+  auto r = publish("socket", "fresh", "over a replaced ring\n");
+  EXPECT_NE(r.out.find("Published (1 subscriber)"), std::string::npos) << r.describe();
+  EXPECT_TRUE(sub.saw("[fresh] over a replaced ring\n"));
+  for (int id = 1; id <= 4; ++id) ipclab::PosixShm::unlink(lab::client_shm_name(id));
+}
+
+GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
+            "README §Pitfalls 1 — a side that finds the ring full sets its flag, re-checks, "
+            "and sleeps until the other side's wake-up byte") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("shm", "bulk", {"--count", "400"});
+  ASSERT_TRUE(sub.saw("Subscribed to 'bulk'"));
+  sub.proc.signal(SIGSTOP);  // its ring fills up (256 KiB), the rest waits in the hub
+  std::string input;
+  for (int i = 0; i < 400; ++i) input += std::string(1000, 'x') + std::to_string(i) + "\n";
+  const auto r = publish("socket", "bulk", input);
+  EXPECT_EQ(r.exit_code(), 0) << r.describe();
+  // Nothing else happens now: only the subscriber's wake-up, after it made room, gets
+  // the hub to push the frames it holds.
+  sub.proc.signal(SIGCONT);
+  EXPECT_TRUE(sub.saw(std::string(1000, 'x') + "399\n", 20'000ms));
+}
+
+GRADED_TEST(Hidden, MqConnectWithAMissingQueueLeavesNoName, 1,
+            "README §Backends — mqueue: a CONNECT whose queues the hub cannot open is dropped, "
+            "and both names removed") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  grader::Process a({"sleep", "60"}), b({"sleep", "60"});  // the two clients' pids
+  // Client a made its up queue only, client b its down queue only (each died before the
+  // other): the hub cannot open both, and removes the one that is there.
+  const std::string made[] = {lab::client_mq_name(a.pid(), true),
+                              lab::client_mq_name(b.pid(), false)};
+  for (const auto& name : made) ipclab::PosixMq::create(name, 2, 64);
+  auto req = ipclab::PosixMq::open(lab::hub_mq_name(), O_WRONLY);
+  for (const pid_t pid : {a.pid(), b.pid()})
+    ASSERT_TRUE(req.send(frame(kConnect, "", "mqueue " + std::to_string(pid)), 0,
+                         grader::deadline(10'000ms)));
+  for (const auto& name : made) {
+    const bool gone = grader::wait_until(
+        [&] {
+          const mqd_t q = ::mq_open(name.c_str(), O_RDONLY);
+          if (q != static_cast<mqd_t>(-1)) ::mq_close(q);
+          return q == static_cast<mqd_t>(-1) && errno == ENOENT;
+        },
+        10'000ms);
+    EXPECT_TRUE(gone) << name << " is still there";
+    if (!gone) ipclab::PosixMq::unlink(name);
+  }
+  EXPECT_TRUE(responsive());
+}
+
+// mq_open(O_CREAT) made to fail once when armed, for the test below (the client's second
+// queue); unarmed, it is glibc's.
+namespace {
+std::atomic<int> creates_before_failure{-1};
+}  // namespace
+
+extern "C" mqd_t mq_open(const char* name, int oflag, ...) {
+  mode_t mode = 0;
+  mq_attr* attr = nullptr;
+  if ((oflag & O_CREAT) != 0) {
+    va_list ap;
+    va_start(ap, oflag);
+    mode = va_arg(ap, mode_t);
+    attr = va_arg(ap, mq_attr*);
+    va_end(ap);
+    if (creates_before_failure.load() >= 0 && creates_before_failure-- == 0) {
+      errno = EMFILE;
+      return static_cast<mqd_t>(-1);
+    }
+  }
+  using Fn = mqd_t (*)(const char*, int, ...);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "mq_open"));
+  return (oflag & O_CREAT) != 0 ? real(name, oflag, mode, attr) : real(name, oflag);
+}
+
+GRADED_TEST(Hidden, MqClientWhoseSecondQueueFailsRemovesTheFirst, 1,
+            "README §Pitfalls 3 — the fourth client's mq_open fails with EMFILE: leave no "
+            "queue behind") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  creates_before_failure = 1;  // the client's up queue is made, its down queue is not
+  EXPECT_THROW(lab::HubClient::connect(lab::Backend::kMqueue, grader::deadline(10'000ms)),
+               std::exception);
+  creates_before_failure = -1;
+  for (const bool up : {true, false}) {
+    const std::string name = lab::client_mq_name(::getpid(), up);
+    const mqd_t q = ::mq_open(name.c_str(), O_RDONLY);
+    EXPECT_TRUE(q == static_cast<mqd_t>(-1) && errno == ENOENT) << name << " was left behind";
+    if (q != static_cast<mqd_t>(-1)) {
+      ::mq_close(q);
+      ipclab::PosixMq::unlink(name);
+    }
+  }
 }

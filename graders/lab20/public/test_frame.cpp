@@ -1,5 +1,7 @@
 // Lab 20 public grader, in-process part: the frame codec and the shm rings.
+#include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread, std::this_thread::yield
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError
@@ -122,11 +124,19 @@ GRADED_TEST(Frame, DecoderFuzzOnlyProtocolErrors, 2,
   }
 }
 
-GRADED_TEST(Ring, PushPopWrapAndFull, 4,
-            "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
-  const std::string name = ipclab::names::posix("test.ring");
+namespace {
+/// A ring object made by ShmChannel::create, its name removed at once (nothing to leak).
+lab::ShmChannel unnamed_channel(const std::string& tag) {
+  const std::string name = ipclab::names::posix(tag);
   auto ch = lab::ShmChannel::create(name);
   ipclab::PosixShm::unlink(name);
+  return ch;
+}
+}  // namespace
+
+GRADED_TEST(Ring, PushPopWrapAndFull, 4,
+            "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
+  auto ch = unnamed_channel("test.ring");
   lab::Ring& up = ch.up();
   std::mt19937_64 rng(grader::seed());
   std::string got;
@@ -168,9 +178,7 @@ GRADED_TEST(Ring, PushPopWrapAndFull, 4,
 GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
             "README §Pitfalls 7 — a record that does not fit before the end: a pad record "
             "skips to the start, even when only its 8 bytes are left") {
-  const std::string name = ipclab::names::posix("test.pad");
-  auto ch = lab::ShmChannel::create(name);
-  ipclab::PosixShm::unlink(name);
+  auto ch = unnamed_channel("test.pad");
   lab::Ring& r = ch.up();
   // A record is 8 bytes of header and the bytes padded to 8 (ring.hpp). Fill the data
   // area to 8 bytes before its end: 260 records of 1008 bytes and one of 56.
@@ -188,4 +196,46 @@ GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
     EXPECT_EQ(got, m) << "the record after 8 bytes of padding at the end";
   }
   EXPECT_FALSE(r.try_pop(got));
+}
+
+GRADED_TEST(Ring, ProducerAndConsumerThreadsShareOneMapping, 2,
+            "README §Pitfalls 1 — write the record, then publish the index with a release "
+            "store; read the index with an acquire load before the record") {
+  auto ch = unnamed_channel("test.spsc");
+  // Two handles of one ring, as the hub's and a client's are: each caches the other's index.
+  // (Under ThreadSanitizer, an index published or read without release/acquire is a race
+  // between the producer's copy into a record and the consumer's copy out of it.)
+  lab::Ring producer = ch.up();
+  lab::Ring consumer = ch.up();
+  constexpr std::uint64_t kRecords = 20'000;  // about 30 MB: the ring wraps over a hundred times
+  auto record = [](std::uint64_t i) {
+    std::string m((i * 7919) % 3000, static_cast<char>('a' + i % 26));
+    return m + std::to_string(i);
+  };
+  std::atomic<bool> give_up{false};
+  std::thread t([&] {
+    for (std::uint64_t i = 0; i < kRecords && !give_up.load();)
+      if (producer.try_push(record(i)))
+        ++i;
+      else
+        std::this_thread::yield();
+  });
+  const auto deadline = grader::deadline(60'000ms);
+  std::string got;
+  std::uint64_t popped = 0;
+  while (popped < kRecords && !deadline.expired()) {
+    if (!consumer.try_pop(got)) {
+      std::this_thread::yield();
+      continue;
+    }
+    if (got != record(popped)) {
+      ADD_FAILURE() << "record " << popped << " came out as `" << grader::excerpt(got, 80) << "`";
+      break;
+    }
+    ++popped;
+  }
+  give_up = true;
+  t.join();
+  EXPECT_EQ(popped, kRecords) << "records taken before the deadline";
+  EXPECT_TRUE(consumer.empty());
 }

@@ -179,7 +179,8 @@ GetReply Node::get(const std::string& key) {
     else
       behind.push_back(i);
   }
-  if (holders < majority() || !behind.empty() || mine.version < newest.version) {
+  // A majority answered, so fewer than a majority holding `newest` means someone behind.
+  if (!behind.empty() || mine.version < newest.version) {
     auto back = ask<Version>(
         *this, behind, [newest](Connection& c, std::size_t) { return c.store(newest).second; });
     if (mine.version < newest.version) {
