@@ -624,6 +624,9 @@ GRADED_TEST(Chat, NewcomersNamedGuestInOrder, 1,
   got.clear();
   EXPECT_TRUE(welcomed(second, got) && got.rfind("* welcome guest2 (", 0) == 0)
       << "the second newcomer got: " << got;
+  std::string news;
+  EXPECT_TRUE(first.read_until(news, "* guest2 joined\n"))
+      << "the others are told of a newcomer with `* guest2 joined`; guest1 got: " << news;
   second.send("/name guest3\n");
   ASSERT_TRUE(second.read_until(got, "* you are now guest3\n"));
   Raw third(s.path);

@@ -1,6 +1,7 @@
 // Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
 #include <signal.h>    // kill, SIGSTOP, SIGCONT
 #include <sys/stat.h>  // mkfifo
+#include <sys/wait.h>  // waitid
 
 #include <fstream>  // std::ofstream
 
@@ -180,6 +181,37 @@ GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
       lab::run_bench(with([](lab::BenchOptions& o) { o.stream_bytes = o.chunk_bytes - 1; })),
       ipclab::UsageError)
       << "a stream shorter than one message";
+}
+
+GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
+            "README §Bench — a damaged message ends run_bench with `verification failed`, "
+            "after it has killed and reaped the session's child") {
+  namespace lab = ipclab::lab19;
+  lab::BenchOptions o;
+  o.max_rounds = 1;
+  o.pings = 10;
+  o.stream_bytes = 4 * o.chunk_bytes;
+  for (const std::int64_t n : {std::int64_t{5}, std::int64_t{12}}) {  // a ping, a stream message
+    o.corrupt = n;
+    grader::Child bench(
+        [&] {
+          try {
+            (void)lab::run_bench(o);
+            ADD_FAILURE() << "run_bench with message " << n << " damaged did not throw";
+          } catch (const ipclab::OperationFailed& e) {
+            EXPECT_NE(std::string(e.what()).find("verification failed"), std::string::npos)
+                << e.what();
+          }
+          siginfo_t info{};
+          const int rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
+          EXPECT_TRUE(rc < 0 && errno == ECHILD)
+              << "run_bench threw with a child of its still there (pid " << info.si_pid
+              << "): kill and reap the session's child before reporting";
+        },
+        "run_bench with a damaged message");
+    const auto r = bench.finish(30'000ms);
+    EXPECT_TRUE(r.passed()) << "message " << n << " damaged: " << r.describe();
+  }
 }
 
 GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,
