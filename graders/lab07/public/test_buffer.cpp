@@ -398,6 +398,59 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
       << "a push that completed must clear in_progress (else the next repair drops an item)";
 }
 
+GRADED_TEST(Shared, CloserKilledHoldingTheLockWakesEveryWaiter, 2,
+            "README §Pitfalls 6 — the dead owner may have been inside close(), the buffer "
+            "marked closed and nobody woken yet: the repair broadcasts both conditions") {
+  const std::string name = ipclab::names::posix("lab07.closer");
+  const UnlinkOnExit unlink_full{name}, unlink_empty{name + "e"};
+  auto full = SharedBoundedBuffer::create(name, 1);
+  auto empty = SharedBoundedBuffer::create(name + "e", 1);
+  ASSERT_TRUE(full.push(100));
+  // Two producers block on the full buffer, two consumers on the empty one (processes: no
+  // thread runs yet, so fork is safe). Each must end once it sees the buffer closed.
+  std::vector<grader::Child> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&full] { EXPECT_FALSE(full.push(1)) << "a push into a closed buffer"; },
+                         fmt::format("producer {} on the full buffer", i));
+    waiters.emplace_back([&empty] { EXPECT_EQ(empty.pop(), std::nullopt); },
+                         fmt::format("consumer {} on the empty buffer", i));
+  }
+  for (auto& w : waiters)
+    ASSERT_TRUE(grader::wait_until([&] { return in_futex_wait(w.pid()); }))
+        << w.name() << " did not block";
+  // A closer dies inside close(): it holds the lock, has marked the buffer closed, and has
+  // not broadcast yet. The next locker gets EOWNERDEAD.
+  for (auto* buf : {&full, &empty}) {
+    grader::Child closer(
+        [buf] {
+          ASSERT_EQ(pthread_mutex_lock(&buf->ring()->mutex), 0);
+          buf->ring()->closed = 1;
+          (void)::raise(SIGKILL);
+        },
+        "a closer killed inside close()");
+    (void)closer.finish();
+  }
+  std::atomic<int> done{0};
+  bool both_closed = false;
+  std::thread t([&] {
+    both_closed = full.closed() && empty.closed();
+    done = 1;
+  });
+  if (!grader::wait_until([&] { return done.load() == 1; }, 5'000ms))
+    grader::abandon_test("closed() after the closer was killed is still blocked: wedged");
+  t.join();
+  EXPECT_TRUE(both_closed);
+  EXPECT_EQ(full.recoveries() + empty.recoveries(), 2u) << "one repair per buffer";
+  for (auto& w : waiters) {
+    const auto r = w.finish(5'000ms);
+    EXPECT_TRUE(r.passed())
+        << r.describe()
+        << "\n(the repair must broadcast both conditions: every waiter re-checks and sees the "
+           "buffer closed; one wake-up each leaves the other waiter asleep)";
+  }
+  EXPECT_EQ(full.pop(), 100u) << "the item pushed before the close was lost";
+}
+
 GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
             "README §The API — SharedBoundedBuffer: open() checks the size and the magic") {
   const std::string name = ipclab::names::posix("lab07.damaged");
