@@ -700,11 +700,12 @@ GRADED_TEST(Chat, ClientRetriesUntilServerListens, 1,
   ASSERT_EQ(::access(stale.c_str(), F_OK), 0);
   Client early(missing, "early"), late(stale, "late");  // --timeout 10
   for (auto* c : {&early, &late}) {  // asleep between two attempts, or given up and gone
-    grader::wait_until(
+    const bool asleep = grader::wait_until(
         [&] { return !c->proc.running() || ipclab::process_state(c->proc.pid()) == 'S'; },
         10'000ms);
     ASSERT_TRUE(c->proc.running()) << "chat_client gave up before its --timeout:\n"
                                    << c->proc.finish().describe();
+    EXPECT_TRUE(asleep) << "chat_client never slept between two connect attempts: it spins";
   }
   Server later({}, missing), replacing({}, stale);
   ASSERT_TRUE(later.ready && replacing.ready);

@@ -183,6 +183,27 @@ GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
       << "a stream shorter than one message";
 }
 
+GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
+            "README §Bench — up to max_rounds rounds of pipe, shm+sem and socketpair in turn; "
+            "the last column counts every message verified, pings and stream") {
+  namespace lab = ipclab::lab19;
+  lab::BenchOptions o;
+  o.max_rounds = 2;
+  o.budget_s = 1e9;  // both rounds run
+  o.pings = 10;
+  o.stream_bytes = 4 * o.chunk_bytes;
+  const auto r = lab::run_bench(o);
+  EXPECT_EQ(r.rounds, 2);
+  ASSERT_EQ(r.rows.size(), 3u);
+  const char* names[] = {"pipe", "shm+sem", "socketpair"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.rows[i].name, names[i]);
+    EXPECT_EQ(r.rows[i].verified, 2u * (10 + 4))
+        << r.rows[i].name << ": 2 rounds of 10 pings and 4 stream messages";
+    EXPECT_GT(r.rows[i].mb_per_s, 0.0) << r.rows[i].name;
+  }
+}
+
 GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
             "README §Bench — a damaged message ends run_bench with `verification failed`, "
             "after it has killed and reaped the session's child") {
