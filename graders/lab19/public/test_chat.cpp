@@ -479,6 +479,9 @@ GRADED_TEST(
   }
   EXPECT_TRUE(responsive(s.path));
   EXPECT_TRUE(s.alive());
+  for (const auto& l : lines(s.proc.out()))
+    EXPECT_EQ(l.find(": send: "), std::string::npos)
+        << "a client that hung up (EPIPE) is an ordinary leave, not an error to log: " << l;
 }
 
 GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
