@@ -1,12 +1,14 @@
 // Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
 // exactly once under injected yields, no busy-waiting) and the shared-memory variant
 // (two handles, a robust mutex whose owner is SIGKILLed inside push()).
-#include <signal.h>  // kill, SIGCONT
+#include <signal.h>        // kill, SIGCONT
+#include <sys/resource.h>  // setrlimit, RLIMIT_AS
 
 #include <fstream>  // std::ifstream
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
+#include "ipclab/io.hpp"     // read_file
 #include "ipclab/names.hpp"  // names::posix
 #include "ipclab/shm.hpp"    // PosixShm
 
@@ -449,6 +451,31 @@ GRADED_TEST(Shared, CloserKilledHoldingTheLockWakesEveryWaiter, 2,
            "buffer closed; one wake-up each leaves the other waiter asleep)";
   }
   EXPECT_EQ(full.pop(), 100u) << "the item pushed before the close was lost";
+}
+
+GRADED_TEST(Shared, CreateThatFailsLeavesNoObject, 1,
+            "README §The API — SharedBoundedBuffer: create() that fails after making the "
+            "object (it cannot be mapped) unlinks it again") {
+  const std::string name = ipclab::names::posix("lab07.unmappable");
+  const UnlinkOnExit unlink{name};
+  grader::Child creator(
+      [&] {
+        // 128 MiB of slots: the object can be sized, not mapped with only 32 MiB of
+        // address space left to this process.
+        const std::string status = ipclab::read_file("/proc/self/status");
+        const auto at = status.find("VmSize:");
+        ASSERT_NE(at, std::string::npos);
+        const rlim_t in_use = std::stoull(status.substr(at + 7)) << 10;  // kB
+        const rlimit as{in_use + (rlim_t{32} << 20), in_use + (rlim_t{32} << 20)};
+        ASSERT_EQ(::setrlimit(RLIMIT_AS, &as), 0);
+        EXPECT_THROW((void)SharedBoundedBuffer::create(name, std::size_t{16} << 20),
+                     ipclab::SysError);
+      },
+      "create() of a buffer it cannot map");
+  const auto r = creator.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+  EXPECT_THROW((void)ipclab::PosixShm::open(name), ipclab::SysError)
+      << "a create() that failed left its shm object " << name << " behind";
 }
 
 GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,
