@@ -25,6 +25,17 @@ void expect_usage_error(const std::vector<std::string>& argv,
       << r.describe() << "\n  (at " << where.file_name() << ":" << where.line() << ")";
 }
 
+/// A bench small enough for a test: `rounds` rounds (all of them run) of 10 pings and a
+/// stream of 4 messages per mechanism.
+ipclab::lab19::BenchOptions small_bench(int rounds) {
+  ipclab::lab19::BenchOptions o;
+  o.max_rounds = rounds;
+  o.budget_s = 1e9;
+  o.pings = 10;
+  o.stream_bytes = 4 * o.chunk_bytes;
+  return o;
+}
+
 }  // namespace
 
 GRADED_TEST(Demo, PipeShmSockExchange, 4,
@@ -186,13 +197,7 @@ GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
 GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
             "README §Bench — up to max_rounds rounds of pipe, shm+sem and socketpair in turn; "
             "the last column counts every message verified, pings and stream") {
-  namespace lab = ipclab::lab19;
-  lab::BenchOptions o;
-  o.max_rounds = 2;
-  o.budget_s = 1e9;  // both rounds run
-  o.pings = 10;
-  o.stream_bytes = 4 * o.chunk_bytes;
-  const auto r = lab::run_bench(o);
+  const auto r = ipclab::lab19::run_bench(small_bench(2));
   EXPECT_EQ(r.rounds, 2);
   ASSERT_EQ(r.rows.size(), 3u);
   const char* names[] = {"pipe", "shm+sem", "socketpair"};
@@ -208,10 +213,7 @@ GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
             "README §Bench — a damaged message ends run_bench with `verification failed`, "
             "after it has killed and reaped the session's child") {
   namespace lab = ipclab::lab19;
-  lab::BenchOptions o;
-  o.max_rounds = 1;
-  o.pings = 10;
-  o.stream_bytes = 4 * o.chunk_bytes;
+  lab::BenchOptions o = small_bench(1);
   for (const std::int64_t n : {std::int64_t{5}, std::int64_t{12}}) {  // a ping, a stream message
     o.corrupt = n;
     grader::Child bench(
