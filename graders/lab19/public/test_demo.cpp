@@ -224,6 +224,11 @@ GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
           } catch (const ipclab::OperationFailed& e) {
             EXPECT_NE(std::string(e.what()).find("verification failed"), std::string::npos)
                 << e.what();
+            if (n == 5) {  // the parent checks each echo: it knows which ping came back damaged
+              EXPECT_NE(std::string(e.what()).find("ping 5"), std::string::npos)
+                  << "a damaged ping is reported by its number, as soon as its echo is back: "
+                  << e.what();
+            }
           }
           siginfo_t info{};
           const int rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
