@@ -1,12 +1,14 @@
 // Lab 07 public grader, the library: BoundedBuffer<T> with threads (FIFO, close, every item
 // exactly once under injected yields, no busy-waiting) and the shared-memory variant
 // (two handles, a robust mutex whose owner is SIGKILLed inside push()).
-#include <signal.h>  // kill, SIGCONT
+#include <signal.h>        // kill, SIGCONT
+#include <sys/resource.h>  // setrlimit, RLIMIT_AS
 
 #include <fstream>  // std::ifstream
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
+#include "ipclab/io.hpp"     // read_file
 #include "ipclab/names.hpp"  // names::posix
 #include "ipclab/shm.hpp"    // PosixShm
 
@@ -396,6 +398,84 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
   EXPECT_EQ(buf.pop(), woken == 0 ? 22u : 21u);
   EXPECT_EQ(buf.ring()->in_progress, 0u)
       << "a push that completed must clear in_progress (else the next repair drops an item)";
+}
+
+GRADED_TEST(Shared, CloserKilledHoldingTheLockWakesEveryWaiter, 2,
+            "README §Pitfalls 6 — the dead owner may have been inside close(), the buffer "
+            "marked closed and nobody woken yet: the repair broadcasts both conditions") {
+  const std::string name = ipclab::names::posix("lab07.closer");
+  const UnlinkOnExit unlink_full{name}, unlink_empty{name + "e"};
+  auto full = SharedBoundedBuffer::create(name, 1);
+  auto empty = SharedBoundedBuffer::create(name + "e", 1);
+  ASSERT_TRUE(full.push(100));
+  // Two producers block on the full buffer, two consumers on the empty one (processes: no
+  // thread runs yet, so fork is safe). Each must end once it sees the buffer closed.
+  std::vector<grader::Child> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&full] { EXPECT_FALSE(full.push(1)) << "a push into a closed buffer"; },
+                         fmt::format("producer {} on the full buffer", i));
+    waiters.emplace_back([&empty] { EXPECT_EQ(empty.pop(), std::nullopt); },
+                         fmt::format("consumer {} on the empty buffer", i));
+  }
+  for (auto& w : waiters)
+    ASSERT_TRUE(grader::wait_until([&] { return in_futex_wait(w.pid()); }))
+        << w.name() << " did not block";
+  // A closer dies inside close(): it holds the lock, has marked the buffer closed, and has
+  // not broadcast yet. The next locker gets EOWNERDEAD.
+  for (auto* buf : {&full, &empty}) {
+    grader::Child closer(
+        [buf] {
+          ASSERT_EQ(pthread_mutex_lock(&buf->ring()->mutex), 0);
+          buf->ring()->closed = 1;
+          (void)::raise(SIGKILL);
+        },
+        "a closer killed inside close()");
+    (void)closer.finish();
+  }
+  std::atomic<int> done{0};
+  bool both_closed = false;
+  std::thread t([&] {
+    both_closed = full.closed() && empty.closed();
+    done = 1;
+  });
+  if (!grader::wait_until([&] { return done.load() == 1; }, 5'000ms))
+    grader::abandon_test("closed() after the closer was killed is still blocked: wedged");
+  t.join();
+  EXPECT_TRUE(both_closed);
+  EXPECT_EQ(full.recoveries() + empty.recoveries(), 2u) << "one repair per buffer";
+  for (auto& w : waiters) {
+    const auto r = w.finish(5'000ms);
+    EXPECT_TRUE(r.passed())
+        << r.describe()
+        << "\n(the repair must broadcast both conditions: every waiter re-checks and sees the "
+           "buffer closed; one wake-up each leaves the other waiter asleep)";
+  }
+  EXPECT_EQ(full.pop(), 100u) << "the item pushed before the close was lost";
+}
+
+GRADED_TEST(Shared, CreateThatFailsLeavesNoObject, 1,
+            "README §The API — SharedBoundedBuffer: create() that fails after making the "
+            "object (it cannot be mapped) unlinks it again") {
+  const std::string name = ipclab::names::posix("lab07.unmappable");
+  const UnlinkOnExit unlink{name};
+  grader::Child creator(
+      [&] {
+        // 128 MiB of slots: the object can be sized, not mapped with only 32 MiB of
+        // address space left to this process.
+        const std::string status = ipclab::read_file("/proc/self/status");
+        const auto at = status.find("VmSize:");
+        ASSERT_NE(at, std::string::npos);
+        const rlim_t in_use = std::stoull(status.substr(at + 7)) << 10;  // kB
+        const rlimit as{in_use + (rlim_t{32} << 20), in_use + (rlim_t{32} << 20)};
+        ASSERT_EQ(::setrlimit(RLIMIT_AS, &as), 0);
+        EXPECT_THROW((void)SharedBoundedBuffer::create(name, std::size_t{16} << 20),
+                     ipclab::SysError);
+      },
+      "create() of a buffer it cannot map");
+  const auto r = creator.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+  EXPECT_THROW((void)ipclab::PosixShm::open(name), ipclab::SysError)
+      << "a create() that failed left its shm object " << name << " behind";
 }
 
 GRADED_TEST(Shared, OpenRefusesWhatIsNotABuffer, 2,

@@ -86,6 +86,9 @@ GRADED_TEST(Hidden, ServerShutdownNoticeAndClientsExit, 1, "README §Pitfalls 9"
     auto st = c->proc.wait(10'000ms);
     ASSERT_TRUE(st.has_value());
     EXPECT_EQ(st->exit_code(), 0);
+    EXPECT_TRUE(lab19_test::has_line(c->out(), "* server shutting down"))
+        << "every client is told `* server shutting down` before the server closes:\n"
+        << c->out();
   }
 }
 

@@ -2,11 +2,12 @@
 #include <fcntl.h>         // O_CLOEXEC
 #include <poll.h>          // poll
 #include <signal.h>        // SIGKILL, SIGTERM, SIGINT
+#include <sys/fsuid.h>     // setfsuid
 #include <sys/ioctl.h>     // ioctl, FIONREAD
 #include <sys/resource.h>  // prlimit, RLIMIT_NOFILE
 #include <sys/socket.h>    // shutdown, setsockopt
 #include <sys/un.h>        // sockaddr_un
-#include <unistd.h>        // access, getuid
+#include <unistd.h>        // access, getuid, seteuid
 
 #include <memory>  // std::unique_ptr
 #include <random>  // std::mt19937_64
@@ -81,6 +82,32 @@ bool welcomed(Raw& r, std::string& got) {
       10'000ms);
   return got.rfind("* welcome ", 0) == 0;
 }
+
+/// A stand-in server of the test's own at `path`, which reads and writes only when the test
+/// says so. Closed without accepting, it leaves a stale socket file behind.
+struct StandIn {
+  std::string path;
+  ipclab::Fd listener;
+  explicit StandIn(std::string p)
+      : path(std::move(p)), listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+        << path << ": " << std::strerror(errno);
+    EXPECT_EQ(::listen(listener.get(), 4), 0) << std::strerror(errno);
+  }
+  /// The first connection, once it came within 10 s (else invalid); the name has then
+  /// served and is removed.
+  ipclab::Fd accept() {
+    pollfd pf{listener.get(), POLLIN, 0};
+    ipclab::Fd conn;
+    if (::poll(&pf, 1, 10'000) == 1)
+      conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ::unlink(path.c_str());
+    return conn;
+  }
+};
 
 }  // namespace
 
@@ -345,6 +372,31 @@ GRADED_TEST(Chat, AllowUidRejectsOtherUids, 3,
   EXPECT_TRUE(saw(me, "* welcome "));
 }
 
+GRADED_TEST(Chat, WithoutAllowUidEveryUidJoins, 1,
+            "README §Server — only with `--allow-uid UID` is another uid refused: without it, "
+            "every uid joins") {
+  Server s;
+  ASSERT_TRUE(s.ready);
+  grader::Child guest(
+      [&] {
+        // Another uid where the test may take one (as root): SO_PEERCRED records the
+        // effective uid of the process that connects; its file-system uid stays root to
+        // reach the socket file.
+        if (::getuid() == 0 && ::seteuid(65534) == 0) (void)::setfsuid(0);
+        const uid_t other = ::geteuid();
+        Raw r(s.path);
+        std::string got;
+        EXPECT_TRUE(welcomed(r, got) &&
+                    got.find(fmt::format(" (uid {}, ", other)) != std::string::npos)
+            << "a chat_server without --allow-uid did not welcome a client of uid " << other
+            << "; it got: " << got;
+      },
+      "a client of another uid");
+  const auto r = guest.finish(15'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+  EXPECT_TRUE(s.alive());
+}
+
 GRADED_TEST(Chat, SignalsRemoveSocketFile, 3,
             "README §Pitfalls 9 — SIGTERM/SIGINT: close everything, unlink the socket file") {
   for (const int sig : {SIGTERM, SIGINT}) {
@@ -427,6 +479,9 @@ GRADED_TEST(
   }
   EXPECT_TRUE(responsive(s.path));
   EXPECT_TRUE(s.alive());
+  for (const auto& l : lines(s.proc.out()))
+    EXPECT_EQ(l.find(": send: "), std::string::npos)
+        << "a client that hung up (EPIPE) is an ordinary leave, not an error to log: " << l;
 }
 
 GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
@@ -572,6 +627,9 @@ GRADED_TEST(Chat, NewcomersNamedGuestInOrder, 1,
   got.clear();
   EXPECT_TRUE(welcomed(second, got) && got.rfind("* welcome guest2 (", 0) == 0)
       << "the second newcomer got: " << got;
+  std::string news;
+  EXPECT_TRUE(first.read_until(news, "* guest2 joined\n"))
+      << "the others are told of a newcomer with `* guest2 joined`; guest1 got: " << news;
   second.send("/name guest3\n");
   ASSERT_TRUE(second.read_until(got, "* you are now guest3\n"));
   Raw third(s.path);
@@ -586,19 +644,10 @@ GRADED_TEST(Chat, ClientStoppedMidSendLosesNothing, 2,
   // Each stop cuts a send short only when it falls between two of its pieces: three runs.
   grader::repeat(3, [&](int, std::uint64_t) {
     // A stand-in server of the test's own, which reads only when the test says so.
-    const std::string path = lab19_test::sock_path("stand-in.sock");
-    ipclab::Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(listener.get(), 4), 0);
-    grader::Process client({"chat_client", "--socket", path, "--timeout", "10"});
-    pollfd pf{listener.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&pf, 1, 10'000), 1) << "chat_client did not connect";
-    const ipclab::Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    ::unlink(path.c_str());  // connected: the name has served
-    ASSERT_TRUE(conn.valid());
+    StandIn standin(lab19_test::sock_path("stand-in.sock"));
+    grader::Process client({"chat_client", "--socket", standin.path, "--timeout", "10"});
+    const ipclab::Fd conn = standin.accept();
+    ASSERT_TRUE(conn.valid()) << "chat_client did not connect";
     std::string input;
     for (int k = 0; k < 48000; ++k)
       input += fmt::format("line {:06} {}\n", k, std::string(115, 'q'));
@@ -643,6 +692,52 @@ GRADED_TEST(Chat, ClientStoppedMidSendLosesNothing, 2,
         << "chat_client sent " << got.size() << " of " << input.size() << " bytes";
     EXPECT_TRUE(got == input) << "what chat_client sent differs from its input";
   });
+}
+
+GRADED_TEST(Chat, ClientRetriesUntilServerListens, 1,
+            "README §Client — it connects retrying until --timeout: no socket file yet, or a "
+            "stale one nobody listens on, is not yet an error") {
+  const std::string missing = lab19_test::sock_path("later.sock");
+  const std::string stale = lab19_test::sock_path("stale.sock");
+  { StandIn gone(stale); }  // closed: connect there says ECONNREFUSED
+  ASSERT_EQ(::access(stale.c_str(), F_OK), 0);
+  Client early(missing, "early"), late(stale, "late");  // --timeout 10
+  for (auto* c : {&early, &late}) {  // asleep between two attempts, or given up and gone
+    const bool asleep = grader::wait_until(
+        [&] { return !c->proc.running() || ipclab::process_state(c->proc.pid()) == 'S'; },
+        10'000ms);
+    ASSERT_TRUE(c->proc.running()) << "chat_client gave up before its --timeout:\n"
+                                   << c->proc.finish().describe();
+    EXPECT_TRUE(asleep) << "chat_client never slept between two connect attempts: it spins";
+  }
+  Server later({}, missing), replacing({}, stale);
+  ASSERT_TRUE(later.ready && replacing.ready);
+  EXPECT_TRUE(saw(early, "* you are now early")) << "(it started before any socket file)";
+  EXPECT_TRUE(saw(late, "* you are now late")) << "(it started at a stale socket file)";
+}
+
+GRADED_TEST(Chat, ClientWithInputLeftExitsZeroWhenServerCloses, 1,
+            "README §Client — it exits 0 when the server closes the connection, input left to "
+            "send or not: a send that fails with EPIPE ends the sending, not the client") {
+  StandIn standin(lab19_test::sock_path("closing.sock"));
+  grader::Process client({"chat_client", "--socket", standin.path, "--timeout", "10"});
+  ipclab::Fd conn = standin.accept();
+  ASSERT_TRUE(conn.valid()) << "chat_client did not connect";
+  ipclab::write_full(conn.get(), "hello\n");
+  ASSERT_TRUE(client.wait_for_output("hello\n", 10'000ms)) << client.err();
+  // Stopped, it sees nothing until everything is there: the server's last line and its
+  // close, and a line of input, which it then reads and cannot send.
+  client.signal(SIGSTOP);
+  ASSERT_TRUE(
+      grader::wait_until([&] { return ipclab::process_state(client.pid()) == 'T'; }, 10'000ms));
+  ipclab::write_full(conn.get(), "bye\n");
+  conn.reset();
+  client.write("too late\n");
+  client.signal(SIGCONT);
+  const auto st = client.wait(10'000ms);
+  ASSERT_TRUE(st.has_value()) << "chat_client still runs after the server closed";
+  EXPECT_EQ(st->exit_code(), 0) << st->describe() << "\n" << client.err();
+  EXPECT_EQ(client.out(), "hello\nbye\n");
 }
 
 GRADED_TEST(Chat, ClientTimesOutWithoutServer, 1, "README §Program") {

@@ -1,6 +1,7 @@
 // Lab 19 public grader: ipc_demo (the three exchanges and the bench), fdpass, and usage.
 #include <signal.h>    // kill, SIGSTOP, SIGCONT
 #include <sys/stat.h>  // mkfifo
+#include <sys/wait.h>  // waitid
 
 #include <fstream>  // std::ofstream
 
@@ -22,6 +23,17 @@ void expect_usage_error(const std::vector<std::string>& argv,
   EXPECT_EQ(r.err.rfind("error: ", 0), 0u)
       << "bad input must print `error: ...` on stderr\n"
       << r.describe() << "\n  (at " << where.file_name() << ":" << where.line() << ")";
+}
+
+/// A bench small enough for a test: `rounds` rounds (all of them run) of 10 pings and a
+/// stream of 4 messages per mechanism.
+ipclab::lab19::BenchOptions small_bench(int rounds) {
+  ipclab::lab19::BenchOptions o;
+  o.max_rounds = rounds;
+  o.budget_s = 1e9;
+  o.pings = 10;
+  o.stream_bytes = 4 * o.chunk_bytes;
+  return o;
 }
 
 }  // namespace
@@ -180,6 +192,54 @@ GRADED_TEST(Demo, BenchRefusesOptionsThatCannotWork, 1,
       lab::run_bench(with([](lab::BenchOptions& o) { o.stream_bytes = o.chunk_bytes - 1; })),
       ipclab::UsageError)
       << "a stream shorter than one message";
+}
+
+GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
+            "README §Bench — up to max_rounds rounds of pipe, shm+sem and socketpair in turn; "
+            "the last column counts every message verified, pings and stream") {
+  const auto r = ipclab::lab19::run_bench(small_bench(2));
+  EXPECT_EQ(r.rounds, 2);
+  ASSERT_EQ(r.rows.size(), 3u);
+  const char* names[] = {"pipe", "shm+sem", "socketpair"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.rows[i].name, names[i]);
+    EXPECT_EQ(r.rows[i].verified, 2u * (10 + 4))
+        << r.rows[i].name << ": 2 rounds of 10 pings and 4 stream messages";
+    EXPECT_GT(r.rows[i].mb_per_s, 0.0) << r.rows[i].name;
+  }
+}
+
+GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
+            "README §Bench — a damaged message ends run_bench with `verification failed`, "
+            "after it has killed and reaped the session's child") {
+  namespace lab = ipclab::lab19;
+  lab::BenchOptions o = small_bench(1);
+  for (const std::int64_t n : {std::int64_t{5}, std::int64_t{12}}) {  // a ping, a stream message
+    o.corrupt = n;
+    grader::Child bench(
+        [&] {
+          try {
+            (void)lab::run_bench(o);
+            ADD_FAILURE() << "run_bench with message " << n << " damaged did not throw";
+          } catch (const ipclab::OperationFailed& e) {
+            EXPECT_NE(std::string(e.what()).find("verification failed"), std::string::npos)
+                << e.what();
+            if (n == 5) {  // the parent checks each echo: it knows which ping came back damaged
+              EXPECT_NE(std::string(e.what()).find("ping 5"), std::string::npos)
+                  << "a damaged ping is reported by its number, as soon as its echo is back: "
+                  << e.what();
+            }
+          }
+          siginfo_t info{};
+          const int rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
+          EXPECT_TRUE(rc < 0 && errno == ECHILD)
+              << "run_bench threw with a child of its still there (pid " << info.si_pid
+              << "): kill and reap the session's child before reporting";
+        },
+        "run_bench with a damaged message");
+    const auto r = bench.finish(30'000ms);
+    EXPECT_TRUE(r.passed()) << "message " << n << " damaged: " << r.describe();
+  }
 }
 
 GRADED_TEST(FdPass, ProgramPassesDescriptor, 3,

@@ -182,6 +182,19 @@ GRADED_TEST(Framing, Utf8EveryBoundary, 2,
       << "\"a\" is valid: a view ends at its size, whatever byte follows it in memory";
 }
 
+GRADED_TEST(Framing, NamesEveryBoundary, 1,
+            "README §Protocol — a name is 1-32 of A-Z a-z 0-9 _ -: each class to its edges, "
+            "and not one byte around them") {
+  using lab::valid_name;
+  for (const char* ok : {"a", "z", "A", "Z", "0", "9", "_", "-", "Zed", "AZaz09_-"})
+    EXPECT_TRUE(valid_name(ok)) << '"' << ok << "\" is a valid name";
+  // The bytes next to each class: / : @ [ ^ ` { , . and a byte of a UTF-8 letter.
+  for (const char* bad : {"/", ":", "@", "[", "^", "`", "{", ",", ".", "\xC3\xA9", "ab c"})
+    EXPECT_FALSE(valid_name(bad)) << grader::excerpt(bad) << " is not a valid name";
+  EXPECT_TRUE(valid_name(std::string(31, 'K') + "9")) << "32 characters";
+  EXPECT_FALSE(valid_name(std::string(32, 'K') + "9")) << "33 characters";
+}
+
 // ---- Unix-domain socket helpers ---------------------------------------------------------
 
 GRADED_TEST(Unix, PeerCredentialsFromTheKernel, 2,
