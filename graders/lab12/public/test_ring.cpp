@@ -1,7 +1,9 @@
 // Lab 12 public grader, the ring itself: ShmRing between forked processes.
 #include <unistd.h>  // ftruncate
 
+#include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread
 
 #include "common.hpp"
 #include "ipclab/names.hpp"  // names::posix
@@ -98,6 +100,70 @@ GRADED_TEST(Ring, WrapAroundInOneProcessKeepsEveryByte, 3,
   }
   EXPECT_GT(sent, 20000u);
   ShmRing::remove("r");
+}
+
+// ---- one handle, two threads --------------------------------------------------------------
+
+GRADED_TEST(Ring, OneHandleServesAProducerThreadAndAConsumerThread, 3,
+            "README §The API — one handle may produce in one thread and consume in another") {
+  // One mapping seen by two threads: the only way ThreadSanitizer (tools/run-tests --only
+  // tsan) can check the ring's memory orders, since it cannot see across processes or
+  // across two mappings of one object. A release or acquire weakened to relaxed on head
+  // or tail lets one thread touch a message's bytes with nothing ordering that after the
+  // other's: a data race TSan reports (on x86 the plain build cannot see it).
+  constexpr std::size_t kCap = 512;
+  constexpr std::uint64_t kCount = 20'000;
+  const std::uint64_t seed = grader::seed();
+  ShmRing ring = ShmRing::create("o", kCap);
+  const std::size_t hi = ring.max_message();
+  std::string consumer_error;
+  std::atomic<std::uint64_t> taken{0};  // for the messages; orders nothing
+  std::thread consumer([&] {
+    try {
+      for (;; taken.fetch_add(1, std::memory_order_relaxed)) {
+        std::span<const std::byte> msg;
+        const Status st = ring.peek(msg, grader::deadline(20s));
+        if (st == Status::kClosed) return;
+        if (st == Status::kTimeout)
+          throw std::runtime_error(fmt::format("no message for 20 s after {}", taken.load()));
+        // Message 0 fills half the ring; the rest are random sizes.
+        const std::uint64_t seq = taken.load();
+        const std::size_t size = seq == 0 ? hi : ipclab::lab12::message_size(seed, seq, 0, hi);
+        const std::string why = mismatch(msg, seq, size);  // read in place
+        ring.release();
+        if (!why.empty()) throw std::runtime_error(why);
+      }
+    } catch (const std::exception& e) {
+      consumer_error = e.what();
+    }
+  });
+  std::vector<std::byte> buf(hi);
+  // A half-ring message, then drained: what the producer writes next overwrites its bytes
+  // from the room wait_drained() saw (tail read with acquire), without reading tail again.
+  // Polled with an expired deadline, so that nothing but tail orders the two threads.
+  fill(buf, 0);
+  bool pushed = ring.push(buf, grader::deadline(5s));
+  EXPECT_TRUE(pushed) << "push into an empty ring";
+  pushed = pushed &&
+           grader::wait_until([&] { return ring.wait_drained(grader::deadline(0ms)); }, 20'000ms);
+  EXPECT_TRUE(pushed) << "the consumer thread did not take message 0 (wait_drained never said "
+                         "drained)";
+  for (std::uint64_t seq = 1; pushed && seq < kCount; ++seq) {
+    const std::size_t size = ipclab::lab12::message_size(seed, seq, 0, hi);
+    auto slot = ring.reserve(size, grader::deadline(20s));
+    pushed = slot.has_value();
+    EXPECT_TRUE(pushed) << "reserve for message " << seq << " timed out (the consumer took "
+                        << taken.load() << ")";
+    if (!pushed) break;
+    fill(*slot, seq);
+    ring.commit();
+  }
+  ring.close();
+  consumer.join();
+  EXPECT_EQ(consumer_error, "") << "the consumer thread, after " << taken.load() << " messages";
+  EXPECT_TRUE(!pushed || taken.load() == kCount)
+      << "the consumer saw kClosed after " << taken.load() << " of " << kCount << " messages";
+  ShmRing::remove("o");
 }
 
 // ---- across processes -------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // Lab 12: a ring of variable-size messages in POSIX shared memory. Read the contract in
 // include/lab12/shm_ring.hpp and the README ("The layout", "Waiting", Pitfalls) first.
+// One handle may serve a producer thread and a consumer thread at once (README, "The API
+// you implement"): keep the producer's process-local members apart from the consumer's.
 #include "lab12/shm_ring.hpp"
 
 #include <atomic>   // std::atomic
