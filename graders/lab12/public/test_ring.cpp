@@ -1,5 +1,8 @@
 // Lab 12 public grader, the ring itself: ShmRing between forked processes.
-#include <unistd.h>  // ftruncate
+#include <sys/resource.h>  // setrlimit, RLIMIT_AS
+#include <unistd.h>        // ftruncate, sysconf
+
+#include <fstream>  // std::ifstream
 
 #include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
@@ -205,14 +208,19 @@ GRADED_TEST(Ring, ProducerBlocksWhenFullAndNothingIsOverwritten, 5,
                                   << counters.progress(0).load()
                                   << " pushed): " << producer.finish().describe();
   const double cpu0 = grader::cpu_seconds(producer.pid());
+  const std::uint64_t sleeps0 = lab12_test::sleeps_begun(producer.pid());
   grader::wait_until([] { return false; }, 500ms);  // an observation window, not a sleep-and-hope
   const double cpu = grader::cpu_seconds(producer.pid()) - cpu0;
+  const std::uint64_t sleeps = lab12_test::sleeps_begun(producer.pid()) - sleeps0;
   EXPECT_EQ(counters.progress(0).load(), 4u)
       << "a 4096-byte ring holds 4 messages of 1000 bytes (8-byte header + 1000 = 1008 each); "
          "with nobody consuming the producer pushed "
       << counters.progress(0).load() << ": it overwrote unread messages";
   EXPECT_LT(cpu, 0.1) << "the producer blocked on a full ring used " << cpu
                       << " s of CPU in 0.5 s: it spins instead of sleeping (README §Waiting)";
+  EXPECT_LE(sleeps, 25u) << "the producer blocked on a full ring went to sleep " << sleeps
+                         << " times in 0.5 s: it must sleep until woken or its deadline, not "
+                            "poll with short sleeps (README §Waiting)";
   // Now consume: every message intact, in order, and the producer finishes.
   ShmRing c = ShmRing::open("r", grader::deadline(5s));
   std::vector<std::byte> got;
@@ -325,6 +333,63 @@ GRADED_TEST(Ring, RemoveUnlinksEveryObject, 3,
   EXPECT_FALSE(ShmRing::remove("r")) << "remove() of a ring that is gone must say false";
   EXPECT_THROW((void)ShmRing::open("r", grader::deadline(100ms)), ipclab::OperationFailed)
       << "open() of a removed ring must time out with OperationFailed";
+}
+
+GRADED_TEST(Ring, AHandleGoneWhileHoldingFreesTheConsumersLock, 2,
+            "README §The API — a handle destroyed while it holds a peeked message releases the "
+            "consumers' lock; one that holds nothing leaves it alone") {
+  ShmRing r = ShmRing::create("r", 1024);
+  std::vector<std::byte> buf(40);
+  for (std::uint64_t seq = 0; seq < 3; ++seq) {
+    fill(buf, seq);
+    ASSERT_TRUE(r.push(buf, grader::deadline(1s)));
+  }
+  ShmRing a = ShmRing::open("r", grader::deadline(5s));
+  ShmRing b = ShmRing::open("r", grader::deadline(5s));
+  ShmRing c = ShmRing::open("r", grader::deadline(5s));
+  std::span<const std::byte> held, msg;
+  ASSERT_EQ(a.peek(held, grader::deadline(1s)), Status::kMessage);
+  { ShmRing idle = std::move(b); }  // held nothing: a still holds its message, and the lock
+  EXPECT_EQ(c.peek(msg, grader::deadline(100ms)), Status::kTimeout)
+      << "a consumer took a message while another held one: destroying a handle that held "
+         "nothing released the consumers' lock";
+  if (::testing::Test::HasFailure()) c.release();
+  { ShmRing gone = std::move(a); }  // gone while holding: its lock must be released
+  ASSERT_EQ(c.peek(msg, grader::deadline(5s)), Status::kMessage)
+      << "a consumer handle destroyed while it held a peeked message kept the consumers' "
+         "lock: the other consumers wait forever";
+  c.release();
+  ShmRing::remove("r");
+}
+
+GRADED_TEST(Ring, CreateThatCannotMapLeavesNothing, 1,
+            "README §The API — create(): a create() that fails leaves no object behind") {
+  // A 64 MiB ring in a process whose address space cannot take it (RLIMIT_AS 16 MiB above
+  // what it uses): the object is made (a tmpfs file is sparse) but mmap fails with ENOMEM.
+  grader::Child child(
+      [] {
+        std::ifstream statm("/proc/self/statm");
+        std::uint64_t pages = 0;
+        statm >> pages;
+        const auto limit = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (16 << 20));
+        const rlimit rl{limit, limit};
+        if (::setrlimit(RLIMIT_AS, &rl) != 0) throw std::runtime_error("setrlimit(RLIMIT_AS)");
+        try {
+          ShmRing::create("big", std::size_t{64} << 20);
+          throw std::runtime_error(
+              "create() of a 64 MiB ring with 16 MiB of address space left "
+              "worked");
+        } catch (const ipclab::SysError&) {
+        }
+        const std::string left = lab12_test::objects_now();
+        if (!left.empty())
+          throw std::runtime_error("create() failed to map the object it made, and left it: " +
+                                   left);
+      },
+      "creator");
+  const auto done = child.finish(10s);
+  EXPECT_TRUE(done.passed()) << done.describe();
+  ShmRing::remove("big");
 }
 
 GRADED_TEST(Ring, OpenChecksBothMagicAndSize, 2,

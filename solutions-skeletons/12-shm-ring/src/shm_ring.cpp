@@ -27,7 +27,8 @@ struct RingShared {
 ShmRing ShmRing::create([[maybe_unused]] std::string_view name,
                         [[maybe_unused]] std::size_t capacity) {
   // TODO(lab12): check the capacity (UsageError); PosixShm::create(names::posix(name),
-  // header + capacity); map it; construct the header (placement new), publish magic last.
+  // header + capacity); map it (if that fails, unlink the object before rethrowing);
+  // construct the header (placement new), publish magic last.
   throw NotImplemented("TODO(lab12): implement ShmRing::create() in src/shm_ring.cpp");
 }
 
@@ -44,7 +45,8 @@ bool ShmRing::remove([[maybe_unused]] std::string_view name) {
 }
 
 void ShmRing::reset() noexcept {
-  // TODO(lab12): if this handle still holds a peeked message, release the consumers' lock.
+  // TODO(lab12): if this handle still holds a peeked message, release the consumers' lock
+  // (only then: another consumer may hold it).
   holding_ = false;
   shared_ = nullptr;
   data_ = nullptr;
