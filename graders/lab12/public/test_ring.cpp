@@ -24,6 +24,9 @@ using lab12_test::Status;
 GRADED_TEST(Ring, CreateChecksCapacityAndName, 1, "README §The API — create()") {
   EXPECT_THROW(ShmRing::create("r", 3000), ipclab::UsageError) << "3000 is not a power of two";
   EXPECT_THROW(ShmRing::create("r", 32), ipclab::UsageError) << "32 is below kMinCapacity";
+  EXPECT_NO_THROW(ShmRing::create("m", lab12_test::lab::kMinCapacity))
+      << "kMinCapacity (64) is a valid capacity";
+  ShmRing::remove("m");
   {
     ShmRing r = ShmRing::create("r", 1024);
     EXPECT_EQ(r.capacity(), 1024u);
