@@ -3,9 +3,10 @@
 // shared memory that the test reads while its children run.
 #pragma once
 
-#include <atomic>  // std::atomic
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <atomic>   // std::atomic
+#include <fstream>  // std::ifstream
+#include <string>   // std::string
+#include <vector>   // std::vector
 
 #include "grader/grader.hpp"
 #include "ipclab/error.hpp"      // SysError, UsageError
@@ -177,6 +178,16 @@ inline void stream(const std::string& name, std::size_t capacity, std::uint64_t 
         << n << " messages, " << consumers << " consumers: " << lost << " never delivered, "
         << twice << " delivered more than once (first: message " << first_bad << ")";
   }
+}
+
+/// How many times process `pid` has gone to sleep so far (voluntary_ctxt_switches in
+/// /proc/<pid>/status): a process asleep in the kernel until it is woken adds none.
+inline std::uint64_t sleeps_begun(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("voluntary_ctxt_switches:"))
+      return std::stoull(line.substr(line.find(':') + 1));
+  return 0;
 }
 
 /// What this test's namespace holds right now, one object a line ("" = nothing).

@@ -1,7 +1,12 @@
 // Lab 12 public grader, the ring itself: ShmRing between forked processes.
-#include <unistd.h>  // ftruncate
+#include <sys/resource.h>  // setrlimit, RLIMIT_AS
+#include <unistd.h>        // ftruncate, sysconf
 
+#include <fstream>  // std::ifstream
+
+#include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread
 
 #include "common.hpp"
 #include "ipclab/names.hpp"  // names::posix
@@ -19,6 +24,9 @@ using lab12_test::Status;
 GRADED_TEST(Ring, CreateChecksCapacityAndName, 1, "README §The API — create()") {
   EXPECT_THROW(ShmRing::create("r", 3000), ipclab::UsageError) << "3000 is not a power of two";
   EXPECT_THROW(ShmRing::create("r", 32), ipclab::UsageError) << "32 is below kMinCapacity";
+  EXPECT_NO_THROW(ShmRing::create("m", lab12_test::lab::kMinCapacity))
+      << "kMinCapacity (64) is a valid capacity";
+  ShmRing::remove("m");
   {
     ShmRing r = ShmRing::create("r", 1024);
     EXPECT_EQ(r.capacity(), 1024u);
@@ -100,6 +108,70 @@ GRADED_TEST(Ring, WrapAroundInOneProcessKeepsEveryByte, 3,
   ShmRing::remove("r");
 }
 
+// ---- one handle, two threads --------------------------------------------------------------
+
+GRADED_TEST(Ring, OneHandleServesAProducerThreadAndAConsumerThread, 3,
+            "README §The API — one handle may produce in one thread and consume in another") {
+  // One mapping seen by two threads: the only way ThreadSanitizer (tools/run-tests --only
+  // tsan) can check the ring's memory orders, since it cannot see across processes or
+  // across two mappings of one object. A release or acquire weakened to relaxed on head
+  // or tail lets one thread touch a message's bytes with nothing ordering that after the
+  // other's: a data race TSan reports (on x86 the plain build cannot see it).
+  constexpr std::size_t kCap = 512;
+  constexpr std::uint64_t kCount = 20'000;
+  const std::uint64_t seed = grader::seed();
+  ShmRing ring = ShmRing::create("o", kCap);
+  const std::size_t hi = ring.max_message();
+  std::string consumer_error;
+  std::atomic<std::uint64_t> taken{0};  // for the messages; orders nothing
+  std::thread consumer([&] {
+    try {
+      for (;; taken.fetch_add(1, std::memory_order_relaxed)) {
+        std::span<const std::byte> msg;
+        const Status st = ring.peek(msg, grader::deadline(20s));
+        if (st == Status::kClosed) return;
+        if (st == Status::kTimeout)
+          throw std::runtime_error(fmt::format("no message for 20 s after {}", taken.load()));
+        // Message 0 fills half the ring; the rest are random sizes.
+        const std::uint64_t seq = taken.load();
+        const std::size_t size = seq == 0 ? hi : ipclab::lab12::message_size(seed, seq, 0, hi);
+        const std::string why = mismatch(msg, seq, size);  // read in place
+        ring.release();
+        if (!why.empty()) throw std::runtime_error(why);
+      }
+    } catch (const std::exception& e) {
+      consumer_error = e.what();
+    }
+  });
+  std::vector<std::byte> buf(hi);
+  // A half-ring message, then drained: what the producer writes next overwrites its bytes
+  // from the room wait_drained() saw (tail read with acquire), without reading tail again.
+  // Polled with an expired deadline, so that nothing but tail orders the two threads.
+  fill(buf, 0);
+  bool pushed = ring.push(buf, grader::deadline(5s));
+  EXPECT_TRUE(pushed) << "push into an empty ring";
+  pushed = pushed &&
+           grader::wait_until([&] { return ring.wait_drained(grader::deadline(0ms)); }, 20'000ms);
+  EXPECT_TRUE(pushed) << "the consumer thread did not take message 0 (wait_drained never said "
+                         "drained)";
+  for (std::uint64_t seq = 1; pushed && seq < kCount; ++seq) {
+    const std::size_t size = ipclab::lab12::message_size(seed, seq, 0, hi);
+    auto slot = ring.reserve(size, grader::deadline(20s));
+    pushed = slot.has_value();
+    EXPECT_TRUE(pushed) << "reserve for message " << seq << " timed out (the consumer took "
+                        << taken.load() << ")";
+    if (!pushed) break;
+    fill(*slot, seq);
+    ring.commit();
+  }
+  ring.close();
+  consumer.join();
+  EXPECT_EQ(consumer_error, "") << "the consumer thread, after " << taken.load() << " messages";
+  EXPECT_TRUE(!pushed || taken.load() == kCount)
+      << "the consumer saw kClosed after " << taken.load() << " of " << kCount << " messages";
+  ShmRing::remove("o");
+}
+
 // ---- across processes -------------------------------------------------------------------
 
 GRADED_TEST(Ring, MillionRandomSizeMessagesByteExact, 10,
@@ -139,14 +211,19 @@ GRADED_TEST(Ring, ProducerBlocksWhenFullAndNothingIsOverwritten, 5,
                                   << counters.progress(0).load()
                                   << " pushed): " << producer.finish().describe();
   const double cpu0 = grader::cpu_seconds(producer.pid());
+  const std::uint64_t sleeps0 = lab12_test::sleeps_begun(producer.pid());
   grader::wait_until([] { return false; }, 500ms);  // an observation window, not a sleep-and-hope
   const double cpu = grader::cpu_seconds(producer.pid()) - cpu0;
+  const std::uint64_t sleeps = lab12_test::sleeps_begun(producer.pid()) - sleeps0;
   EXPECT_EQ(counters.progress(0).load(), 4u)
       << "a 4096-byte ring holds 4 messages of 1000 bytes (8-byte header + 1000 = 1008 each); "
          "with nobody consuming the producer pushed "
       << counters.progress(0).load() << ": it overwrote unread messages";
   EXPECT_LT(cpu, 0.1) << "the producer blocked on a full ring used " << cpu
                       << " s of CPU in 0.5 s: it spins instead of sleeping (README §Waiting)";
+  EXPECT_LE(sleeps, 25u) << "the producer blocked on a full ring went to sleep " << sleeps
+                         << " times in 0.5 s: it must sleep until woken or its deadline, not "
+                            "poll with short sleeps (README §Waiting)";
   // Now consume: every message intact, in order, and the producer finishes.
   ShmRing c = ShmRing::open("r", grader::deadline(5s));
   std::vector<std::byte> got;
@@ -259,6 +336,63 @@ GRADED_TEST(Ring, RemoveUnlinksEveryObject, 3,
   EXPECT_FALSE(ShmRing::remove("r")) << "remove() of a ring that is gone must say false";
   EXPECT_THROW((void)ShmRing::open("r", grader::deadline(100ms)), ipclab::OperationFailed)
       << "open() of a removed ring must time out with OperationFailed";
+}
+
+GRADED_TEST(Ring, AHandleGoneWhileHoldingFreesTheConsumersLock, 2,
+            "README §The API — a handle destroyed while it holds a peeked message releases the "
+            "consumers' lock; one that holds nothing leaves it alone") {
+  ShmRing r = ShmRing::create("r", 1024);
+  std::vector<std::byte> buf(40);
+  for (std::uint64_t seq = 0; seq < 3; ++seq) {
+    fill(buf, seq);
+    ASSERT_TRUE(r.push(buf, grader::deadline(1s)));
+  }
+  ShmRing a = ShmRing::open("r", grader::deadline(5s));
+  ShmRing b = ShmRing::open("r", grader::deadline(5s));
+  ShmRing c = ShmRing::open("r", grader::deadline(5s));
+  std::span<const std::byte> held, msg;
+  ASSERT_EQ(a.peek(held, grader::deadline(1s)), Status::kMessage);
+  { ShmRing idle = std::move(b); }  // held nothing: a still holds its message, and the lock
+  EXPECT_EQ(c.peek(msg, grader::deadline(100ms)), Status::kTimeout)
+      << "a consumer took a message while another held one: destroying a handle that held "
+         "nothing released the consumers' lock";
+  if (::testing::Test::HasFailure()) c.release();
+  { ShmRing gone = std::move(a); }  // gone while holding: its lock must be released
+  ASSERT_EQ(c.peek(msg, grader::deadline(5s)), Status::kMessage)
+      << "a consumer handle destroyed while it held a peeked message kept the consumers' "
+         "lock: the other consumers wait forever";
+  c.release();
+  ShmRing::remove("r");
+}
+
+GRADED_TEST(Ring, CreateThatCannotMapLeavesNothing, 1,
+            "README §The API — create(): a create() that fails leaves no object behind") {
+  // A 64 MiB ring in a process whose address space cannot take it (RLIMIT_AS 16 MiB above
+  // what it uses): the object is made (a tmpfs file is sparse) but mmap fails with ENOMEM.
+  grader::Child child(
+      [] {
+        std::ifstream statm("/proc/self/statm");
+        std::uint64_t pages = 0;
+        statm >> pages;
+        const auto limit = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (16 << 20));
+        const rlimit rl{limit, limit};
+        if (::setrlimit(RLIMIT_AS, &rl) != 0) throw std::runtime_error("setrlimit(RLIMIT_AS)");
+        try {
+          ShmRing::create("big", std::size_t{64} << 20);
+          throw std::runtime_error(
+              "create() of a 64 MiB ring with 16 MiB of address space left "
+              "worked");
+        } catch (const ipclab::SysError&) {
+        }
+        const std::string left = lab12_test::objects_now();
+        if (!left.empty())
+          throw std::runtime_error("create() failed to map the object it made, and left it: " +
+                                   left);
+      },
+      "creator");
+  const auto done = child.finish(10s);
+  EXPECT_TRUE(done.passed()) << done.describe();
+  ShmRing::remove("big");
 }
 
 GRADED_TEST(Ring, OpenChecksBothMagicAndSize, 2,

@@ -345,14 +345,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
         s.cached_head = s.head.load(std::memory_order_acquire);
         return s.cached_head != s.next_read || s.closed.load(std::memory_order_acquire) != 0;
       };
+      // Caught up. All the room is handed back already (release() published tail when
+      // next_read reached cached_head), so the producer never waits for room we hold.
       if (!arrived()) {
-        // Caught up: hand all the room back before waiting, so the producer never waits
-        // for room we hold unpublished.
-        if (s.tail_published != s.next_read) {
-          s.tail.store(s.next_read, std::memory_order_release);
-          s.tail_published = s.next_read;
-          wake_if_sleeping(s.space_seq, s.space_waiters);
-        }
         if (!spin_until(arrived, deadline) &&
             !sleep_until(s.data_seq, s.data_waiters, arrived, deadline, kNap)) {
           unlock_consumers(s.lock);

@@ -1,5 +1,7 @@
 // Lab 12: a ring of variable-size messages in POSIX shared memory. Read the contract in
 // include/lab12/shm_ring.hpp and the README ("The layout", "Waiting", Pitfalls) first.
+// One handle may serve a producer thread and a consumer thread at once (README, "The API
+// you implement"): keep the producer's process-local members apart from the consumer's.
 #include "lab12/shm_ring.hpp"
 
 #include <atomic>   // std::atomic
@@ -25,7 +27,8 @@ struct RingShared {
 ShmRing ShmRing::create([[maybe_unused]] std::string_view name,
                         [[maybe_unused]] std::size_t capacity) {
   // TODO(lab12): check the capacity (UsageError); PosixShm::create(names::posix(name),
-  // header + capacity); map it; construct the header (placement new), publish magic last.
+  // header + capacity); map it (if that fails, unlink the object before rethrowing);
+  // construct the header (placement new), publish magic last.
   throw NotImplemented("TODO(lab12): implement ShmRing::create() in src/shm_ring.cpp");
 }
 
@@ -42,7 +45,8 @@ bool ShmRing::remove([[maybe_unused]] std::string_view name) {
 }
 
 void ShmRing::reset() noexcept {
-  // TODO(lab12): if this handle still holds a peeked message, release the consumers' lock.
+  // TODO(lab12): if this handle still holds a peeked message, release the consumers' lock
+  // (only then: another consumer may hold it).
   holding_ = false;
   shared_ = nullptr;
   data_ = nullptr;
