@@ -11,6 +11,9 @@
 
 #include <filesystem>  // std::filesystem::directory_iterator, canonical
 #include <random>      // std::mt19937_64
+#include <vector>      // std::vector
+
+#include <fmt/format.h>  // fmt::join
 
 #include "../public/common.hpp"
 
@@ -642,6 +645,18 @@ GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
         run({"mmapdb", "check", f}),
         "a slot two places past its key's home with an empty slot between, mmapdb check");
   }
+  for (const std::uint16_t reserved : {std::uint16_t{0x0001}, std::uint16_t{0x0100}}) {
+    // d00000007's record with a reserved field that is not 0, its CRC made right again.
+    std::string bytes = good;
+    lab::RecordHead head{};
+    std::memcpy(&head, bytes.data() + rec7, sizeof head);
+    head.reserved = reserved;
+    std::memcpy(bytes.data() + rec7, &head, sizeof head);
+    head.crc = lab::record_crc(reinterpret_cast<const lab::RecordHead*>(bytes.data() + rec7));
+    std::memcpy(bytes.data() + rec7, &head, sizeof head);
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, fmt::format("a record whose reserved field is {:#06x}", reserved));
+  }
   {
     // d00000007's slot names an offset 1 GiB past the file.
     std::string bytes = good;
@@ -717,4 +732,46 @@ GRADED_TEST(Hidden, AnIndexWithNoEmptySlotIsProbedToItsLastSlot, 1,
   EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v2"));
   expect_exit(run({"mmapdb", "check", f}), 0);
   expect_output(run({"mmapdb", "list", f}), "k=v2\n");
+}
+
+GRADED_TEST(Hidden, FileGrowsByAnEighthInWholeMiB, 1,
+            "README §The file and the API — the file grows by ftruncate (1/8 more, whole MiB)") {
+  // Small records into a 64 KiB file until it passes 12 MiB: each growth takes the file
+  // from n bytes to n + n/8 rounded up to a whole MiB (1, 2, ..., 9, 11, 13 MiB).
+  constexpr std::uint64_t kMiB = 1024 * 1024;
+  const auto f = db_path("grow-eighth.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  const std::string value(4000, 'v');
+  std::vector<std::uint64_t> sizes = {std::filesystem::file_size(f)};
+  for (int i = 0; sizes.back() <= 12 * kMiB && i < 20'000; ++i) {
+    db.put(fmt::format("k{:05}", i), value);
+    const std::uint64_t now = std::filesystem::file_size(f);
+    if (now != sizes.back()) sizes.push_back(now);
+  }
+  ASSERT_GT(sizes.back(), 12 * kMiB) << "the file never passed 12 MiB";
+  for (std::size_t k = 1; k < sizes.size(); ++k) {
+    const std::uint64_t from = sizes[k - 1];
+    EXPECT_EQ(sizes[k], lab::align_up(from + from / 8, kMiB))
+        << "a file of " << from << " bytes grew to " << sizes[k]
+        << " (every size: " << fmt::format("{}", fmt::join(sizes, ", ")) << ")";
+  }
+}
+
+GRADED_TEST(Hidden, KeysWithOneTagDifferingInTheirFirstByteStayApart, 1,
+            "README §The file and the API — a slot's tag only narrows the search: compare "
+            "the whole key") {
+  // Two 16-byte keys that differ only in byte 0 and share their 32-bit tag (found by a
+  // search over suffixes): only a compare of every byte of the key tells them apart.
+  std::string one = "?-tag-0000254850";
+  std::string two = one;
+  one[0] = static_cast<char>(150);
+  two[0] = static_cast<char>(222);
+  ASSERT_EQ(lab::key_tag(one), lab::key_tag(two)) << "the grader's two keys must share a tag";
+  const auto f = db_path("same-tag.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  db.put(one, "first");
+  db.put(two, "second");
+  EXPECT_EQ(db.get(one), std::optional<std::string_view>("first"))
+      << "a key that differs from another only in its first byte took its value";
+  EXPECT_EQ(db.get(two), std::optional<std::string_view>("second"));
 }
