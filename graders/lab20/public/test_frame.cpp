@@ -95,11 +95,14 @@ GRADED_TEST(Frame, ChannelNamesAndPatterns, 2, "README §Protocol") {
     EXPECT_FALSE(lab::valid_channel(bad)) << bad;
   EXPECT_TRUE(lab::valid_channel("weather.*", true));
   EXPECT_FALSE(lab::valid_channel(".*", true));
+  EXPECT_TRUE(lab::valid_channel("a.*", true)) << "the shortest family: one character, then .*";
   EXPECT_FALSE(lab::valid_channel("a.*.*", true));
   EXPECT_TRUE(lab::channel_matches("weather.*", "weather.today"));
   EXPECT_TRUE(lab::channel_matches("weather.*", "weather.eu.paris"));
   EXPECT_FALSE(lab::channel_matches("weather.*", "weather"));
   EXPECT_FALSE(lab::channel_matches("weather.*", "weatherman"));
+  EXPECT_TRUE(lab::channel_matches("a.*", "a.b")) << "the shortest family covers its channels";
+  EXPECT_FALSE(lab::channel_matches("a.*", "a."));
   EXPECT_TRUE(lab::channel_matches("test", "test"));
   EXPECT_FALSE(lab::channel_matches("test", "test2"));
 }
