@@ -178,6 +178,25 @@ GRADED_TEST(Ring, PushPopWrapAndFull, 4,
   EXPECT_THROW(up.try_push(std::string(up.max_message() + 1, 'x')), ipclab::UsageError);
 }
 
+GRADED_TEST(Ring, ExactlyFullRingGivesBackEveryRecord, 1,
+            "README §Pitfalls 7 — full is full, not overwrite: a ring whose records fill "
+            "every byte is full, and valid") {
+  auto ch = unnamed_channel("test.exact");
+  lab::Ring& r = ch.up();
+  // Records of 1016 bytes take 1024 each (8 of header): 256 of them fill every byte.
+  static_assert(lab::kRingCapacity % 1024 == 0);
+  constexpr int kRecords = static_cast<int>(lab::kRingCapacity / 1024);
+  for (int k = 0; k < kRecords; ++k)
+    ASSERT_TRUE(r.try_push(std::string(1016, static_cast<char>('a' + k % 26)))) << k;
+  EXPECT_FALSE(r.try_push("x")) << "a ring whose records fill every byte is full";
+  std::string got;
+  for (int k = 0; k < kRecords; ++k) {
+    ASSERT_TRUE(r.try_pop(got)) << "record " << k << " of a ring filled to its last byte";
+    EXPECT_EQ(got, std::string(1016, static_cast<char>('a' + k % 26))) << k;
+  }
+  EXPECT_TRUE(r.empty());
+}
+
 GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
             "README §Pitfalls 7 — a record that does not fit before the end: a pad record "
             "skips to the start, even when only its 8 bytes are left") {
