@@ -15,8 +15,9 @@ PutReply Node::put([[maybe_unused]] std::uint64_t client_id,
                    [[maybe_unused]] const std::string& key, [[maybe_unused]] bool present,
                    [[maybe_unused]] const std::string& value) {
   // TODO(lab18): the duplicate-request cache first (drc_: a reply, or a run in progress
-  // to wait for; the waiters are woken however that run ends, an exception too); phase 1, the versions of a majority; phase 2, the stamped write stored
-  // by a majority. Never KV_OK before a majority holds the write.
+  // to wait for; the waiters are woken however that run ends, an exception too); phase 1, the
+  // versions of a majority; phase 2, the stamped write stored by a majority. Never KV_OK before a
+  // majority holds the write.
   throw NotImplemented("TODO(lab18): implement Node::put() in src/node.cpp");
 }
 
