@@ -59,6 +59,10 @@ class Cluster {
   Cluster& operator=(const Cluster&) = delete;
 
   int port(std::size_t i) const { return ports_[i]; }
+  /// The peer timeout the servers were started with (scaled for sanitizer builds).
+  std::chrono::milliseconds peer_timeout() const {
+    return grader::scaled(std::chrono::milliseconds(opts_.peer_timeout_ms));
+  }
   std::string server(std::size_t i) const {
     return "--server=localhost:" + std::to_string(port(i));
   }
@@ -106,11 +110,9 @@ class Cluster {
     for (std::size_t j = 0; j < opts_.nodes; ++j)
       if (j != i)
         peers += (peers.empty() ? "" : ",") + std::string("localhost:") + std::to_string(ports_[j]);
-    std::vector<std::string> argv = {
-        "kv_server", "--id=" + std::to_string(i + 1), "--port=" + std::to_string(ports_[i]),
-        "--peer-timeout=" +
-            std::to_string(
-                grader::scaled(std::chrono::milliseconds(opts_.peer_timeout_ms)).count())};
+    std::vector<std::string> argv = {"kv_server", "--id=" + std::to_string(i + 1),
+                                     "--port=" + std::to_string(ports_[i]),
+                                     "--peer-timeout=" + std::to_string(peer_timeout().count())};
     if (!peers.empty()) argv.push_back("--peers=" + peers);
     if (opts_.data) argv.push_back("--data=" + data_dir(i));
     if (opts_.log) argv.push_back("--log");
