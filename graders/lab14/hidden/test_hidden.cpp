@@ -1,6 +1,7 @@
 // Lab 14 hidden grader: a fuzz corpus of damaged files, gets without system calls, a reader
 // racing a writer, overwrites and deletes; each header field checked alone, a header changed
-// under an open Db, used_slots, a failed create, close-on-exec descriptors.
+// under an open Db, used_slots, a failed create, close-on-exec descriptors, the shared lock
+// on descriptor 0.
 #include <fcntl.h>          // fcntl, FD_CLOEXEC
 #include <linux/seccomp.h>  // SECCOMP_MODE_STRICT
 #include <signal.h>         // signal, SIGXFSZ
@@ -9,13 +10,16 @@
 #include <sys/syscall.h>    // SYS_exit
 #include <unistd.h>         // syscall
 
+#include <atomic>      // std::atomic
 #include <filesystem>  // std::filesystem::directory_iterator, canonical
 #include <random>      // std::mt19937_64
+#include <thread>      // std::thread
 #include <vector>      // std::vector
 
 #include <fmt/format.h>  // fmt::join
 
 #include "../public/common.hpp"
+#include "grader/locks.hpp"  // blocked_lock_requests
 
 namespace lab = ipclab::lab14;
 
@@ -774,4 +778,76 @@ GRADED_TEST(Hidden, KeysWithOneTagDifferingInTheirFirstByteStayApart, 1,
   EXPECT_EQ(db.get(one), std::optional<std::string_view>("first"))
       << "a key that differs from another only in its first byte took its value";
   EXPECT_EQ(db.get(two), std::optional<std::string_view>("second"));
+}
+
+GRADED_TEST(Hidden, SharedLockWorksOnDescriptorZero, 1,
+            "README §The file and the API — list(), stats(), check(): under the shared lock, "
+            "taken and released on any descriptor, 0 included") {
+  const auto f = db_path("fd0.db");
+  {
+    Db db = Db::create(f, lab::kMinSize, {.sync = false});
+    db.put("key", "value");
+  }
+  grader::Child child(
+      [&] {
+        ::close(0);  // a program started with its standard input closed
+        Db db = Db::open(f);
+        struct stat mine {
+        }, file{};
+        ASSERT_EQ(::fstat(0, &mine), 0) << "Db::open() must hold the file open";
+        ASSERT_EQ(::stat(f.c_str(), &file), 0);
+        ASSERT_TRUE(mine.st_dev == file.st_dev && mine.st_ino == file.st_ino)
+            << "the Db's descriptor should be 0, the lowest free one";
+        // The lock on kLockByte as another open file description sees it.
+        ipclab::Fd other(ipclab::check_unix(::open(f.c_str(), O_RDWR | O_CLOEXEC), "open"));
+        const auto byte_lock = [&](short type) {
+          struct flock fl {};
+          fl.l_type = type;
+          fl.l_whence = SEEK_SET;
+          fl.l_start = lab::kLockByte;
+          fl.l_len = 1;
+          const int cmd = type == F_UNLCK ? F_OFD_SETLK : F_OFD_GETLK;
+          ipclab::check_unix(::fcntl(other.get(), cmd, &fl), "fcntl");
+          return fl.l_type;
+        };
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "open() left its shared lock on descriptor 0";
+        (void)db.list();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "list() left its shared lock on descriptor 0";
+        (void)db.stats();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "stats() left its shared lock on descriptor 0";
+        (void)db.check();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "check() left its shared lock on descriptor 0";
+
+        // Inside a transaction, list() and stats() keep the exclusive lock as it is.
+        db.begin();
+        (void)db.list();
+        (void)db.stats();
+        EXPECT_EQ(byte_lock(F_RDLCK), F_WRLCK)
+            << "list() or stats() inside begin()..commit() changed the transaction's exclusive "
+               "lock on descriptor 0";
+        db.commit();
+
+        // Another holder of the exclusive lock: list() must wait for it in the kernel.
+        struct flock ex {};
+        ex.l_type = F_WRLCK;
+        ex.l_whence = SEEK_SET;
+        ex.l_start = lab::kLockByte;
+        ex.l_len = 1;
+        ASSERT_EQ(::fcntl(other.get(), F_OFD_SETLK, &ex), 0) << "the byte should be free";
+        std::atomic<bool> listed{false};
+        std::thread lister([&] {
+          (void)db.list();
+          listed = true;
+        });
+        const bool waited = grader::wait_until(
+            [&] { return grader::blocked_lock_requests(f) > 0 || listed; }, 10'000ms);
+        EXPECT_TRUE(waited && !listed)
+            << "list() on descriptor 0 did not wait for the shared lock while another process "
+               "held the exclusive one";
+        (void)byte_lock(F_UNLCK);
+        lister.join();
+      },
+      "a Db on descriptor 0");
+  const auto r = child.finish(20'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
 }
