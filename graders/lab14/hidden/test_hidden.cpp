@@ -10,6 +10,7 @@
 #include <sys/syscall.h>    // SYS_exit
 #include <unistd.h>         // syscall
 
+#include <algorithm>   // std::sort
 #include <atomic>      // std::atomic
 #include <filesystem>  // std::filesystem::directory_iterator, canonical
 #include <random>      // std::mt19937_64
@@ -850,4 +851,52 @@ GRADED_TEST(Hidden, SharedLockWorksOnDescriptorZero, 1,
       "a Db on descriptor 0");
   const auto r = child.finish(20'000ms);
   EXPECT_TRUE(r.passed()) << r.describe();
+}
+
+GRADED_TEST(Hidden, RecordsOfEveryLengthModulo64RoundTrip, 1,
+            "README §The file and the API — keys of 1..1024 bytes, values up to 1 MiB") {
+  // Key lengths 1..64 with a value of 0 and of 100 bytes: records of every length modulo 64
+  // (a CRC computed 64, 32, 8, 4 or 1 bytes at a time must end on the record's last byte).
+  const auto f = db_path("every-length.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  std::vector<std::pair<std::string, std::string>> want;
+  for (const std::size_t value_size : {0, 100})
+    for (std::size_t len = 1; len <= 64; ++len) {
+      const std::string key(len, value_size == 0 ? 'e' : 'f');
+      want.emplace_back(key, lab::test_value(key, value_size));
+      db.put(key, want.back().second);
+    }
+  std::sort(want.begin(), want.end());
+  Db again = Db::open(f);
+  for (const auto& [k, v] : want)
+    EXPECT_EQ(again.get(k), std::optional<std::string_view>(v))
+        << "a record of a " << k.size() << "-byte key and a " << v.size() << "-byte value";
+  EXPECT_EQ(again.list(), want) << "list() of records of every length modulo 64";
+  EXPECT_EQ(again.check().keys, want.size()) << "check() of records of every length modulo 64";
+}
+
+GRADED_TEST(Hidden, APutTakesTheFirstTombstoneOnItsProbePath, 1,
+            "README §The file and the API — a new key takes the first tombstone on its probe "
+            "path") {
+  const auto f = db_path("first-tombstone.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  const std::uint64_t slots = db.stats().slots;
+  // Three keys at home in slot 0 (the first tombstone there is slot 0 itself).
+  std::vector<std::string> home0;
+  for (int i = 0; home0.size() < 3; ++i)
+    if (std::string k = fmt::format("home{}", i); (lab::key_tag(k) & (slots - 1)) == 0)
+      home0.push_back(std::move(k));
+  db.put(home0[0], "a");  // slot 0
+  db.put(home0[1], "b");  // slot 1
+  ASSERT_TRUE(db.del(home0[0]));
+  ASSERT_TRUE(db.del(home0[1]));  // tombstones in slots 0 and 1
+  db.put(home0[2], "c");
+  const std::string bytes = read_bytes(f);
+  const std::uint64_t ioff = lab::index_offset(header_of(bytes).index_ref);
+  const auto at = lab14_test::locate(bytes, home0[2]).slot_at;
+  EXPECT_EQ(at, ioff) << "a new key whose probe path has tombstones in slots 0 and 1 must take "
+                         "slot 0, the first; it took slot "
+                      << (at - ioff) / 8;
+  EXPECT_EQ(db.get(home0[2]), std::optional<std::string_view>("c"));
+  EXPECT_EQ(db.check().tombstones, 1u);
 }
