@@ -900,3 +900,30 @@ GRADED_TEST(Hidden, APutTakesTheFirstTombstoneOnItsProbePath, 1,
   EXPECT_EQ(db.get(home0[2]), std::optional<std::string_view>("c"));
   EXPECT_EQ(db.check().tombstones, 1u);
 }
+
+GRADED_TEST(Hidden, AnIndexOf1024SlotsIsValid, 1,
+            "README §The file and the API — an index of at least 1024 slots (a rebuild for few "
+            "live keys makes the smallest)") {
+  using lab::Header;
+  const auto f = db_path("index-1024.db");
+  { Db made = Db::create(f, lab::kMinSize, {.sync = false}); }
+  const Header h = header_of(read_bytes(f));
+  ASSERT_GT(lab::index_log2_slots(h.index_ref), 10u) << "a 64 KiB file starts with 2048 slots";
+  Db reader = Db::open(f);
+  // Another process's rebuild, as a writer stores it: the first 1024 (empty) slots of the
+  // same table become the index, then the generation moves.
+  poke(f, offsetof(Header, index_ref), lab::make_index_ref(lab::index_offset(h.index_ref), 10));
+  poke(f, offsetof(Header, generation), h.generation + 1);
+  EXPECT_NO_THROW(EXPECT_FALSE(reader.get("k0").has_value()))
+      << "a remap to an index of 1024 slots";
+  try {
+    Db db = Db::open(f, {.sync = false});
+    EXPECT_EQ(db.stats().slots, 1024u);
+    for (int i = 0; i < 100; ++i) db.put(fmt::format("k{}", i), "v");
+    EXPECT_EQ(reader.get("k99"), std::optional<std::string_view>("v"));
+    EXPECT_EQ(db.check().keys, 100u);
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "a database whose index has 1024 slots was refused: " << e.what();
+  }
+  expect_exit(run({"mmapdb", "check", f}), 0);
+}
