@@ -927,3 +927,33 @@ GRADED_TEST(Hidden, AnIndexOf1024SlotsIsValid, 1,
   }
   expect_exit(run({"mmapdb", "check", f}), 0);
 }
+
+GRADED_TEST(Hidden, ARecordAtTheHeapsFirstByteIsValid, 1,
+            "README §The file and the API — [4096, heap_end): records and index tables, "
+            "appended") {
+  // A valid file where the index moved to the end of the heap and d00000007's record lies
+  // at 4096, the heap's first byte (where the first index was).
+  using lab::Header;
+  const auto f = lab14_test::make_valid("at-4096.db");
+  std::string bytes = read_bytes(f);
+  const Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t ibytes = std::uint64_t{8} << lab::index_log2_slots(h.index_ref);
+  ASSERT_EQ(ioff, lab::kHeaderSize) << "a new database's index starts at the heap's first byte";
+  ASSERT_LE(h.heap_end + ibytes, h.file_size) << "the test needs room for a second index";
+  bytes.replace(h.heap_end, ibytes, bytes.substr(ioff, ibytes));
+  put_u64(bytes, offsetof(Header, index_ref),
+          lab::make_index_ref(h.heap_end, lab::index_log2_slots(h.index_ref)));
+  put_u64(bytes, offsetof(Header, heap_end), h.heap_end + ibytes);
+  const std::string key7 = "d00000007";
+  const std::string rec = record_bytes(key7, "at the heap's first byte");
+  bytes.replace(lab::kHeaderSize, rec.size(), rec);
+  const auto slot7 = lab14_test::locate(bytes, key7).slot_at;
+  ASSERT_NE(slot7, 0u) << "the grader could not find " << key7 << "'s slot";
+  put_u64(bytes, slot7, lab::make_slot(lab::kHeaderSize, lab::key_tag(key7)));
+  lab14_test::write_bytes(f, bytes);
+  expect_exit(run({"mmapdb", "check", f}), 0);
+  auto r = run({"mmapdb", "get", f, key7});
+  expect_exit(r, 0);
+  EXPECT_EQ(r.out, "at the heap's first byte\n") << r.describe();
+}
