@@ -4,15 +4,14 @@
 // operations in real processes) are grader::Child processes.
 #pragma once
 
-#include <fcntl.h>          // open, fcntl, F_OFD_GETLK
-#include <sys/stat.h>       // stat
-#include <sys/sysmacros.h>  // major, minor
+#include <fcntl.h>     // open, fcntl, F_OFD_GETLK
+#include <sys/stat.h>  // stat
 
-#include <sstream>  // std::istringstream
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <string>  // std::string
+#include <vector>  // std::vector
 
 #include "grader/grader.hpp"
+#include "grader/locks.hpp"  // blocked_lock_requests
 #include "ipclab/error.hpp"
 #include "ipclab/fd.hpp"
 #include "ipclab/io.hpp"  // read_file
@@ -80,23 +79,10 @@ inline Holder record_holder(const std::string& dbfile, std::uint32_t slot) {
   return holder_of(dbfile, lab::record_offset(slot), lab::kRecordSize);
 }
 
-/// The number of lock requests blocked in the kernel on the file (the "->" lines of
-/// /proc/locks whose inode is the file's): proof that a locker sleeps in F_OFD_SETLKW.
+/// The number of lock requests blocked in the kernel on the file: proof that a locker
+/// sleeps in F_OFD_SETLKW.
 inline int blocked_waiters(const std::string& dbfile) {
-  struct stat st {};
-  if (::stat(dbfile.c_str(), &st) != 0) return 0;
-  // /proc/locks names a file as MAJOR:MINOR:INODE (major and minor in hex, %02x).
-  const std::string id = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
-                                     static_cast<unsigned long>(st.st_ino));
-  std::istringstream in(ipclab::read_file("/proc/locks"));
-  int n = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("->") == std::string::npos) continue;
-    std::istringstream words(line);
-    for (std::string w; words >> w;)
-      if (w == id) ++n;
-  }
-  return n;
+  return grader::blocked_lock_requests(dbfile);
 }
 
 /// A self-validating value: "<tag>:<len>:" + pattern to `len` bytes + "#" + 8-hex FNV-1a of

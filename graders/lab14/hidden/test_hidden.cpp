@@ -1,6 +1,7 @@
 // Lab 14 hidden grader: a fuzz corpus of damaged files, gets without system calls, a reader
 // racing a writer, overwrites and deletes; each header field checked alone, a header changed
-// under an open Db, used_slots, a failed create, close-on-exec descriptors.
+// under an open Db, used_slots, a failed create, close-on-exec descriptors, the shared lock
+// on descriptor 0.
 #include <fcntl.h>          // fcntl, FD_CLOEXEC
 #include <linux/seccomp.h>  // SECCOMP_MODE_STRICT
 #include <signal.h>         // signal, SIGXFSZ
@@ -9,13 +10,17 @@
 #include <sys/syscall.h>    // SYS_exit
 #include <unistd.h>         // syscall
 
+#include <algorithm>   // std::sort
+#include <atomic>      // std::atomic
 #include <filesystem>  // std::filesystem::directory_iterator, canonical
 #include <random>      // std::mt19937_64
+#include <thread>      // std::thread
 #include <vector>      // std::vector
 
 #include <fmt/format.h>  // fmt::join
 
 #include "../public/common.hpp"
+#include "grader/locks.hpp"  // blocked_lock_requests
 
 namespace lab = ipclab::lab14;
 
@@ -774,4 +779,181 @@ GRADED_TEST(Hidden, KeysWithOneTagDifferingInTheirFirstByteStayApart, 1,
   EXPECT_EQ(db.get(one), std::optional<std::string_view>("first"))
       << "a key that differs from another only in its first byte took its value";
   EXPECT_EQ(db.get(two), std::optional<std::string_view>("second"));
+}
+
+GRADED_TEST(Hidden, SharedLockWorksOnDescriptorZero, 1,
+            "README §The file and the API — list(), stats(), check(): under the shared lock, "
+            "taken and released on any descriptor, 0 included") {
+  const auto f = db_path("fd0.db");
+  {
+    Db db = Db::create(f, lab::kMinSize, {.sync = false});
+    db.put("key", "value");
+  }
+  grader::Child child(
+      [&] {
+        ::close(0);  // a program started with its standard input closed
+        Db db = Db::open(f);
+        struct stat mine {
+        }, file{};
+        ASSERT_EQ(::fstat(0, &mine), 0) << "Db::open() must hold the file open";
+        ASSERT_EQ(::stat(f.c_str(), &file), 0);
+        ASSERT_TRUE(mine.st_dev == file.st_dev && mine.st_ino == file.st_ino)
+            << "the Db's descriptor should be 0, the lowest free one";
+        // The lock on kLockByte as another open file description sees it.
+        ipclab::Fd other(ipclab::check_unix(::open(f.c_str(), O_RDWR | O_CLOEXEC), "open"));
+        const auto byte_lock = [&](short type) {
+          struct flock fl {};
+          fl.l_type = type;
+          fl.l_whence = SEEK_SET;
+          fl.l_start = lab::kLockByte;
+          fl.l_len = 1;
+          const int cmd = type == F_UNLCK ? F_OFD_SETLK : F_OFD_GETLK;
+          ipclab::check_unix(::fcntl(other.get(), cmd, &fl), "fcntl");
+          return fl.l_type;
+        };
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "open() left its shared lock on descriptor 0";
+        (void)db.list();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "list() left its shared lock on descriptor 0";
+        (void)db.stats();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "stats() left its shared lock on descriptor 0";
+        (void)db.check();
+        EXPECT_EQ(byte_lock(F_WRLCK), F_UNLCK) << "check() left its shared lock on descriptor 0";
+
+        // Inside a transaction, list() and stats() keep the exclusive lock as it is.
+        db.begin();
+        (void)db.list();
+        (void)db.stats();
+        EXPECT_EQ(byte_lock(F_RDLCK), F_WRLCK)
+            << "list() or stats() inside begin()..commit() changed the transaction's exclusive "
+               "lock on descriptor 0";
+        db.commit();
+
+        // Another holder of the exclusive lock: list() must wait for it in the kernel.
+        struct flock ex {};
+        ex.l_type = F_WRLCK;
+        ex.l_whence = SEEK_SET;
+        ex.l_start = lab::kLockByte;
+        ex.l_len = 1;
+        ASSERT_EQ(::fcntl(other.get(), F_OFD_SETLK, &ex), 0) << "the byte should be free";
+        std::atomic<bool> listed{false};
+        std::thread lister([&] {
+          (void)db.list();
+          listed = true;
+        });
+        const bool waited = grader::wait_until(
+            [&] { return grader::blocked_lock_requests(f) > 0 || listed; }, 10'000ms);
+        EXPECT_TRUE(waited && !listed)
+            << "list() on descriptor 0 did not wait for the shared lock while another process "
+               "held the exclusive one";
+        (void)byte_lock(F_UNLCK);
+        lister.join();
+      },
+      "a Db on descriptor 0");
+  const auto r = child.finish(20'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
+GRADED_TEST(Hidden, RecordsOfEveryLengthModulo64RoundTrip, 1,
+            "README §The file and the API — keys of 1..1024 bytes, values up to 1 MiB") {
+  // Key lengths 1..64 with a value of 0 and of 100 bytes: records of every length modulo 64
+  // (a CRC computed 64, 32, 8, 4 or 1 bytes at a time must end on the record's last byte).
+  const auto f = db_path("every-length.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  std::vector<std::pair<std::string, std::string>> want;
+  for (const std::size_t value_size : {0, 100})
+    for (std::size_t len = 1; len <= 64; ++len) {
+      const std::string key(len, value_size == 0 ? 'e' : 'f');
+      want.emplace_back(key, lab::test_value(key, value_size));
+      db.put(key, want.back().second);
+    }
+  std::sort(want.begin(), want.end());
+  Db again = Db::open(f);
+  for (const auto& [k, v] : want)
+    EXPECT_EQ(again.get(k), std::optional<std::string_view>(v))
+        << "a record of a " << k.size() << "-byte key and a " << v.size() << "-byte value";
+  EXPECT_EQ(again.list(), want) << "list() of records of every length modulo 64";
+  EXPECT_EQ(again.check().keys, want.size()) << "check() of records of every length modulo 64";
+}
+
+GRADED_TEST(Hidden, APutTakesTheFirstTombstoneOnItsProbePath, 1,
+            "README §The file and the API — a new key takes the first tombstone on its probe "
+            "path") {
+  const auto f = db_path("first-tombstone.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  const std::uint64_t slots = db.stats().slots;
+  // Three keys at home in slot 0 (the first tombstone there is slot 0 itself).
+  std::vector<std::string> home0;
+  for (int i = 0; home0.size() < 3; ++i)
+    if (std::string k = fmt::format("home{}", i); (lab::key_tag(k) & (slots - 1)) == 0)
+      home0.push_back(std::move(k));
+  db.put(home0[0], "a");  // slot 0
+  db.put(home0[1], "b");  // slot 1
+  ASSERT_TRUE(db.del(home0[0]));
+  ASSERT_TRUE(db.del(home0[1]));  // tombstones in slots 0 and 1
+  db.put(home0[2], "c");
+  const std::string bytes = read_bytes(f);
+  const std::uint64_t ioff = lab::index_offset(header_of(bytes).index_ref);
+  const auto at = lab14_test::locate(bytes, home0[2]).slot_at;
+  EXPECT_EQ(at, ioff) << "a new key whose probe path has tombstones in slots 0 and 1 must take "
+                         "slot 0, the first; it took slot "
+                      << (at - ioff) / 8;
+  EXPECT_EQ(db.get(home0[2]), std::optional<std::string_view>("c"));
+  EXPECT_EQ(db.check().tombstones, 1u);
+}
+
+GRADED_TEST(Hidden, AnIndexOf1024SlotsIsValid, 1,
+            "README §The file and the API — an index of at least 1024 slots (a rebuild for few "
+            "live keys makes the smallest)") {
+  using lab::Header;
+  const auto f = db_path("index-1024.db");
+  { Db made = Db::create(f, lab::kMinSize, {.sync = false}); }
+  const Header h = header_of(read_bytes(f));
+  ASSERT_GT(lab::index_log2_slots(h.index_ref), 10u) << "a 64 KiB file starts with 2048 slots";
+  Db reader = Db::open(f);
+  // Another process's rebuild, as a writer stores it: the first 1024 (empty) slots of the
+  // same table become the index, then the generation moves.
+  poke(f, offsetof(Header, index_ref), lab::make_index_ref(lab::index_offset(h.index_ref), 10));
+  poke(f, offsetof(Header, generation), h.generation + 1);
+  EXPECT_NO_THROW(EXPECT_FALSE(reader.get("k0").has_value()))
+      << "a remap to an index of 1024 slots";
+  try {
+    Db db = Db::open(f, {.sync = false});
+    EXPECT_EQ(db.stats().slots, 1024u);
+    for (int i = 0; i < 100; ++i) db.put(fmt::format("k{}", i), "v");
+    EXPECT_EQ(reader.get("k99"), std::optional<std::string_view>("v"));
+    EXPECT_EQ(db.check().keys, 100u);
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "a database whose index has 1024 slots was refused: " << e.what();
+  }
+  expect_exit(run({"mmapdb", "check", f}), 0);
+}
+
+GRADED_TEST(Hidden, ARecordAtTheHeapsFirstByteIsValid, 1,
+            "README §The file and the API — [4096, heap_end): records and index tables, "
+            "appended") {
+  // A valid file where the index moved to the end of the heap and d00000007's record lies
+  // at 4096, the heap's first byte (where the first index was).
+  using lab::Header;
+  const auto f = lab14_test::make_valid("at-4096.db");
+  std::string bytes = read_bytes(f);
+  const Header h = header_of(bytes);
+  const std::uint64_t ioff = lab::index_offset(h.index_ref);
+  const std::uint64_t ibytes = std::uint64_t{8} << lab::index_log2_slots(h.index_ref);
+  ASSERT_EQ(ioff, lab::kHeaderSize) << "a new database's index starts at the heap's first byte";
+  ASSERT_LE(h.heap_end + ibytes, h.file_size) << "the test needs room for a second index";
+  bytes.replace(h.heap_end, ibytes, bytes.substr(ioff, ibytes));
+  put_u64(bytes, offsetof(Header, index_ref),
+          lab::make_index_ref(h.heap_end, lab::index_log2_slots(h.index_ref)));
+  put_u64(bytes, offsetof(Header, heap_end), h.heap_end + ibytes);
+  const std::string key7 = "d00000007";
+  const std::string rec = record_bytes(key7, "at the heap's first byte");
+  bytes.replace(lab::kHeaderSize, rec.size(), rec);
+  const auto slot7 = lab14_test::locate(bytes, key7).slot_at;
+  ASSERT_NE(slot7, 0u) << "the grader could not find " << key7 << "'s slot";
+  put_u64(bytes, slot7, lab::make_slot(lab::kHeaderSize, lab::key_tag(key7)));
+  lab14_test::write_bytes(f, bytes);
+  expect_exit(run({"mmapdb", "check", f}), 0);
+  auto r = run({"mmapdb", "get", f, key7});
+  expect_exit(r, 0);
+  EXPECT_EQ(r.out, "at the heap's first byte\n") << r.describe();
 }

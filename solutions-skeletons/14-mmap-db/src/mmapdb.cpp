@@ -22,6 +22,7 @@ Db Db::open([[maybe_unused]] const std::string& path, [[maybe_unused]] const Ope
   // TODO(lab14): open (O_CLOEXEC); take the shared lock; fstat; refuse a file shorter than the
   // header; validate the header against the real size BEFORE mapping file_size bytes (a mapping
   // past the end of the file is SIGBUS on first touch); map; refresh(); unlock.
+  // The descriptor may be 0 (stdin closed): it locks and unlocks like any other.
   throw NotImplemented("TODO(lab14): implement Db::open() in src/mmapdb.cpp");
 }
 
