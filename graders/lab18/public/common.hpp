@@ -58,6 +58,7 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
+  std::size_t size() const { return ports_.size(); }
   int port(std::size_t i) const { return ports_[i]; }
   /// The peer timeout the servers were started with (scaled for sanitizer builds).
   std::chrono::milliseconds peer_timeout() const {
