@@ -12,12 +12,16 @@
 #include <sys/syscall.h>   // SYS_futex, SYS_gettid
 #include <unistd.h>        // dup, dup2, close
 
-#include <algorithm>   // std::find
-#include <atomic>      // std::atomic
-#include <filesystem>  // std::filesystem
-#include <fstream>     // std::ofstream, std::fstream
-#include <thread>      // std::thread
-#include <utility>     // std::make_pair
+#include <algorithm>    // std::find
+#include <atomic>       // std::atomic
+#include <cstring>      // std::memcpy
+#include <filesystem>   // std::filesystem
+#include <fstream>      // std::ofstream, std::fstream
+#include <map>          // std::map
+#include <set>          // std::set
+#include <thread>       // std::thread
+#include <type_traits>  // std::remove_pointer_t
+#include <utility>      // std::make_pair
 
 #include "../public/common.hpp"
 #include "grader/linearizability.hpp"
@@ -399,10 +403,70 @@ GRADED_TEST(Hidden, WriteIsStampedAboveTheCoordinatorsOwnVersion, 2,
   expect_ok(c.client(1, {"get", "k"}), "v2\n");
 }
 
-// clnt_vc_create() made to fail once, for the test below: this executable's is the one the
-// lab's Connection calls; unarmed, it is libtirpc's.
+// clnt_vc_create() made to fail once, for the test below; and every client handle it makes
+// wrapped, so that a STORE to a chosen port fails unsent (a peer that dies between its
+// LOCAL_GET and the STORE that follows), for the reads of a node in this process further
+// below. This executable's clnt_vc_create is the one the lab's Connection calls; unarmed,
+// it is libtirpc's.
 namespace {
 std::atomic<int> fail_next_clnt_create{0};
+
+using ClntOps = std::remove_pointer_t<decltype(CLIENT::cl_ops)>;
+struct FailingStores {
+  std::mutex mu;
+  std::map<const CLIENT*, int> port;  // each live handle's peer port
+  std::set<int> ports;                // a STORE to these fails
+  const ClntOps* real = nullptr;      // libtirpc's table, one for every TCP handle
+  ClntOps wrapped{};
+};
+FailingStores& failing_stores() {
+  static FailingStores f;
+  return f;
+}
+
+clnt_stat call_unless_failing(CLIENT* cl, rpcproc_t proc, xdrproc_t xargs, void* args,
+                              xdrproc_t xres, void* res, timeval t) {
+  auto& f = failing_stores();
+  {
+    std::lock_guard lock(f.mu);
+    const auto it = f.port.find(cl);
+    if (proc == STORE && it != f.port.end() && f.ports.contains(it->second)) return RPC_CANTRECV;
+  }
+  return f.real->cl_call(cl, proc, xargs, args, xres, res, t);
+}
+
+void destroy_wrapped(CLIENT* cl) {
+  auto& f = failing_stores();
+  {
+    std::lock_guard lock(f.mu);
+    f.port.erase(cl);
+  }
+  f.real->cl_destroy(cl);
+}
+
+int port_of(const netbuf* addr) {
+  sockaddr_storage sa{};
+  if (addr == nullptr || addr->buf == nullptr) return -1;
+  std::memcpy(&sa, addr->buf, std::min<std::size_t>(addr->len, sizeof sa));
+  if (sa.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(sa).sin_port);
+  if (sa.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(sa).sin6_port);
+  return -1;
+}
+
+/// While alive, every STORE this process sends to one of `ports` fails.
+class StoresFail {
+ public:
+  explicit StoresFail(std::set<int> ports) {
+    std::lock_guard lock(failing_stores().mu);
+    failing_stores().ports = std::move(ports);
+  }
+  ~StoresFail() {
+    std::lock_guard lock(failing_stores().mu);
+    failing_stores().ports.clear();
+  }
+  StoresFail(const StoresFail&) = delete;
+  StoresFail& operator=(const StoresFail&) = delete;
+};
 }  // namespace
 
 extern "C" CLIENT* clnt_vc_create(int fd, const netbuf* addr, rpcprog_t prog, rpcvers_t vers,
@@ -414,7 +478,19 @@ extern "C" CLIENT* clnt_vc_create(int fd, const netbuf* addr, rpcprog_t prog, rp
   }
   using Fn = CLIENT* (*)(int, const netbuf*, rpcprog_t, rpcvers_t, u_int, u_int);
   static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "clnt_vc_create"));
-  return real(fd, addr, prog, vers, sendsz, recvsz);
+  CLIENT* cl = real(fd, addr, prog, vers, sendsz, recvsz);
+  if (cl == nullptr) return nullptr;
+  auto& f = failing_stores();
+  std::lock_guard lock(f.mu);
+  if (f.real == nullptr) {
+    f.real = cl->cl_ops;
+    f.wrapped = *cl->cl_ops;
+    f.wrapped.cl_call = call_unless_failing;
+    f.wrapped.cl_destroy = destroy_wrapped;
+  }
+  f.port[cl] = port_of(addr);
+  cl->cl_ops = &f.wrapped;
+  return cl;
 }
 
 GRADED_TEST(Hidden, FailedClientHandleClosesItsSocket, 1,
@@ -439,60 +515,141 @@ GRADED_TEST(Hidden, FailedClientHandleClosesItsSocket, 1,
 
 namespace {
 /// True while thread `tid` of this process sleeps in futex(2): a condition variable's wait
-/// (for the test below: nothing else it runs sleeps there).
+/// (for the tests below: nothing else it runs sleeps there). A timed wait that a signal
+/// interrupted (SIGCHLD: a paused node) sleeps on in restart_syscall(2).
 bool in_futex_wait(long tid) {
   const std::string task = "/proc/self/task/" + std::to_string(tid);
   std::ifstream sys(task + "/syscall");
   long nr = -1;
-  return sys >> nr && nr == SYS_futex;
+  return sys >> nr && (nr == SYS_futex || nr == SYS_restart_syscall);
 }
+}  // namespace
+
+namespace {
+/// A node in this process, `id`, whose peers are every node of `c`, its replica in `dir`
+/// (empty: in memory). Node and store live as long as the process: the node's calls to its
+/// peers are detached threads, which may outlast the test.
+lab::Node& node_in_process(std::uint32_t id, const Cluster& c, grader::ScaledMs peer_timeout,
+                           const std::string& dir = {}) {
+  struct Kept {
+    Kept(const std::string& dir, lab::NodeConfig cfg) : store(dir), node(std::move(cfg), store) {}
+    lab::Store store;
+    lab::Node node;
+  };
+  static std::vector<std::unique_ptr<Kept>> kept;
+  lab::NodeConfig cfg{id, {}, peer_timeout};
+  for (std::size_t i = 0; i < c.size(); ++i) cfg.peers.push_back({"localhost", c.port(i)});
+  kept.push_back(std::make_unique<Kept>(dir, std::move(cfg)));
+  return kept.back()->node;
+}
+
+/// node.put(client_id, 1, key) on a thread of its own; joined when destroyed.
+class PutThread {
+ public:
+  PutThread(lab::Node& node, std::uint64_t client_id, const std::string& key)
+      : thread_([this, &node, client_id, key] {
+          tid_ = ::syscall(SYS_gettid);
+          try {
+            reply_ = node.put(client_id, 1, key, true, "v");
+          } catch (const std::exception&) {
+            // the log refused the write: this run failed
+          }
+          done_ = true;
+        }) {}
+  ~PutThread() { thread_.join(); }
+  PutThread(const PutThread&) = delete;
+  PutThread& operator=(const PutThread&) = delete;
+  /// Asleep in futex(2): waiting for its peers' answers or for another run of its request.
+  bool waiting() const { return tid_ != 0 && in_futex_wait(tid_); }
+  bool done() const { return done_; }
+  /// What put returned (nothing if it threw); once done().
+  const std::optional<lab::PutReply>& reply() const { return reply_; }
+
+ private:
+  std::atomic<long> tid_{0};
+  std::atomic<bool> done_{false};
+  std::optional<lab::PutReply> reply_;
+  std::thread thread_;  // last: it starts once the rest is there
+};
+
+/// While alive, no file of this process may grow (RLIMIT_FSIZE 0, SIGXFSZ ignored): a log
+/// refuses every write, so a put run by a node in this process fails with an exception.
+class LogsRefused {
+ public:
+  LogsRefused() {
+    ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    const rlimit none{0, saved_.rlim_max};
+    ::setrlimit(RLIMIT_FSIZE, &none);
+  }
+  ~LogsRefused() { ::setrlimit(RLIMIT_FSIZE, &saved_); }
+  LogsRefused(const LogsRefused&) = delete;
+  LogsRefused& operator=(const LogsRefused&) = delete;
+
+ private:
+  rlimit saved_{};
+};
 }  // namespace
 
 GRADED_TEST(Hidden, RetryWaitingForARunThatFailsIsWoken, 2,
             "README §Pitfalls 4 — a retry waits for the first run; if that run fails, it runs") {
   Cluster c({.nodes = 2, .data = false});
   // This node's peers are the two nodes (paused: its first run waits in phase 1); its log
-  // then refuses every write (RLIMIT_FSIZE 0), so that run fails with an exception. Node and
-  // store live as long as the process: the node's calls to its peers are detached threads.
-  static auto* store = new lab::Store(grader::scratch() + "/store");
-  static auto* node = new lab::Node(
-      lab::NodeConfig{3,
-                      {{"localhost", c.port(0)}, {"localhost", c.port(1)}},
-                      std::chrono::duration_cast<std::chrono::milliseconds>(grader::scaled(20s))},
-      *store);
+  // then refuses every write, so that run fails with an exception.
+  lab::Node& node = node_in_process(3, c, grader::scaled(20s), grader::scratch() + "/store");
   c.pause(0);
   c.pause(1);
-  std::atomic<long> tid[2] = {0, 0};
-  std::atomic<bool> done[2] = {false, false};
-  auto run = [&](int i) {
-    tid[i] = ::syscall(SYS_gettid);
-    try {
-      node->put(5, 1, "k", true, "v");
-    } catch (const std::exception&) {
-      // the log refused the write: this run failed, as it should
-    }
-    done[i] = true;
-  };
-  std::thread first(run, 0);
-  ASSERT_TRUE(grader::wait_until([&] { return tid[0] != 0 && in_futex_wait(tid[0]); }, 10'000ms));
-  std::thread retry(run, 1);  // the same request: it waits for the first run
-  const bool waiting =
-      grader::wait_until([&] { return tid[1] != 0 && in_futex_wait(tid[1]); }, 10'000ms);
-  ::signal(SIGXFSZ, SIG_IGN);
-  rlimit limit{};
-  ::getrlimit(RLIMIT_FSIZE, &limit);
-  const rlimit none{0, limit.rlim_max};
-  ::setrlimit(RLIMIT_FSIZE, &none);
-  c.resume(0);  // phase 1 answered: the first run's own store fails
-  EXPECT_TRUE(grader::wait_until([&] { return done[0].load(); }, 20'000ms));
-  EXPECT_TRUE(grader::wait_until([&] { return done[1].load(); }, 20'000ms))
-      << "a retry waiting for a run that failed was left waiting (it was "
-      << (waiting ? "" : "not ") << "seen waiting)";
-  ::setrlimit(RLIMIT_FSIZE, &limit);
+  const PutThread first(node, 5, "k");
+  ASSERT_TRUE(grader::wait_until([&] { return first.waiting(); }, 10'000ms));
+  const PutThread retry(node, 5, "k");  // the same request: it waits for the first run
+  const bool waiting = grader::wait_until([&] { return retry.waiting(); }, 10'000ms);
+  bool first_over = false;
+  bool retry_over = false;
+  {
+    const LogsRefused refused;  // until it goes, neither can the test's report grow
+    c.resume(0);                // phase 1 answered: the first run's own store fails
+    first_over = grader::wait_until([&] { return first.done(); }, 20'000ms);
+    retry_over = grader::wait_until([&] { return retry.done(); }, 20'000ms);
+  }
+  EXPECT_TRUE(first_over);
+  EXPECT_TRUE(retry_over) << "a retry waiting for a run that failed was left waiting (it was "
+                          << (waiting ? "" : "not ") << "seen waiting)";
   c.resume(1);
-  if (!done[1]) node->put(6, 1, "other", true, "v");  // a completed put wakes it at last
-  first.join();
-  retry.join();
+  if (!retry.done()) node.put(6, 1, "other", true, "v");  // a completed put wakes it at last
+}
+
+GRADED_TEST(Hidden, FailedRunWakesItsRetryWhileOtherRequestsRetriesWait, 2,
+            "README §Pitfalls 4 — wake the retries waiting for it, however it ends") {
+  Cluster c({.nodes = 2, .data = false});
+  // Request y's first run waits in phase 2 for node 2 (paused) as long as the peer timeout:
+  // longer than the test waits for request x.
+  lab::Node& node = node_in_process(3, c, grader::scaled(30s), grader::scratch() + "/store");
+  c.pause(1);
+  const PutThread y_first(node, 6, "y");
+  EXPECT_TRUE(grader::wait_until([&] { return node.local_get("y").present; }, 10'000ms));
+  const PutThread y_retry(node, 6, "y");
+  EXPECT_TRUE(grader::wait_until([&] { return y_retry.waiting(); }, 10'000ms));
+  // Request x: its first run waits in phase 1 (both peers paused), then fails; its retry,
+  // waiting for it meanwhile as y's retry does for y, must then run.
+  c.pause(0);
+  const PutThread x_first(node, 5, "x");
+  EXPECT_TRUE(grader::wait_until([&] { return x_first.waiting(); }, 10'000ms));
+  const PutThread x_retry(node, 5, "x");
+  EXPECT_TRUE(grader::wait_until([&] { return x_retry.waiting(); }, 10'000ms));
+  bool x_over = false;
+  {
+    const LogsRefused refused;  // until it goes, neither can the test's report grow
+    c.resume(0);  // phase 1 answered: x's first run's own store fails, and so does its retry's
+    x_over = grader::wait_until([&] { return x_first.done() && x_retry.done(); }, 10'000ms);
+  }
+  EXPECT_TRUE(x_over) << "the retry of a run that failed was left waiting while a retry of "
+                         "another request waited too (x's first run "
+                      << (x_first.done() ? "ended" : "still ran") << ", y's first run "
+                      << (y_first.done() ? "ended" : "still ran") << ")";
+  c.resume(1);  // y's first run completes, and its retry answers with its reply
+  EXPECT_TRUE(grader::wait_until([&] { return y_first.done() && y_retry.done(); }, 20'000ms));
+  ASSERT_TRUE(y_first.reply() && y_retry.reply());
+  EXPECT_EQ(y_retry.reply()->version, y_first.reply()->version) << "a retry ran again";
 }
 
 GRADED_TEST(Hidden, ReadWhoseWriteBackFailsHasNoQuorum, 2,
@@ -512,6 +669,43 @@ GRADED_TEST(Hidden, ReadWhoseWriteBackFailsHasNoQuorum, 2,
   expect_error(c.client(0, {"get", "k"}), 1, "error: no quorum");
   c.kill(2);
   c.resume(1);
+}
+
+GRADED_TEST(Hidden, ReadCountsTheReplicasThatAnsweredWithTheNewest, 2,
+            "README §The coordinator — get: STORE it back to each that was behind") {
+  Cluster c({.data = false, .log = true});
+  for (std::size_t i = 0; i < 3; ++i)  // their PULLs over: nothing reaches them but the test
+    ASSERT_TRUE(c.proc(i).wait_for_err("caught up from", 20'000ms)) << c.proc(i).err();
+  // With this node, a cluster of four: a majority is three. Node 3 is paused, so a read's
+  // majority is this node, node 1 and node 2.
+  lab::Node& node = node_in_process(4, c, grader::scaled(5s));
+  auto store_on = [&](std::size_t i, const lab::Entry& e) {
+    EXPECT_TRUE(lab::Connection({"localhost", c.port(i)}, 5000ms).store(e).first);
+  };
+  const lab::Entry v1 = entry("k", 1, 1, "v1");
+  const lab::Entry v2 = entry("k", 2, 2, "v2");
+  store_on(0, v2);
+  store_on(1, v1);
+  node.store(v1);
+  c.pause(2);
+  {
+    // Node 1 holds v2; this node and node 2 are behind, and node 2's STORE fails: v2 can
+    // reach this node and node 1 only, two of four.
+    const StoresFail fail({c.port(1)});
+    const lab::GetReply r = node.get("k");
+    EXPECT_EQ(r.status, KV_NO_QUORUM) << "v2 was held by two of four nodes";
+  }
+  store_on(1, v2);
+  node.store(v2);
+  {
+    // Every replica of the majority answered with v2: a majority holds it already, and no
+    // STORE is needed (each would fail).
+    const StoresFail fail({c.port(0), c.port(1)});
+    const lab::GetReply r = node.get("k");
+    EXPECT_EQ(r.status, KV_OK) << "this node, node 1 and node 2 answered with v2, three of four";
+    EXPECT_EQ(r.entry.value, "v2");
+  }
+  c.resume(2);
 }
 
 GRADED_TEST(Hidden, CatchUpStoresEveryEntryOfEveryPeer, 1,

@@ -9,9 +9,11 @@
 
 #include <signal.h>  // SIGTERM, SIGKILL, SIGSTOP, SIGCONT
 
-#include <optional>  // std::optional
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <filesystem>  // std::filesystem::directory_iterator
+#include <fstream>     // std::ifstream
+#include <optional>    // std::optional
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "grader/grader.hpp"
 #include "lab18/kv.hpp"
@@ -58,6 +60,7 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
+  std::size_t size() const { return ports_.size(); }
   int port(std::size_t i) const { return ports_[i]; }
   /// The peer timeout the servers were started with (scaled for sanitizer builds).
   std::chrono::milliseconds peer_timeout() const {
@@ -83,7 +86,12 @@ class Cluster {
     procs_[i]->kill();
     lab::ReadCache::remove(port(i));
   }
-  void pause(std::size_t i) { procs_[i]->signal(SIGSTOP); }
+  /// SIGSTOP; back once every thread of it is stopped: from then on it answers nothing.
+  void pause(std::size_t i) {
+    procs_[i]->signal(SIGSTOP);
+    EXPECT_TRUE(grader::wait_until([&] { return stopped(procs_[i]->pid()); }, 10'000ms))
+        << "node " << i + 1 << " did not stop";
+  }
   void resume(std::size_t i) { procs_[i]->signal(SIGCONT); }
   /// SIGTERM; the exit status.
   std::optional<ipclab::WaitStatus> stop(std::size_t i) {
@@ -117,6 +125,20 @@ class Cluster {
     if (opts_.data) argv.push_back("--data=" + data_dir(i));
     if (opts_.log) argv.push_back("--log");
     procs_[i].emplace(argv);
+  }
+  /// True if every thread of `pid` is stopped (state T in /proc/PID/task/TID/stat).
+  static bool stopped(pid_t pid) {
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      std::ifstream in(task.path() / "stat");
+      std::string stat;
+      std::getline(in, stat);
+      const auto comm_end = stat.rfind(')');  // "TID (COMM) STATE ...": COMM may hold anything
+      if (comm_end == std::string::npos || comm_end + 2 >= stat.size() || stat[comm_end + 2] != 'T')
+        return false;
+    }
+    return !ec;
   }
   /// Waits until node i answers; false if it exited first (its port was taken).
   bool wait_up(std::size_t i) {

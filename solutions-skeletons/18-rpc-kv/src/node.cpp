@@ -15,7 +15,8 @@ PutReply Node::put([[maybe_unused]] std::uint64_t client_id,
                    [[maybe_unused]] const std::string& key, [[maybe_unused]] bool present,
                    [[maybe_unused]] const std::string& value) {
   // TODO(lab18): the duplicate-request cache first (drc_: a reply, or a run in progress
-  // to wait for; the waiters are woken however that run ends, an exception too); phase 1, the
+  // to wait for; the waiters are woken however that run ends, an exception too, and all of them
+  // if one condition variable serves every request id); phase 1, the
   // versions of a majority; phase 2, the stamped write stored by a majority. Never KV_OK before a
   // majority holds the write.
   throw NotImplemented("TODO(lab18): implement Node::put() in src/node.cpp");
@@ -23,7 +24,8 @@ PutReply Node::put([[maybe_unused]] std::uint64_t client_id,
 
 GetReply Node::get([[maybe_unused]] const std::string& key) {
   // TODO(lab18): a majority's entries, the newest of them (not the first to come back),
-  // written back to the replicas that were behind until a majority holds it.
+  // written back to the replicas that were behind until a majority holds it (one that answered
+  // with the newest holds it already: counted, sent no STORE).
   throw NotImplemented("TODO(lab18): implement Node::get() in src/node.cpp");
 }
 

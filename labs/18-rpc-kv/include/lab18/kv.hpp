@@ -239,7 +239,8 @@ class Node {
   /**
    * @brief A read: ask every replica in parallel; once a majority answered, take the
    * highest version among them, write it back (STORE) to each of those that was behind and
-   * wait until a majority holds it; then KV_OK with that entry. Fewer than a majority:
+   * wait until a majority holds it (one that answered with that version holds it already:
+   * it counts, and is sent no STORE); then KV_OK with that entry. Fewer than a majority:
    * KV_NO_QUORUM. Fills the read cache with what it returns.
    * TODO(lab18): implement in src/node.cpp.
    */
