@@ -28,26 +28,39 @@
 // sleeps (a wake-up across cores costs ~60 us here), and wakes the other side only when that
 // side has registered as a sleeper (a waiter count next to the futex word).
 //
-// Sleeping without a lost wake-up (the Dekker pattern, both sides seq_cst):
-//   sleeper: waiters += 1; loop { read seq; fence; re-check the index; futex_wait(seq, old) }
+// Sleeping without a lost wake-up: both sides read-modify-write the waiter count, and the
+// handshake needs only acquire/release on that one word (no fence, no seq_cst):
+//   sleeper: waiters.fetch_add(1, acquire)
+//            loop { old = seq.load(acquire); re-check the index; futex_wait(seq, old) }
 //            waiters -= 1
-//   waker:   store the index; fence; if waiters > 0 { seq += 1; futex_wake(seq) }
-// Either the sleeper's re-check sees the new index, or the waker sees the registration
-// (and then bumps seq, so a futex_wait that has not started yet returns at once). The
-// consumers wake the producer that way, and close() does. commit(), the producer's hot path,
-// skips the fence: a fence waits until every store of the message has reached the other
-// core, one cross-core round trip per message. Without it, its look at the waiter count may
-// run before its head store is visible and miss a consumer that registers at that moment, so
-// a consumer's first sleep is a nap (kNap) after which it looks again: by then the store,
-// made before that look at the waiter count, is visible, and any later commit sees the
-// registration. A committed message is thus seen within kNap in the worst case, even if the
-// producer commits nothing more.
+//   waker:   store the index (release); if waiters.fetch_add(0, release) > 0 { seq += 1
+//            (release); futex_wake(seq) }
+// Every write of a waiter count is a read-modify-write, and read-modify-writes of one atomic
+// are totally ordered (its modification order), each reading the value just before its own.
+// If the waker's RMW comes first, the sleeper's RMW reads a value of the release sequence it
+// heads (every later write is an RMW, [intro.races]/5), so the waker's RMW synchronizes with
+// the sleeper's registration: the index store happens before the re-check, which sees it. If
+// the sleeper's comes first, the waker's RMW reads a count that includes it and wakes: it
+// bumps seq, so a futex_wait that has not started yet returns at once (and a sleeper whose
+// load of seq already sees the bump sees the index too: the bump is a release). A plain load
+// of the count would not do: it may read a value older than the registration, as the
+// registration's load of the index may read one older than the store (the store-buffering
+// case, which only seq_cst fences forbid). On x86-64 both RMWs are one locked instruction
+// whatever their order.
+// The consumers wake the producer that way, and close() does. commit(), the producer's hot
+// path, only loads the count: the RMW, like a fence, waits until every store of the message
+// has reached the other core, one cross-core round trip per message. Without it, its look at
+// the waiter count may run before its head store is visible and miss a consumer that
+// registers at that moment, so a consumer's first sleep is a nap (kNap) after which it looks
+// again: by then the store, made before that look at the waiter count, is visible, and any
+// later commit sees the registration. A committed message is thus seen within kNap in the
+// worst case, even if the producer commits nothing more.
 #include "lab12/shm_ring.hpp"
 
 #include <sched.h>  // sched_yield
 
 #include <algorithm>  // std::min
-#include <atomic>     // std::atomic, std::atomic_thread_fence
+#include <atomic>     // std::atomic
 #include <bit>        // std::has_single_bit
 #include <cstring>    // std::memcpy
 #include <new>        // placement new
@@ -90,7 +103,7 @@ struct RingShared {
   // own cache line: consumers publish it, the producer reads it when its cache says full
   alignas(kLine) std::atomic<std::uint64_t> tail;  // records before it are free
 
-  // own cache line: written only by the producer going to sleep, read by consumers
+  // own cache line: the producer registers here to sleep; consumers look (RMW) as they publish
   alignas(kLine) std::atomic<std::uint32_t> space_seq;
   std::atomic<std::uint32_t> space_waiters;
 
@@ -141,16 +154,17 @@ bool spin_until(Pred ready, const Deadline& deadline) {
 /// after registering; returns ready() once it holds or the deadline has passed. A caller
 /// whose deadline has already passed (a non-blocking try) neither registers nor sleeps:
 /// registering would make the other side pay a futex_wake system call for nothing.
-/// `nap`: the first sleep lasts at most this long (for a waker that skips the fence). The
+/// `nap`: the first sleep lasts at most this long (for a waker that skips the RMW). The
 /// registration lasts the whole wait, so only its start can race with such a waker.
 template <typename Pred>
 bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, Pred ready,
                  const Deadline& deadline, Clock::duration nap = Clock::duration::zero()) {
   if (deadline.expired()) return ready();
-  waiters.fetch_add(1, std::memory_order_seq_cst);
+  // an RMW that acquires: a waker's RMW before it in the count's order synchronizes with it
+  waiters.fetch_add(1, std::memory_order_acquire);
   for (;;) {
+    // acquire: a sleeper that reads a waker's bump reads the index it published, too
     const std::uint32_t old = seq.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the waker's fence
     const bool ok = ready();
     if (ok || deadline.expired()) {
       waiters.fetch_sub(1, std::memory_order_relaxed);
@@ -162,17 +176,16 @@ bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& wa
   }
 }
 
-/// Wakes the sleepers on `seq` if one has registered (and this side sees it).
-void wake_registered(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
-  if (waiters.load(std::memory_order_relaxed) == 0) return;
+/// Wakes the sleepers on `seq`: a new value, so a futex_wait that has not started returns.
+void wake(std::atomic<std::uint32_t>& seq) {
   seq.fetch_add(1, std::memory_order_release);
   futex_wake(seq);
 }
 
-/// The waking half: call after storing the index the sleeper waits for.
+/// The waking half: call after storing the index the sleeper waits for. The count is read
+/// with an RMW that releases (the file comment): a plain load could miss a registration.
 void wake_if_sleeping(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the sleeper's fence
-  wake_registered(seq, waiters);
+  if (waiters.fetch_add(0, std::memory_order_release) != 0) wake(seq);
 }
 
 /// Reads ahead for the consumer: asks for the lines of the committed records in
@@ -312,8 +325,8 @@ void ShmRing::commit() {
   if (reserved_size_ == 0) throw std::logic_error("commit: nothing reserved");
   // pairs with the consumers' acquire load of head: the record's bytes are visible first
   shared_->head.store(reserved_at_ + std::exchange(reserved_size_, 0), std::memory_order_release);
-  // No fence here (the file comment): a consumer registering as this store is made naps first.
-  wake_registered(shared_->data_seq, shared_->data_waiters);
+  // No RMW here (the file comment): a consumer registering as this store is made naps first.
+  if (shared_->data_waiters.load(std::memory_order_relaxed) != 0) wake(shared_->data_seq);
 }
 
 void ShmRing::close() {
