@@ -5,7 +5,7 @@
 // in practice); a position in the area is `index & (capacity - 1)`.
 //
 //   line 0  magic, capacity                    written once by create(), then read-only
-//   line 1  head, closed                       the producer writes; consumers read
+//   line 1  head (its top bit: closed)         the producer writes; consumers read
 //   line 2  data_seq, data_waiters             consumers that sleep for data register here
 //   line 3  tail                               consumers publish; the producer reads
 //   line 4  space_seq, space_waiters           the producer sleeps here for room
@@ -13,7 +13,9 @@
 //
 // A record is an 8-byte header (the message length) and the message, padded to 8 bytes.
 // A record never wraps: when it does not fit before the end of the area, the producer
-// writes a pad header (kPad) there and starts again at offset 0. Invariants:
+// writes a pad header (kPad) there and starts again at offset 0. close() sets head's top bit
+// (kClosed; an index never reaches it) with the final head, so one acquire load of head tells
+// a consumer both where the data ends and whether more will come. Invariants:
 //   tail <= next_read <= head <= tail + capacity, and [tail, head) is the unread data;
 //   the producer writes only in [head, tail + capacity), consumers read only [next_read, head).
 //
@@ -80,6 +82,7 @@ inline constexpr std::size_t kLine = 64;          // x86-64 and most arm64 cache
 inline constexpr std::size_t kHeaderPage = 4096;  // the data area starts page-aligned
 inline constexpr std::uint64_t kMagic = 0x3231'676e'6952'6d68ULL;  // "hmRing12"
 inline constexpr std::uint64_t kPad = ~std::uint64_t{0};           // record header: skip to the end
+inline constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;   // head's bit: no more records
 inline constexpr std::int64_t kSpinNs = 50'000;  // spin this long before sleeping (< a wake-up)
 inline constexpr int kPauseSpins = 128;          // then yield the CPU between looks
 inline constexpr auto kNap = std::chrono::milliseconds(1);  // a consumer's first sleep
@@ -93,8 +96,7 @@ struct RingShared {
   std::uint64_t capacity;
 
   // own cache line: the producer writes it, consumers read it
-  alignas(kLine) std::atomic<std::uint64_t> head;  // committed records end here
-  std::atomic<std::uint32_t> closed;
+  alignas(kLine) std::atomic<std::uint64_t> head;  // committed records end here; | kClosed
 
   // own cache line: written only by a consumer going to sleep (rare), read by the producer
   alignas(kLine) std::atomic<std::uint32_t> data_seq;  // futex word: bumped to wake
@@ -292,13 +294,12 @@ void ShmRing::reset() noexcept {
 
 std::optional<std::span<std::byte>> ShmRing::reserve(std::size_t size, const Deadline& deadline) {
   if (reserved_size_ != 0) throw std::logic_error("reserve: the last reservation is not committed");
-  if (shared_->closed.load(std::memory_order_relaxed) != 0)
-    throw std::logic_error("reserve: the ring is closed");
+  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);  // ours alone
+  if ((head & kClosed) != 0) throw std::logic_error("reserve: the ring is closed");
   if (size > max_message())
     throw UsageError(
         fmt::format("message of {} bytes: this ring takes at most {}", size, max_message()));
   const std::uint64_t rec = record_size(size);
-  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);  // ours alone
   const std::uint64_t off = head & (capacity_ - 1);
   const std::uint64_t pad = capacity_ - off < rec ? capacity_ - off : 0;  // skip the end?
   const std::uint64_t need_end = head + pad + rec;  // room up to here must be free
@@ -331,12 +332,15 @@ void ShmRing::commit() {
 
 void ShmRing::close() {
   if (reserved_size_ != 0) throw std::logic_error("close: a reservation is not committed");
-  shared_->closed.store(1, std::memory_order_release);  // after the last head store
+  // the final head with the closed bit, released as every head is (a consumer that sees the
+  // bit has the last record's bytes too); ours alone, so a load and a store suffice
+  shared_->head.store(shared_->head.load(std::memory_order_relaxed) | kClosed,
+                      std::memory_order_release);
   wake_if_sleeping(shared_->data_seq, shared_->data_waiters);
 }
 
 bool ShmRing::wait_drained(const Deadline& deadline) {
-  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);
+  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed) & ~kClosed;
   auto drained = [&] {
     cached_tail_ = shared_->tail.load(std::memory_order_acquire);
     return cached_tail_ == head;
@@ -355,8 +359,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
     if (s.next_read == s.cached_head) {
       // Out of known records: look at head (acquire: pairs with commit's release store).
       auto arrived = [&] {
-        s.cached_head = s.head.load(std::memory_order_acquire);
-        return s.cached_head != s.next_read || s.closed.load(std::memory_order_acquire) != 0;
+        const std::uint64_t head = s.head.load(std::memory_order_acquire);
+        s.cached_head = head & ~kClosed;
+        return s.cached_head != s.next_read || (head & kClosed) != 0;
       };
       // Caught up. All the room is handed back already (release() published tail when
       // next_read reached cached_head), so the producer never waits for room we hold.
@@ -367,13 +372,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
           return Status::kTimeout;
         }
       }
-      if (s.cached_head == s.next_read) {
-        // closed; read head again after seeing closed (acquire), as a record may precede it
-        s.cached_head = s.head.load(std::memory_order_acquire);
-        if (s.cached_head == s.next_read) {
-          unlock_consumers(s.lock);
-          return Status::kClosed;
-        }
+      if (s.cached_head == s.next_read) {  // closed, and the head that came with it is final
+        unlock_consumers(s.lock);
+        return Status::kClosed;
       }
     }
     const std::uint64_t off = s.next_read & (capacity_ - 1);
