@@ -16,12 +16,16 @@
 #include <thread>     // std::thread
 
 #include "../public/common.hpp"
-#include "ipclab/error.hpp"    // OperationFailed
-#include "ipclab/fd.hpp"       // open_fds, fd_target
-#include "ipclab/mq.hpp"       // PosixMq
-#include "ipclab/process.hpp"  // process_state
-#include "ipclab/shm.hpp"      // PosixShm
-#include "lab20/client.hpp"    // HubClient
+#include "ipclab/error.hpp"          // OperationFailed
+#include "ipclab/fd.hpp"             // open_fds, fd_target
+#include "ipclab/instance_lock.hpp"  // InstanceLock
+#include "ipclab/mq.hpp"             // PosixMq
+#include "ipclab/names.hpp"          // names::posix
+#include "ipclab/process.hpp"        // process_state
+#include "ipclab/shm.hpp"            // PosixShm
+#include "lab20/client.hpp"          // HubClient
+#include "lab20/ring.hpp"            // ShmChannel
+#include "lab20/unix.hpp"            // listen_unix, send_fd
 
 using namespace lab20_test;
 
@@ -335,6 +339,68 @@ GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
   // the hub to push the frames it holds.
   sub.proc.signal(SIGCONT);
   EXPECT_TRUE(sub.saw(std::string(1000, 'x') + "399\n", 20'000ms));
+}
+
+GRADED_TEST(Hidden, ShmClientOnAFullRingSetsItsFlagBeforeItSleeps, 1,
+            "README §Pitfalls 1 — a side that finds the ring full sets its flag, re-checks, "
+            "and sleeps until the other side's wake-up byte") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: it holds the hub's lock, listens on hub.sock, answers CONNECT with
+  // a ring object of its own and reads nothing. A client that fills the up ring must set
+  // producer_waiting (wait_for_room) before it sleeps, or no hub would ever wake it.
+  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
+  ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
+  std::atomic<bool> done{false};
+  std::string failure;  // the client's, read after the join
+  std::thread client([&] {
+    try {
+      auto c = lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms));
+      // 200 frames of 4 KiB: more than the 256 KiB ring holds
+      for (int i = 0; i < 200; ++i) c.publish_async("full", std::string(lab::kMaxPayload, 'f'));
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    done = true;
+  });
+  ipclab::Fd conn;
+  bool registered = false;
+  if (grader::wait_until(
+          [&] {
+            conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            return conn.get() >= 0 || done;
+          },
+          10'000ms) &&
+      conn.get() >= 0) {
+    char connect[256];  // the CONNECT frame: what it says is the hub's business, not this test's
+    pollfd p{conn.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10'000) == 1 && ::recv(conn.get(), connect, sizeof connect, 0) > 0) {
+      const std::string name = ipclab::names::posix("test.fullring");
+      auto ch = lab::ShmChannel::create(name);
+      ipclab::PosixShm::unlink(name);
+      lab::send_fd(conn.get(), ch.fd(), frame(kAck, "", "hub " + std::to_string(::getpid())));
+      registered =
+          grader::wait_until([&] { return ch.up().take_producer_waiter() || done; }, 10'000ms) &&
+          !done;
+      if (registered) (void)::send(conn.get(), "w", 1, MSG_NOSIGNAL);  // as a hub would
+      // Let it finish: take what it pushed, and wake it whenever it waits for room again.
+      std::string got;
+      (void)grader::wait_until(
+          [&] {
+            while (ch.up().try_pop(got)) {
+            }
+            if (ch.up().take_producer_waiter()) (void)::send(conn.get(), "w", 1, MSG_NOSIGNAL);
+            return done.load();
+          },
+          20'000ms);
+    }
+  }
+  conn.reset();  // a client still waiting sees the hub gone
+  client.join();
+  ::unlink(lab::hub_socket_path().c_str());
+  EXPECT_TRUE(failure.empty()) << "the shm client failed: " << failure;
+  EXPECT_TRUE(registered)
+      << "the client filled its up ring and never set producer_waiting (wait_for_room): "
+         "it sleeps where no hub would wake it, and only polls";
 }
 
 GRADED_TEST(Hidden, MqConnectWithAMissingQueueLeavesNoName, 1,

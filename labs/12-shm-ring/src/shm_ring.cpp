@@ -5,7 +5,7 @@
 // in practice); a position in the area is `index & (capacity - 1)`.
 //
 //   line 0  magic, capacity                    written once by create(), then read-only
-//   line 1  head, closed                       the producer writes; consumers read
+//   line 1  head (its top bit: closed)         the producer writes; consumers read
 //   line 2  data_seq, data_waiters             consumers that sleep for data register here
 //   line 3  tail                               consumers publish; the producer reads
 //   line 4  space_seq, space_waiters           the producer sleeps here for room
@@ -13,7 +13,9 @@
 //
 // A record is an 8-byte header (the message length) and the message, padded to 8 bytes.
 // A record never wraps: when it does not fit before the end of the area, the producer
-// writes a pad header (kPad) there and starts again at offset 0. Invariants:
+// writes a pad header (kPad) there and starts again at offset 0. close() sets head's top bit
+// (kClosed; an index never reaches it) with the final head, so one acquire load of head tells
+// a consumer both where the data ends and whether more will come. Invariants:
 //   tail <= next_read <= head <= tail + capacity, and [tail, head) is the unread data;
 //   the producer writes only in [head, tail + capacity), consumers read only [next_read, head).
 //
@@ -28,26 +30,40 @@
 // sleeps (a wake-up across cores costs ~60 us here), and wakes the other side only when that
 // side has registered as a sleeper (a waiter count next to the futex word).
 //
-// Sleeping without a lost wake-up (the Dekker pattern, both sides seq_cst):
-//   sleeper: waiters += 1; loop { read seq; fence; re-check the index; futex_wait(seq, old) }
+// Sleeping without a lost wake-up: both sides read-modify-write the waiter count, and the
+// handshake needs only acquire/release on that one word (no fence, no seq_cst):
+//   sleeper: waiters.fetch_add(1, acquire)
+//            loop { old = seq.fetch_add(0, acquire); re-check the index; futex_wait(seq, old) }
 //            waiters -= 1
-//   waker:   store the index; fence; if waiters > 0 { seq += 1; futex_wake(seq) }
-// Either the sleeper's re-check sees the new index, or the waker sees the registration
-// (and then bumps seq, so a futex_wait that has not started yet returns at once). The
-// consumers wake the producer that way, and close() does. commit(), the producer's hot path,
-// skips the fence: a fence waits until every store of the message has reached the other
-// core, one cross-core round trip per message. Without it, its look at the waiter count may
-// run before its head store is visible and miss a consumer that registers at that moment, so
-// a consumer's first sleep is a nap (kNap) after which it looks again: by then the store,
-// made before that look at the waiter count, is visible, and any later commit sees the
-// registration. A committed message is thus seen within kNap in the worst case, even if the
-// producer commits nothing more.
+//   waker:   store the index (release); if waiters.fetch_add(0, release) > 0 { seq += 1
+//            (release); futex_wake(seq) }
+// Every write of a waiter count is a read-modify-write, and read-modify-writes of one atomic
+// are totally ordered (its modification order), each reading the value just before its own.
+// If the waker's RMW comes first, the sleeper's RMW reads a value of the release sequence it
+// heads (every later write is an RMW, [intro.races]/5), so the waker's RMW synchronizes with
+// the sleeper's registration: the index store happens before the re-check, which sees it. If
+// the sleeper's comes first, the waker's RMW reads a count that includes it and wakes: it
+// bumps seq, so a futex_wait that has not started yet returns at once. seq is read with an
+// RMW as well, for the same reason on that word: if it reads the bump (or a later one), it
+// synchronizes with it and the re-check sees the index; if the bump comes after it in seq's
+// order, futex_wait sees a changed word or is woken. A plain load of the count would not do:
+// it may read a value older than the registration, as the registration's load of the index
+// may read one older than the store (the store-buffering case, which only seq_cst fences
+// forbid). On x86-64 every RMW is one locked instruction whatever its order.
+// The consumers wake the producer that way, and close() does. commit(), the producer's hot
+// path, only loads the count: the RMW, like a fence, waits until every store of the message
+// has reached the other core, one cross-core round trip per message. Without it, its look at
+// the waiter count may run before its head store is visible and miss a consumer that
+// registers at that moment, so a consumer's first sleep is a nap (kNap) after which it looks
+// again: by then the store, made before that look at the waiter count, is visible, and any
+// later commit sees the registration. A committed message is thus seen within kNap in the
+// worst case, even if the producer commits nothing more.
 #include "lab12/shm_ring.hpp"
 
 #include <sched.h>  // sched_yield
 
 #include <algorithm>  // std::min
-#include <atomic>     // std::atomic, std::atomic_thread_fence
+#include <atomic>     // std::atomic
 #include <bit>        // std::has_single_bit
 #include <cstring>    // std::memcpy
 #include <new>        // placement new
@@ -67,6 +83,7 @@ inline constexpr std::size_t kLine = 64;          // x86-64 and most arm64 cache
 inline constexpr std::size_t kHeaderPage = 4096;  // the data area starts page-aligned
 inline constexpr std::uint64_t kMagic = 0x3231'676e'6952'6d68ULL;  // "hmRing12"
 inline constexpr std::uint64_t kPad = ~std::uint64_t{0};           // record header: skip to the end
+inline constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;   // head's bit: no more records
 inline constexpr std::int64_t kSpinNs = 50'000;  // spin this long before sleeping (< a wake-up)
 inline constexpr int kPauseSpins = 128;          // then yield the CPU between looks
 inline constexpr auto kNap = std::chrono::milliseconds(1);  // a consumer's first sleep
@@ -80,8 +97,7 @@ struct RingShared {
   std::uint64_t capacity;
 
   // own cache line: the producer writes it, consumers read it
-  alignas(kLine) std::atomic<std::uint64_t> head;  // committed records end here
-  std::atomic<std::uint32_t> closed;
+  alignas(kLine) std::atomic<std::uint64_t> head;  // committed records end here; | kClosed
 
   // own cache line: written only by a consumer going to sleep (rare), read by the producer
   alignas(kLine) std::atomic<std::uint32_t> data_seq;  // futex word: bumped to wake
@@ -90,7 +106,7 @@ struct RingShared {
   // own cache line: consumers publish it, the producer reads it when its cache says full
   alignas(kLine) std::atomic<std::uint64_t> tail;  // records before it are free
 
-  // own cache line: written only by the producer going to sleep, read by consumers
+  // own cache line: the producer registers here to sleep; consumers look (RMW) as they publish
   alignas(kLine) std::atomic<std::uint32_t> space_seq;
   std::atomic<std::uint32_t> space_waiters;
 
@@ -141,16 +157,17 @@ bool spin_until(Pred ready, const Deadline& deadline) {
 /// after registering; returns ready() once it holds or the deadline has passed. A caller
 /// whose deadline has already passed (a non-blocking try) neither registers nor sleeps:
 /// registering would make the other side pay a futex_wake system call for nothing.
-/// `nap`: the first sleep lasts at most this long (for a waker that skips the fence). The
+/// `nap`: the first sleep lasts at most this long (for a waker that skips the RMW). The
 /// registration lasts the whole wait, so only its start can race with such a waker.
 template <typename Pred>
 bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters, Pred ready,
                  const Deadline& deadline, Clock::duration nap = Clock::duration::zero()) {
   if (deadline.expired()) return ready();
-  waiters.fetch_add(1, std::memory_order_seq_cst);
+  // an RMW that acquires: a waker's RMW before it in the count's order synchronizes with it
+  waiters.fetch_add(1, std::memory_order_acquire);
   for (;;) {
-    const std::uint32_t old = seq.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the waker's fence
+    // an RMW that acquires: one that reads a waker's bump reads the index it published, too
+    const std::uint32_t old = seq.fetch_add(0, std::memory_order_acquire);
     const bool ok = ready();
     if (ok || deadline.expired()) {
       waiters.fetch_sub(1, std::memory_order_relaxed);
@@ -162,17 +179,16 @@ bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& wa
   }
 }
 
-/// Wakes the sleepers on `seq` if one has registered (and this side sees it).
-void wake_registered(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
-  if (waiters.load(std::memory_order_relaxed) == 0) return;
+/// Wakes the sleepers on `seq`: a new value, so a futex_wait that has not started returns.
+void wake(std::atomic<std::uint32_t>& seq) {
   seq.fetch_add(1, std::memory_order_release);
   futex_wake(seq);
 }
 
-/// The waking half: call after storing the index the sleeper waits for.
+/// The waking half: call after storing the index the sleeper waits for. The count is read
+/// with an RMW that releases (the file comment): a plain load could miss a registration.
 void wake_if_sleeping(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the sleeper's fence
-  wake_registered(seq, waiters);
+  if (waiters.fetch_add(0, std::memory_order_release) != 0) wake(seq);
 }
 
 /// Reads ahead for the consumer: asks for the lines of the committed records in
@@ -279,13 +295,12 @@ void ShmRing::reset() noexcept {
 
 std::optional<std::span<std::byte>> ShmRing::reserve(std::size_t size, const Deadline& deadline) {
   if (reserved_size_ != 0) throw std::logic_error("reserve: the last reservation is not committed");
-  if (shared_->closed.load(std::memory_order_relaxed) != 0)
-    throw std::logic_error("reserve: the ring is closed");
+  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);  // ours alone
+  if ((head & kClosed) != 0) throw std::logic_error("reserve: the ring is closed");
   if (size > max_message())
     throw UsageError(
         fmt::format("message of {} bytes: this ring takes at most {}", size, max_message()));
   const std::uint64_t rec = record_size(size);
-  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);  // ours alone
   const std::uint64_t off = head & (capacity_ - 1);
   const std::uint64_t pad = capacity_ - off < rec ? capacity_ - off : 0;  // skip the end?
   const std::uint64_t need_end = head + pad + rec;  // room up to here must be free
@@ -312,18 +327,21 @@ void ShmRing::commit() {
   if (reserved_size_ == 0) throw std::logic_error("commit: nothing reserved");
   // pairs with the consumers' acquire load of head: the record's bytes are visible first
   shared_->head.store(reserved_at_ + std::exchange(reserved_size_, 0), std::memory_order_release);
-  // No fence here (the file comment): a consumer registering as this store is made naps first.
-  wake_registered(shared_->data_seq, shared_->data_waiters);
+  // No RMW here (the file comment): a consumer registering as this store is made naps first.
+  if (shared_->data_waiters.load(std::memory_order_relaxed) != 0) wake(shared_->data_seq);
 }
 
 void ShmRing::close() {
   if (reserved_size_ != 0) throw std::logic_error("close: a reservation is not committed");
-  shared_->closed.store(1, std::memory_order_release);  // after the last head store
+  // the final head with the closed bit, released as every head is (a consumer that sees the
+  // bit has the last record's bytes too); ours alone, so a load and a store suffice
+  shared_->head.store(shared_->head.load(std::memory_order_relaxed) | kClosed,
+                      std::memory_order_release);
   wake_if_sleeping(shared_->data_seq, shared_->data_waiters);
 }
 
 bool ShmRing::wait_drained(const Deadline& deadline) {
-  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed);
+  const std::uint64_t head = shared_->head.load(std::memory_order_relaxed) & ~kClosed;
   auto drained = [&] {
     cached_tail_ = shared_->tail.load(std::memory_order_acquire);
     return cached_tail_ == head;
@@ -342,8 +360,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
     if (s.next_read == s.cached_head) {
       // Out of known records: look at head (acquire: pairs with commit's release store).
       auto arrived = [&] {
-        s.cached_head = s.head.load(std::memory_order_acquire);
-        return s.cached_head != s.next_read || s.closed.load(std::memory_order_acquire) != 0;
+        const std::uint64_t head = s.head.load(std::memory_order_acquire);
+        s.cached_head = head & ~kClosed;
+        return s.cached_head != s.next_read || (head & kClosed) != 0;
       };
       // Caught up. All the room is handed back already (release() published tail when
       // next_read reached cached_head), so the producer never waits for room we hold.
@@ -354,13 +373,9 @@ ShmRing::Status ShmRing::peek(std::span<const std::byte>& msg, const Deadline& d
           return Status::kTimeout;
         }
       }
-      if (s.cached_head == s.next_read) {
-        // closed; read head again after seeing closed (acquire), as a record may precede it
-        s.cached_head = s.head.load(std::memory_order_acquire);
-        if (s.cached_head == s.next_read) {
-          unlock_consumers(s.lock);
-          return Status::kClosed;
-        }
+      if (s.cached_head == s.next_read) {  // closed, and the head that came with it is final
+        unlock_consumers(s.lock);
+        return Status::kClosed;
       }
     }
     const std::uint64_t off = s.next_read & (capacity_ - 1);

@@ -99,26 +99,29 @@ bool Ring::empty() const {
   return ctl_->tail.load(std::memory_order_relaxed) == ctl_->head.load(std::memory_order_acquire);
 }
 
-void Ring::wait_for_data() {
-  ctl_->consumer_waiting.store(1, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-}
+// The sleep handshake: read-modify-writes of the flag on both sides, acquire/release on that
+// one word (no fence, no seq_cst). The sleeper sets the flag with an RMW that acquires, then
+// re-checks the ring; the waker, after it published its index (release), takes the flag with
+// an RMW that releases. Only RMWs write a flag, and RMWs of one atomic are totally ordered,
+// each reading the value just before its own. If the waker's exchange comes first, the
+// sleeper's reads a value of the release sequence it heads ([intro.races]/5) and
+// synchronizes with it: the index store happens before the re-check, which sees it. If the
+// sleeper's comes first, the waker's exchange reads the 1 and wakes it (a wake-up byte stays
+// in the socket until the sleeper polls). A plain load of the flag could read a value older
+// than the registration, as the re-check could read an index older than the store (the
+// store-buffering case, which only seq_cst fences forbid). The RMW writes the flag's line
+// every time, but only the sleeping side ever writes it too: while nobody sleeps it stays in
+// the waker's cache. On x86-64 an exchange is one locked instruction whatever its order.
+void Ring::wait_for_data() { ctl_->consumer_waiting.exchange(1, std::memory_order_acquire); }
 
-void Ring::wait_for_room() {
-  ctl_->producer_waiting.store(1, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-}
+void Ring::wait_for_room() { ctl_->producer_waiting.exchange(1, std::memory_order_acquire); }
 
 bool Ring::take_consumer_waiter() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wait_for_data's
-  return ctl_->consumer_waiting.load(std::memory_order_relaxed) != 0 &&
-         ctl_->consumer_waiting.exchange(0, std::memory_order_seq_cst) != 0;
+  return ctl_->consumer_waiting.exchange(0, std::memory_order_release) != 0;
 }
 
 bool Ring::take_producer_waiter() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  return ctl_->producer_waiting.load(std::memory_order_relaxed) != 0 &&
-         ctl_->producer_waiting.exchange(0, std::memory_order_seq_cst) != 0;
+  return ctl_->producer_waiting.exchange(0, std::memory_order_release) != 0;
 }
 
 ShmChannel ShmChannel::create(const std::string& name) {

@@ -24,7 +24,8 @@ bool Ring::empty() const {
 }
 
 void Ring::wait_for_data() {
-  // TODO(lab20): set the flag, then a seq_cst fence (the Dekker pattern of lab 12).
+  // TODO(lab20): set the flag with an RMW that acquires (exchange); the take_*_waiter()
+  // functions take it with an RMW that releases (README §Pitfalls 1).
   throw NotImplemented("TODO(lab20): implement Ring::wait_for_data() in src/ring.cpp");
 }
 

@@ -75,9 +75,10 @@ class Ring {
 
   /**
    * @brief Sleep registration. A side about to sleep calls wait_for_data() (consumer) or
-   * wait_for_room() (producer) and then must re-check the ring before it sleeps; both are
-   * sequentially consistent with take_*_waiter() on the other side, which returns true
-   * (and clears the flag) when a sleeper must be woken.
+   * wait_for_room() (producer) and then must re-check the ring before it sleeps: each sets
+   * its flag with a read-modify-write that acquires. take_*_waiter() on the other side,
+   * after it published its index, takes the flag with a read-modify-write that releases,
+   * and returns true (the flag cleared) when a sleeper must be woken (README §Pitfalls 1).
    *
    * TODO(lab20): implement in src/ring.cpp.
    */
