@@ -33,7 +33,7 @@
 // Sleeping without a lost wake-up: both sides read-modify-write the waiter count, and the
 // handshake needs only acquire/release on that one word (no fence, no seq_cst):
 //   sleeper: waiters.fetch_add(1, acquire)
-//            loop { old = seq.fetch_add(0, acquire); re-check the index; futex_wait(seq, old) }
+//            loop { old = seq.load(acquire); re-check the index; futex_wait(seq, old) }
 //            waiters -= 1
 //   waker:   store the index (release); if waiters.fetch_add(0, release) > 0 { seq += 1
 //            (release); futex_wake(seq) }
@@ -43,13 +43,12 @@
 // heads (every later write is an RMW, [intro.races]/5), so the waker's RMW synchronizes with
 // the sleeper's registration: the index store happens before the re-check, which sees it. If
 // the sleeper's comes first, the waker's RMW reads a count that includes it and wakes: it
-// bumps seq, so a futex_wait that has not started yet returns at once. seq is read with an
-// RMW as well, for the same reason on that word: if it reads the bump (or a later one), it
-// synchronizes with it and the re-check sees the index; if the bump comes after it in seq's
-// order, futex_wait sees a changed word or is woken. A plain load of the count would not do:
-// it may read a value older than the registration, as the registration's load of the index
-// may read one older than the store (the store-buffering case, which only seq_cst fences
-// forbid). On x86-64 every RMW is one locked instruction whatever its order.
+// bumps seq, so a futex_wait that has not started yet returns at once (and a sleeper whose
+// load of seq already sees the bump sees the index too: the bump is a release). A plain load
+// of the count would not do: it may read a value older than the registration, as the
+// registration's load of the index may read one older than the store (the store-buffering
+// case, which only seq_cst fences forbid). On x86-64 both RMWs are one locked instruction
+// whatever their order.
 // The consumers wake the producer that way, and close() does. commit(), the producer's hot
 // path, only loads the count: the RMW, like a fence, waits until every store of the message
 // has reached the other core, one cross-core round trip per message. Without it, its look at
@@ -166,8 +165,8 @@ bool sleep_until(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& wa
   // an RMW that acquires: a waker's RMW before it in the count's order synchronizes with it
   waiters.fetch_add(1, std::memory_order_acquire);
   for (;;) {
-    // an RMW that acquires: one that reads a waker's bump reads the index it published, too
-    const std::uint32_t old = seq.fetch_add(0, std::memory_order_acquire);
+    // acquire: a sleeper that reads a waker's bump reads the index it published, too
+    const std::uint32_t old = seq.load(std::memory_order_acquire);
     const bool ok = ready();
     if (ok || deadline.expired()) {
       waiters.fetch_sub(1, std::memory_order_relaxed);
