@@ -209,6 +209,29 @@ GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
   }
 }
 
+GRADED_TEST(Demo, BenchRunsTheSmallestOptionsThatWork, 1,
+            "README §Bench — one round, one ping and a stream of exactly one message work; "
+            "the ratio is this/pipe throughput (median over rounds)") {
+  auto o = small_bench(1);
+  o.pings = 1;
+  o.stream_bytes = o.chunk_bytes;
+  ipclab::lab19::BenchResult r;
+  ASSERT_NO_THROW(r = ipclab::lab19::run_bench(o))
+      << "max_rounds 1, pings 1 and a stream of one message can work";
+  EXPECT_EQ(r.rounds, 1);
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.verified, 2u) << row.name << ": 1 ping and 1 stream message";
+    EXPECT_GT(row.mb_per_s, 0.0) << row.name;
+    EXPECT_EQ(row.mb_min, row.mb_per_s) << row.name << ": one round, no spread";
+    EXPECT_EQ(row.mb_max, row.mb_per_s) << row.name << ": one round, no spread";
+    // One round: the median of one ratio is that round's this/pipe throughput.
+    EXPECT_NEAR(row.ratio_vs_pipe, row.mb_per_s / r.rows[0].mb_per_s, 1e-9 * row.ratio_vs_pipe)
+        << row.name;
+  }
+  EXPECT_EQ(r.rows[0].ratio_vs_pipe, 1.0) << "the pipe against itself";
+}
+
 GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
             "README §Bench — a damaged message ends run_bench with `verification failed`, "
             "after it has killed and reaped the session's child") {
