@@ -358,6 +358,46 @@ GRADED_TEST(Unix, ChannelSendCutShortSendsTheRest, 2,
   }
 }
 
+GRADED_TEST(Unix, ShmChannelRunsTwoSlotsAheadOfItsReader, 1,
+            "README §Program — the shm channel has two slots each way: a sender fills both "
+            "while its reader has not read yet, and waits (to the deadline) for a third") {
+  constexpr std::size_t kSlot = lab::Channel::kShmSlot;
+  std::string data(2 * kSlot, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>('a' + (i * 7 + i / kSlot) % 23);
+  auto ch = lab::Channel::make(lab::Mechanism::kShm, /*timeout_s=*/1.0);
+  auto go = ipclab::make_pipe();
+  grader::Child reader(
+      [&] {
+        ch.become_child();
+        go.write.reset();
+        char c = 0;
+        ASSERT_EQ(ipclab::read_full(go.read.get(), &c, 1), 1u) << "the test's go";
+        std::string got(data.size(), '\0');
+        ch.recv(got.data(), got.size());
+        EXPECT_TRUE(got == data) << "the two slots' bytes arrived changed";
+      },
+      "shm channel reader");
+  go.read.reset();
+  ch.become_parent();
+  // The reader reads nothing until the go: two slots' worth fit at once.
+  try {
+    ch.send(data.data(), data.size());
+  } catch (const ipclab::SysError& e) {
+    ADD_FAILURE() << "two slots' worth to a reader that has not read yet: " << e.what();
+  }
+  // Both slots are full: a third piece waits for the reader until the deadline.
+  try {
+    ch.send(data.data(), 1);
+    ADD_FAILURE() << "a third piece went in while both slots were full and unread";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.err(), ETIMEDOUT) << e.what();
+  }
+  ipclab::write_full(go.write.get(), "g");
+  const auto r = reader.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
 GRADED_TEST(Unix, SocketsAndChannelEndsAreCloseOnExec, 2,
             "README §Pitfalls 11 — every descriptor close-on-exec (SOCK_CLOEXEC, O_CLOEXEC), or "
             "it leaks into any program the process runs") {
