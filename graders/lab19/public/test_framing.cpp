@@ -267,6 +267,30 @@ GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
   EXPECT_FALSE(lab::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
 }
 
+GRADED_TEST(Unix, RecvFdTakesAtMostMaxDataBytes, 1,
+            "README §Passing descriptors — recv_fd takes at most max_data bytes (0 counts as "
+            "1), the rest stays in the stream") {
+  Pair p;
+  ipclab::Fd f(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const auto rest = [&] {
+    char buf[64];
+    const ssize_t n = ::recv(p.b.get(), buf, sizeof buf, MSG_DONTWAIT);
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  };
+  lab::send_fd(p.a.get(), f.get(), "hello");
+  auto got = lab::recv_fd(p.b.get(), 2);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->fd.valid());
+  EXPECT_EQ(got->data, "he") << "max_data 2";
+  EXPECT_EQ(rest(), "llo") << "what max_data 2 left of `hello`";
+  lab::send_fd(p.a.get(), f.get(), "xy");
+  got = lab::recv_fd(p.b.get(), 0);
+  ASSERT_TRUE(got.has_value()) << "max_data 0: one byte and the descriptor";
+  EXPECT_TRUE(got->fd.valid());
+  EXPECT_EQ(got->data, "x") << "max_data 0 counts as 1";
+  EXPECT_EQ(rest(), "y") << "what max_data 0 left of `xy`";
+}
+
 GRADED_TEST(Unix, RecvFdSkipsCredentialsMessages, 1,
             "README §Passing descriptors — only an SCM_RIGHTS message carries descriptors: "
             "skip every other control message, never take its bytes for descriptors") {

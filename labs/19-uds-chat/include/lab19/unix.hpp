@@ -84,9 +84,10 @@ struct ReceivedFd {
 };
 
 /**
- * @brief Receives one message sent by send_fd: up to `max_data` bytes and one descriptor,
- * which arrives close-on-exec (MSG_CMSG_CLOEXEC). Only SCM_RIGHTS control messages carry
- * descriptors: any other (SCM_CREDENTIALS on a socket with SO_PASSCRED) is skipped.
+ * @brief Receives one message sent by send_fd: up to `max_data` bytes (0 counts as 1: the
+ * byte that carries the descriptor; the rest stays in the stream for the next read) and one
+ * descriptor, which arrives close-on-exec (MSG_CMSG_CLOEXEC). Only SCM_RIGHTS control messages
+ * carry descriptors: any other (SCM_CREDENTIALS on a socket with SO_PASSCRED) is skipped.
  * @return std::nullopt if the peer closed the connection (EOF) before a message
  * @throws ipclab::SysError(EPROTO) if the message carried no descriptor, or more control
  *         data than fits (MSG_CTRUNC) — any descriptors that did arrive are closed first;
