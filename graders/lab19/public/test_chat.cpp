@@ -716,6 +716,48 @@ GRADED_TEST(Chat, ClientRetriesUntilServerListens, 1,
   EXPECT_TRUE(saw(late, "* you are now late")) << "(it started at a stale socket file)";
 }
 
+GRADED_TEST(Chat, IdleClientSleepsInPoll, 1,
+            "README §Client — with nothing to copy either way it sleeps in poll, before and "
+            "after the end of its input") {
+  StandIn standin(lab19_test::sock_path("quiet.sock"));
+  grader::Process client({"chat_client", "--socket", standin.path, "--timeout", "10"});
+  ipclab::Fd conn = standin.accept();
+  ASSERT_TRUE(conn.valid()) << "chat_client did not connect";
+  ipclab::write_full(conn.get(), "hello\n");
+  ASSERT_TRUE(client.wait_for_output("hello\n", 10'000ms)) << client.err();
+  // A busy loop shows in a second of wall time (waited for, not slept blind): as CPU time,
+  // or, on a busy machine that gives it little CPU, as a process that is mostly runnable.
+  const auto sleeps = [&](const char* when) -> ::testing::AssertionResult {
+    const double before = grader::cpu_seconds(client.pid());
+    const auto start = std::chrono::steady_clock::now();
+    int looks = 0, runnable = 0;
+    grader::wait_until(
+        [&] {
+          ++looks;
+          runnable += ipclab::process_state(client.pid()) == 'R';
+          return std::chrono::steady_clock::now() - start > 1'000ms;
+        },
+        2'000ms);
+    const double cpu = grader::cpu_seconds(client.pid()) - before;
+    if (cpu < 0.2 && 2 * runnable < looks) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "chat_client " << when << " used " << cpu << " s of CPU in one second and was "
+           << "runnable at " << runnable << " of " << looks
+           << " looks: it spins instead of sleeping in poll";
+  };
+  EXPECT_TRUE(sleeps("with nothing to copy"));
+  client.close_stdin();  // end of input: it half-closes and waits for the server
+  char buf[16];
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return ::recv(conn.get(), buf, sizeof buf, MSG_DONTWAIT) == 0; }, 10'000ms))
+      << "chat_client did not half-close at the end of its input";
+  EXPECT_TRUE(sleeps("waiting for the server after the end of its input"));
+  conn.reset();
+  const auto st = client.wait(10'000ms);
+  ASSERT_TRUE(st.has_value()) << "chat_client still runs after the server closed";
+  EXPECT_EQ(st->exit_code(), 0) << st->describe() << "\n" << client.err();
+}
+
 GRADED_TEST(Chat, ClientWithInputLeftExitsZeroWhenServerCloses, 1,
             "README §Client — it exits 0 when the server closes the connection, input left to "
             "send or not: a send that fails with EPIPE ends the sending, not the client") {
