@@ -14,7 +14,8 @@
 #include <vector>   // std::vector
 
 #include "grader/grader.hpp"
-#include "ipclab/fd.hpp"  // Fd
+#include "ipclab/fd.hpp"       // Fd
+#include "ipclab/process.hpp"  // process_state
 
 using namespace std::chrono_literals;
 
@@ -149,6 +150,27 @@ inline ::testing::AssertionResult responsive(const std::string& path) {
   return ::testing::AssertionFailure()
          << "the server did not answer /who from a new client; it received:\n"
          << grader::excerpt(got);
+}
+
+/// Process `pid` sleeps (in poll) for a second of wall time, waited for, not slept blind. A
+/// busy loop shows as CPU time, or, on a busy machine that gives it little CPU, as a process
+/// that is runnable at most looks.
+inline ::testing::AssertionResult sleeps_for_a_second(pid_t pid, const std::string& who) {
+  const double before = grader::cpu_seconds(pid);
+  const auto start = std::chrono::steady_clock::now();
+  int looks = 0, runnable = 0;
+  grader::wait_until(
+      [&] {
+        ++looks;
+        runnable += ipclab::process_state(pid) == 'R';
+        return std::chrono::steady_clock::now() - start > 1'000ms;
+      },
+      2'000ms);
+  const double cpu = grader::cpu_seconds(pid) - before;
+  if (cpu < 0.2 && 2 * runnable < looks) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << who << " used " << cpu << " s of CPU in one second and was runnable at " << runnable
+         << " of " << looks << " looks: it spins instead of sleeping in poll";
 }
 
 /// What `ipc_demo MODE --size SIZE` prints: for a pipe the course guide's "hello" / "ack"
