@@ -495,6 +495,25 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
                ipclab::UsageError);
 }
 
+GRADED_TEST(Unix, TooLongPathErrorNamesTheLimit, 1,
+            "README §Stale sockets — a path longer than 107 bytes is a UsageError that says "
+            "the limit") {
+  const std::string too_long = grader::rundir() + "/" + std::string(200, 'q');
+  for (const bool listening : {true, false}) {
+    try {
+      if (listening)
+        (void)lab::listen_unix(too_long, 4);
+      else
+        (void)lab::connect_unix(too_long, grader::deadline(1'000ms));
+      ADD_FAILURE() << (listening ? "listen_unix" : "connect_unix") << " took a 200-byte path";
+    } catch (const ipclab::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("107"), std::string::npos)
+          << (listening ? "listen_unix" : "connect_unix")
+          << ": the error must say the limit (107 bytes): " << e.what();
+    }
+  }
+}
+
 GRADED_TEST(Unix, SocketPathUpTo107Bytes, 1,
             "README §Stale sockets — sun_path holds 108 bytes with the NUL: a 107-byte path "
             "works, a 108-byte one is refused before anything is made") {
