@@ -98,30 +98,39 @@ struct Raw {
       off += static_cast<std::size_t>(n);
     }
   }
+  /// Appends to `got` what has arrived, without waiting; true once the server has closed
+  /// this connection (EOF or reset).
+  bool drain(std::string& got) {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        got.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+  }
   /// Reads what has arrived until `needle` is in `got` or the deadline passes.
   bool read_until(std::string& got, const std::string& needle, grader::Timeout t = 10'000ms) {
     return grader::wait_until(
         [&] {
-          char buf[4096];
-          for (;;) {
-            const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-          }
+          (void)drain(got);
           return got.find(needle) != std::string::npos;
         },
         t);
   }
+  /// Reads everything into `got` until the server has closed this connection (true).
+  bool read_until_closed(std::string& got, grader::Timeout t = 10'000ms) {
+    return grader::wait_until([&] { return drain(got); }, t);
+  }
   /// True once the server has closed this connection (EOF or reset), reading what is left.
   bool closed_by_server(grader::Timeout t = 10'000ms) {
+    std::string ignored;
     return grader::wait_until(
         [&] {
-          char buf[4096];
-          for (;;) {
-            const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
-            if (n < 0) return false;
-          }
+          ignored.clear();
+          return drain(ignored);
         },
         t);
   }
