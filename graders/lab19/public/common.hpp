@@ -14,7 +14,8 @@
 #include <vector>   // std::vector
 
 #include "grader/grader.hpp"
-#include "ipclab/fd.hpp"  // Fd
+#include "ipclab/fd.hpp"       // Fd
+#include "ipclab/process.hpp"  // process_state
 
 using namespace std::chrono_literals;
 
@@ -97,30 +98,39 @@ struct Raw {
       off += static_cast<std::size_t>(n);
     }
   }
+  /// Appends to `got` what has arrived, without waiting; true once the server has closed
+  /// this connection (EOF or reset).
+  bool drain(std::string& got) {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        got.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+  }
   /// Reads what has arrived until `needle` is in `got` or the deadline passes.
   bool read_until(std::string& got, const std::string& needle, grader::Timeout t = 10'000ms) {
     return grader::wait_until(
         [&] {
-          char buf[4096];
-          for (;;) {
-            const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-          }
+          (void)drain(got);
           return got.find(needle) != std::string::npos;
         },
         t);
   }
+  /// Reads everything into `got` until the server has closed this connection (true).
+  bool read_until_closed(std::string& got, grader::Timeout t = 10'000ms) {
+    return grader::wait_until([&] { return drain(got); }, t);
+  }
   /// True once the server has closed this connection (EOF or reset), reading what is left.
   bool closed_by_server(grader::Timeout t = 10'000ms) {
+    std::string ignored;
     return grader::wait_until(
         [&] {
-          char buf[4096];
-          for (;;) {
-            const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
-            if (n < 0) return false;
-          }
+          ignored.clear();
+          return drain(ignored);
         },
         t);
   }
@@ -149,6 +159,27 @@ inline ::testing::AssertionResult responsive(const std::string& path) {
   return ::testing::AssertionFailure()
          << "the server did not answer /who from a new client; it received:\n"
          << grader::excerpt(got);
+}
+
+/// Process `pid` sleeps (in poll) for a second of wall time, waited for, not slept blind. A
+/// busy loop shows as CPU time, or, on a busy machine that gives it little CPU, as a process
+/// that is runnable at most looks.
+inline ::testing::AssertionResult sleeps_for_a_second(pid_t pid, const std::string& who) {
+  const double before = grader::cpu_seconds(pid);
+  const auto start = std::chrono::steady_clock::now();
+  int looks = 0, runnable = 0;
+  grader::wait_until(
+      [&] {
+        ++looks;
+        runnable += ipclab::process_state(pid) == 'R';
+        return std::chrono::steady_clock::now() - start > 1'000ms;
+      },
+      2'000ms);
+  const double cpu = grader::cpu_seconds(pid) - before;
+  if (cpu < 0.2 && 2 * runnable < looks) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << who << " used " << cpu << " s of CPU in one second and was runnable at " << runnable
+         << " of " << looks << " looks: it spins instead of sleeping in poll";
 }
 
 /// What `ipc_demo MODE --size SIZE` prints: for a pipe the course guide's "hello" / "ack"

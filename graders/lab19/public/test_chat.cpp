@@ -67,16 +67,7 @@ bool welcomed(Raw& r, std::string& got) {
   bool closed = false;
   grader::wait_until(
       [&] {
-        char buf[4096];
-        for (;;) {
-          const ssize_t n = ::recv(r.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-          if (n > 0) {
-            got.append(buf, static_cast<std::size_t>(n));
-            continue;
-          }
-          closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
-          break;
-        }
+        closed = r.drain(got);
         return closed || got.find('\n') != std::string::npos;
       },
       10'000ms);
@@ -106,6 +97,33 @@ struct StandIn {
       conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     ::unlink(path.c_str());
     return conn;
+  }
+};
+
+/// chat_client at a stand-in server of the test's own: greeted() waits until it connected,
+/// has the stand-in send it `hello`, and waits until it printed that.
+struct StandInClient {
+  StandIn standin;
+  grader::Process client;
+  ipclab::Fd conn;
+  explicit StandInClient(const std::string& sock)
+      : standin(lab19_test::sock_path(sock)),
+        client({"chat_client", "--socket", standin.path, "--timeout", "10"}) {}
+  ::testing::AssertionResult greeted() {
+    conn = standin.accept();
+    if (!conn.valid()) return ::testing::AssertionFailure() << "chat_client did not connect";
+    ipclab::write_full(conn.get(), "hello\n");
+    if (client.wait_for_output("hello\n", 10'000ms)) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "chat_client did not print the server's line\n"
+                                         << client.err();
+  }
+  /// After the stand-in closed: chat_client ends, with exit 0.
+  ::testing::AssertionResult exits_zero() {
+    const auto st = client.wait(10'000ms);
+    if (!st)
+      return ::testing::AssertionFailure() << "chat_client still runs after the server closed";
+    if (st->exit_code() == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << st->describe() << "\n" << client.err();
   }
 };
 
@@ -484,6 +502,32 @@ GRADED_TEST(
         << "a client that hung up (EPIPE) is an ordinary leave, not an error to log: " << l;
 }
 
+GRADED_TEST(Chat, LeavingClientThatDoesNotReadCostsNoCpu, 1,
+            "README §Server — a leaving client is owed its output until it reads it; the loop "
+            "sleeps only in poll meanwhile") {
+  Server s({"--max-pending", std::to_string(16u << 20)});  // nobody is dropped here
+  ASSERT_TRUE(s.ready);
+  Client ear(s.path, "ear");
+  ASSERT_TRUE(saw(ear, "* you are now ear"));
+  Raw deaf = joined_raw(s.path, "deaf", ear);  // reads only at the end
+  // 256 unknown commands of 4001 bytes: about 1 MB of errors owed to a client that does not
+  // read, far more than its socket holds. Then the end of its input: it is leaving.
+  const std::string cmd = "/" + std::string(4000, 'x');
+  std::string burst;
+  for (int i = 0; i < 256; ++i) burst += cmd + "\n";
+  deaf.send(burst);
+  ::shutdown(deaf.fd.get(), SHUT_WR);
+  ASSERT_TRUE(saw(ear, "* deaf left\n"));
+  EXPECT_TRUE(lab19_test::sleeps_for_a_second(
+      s.proc.pid(), "chat_server, owing output to a client that left and does not read,"));
+  // It reads at last: every error it was owed, then the close.
+  std::string got;
+  const bool closed = deaf.read_until_closed(got, 20'000ms);
+  EXPECT_TRUE(closed) << "the leaving client was not closed once it had read what it was owed";
+  EXPECT_EQ(count_lines_starting(got, "! error: unknown command " + cmd), 256u);
+  EXPECT_TRUE(responsive(s.path));
+}
+
 GRADED_TEST(Chat, BulkSenderHangsUpEveryLineOnce, 4,
             "README §Protocol — lines that arrived before a disconnect are delivered exactly "
             "once; §Pitfalls 1 — a short send leaves the rest queued, in order") {
@@ -716,27 +760,39 @@ GRADED_TEST(Chat, ClientRetriesUntilServerListens, 1,
   EXPECT_TRUE(saw(late, "* you are now late")) << "(it started at a stale socket file)";
 }
 
+GRADED_TEST(Chat, IdleClientSleepsInPoll, 1,
+            "README §Client — with nothing to copy either way it sleeps in poll, before and "
+            "after the end of its input") {
+  StandInClient c("quiet.sock");
+  ASSERT_TRUE(c.greeted());
+  EXPECT_TRUE(lab19_test::sleeps_for_a_second(c.client.pid(), "an idle chat_client"));
+  c.client.close_stdin();  // end of input: it half-closes and waits for the server
+  char buf[16];
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return ::recv(c.conn.get(), buf, sizeof buf, MSG_DONTWAIT) == 0; }, 10'000ms))
+      << "chat_client did not half-close at the end of its input";
+  EXPECT_TRUE(lab19_test::sleeps_for_a_second(
+      c.client.pid(), "a chat_client waiting for the server after the end of its input"));
+  c.conn.reset();
+  EXPECT_TRUE(c.exits_zero());
+}
+
 GRADED_TEST(Chat, ClientWithInputLeftExitsZeroWhenServerCloses, 1,
             "README §Client — it exits 0 when the server closes the connection, input left to "
             "send or not: a send that fails with EPIPE ends the sending, not the client") {
-  StandIn standin(lab19_test::sock_path("closing.sock"));
-  grader::Process client({"chat_client", "--socket", standin.path, "--timeout", "10"});
-  ipclab::Fd conn = standin.accept();
-  ASSERT_TRUE(conn.valid()) << "chat_client did not connect";
-  ipclab::write_full(conn.get(), "hello\n");
-  ASSERT_TRUE(client.wait_for_output("hello\n", 10'000ms)) << client.err();
+  StandInClient c("closing.sock");
+  ASSERT_TRUE(c.greeted());
+  auto& client = c.client;
   // Stopped, it sees nothing until everything is there: the server's last line and its
   // close, and a line of input, which it then reads and cannot send.
   client.signal(SIGSTOP);
   ASSERT_TRUE(
       grader::wait_until([&] { return ipclab::process_state(client.pid()) == 'T'; }, 10'000ms));
-  ipclab::write_full(conn.get(), "bye\n");
-  conn.reset();
+  ipclab::write_full(c.conn.get(), "bye\n");
+  c.conn.reset();
   client.write("too late\n");
   client.signal(SIGCONT);
-  const auto st = client.wait(10'000ms);
-  ASSERT_TRUE(st.has_value()) << "chat_client still runs after the server closed";
-  EXPECT_EQ(st->exit_code(), 0) << st->describe() << "\n" << client.err();
+  EXPECT_TRUE(c.exits_zero());
   EXPECT_EQ(client.out(), "hello\nbye\n");
 }
 

@@ -209,6 +209,47 @@ GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
   }
 }
 
+GRADED_TEST(Demo, BenchRunsTheSmallestOptionsThatWork, 1,
+            "README §Bench — one round, one ping, messages of 24 bytes and a stream of exactly "
+            "one message work; a round starts only within the budget, the first always; the "
+            "ratio is this/pipe throughput (median over rounds)") {
+  namespace lab = ipclab::lab19;
+  auto o = small_bench(1);
+  o.pings = 1;
+  o.ping_bytes = 24;
+  o.chunk_bytes = 24;
+  o.stream_bytes = o.chunk_bytes;
+  for (auto tiny : {&lab::BenchOptions::ping_bytes, &lab::BenchOptions::chunk_bytes}) {
+    auto t = o;
+    t.*tiny = 23;
+    t.stream_bytes = t.chunk_bytes;
+    EXPECT_THROW(lab::run_bench(t), ipclab::UsageError)
+        << "ping_bytes " << t.ping_bytes << ", chunk_bytes " << t.chunk_bytes
+        << ": a message shorter than 24 bytes";
+  }
+  auto late = o;  // a budget already spent when the first round ends: that round only
+  late.max_rounds = 3;
+  late.budget_s = 0;
+  lab::BenchResult once;
+  ASSERT_NO_THROW(once = lab::run_bench(late)) << "a budget of 0 s still runs one round";
+  EXPECT_EQ(once.rounds, 1) << "max_rounds 3, budget 0 s: no round after the first";
+  lab::BenchResult r;
+  ASSERT_NO_THROW(r = lab::run_bench(o))
+      << "max_rounds 1, pings 1 and a stream of one 24-byte message can work";
+  EXPECT_EQ(r.rounds, 1);
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.verified, 2u) << row.name << ": 1 ping and 1 stream message";
+    EXPECT_GT(row.mb_per_s, 0.0) << row.name;
+    EXPECT_EQ(row.mb_min, row.mb_per_s) << row.name << ": one round, no spread";
+    EXPECT_EQ(row.mb_max, row.mb_per_s) << row.name << ": one round, no spread";
+    // One round: the median of one ratio is that round's this/pipe throughput.
+    EXPECT_NEAR(row.ratio_vs_pipe, row.mb_per_s / r.rows[0].mb_per_s, 1e-9 * row.ratio_vs_pipe)
+        << row.name;
+  }
+  EXPECT_EQ(r.rows[0].ratio_vs_pipe, 1.0) << "the pipe against itself";
+}
+
 GRADED_TEST(Demo, BenchDamageEndsItWithTheChildReaped, 1,
             "README §Bench — a damaged message ends run_bench with `verification failed`, "
             "after it has killed and reaped the session's child") {

@@ -267,6 +267,30 @@ GRADED_TEST(Unix, RecvFdEofAndMissingDescriptor, 2, "README §Pitfalls 11") {
   EXPECT_FALSE(lab::recv_fd(drainer.get()).has_value()) << "EOF must give nullopt";
 }
 
+GRADED_TEST(Unix, RecvFdTakesAtMostMaxDataBytes, 1,
+            "README §Passing descriptors — recv_fd takes at most max_data bytes (0 counts as "
+            "1), the rest stays in the stream") {
+  Pair p;
+  ipclab::Fd f(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const auto rest = [&] {
+    char buf[64];
+    const ssize_t n = ::recv(p.b.get(), buf, sizeof buf, MSG_DONTWAIT);
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  };
+  lab::send_fd(p.a.get(), f.get(), "hello");
+  auto got = lab::recv_fd(p.b.get(), 2);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->fd.valid());
+  EXPECT_EQ(got->data, "he") << "max_data 2";
+  EXPECT_EQ(rest(), "llo") << "what max_data 2 left of `hello`";
+  lab::send_fd(p.a.get(), f.get(), "xy");
+  got = lab::recv_fd(p.b.get(), 0);
+  ASSERT_TRUE(got.has_value()) << "max_data 0: one byte and the descriptor";
+  EXPECT_TRUE(got->fd.valid());
+  EXPECT_EQ(got->data, "x") << "max_data 0 counts as 1";
+  EXPECT_EQ(rest(), "y") << "what max_data 0 left of `xy`";
+}
+
 GRADED_TEST(Unix, RecvFdSkipsCredentialsMessages, 1,
             "README §Passing descriptors — only an SCM_RIGHTS message carries descriptors: "
             "skip every other control message, never take its bytes for descriptors") {
@@ -358,6 +382,46 @@ GRADED_TEST(Unix, ChannelSendCutShortSendsTheRest, 2,
   }
 }
 
+GRADED_TEST(Unix, ShmChannelRunsTwoSlotsAheadOfItsReader, 1,
+            "README §Program — the shm channel has two slots each way: a sender fills both "
+            "while its reader has not read yet, and waits (to the deadline) for a third") {
+  constexpr std::size_t kSlot = lab::Channel::kShmSlot;
+  std::string data(2 * kSlot, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>('a' + (i * 7 + i / kSlot) % 23);
+  auto ch = lab::Channel::make(lab::Mechanism::kShm, /*timeout_s=*/1.0);
+  auto go = ipclab::make_pipe();
+  grader::Child reader(
+      [&] {
+        ch.become_child();
+        go.write.reset();
+        char c = 0;
+        ASSERT_EQ(ipclab::read_full(go.read.get(), &c, 1), 1u) << "the test's go";
+        std::string got(data.size(), '\0');
+        ch.recv(got.data(), got.size());
+        EXPECT_TRUE(got == data) << "the two slots' bytes arrived changed";
+      },
+      "shm channel reader");
+  go.read.reset();
+  ch.become_parent();
+  // The reader reads nothing until the go: two slots' worth fit at once.
+  try {
+    ch.send(data.data(), data.size());
+  } catch (const ipclab::SysError& e) {
+    ADD_FAILURE() << "two slots' worth to a reader that has not read yet: " << e.what();
+  }
+  // Both slots are full: a third piece waits for the reader until the deadline.
+  try {
+    ch.send(data.data(), 1);
+    ADD_FAILURE() << "a third piece went in while both slots were full and unread";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.err(), ETIMEDOUT) << e.what();
+  }
+  ipclab::write_full(go.write.get(), "g");
+  const auto r = reader.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
 GRADED_TEST(Unix, SocketsAndChannelEndsAreCloseOnExec, 2,
             "README §Pitfalls 11 — every descriptor close-on-exec (SOCK_CLOEXEC, O_CLOEXEC), or "
             "it leaks into any program the process runs") {
@@ -429,6 +493,25 @@ GRADED_TEST(Unix, ListenReplacesStaleNeverLive, 4,
   EXPECT_EQ(ipclab::read_file(regular), "keep me") << "a regular file must never be removed";
   EXPECT_THROW(lab::listen_unix(grader::rundir() + "/" + std::string(120, 'x')),
                ipclab::UsageError);
+}
+
+GRADED_TEST(Unix, TooLongPathErrorNamesTheLimit, 1,
+            "README §Stale sockets — a path longer than 107 bytes is a UsageError that says "
+            "the limit") {
+  const std::string too_long = grader::rundir() + "/" + std::string(200, 'q');
+  for (const bool listening : {true, false}) {
+    try {
+      if (listening)
+        (void)lab::listen_unix(too_long, 4);
+      else
+        (void)lab::connect_unix(too_long, grader::deadline(1'000ms));
+      ADD_FAILURE() << (listening ? "listen_unix" : "connect_unix") << " took a 200-byte path";
+    } catch (const ipclab::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("107"), std::string::npos)
+          << (listening ? "listen_unix" : "connect_unix")
+          << ": the error must say the limit (107 bytes): " << e.what();
+    }
+  }
 }
 
 GRADED_TEST(Unix, SocketPathUpTo107Bytes, 1,

@@ -27,7 +27,8 @@ Mechanism Channel::mechanism() const { return impl_->mech; }
 
 Channel Channel::make([[maybe_unused]] Mechanism m, [[maybe_unused]] double timeout_s) {
   // TODO(lab19): two pipes, or one socketpair, or a shm object (create, map, unlink at
-  // once) with two directions of {full, empty semaphores (pshared), two slots}.
+  // once) with two directions of {full, empty semaphores (pshared), two slots}: a sender
+  // fills both slots before it waits ("empty" starts at 2).
   throw NotImplemented("TODO(lab19): implement Channel::make() in src/channel.cpp");
 }
 

@@ -41,7 +41,8 @@ void send_fd([[maybe_unused]] int sock, [[maybe_unused]] int fd,
 
 std::optional<ReceivedFd> recv_fd([[maybe_unused]] int sock,
                                   [[maybe_unused]] std::size_t max_data) {
-  // TODO(lab19): recvmsg with MSG_CMSG_CLOEXEC and room for a few descriptors. Take
+  // TODO(lab19): recvmsg with MSG_CMSG_CLOEXEC, a buffer of max_data bytes (at least 1:
+  // the rest of the message stays in the stream) and room for a few descriptors. Take
   // ownership of every descriptor that arrived *before* deciding anything (so none leaks),
   // then: EOF -> nullopt; MSG_CTRUNC or not exactly one descriptor -> SysError(EPROTO).
   // Only SCM_RIGHTS messages hold descriptors: skip any other (SCM_CREDENTIALS, say).

@@ -108,7 +108,8 @@ struct BenchResult {
  * No new round starts once budget_s has passed (the first always runs).
  * @throws ipclab::UsageError before anything starts if the options cannot work: max_rounds
  *         or pings < 1, ping_bytes or chunk_bytes too small for a message's sequence number
- *         and checksum, stream_bytes < chunk_bytes
+ *         and checksum (< 24 bytes: 8 each and a payload of at least one 64-bit word),
+ *         stream_bytes < chunk_bytes
  * @throws ipclab::OperationFailed `MECH: verification failed: ...` if any message (a ping,
  *         its echo or a stream message) fails verification, e.g. the one opts.corrupt damaged
  *

@@ -46,7 +46,7 @@ PeerCred peer_credentials(int sock);
  * @param path           where to bind; at most 107 bytes (sizeof sun_path - 1)
  * @param backlog        listen(2) backlog
  * @param stale_removed  if not null, set to whether a stale socket file was replaced
- * @throws ipclab::UsageError if the path is empty or too long
+ * @throws ipclab::UsageError if the path is empty or too long (the message says the limit, 107)
  * @throws ipclab::OperationFailed as above; ipclab::SysError if socket/bind/listen fail
  *         (a missing directory too: bind's ENOENT, exit 3 like any file that is not there)
  *
@@ -57,7 +57,7 @@ Fd listen_unix(const std::string& path, int backlog = 128, bool* stale_removed =
 /**
  * @brief Connects a blocking, close-on-exec AF_UNIX stream socket to `path`, retrying
  * while the server is not there yet (ENOENT, ECONNREFUSED, EAGAIN) until `deadline`.
- * @throws ipclab::UsageError if the path is empty or too long
+ * @throws ipclab::UsageError if the path is empty or too long (the message says the limit, 107)
  * @throws ipclab::SysError with the last error once the deadline has passed (or at once for
  *         other errors), naming the path: `connect("/run/x/chat.sock"): Connection refused`
  *
@@ -84,9 +84,10 @@ struct ReceivedFd {
 };
 
 /**
- * @brief Receives one message sent by send_fd: up to `max_data` bytes and one descriptor,
- * which arrives close-on-exec (MSG_CMSG_CLOEXEC). Only SCM_RIGHTS control messages carry
- * descriptors: any other (SCM_CREDENTIALS on a socket with SO_PASSCRED) is skipped.
+ * @brief Receives one message sent by send_fd: up to `max_data` bytes (0 counts as 1: the
+ * byte that carries the descriptor; the rest stays in the stream for the next read) and one
+ * descriptor, which arrives close-on-exec (MSG_CMSG_CLOEXEC). Only SCM_RIGHTS control messages
+ * carry descriptors: any other (SCM_CREDENTIALS on a socket with SO_PASSCRED) is skipped.
  * @return std::nullopt if the peer closed the connection (EOF) before a message
  * @throws ipclab::SysError(EPROTO) if the message carried no descriptor, or more control
  *         data than fits (MSG_CTRUNC) — any descriptors that did arrive are closed first;
