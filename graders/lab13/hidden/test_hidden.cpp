@@ -1,12 +1,14 @@
 // Lab 13 hidden grader: degenerate shapes, halos larger than bands, random images against
 // the formulas, filter_parallel in-process (reaping, descriptors, WorkerFailed), a worker
 // killed from outside, SIGTERM, and leftovers of a SIGKILLed run.
-#include <signal.h>   // SIGKILL, SIGTERM
+#include <signal.h>   // SIGKILL, SIGTERM, SIGUSR1, sigaction
 #include <string.h>   // sigabbrev_np
-#include <sys/sem.h>  // semctl, GETVAL
+#include <sys/sem.h>  // semctl, GETVAL, sembuf
 
 #include <algorithm>   // std::sort, std::find_if
+#include <atomic>      // std::atomic_ref
 #include <functional>  // std::function
+#include <optional>    // std::optional
 #include <random>      // std::mt19937_64
 #include <regex>       // std::regex
 
@@ -330,5 +332,92 @@ GRADED_TEST(Hidden, InProcessTimeoutKillsTheWorkersAndThrows, 2,
   EXPECT_LT(std::chrono::steady_clock::now() - start, grader::scaled(5'000ms))
       << "the master did not give up soon after its timeout";
   EXPECT_TRUE(ipclab::child_pids(::getpid()).empty()) << "workers left after the timeout";
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
+GRADED_TEST(Hidden, EachWaitInvolvesItsOwnSemaphoreOnly, 2,
+            "README §The API you implement — \"wait X >= N\" is one semop {X, -N}, and no other "
+            "semaphore is in it") {
+  // One more on READY, from outside, once every worker is forked: READY then ends at 1
+  // instead of 0, which the protocol never looks at again. A master whose wait for DONE
+  // also involved READY (say, a semtimedop told of 2 operations, which reads a second one
+  // from the stack: {READY, 0}, "until READY is 0") would wait for its timeout.
+  const Image img = random_image(16, 24, 43);
+  const std::string out = grader::scratch() + "/out.png";
+  grader::Process p({"shm_image_filter", write_png("in.png", img), out, "--filter=blur",
+                     "--radius=2", "--workers=3", "--test-stall-worker=1", "--test-stall-ms=1500",
+                     fmt::format("--timeout={}", grader::scaled(10'000ms).count())});
+  std::optional<ipclab::SysvSemSet> set;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        if (ipclab::child_pids(p.pid()).size() < 3) return false;
+        set = ipclab::SysvSemSet::open(ipclab::names::sysv_key(lab::kSemKey));
+        return set.has_value();
+      },
+      5'000ms))
+      << "3 workers and the semaphore set did not appear: " << p.err();
+  try {
+    const sembuf one_more{lab::kReady, +1, 0};
+    set->op({&one_more, 1});
+  } catch (const ipclab::SysError&) {  // NOLINT(bugprone-empty-catch)
+    // The set is gone: the run is over (worker 1's stall has passed). Nothing to test.
+  }
+  auto r = p.finish(20'000ms);
+  expect_exit(r, 0);
+  if (r.exit_code() == 0) {
+    EXPECT_EQ(first_difference(lab13_test::naive_blur(img, 2), lab::load_png(out)), "");
+  }
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
+GRADED_TEST(Hidden, InProcessWorkerExitingNonZeroIsAFailureEvenWhenFinished, 2,
+            "README §Pitfalls 6 — only a worker that exited 0 after marking its slot finished "
+            "is not a failure") {
+  // Worker 1 stalls; the test marks its slot finished and makes it exit with status 3
+  // (through the SIGUSR1 handler it inherited from the master): a worker that failed after
+  // its band. The master must report it, not wait for a DONE that may never come.
+  const lab13_test::ForkRecorder forks;
+  grader::Child master(
+      [] {
+        struct sigaction sa {};
+        sa.sa_handler = [](int) { ::_exit(3); };
+        ASSERT_EQ(::sigaction(SIGUSR1, &sa, nullptr), 0);
+        lab13_test::ForkRecorder::install();
+        lab::ParallelOptions opts;
+        opts.workers = 3;
+        opts.hooks.stall_worker = 1;
+        opts.hooks.stall = 60'000ms;
+        opts.timeout = grader::scaled(10'000ms);  // a master that waits for DONE gives up
+        try {
+          (void)lab::filter_parallel(random_image(10, 12, 44), {lab::Filter::kGray, 1}, opts);
+          ADD_FAILURE() << "filter_parallel returned although worker 1 exited with status 3";
+        } catch (const lab::WorkerFailed&) {  // NOLINT(bugprone-empty-catch): the right end
+        } catch (const ipclab::OperationFailed& e) {
+          ADD_FAILURE() << "worker 1 exited with status 3 after its slot said finished: "
+                           "expected WorkerFailed, got: "
+                        << e.what();
+        }
+      },
+      "the master (filter_parallel)");
+  pid_t worker1 = 0;
+  ipclab::lab13::ShmHeader* header = nullptr;
+  std::optional<ipclab::SysvShm> in;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        worker1 = forks.pid(1);
+        if (worker1 == 0) return false;
+        const auto a = lab13_test::attachment(worker1, ipclab::names::sysv_key(lab::kInKey));
+        if (a.shmid < 0) return false;
+        in.emplace(a.shmid);
+        header = static_cast<ipclab::lab13::ShmHeader*>(in->attach());
+        return true;
+      },
+      5'000ms))
+      << "worker 1 did not start with the IN segment attached";
+  std::atomic_ref<std::int32_t>(header->slots[1].finished).store(1);
+  in->detach();
+  (void)::kill(worker1, SIGUSR1);
+  const auto end = master.finish(30'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe();
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }

@@ -4,9 +4,14 @@
 // objects the test's namespace holds (the SysV segments and semaphore set, by id).
 #pragma once
 
+#include <pthread.h>   // pthread_atfork
+#include <signal.h>    // raise, SIGSTOP
+#include <sys/mman.h>  // mmap, munmap
 #include <sys/stat.h>  // stat
+#include <unistd.h>    // getpid
 
 #include <algorithm>  // std::clamp, std::min, std::ranges::count
+#include <atomic>     // std::atomic_ref
 #include <cmath>      // std::exp
 #include <cstdint>    // std::uint8_t, std::uint64_t
 #include <fstream>    // std::ifstream
@@ -17,6 +22,7 @@
 #include <vector>     // std::vector
 
 #include "grader/grader.hpp"
+#include "ipclab/error.hpp"      // throw_errno, OperationFailed
 #include "ipclab/inventory.hpp"  // inventory, describe
 #include "lab13/filter.hpp"
 #include "lab13/parallel.hpp"
@@ -205,6 +211,67 @@ inline std::vector<int> attached_shmids(const std::string& maps) {
   }
   return ids;
 }
+
+/// Where `pid` has the SysV segment with key `key` attached, from its /proc/PID/maps: the
+/// start of the mapping and the shmid ({0, -1} if it has none). The kernel names the
+/// mapping /SYSV<the key, 8 hex digits> from creation on, IPC_RMID or not.
+struct Attachment {
+  std::uintptr_t start = 0;
+  int shmid = -1;
+};
+inline Attachment attachment(pid_t pid, key_t key) {
+  const std::string name = fmt::format("/SYSV{:08x}", static_cast<std::uint32_t>(key));
+  std::istringstream lines(read_maps(pid));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(name) == std::string::npos) continue;
+    std::istringstream f(line);
+    std::string range, perms, offset, dev;
+    long inode = -1;
+    if (f >> range >> perms >> offset >> dev >> inode)
+      return {std::stoull(range.substr(0, range.find('-')), nullptr, 16), static_cast<int>(inode)};
+  }
+  return {};
+}
+
+/// Records the processes an in-process master forks, in fork order (worker i is the i-th),
+/// in a page the test shares with them (pthread_atfork), and can stop one of them (SIGSTOP)
+/// as it is forked, before it runs any of the worker's code. Made in the test before the
+/// grader::Child that runs filter_parallel; install() is called in that Child's body.
+class ForkRecorder {
+ public:
+  ForkRecorder() {
+    void* p = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) ipclab::throw_errno("mmap({} bytes)", kBytes);
+    pids_ = static_cast<pid_t*>(p);
+  }
+  ForkRecorder(const ForkRecorder&) = delete;
+  ForkRecorder& operator=(const ForkRecorder&) = delete;
+  ~ForkRecorder() {
+    (void)::munmap(pids_, kBytes);
+    pids_ = nullptr;
+  }
+  /// In the master: records every fork from now on; the fork numbered `hold` (from 0)
+  /// stops itself.
+  static void install(int hold = -1) {
+    hold_ = hold;
+    if (::pthread_atfork(
+            nullptr, [] { ++forks_; }, &in_child) != 0)
+      throw ipclab::OperationFailed("pthread_atfork failed");
+  }
+  /// The pid of the i-th process the master forked (0 until it has).
+  pid_t pid(int i) const { return std::atomic_ref<pid_t>(pids_[i]).load(); }
+
+ private:
+  static constexpr std::size_t kBytes = sizeof(pid_t) * lab::kMaxWorkers;
+  static void in_child() {
+    if (forks_ >= lab::kMaxWorkers) return;
+    std::atomic_ref<pid_t>(pids_[forks_]).store(::getpid());
+    if (forks_ == hold_) (void)::raise(SIGSTOP);
+  }
+  static inline pid_t* pids_ = nullptr;
+  static inline int forks_ = 0;  // in the master
+  static inline int hold_ = -1;
+};
 
 /// EXPECT that none of `ids` (SysV objects seen earlier) is listed by `ipcs` any more, and
 /// that the namespace holds nothing.

@@ -1,13 +1,21 @@
 // Lab 13 public grader: the filters against their formulas, N workers against 1, the
 // master's waiting, and cleanup of every segment and semaphore on every way out.
-#include <signal.h>  // SIGINT, SIGKILL
+#include <fcntl.h>   // open, O_RDONLY
+#include <sched.h>   // sched_getaffinity, CPU_*
+#include <signal.h>  // SIGINT, SIGKILL, SIGCONT
+#include <unistd.h>  // pread, sysconf
 
-#include <regex>  // std::regex
+#include <cstring>     // std::strerror
+#include <functional>  // std::function
+#include <optional>    // std::optional
+#include <regex>       // std::regex
 
 #include "common.hpp"
 #include "ipclab/error.hpp"    // UsageError
+#include "ipclab/fd.hpp"       // Fd
 #include "ipclab/names.hpp"    // names::sysv_key
 #include "ipclab/process.hpp"  // child_pids, process_state
+#include "ipclab/sysv.hpp"     // SysvSemSet
 
 GRADER_LAB("lab13", "System V shared-memory parallel image filter");
 
@@ -487,6 +495,168 @@ GRADED_TEST(Errors, BadArgumentsAreExit2, 1) {
     expect_exit(r, 2);
     EXPECT_NE(r.err.find("error: "), std::string::npos) << r.describe();
   }
+}
+
+// ---- speed: what a worker does before READY and after START ----------------------------
+
+namespace {
+
+/// The CPUs a process (0: this thread) may run on, ascending; empty if it is gone.
+std::vector<int> cpus_of(pid_t pid) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(pid, sizeof set, &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+std::string cpu_list(const std::vector<int>& cpus) {
+  std::string s;
+  for (const int c : cpus) s += (s.empty() ? "" : ",") + std::to_string(c);
+  return "{" + s + "}";
+}
+
+/// "" if every page holding bytes [from, to) of a segment that `pid` has attached at
+/// `start` is in its page table (/proc/PID/pagemap: bit 63, present), else how many are not.
+std::string pages_not_mapped(pid_t pid, std::uintptr_t start, std::size_t from, std::size_t to) {
+  if (from >= to) return "";
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t first = (start + from) / page;
+  const std::uintptr_t last = (start + to - 1) / page;
+  const ipclab::Fd fd(::open(fmt::format("/proc/{}/pagemap", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  std::vector<std::uint64_t> entries(last - first + 1);
+  const auto bytes = static_cast<ssize_t>(entries.size() * sizeof(std::uint64_t));
+  if (!fd || ::pread(fd.get(), entries.data(), std::size_t(bytes),
+                     static_cast<off_t>(first * sizeof(std::uint64_t))) != bytes)
+    return fmt::format("/proc/{}/pagemap is unreadable ({})", pid, std::strerror(errno));
+  std::size_t missing = 0;
+  std::uintptr_t first_missing = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if ((entries[i] >> 63) == 0 && missing++ == 0) first_missing = (first + i) * page - start;
+  if (missing == 0) return "";
+  return fmt::format("{} of its {} pages are not in the worker's page table (the first at byte {})",
+                     missing, entries.size(), first_missing);
+}
+
+/// Runs filter_parallel in a grader::Child (the master) with `workers` workers, the last of
+/// them stopped as it is forked: the others start, post READY and wait for START, and
+/// `while_waiting` gets their pids (worker i is the i-th fork) once READY is workers - 1.
+/// Then the last one goes on. With `after_start`, worker 0 stalls after START: it gets
+/// worker 0's pid, then worker 0 is SIGKILLed (and the master must throw WorkerFailed).
+void with_last_worker_held(const Image& img, lab::FilterSpec spec, int workers,
+                           const std::function<void(const std::vector<pid_t>&)>& while_waiting,
+                           const std::function<void(pid_t)>& after_start = nullptr) {
+  const lab13_test::ForkRecorder forks;
+  grader::Child master(
+      [&] {
+        lab13_test::ForkRecorder::install(workers - 1);
+        lab::ParallelOptions opts;
+        opts.workers = workers;
+        if (after_start) {
+          opts.hooks.stall_worker = 0;
+          opts.hooks.stall = 60'000ms;
+          EXPECT_THROW((void)lab::filter_parallel(img, spec, opts), lab::WorkerFailed)
+              << "worker 0 was SIGKILLed while it stalled";
+          return;
+        }
+        const Image want =
+            lab13_test::naive(std::string(lab::filter_name(spec.filter)), img, spec.radius);
+        EXPECT_EQ(first_difference(want, lab::filter_parallel(img, spec, opts).output), "");
+      },
+      "the master (filter_parallel)");
+  const pid_t last = [&] {
+    pid_t pid = 0;
+    (void)grader::wait_until([&] { return (pid = forks.pid(workers - 1)) != 0; }, 5'000ms);
+    return pid;
+  }();
+  std::optional<ipclab::SysvSemSet> set;
+  int ready = -1;
+  const bool held =
+      last != 0 && grader::wait_until(
+                       [&] {
+                         if (!set)
+                           set = ipclab::SysvSemSet::open(ipclab::names::sysv_key(lab::kSemKey));
+                         ready = set ? set->get(lab::kReady) : -1;
+                         return ready == workers - 1 && ipclab::process_state(last) == 'T';
+                       },
+                       5'000ms);
+  EXPECT_TRUE(held) << "with the last of " << workers << " workers stopped as it was forked, "
+                    << "READY did not reach " << workers - 1 << " (it is " << ready
+                    << "): each of the others posts READY once it has started";
+  if (held) {
+    std::vector<pid_t> pids;
+    for (int i = 0; i + 1 < workers; ++i) pids.push_back(forks.pid(i));
+    while_waiting(pids);
+  }
+  if (last != 0) (void)::kill(last, SIGCONT);
+  if (after_start && held) {
+    after_start(forks.pid(0));
+    (void)::kill(forks.pid(0), SIGKILL);
+  }
+  const auto end = master.finish(20'000ms);
+  EXPECT_TRUE(end.passed()) << end.describe();
+}
+
+}  // namespace
+
+GRADED_TEST(Speed, WorkersMapTheirRowsBeforeReady, 2,
+            "README §Speed — before READY, map the rows you read and write "
+            "(MADV_POPULATE_READ / MADV_POPULATE_WRITE)") {
+  // Rows of 72,000 bytes (17.6 pages): a row left out is pages missing, whatever the kernel
+  // maps around a fault. 7 rows, 4 workers: bands [0,1) [1,3) [3,5) [5,7), halo 1.
+  const Image img = random_image(24'000, 7, 51);
+  const lab::FilterSpec spec{lab::Filter::kSharpen, 1};
+  const int workers = 4;
+  const std::size_t row = std::size_t(img.width) * lab::kChannels;
+  with_last_worker_held(img, spec, workers, [&](const std::vector<pid_t>& pids) {
+    for (int i = 0; i < int(pids.size()); ++i) {
+      const pid_t pid = pids[std::size_t(i)];
+      const lab::Band band = band_of(img.height, workers, i);
+      const int first = std::max(0, band.begin - lab::halo_rows(spec));
+      const int last = std::min(img.height, band.end + lab::halo_rows(spec));
+      const auto in = lab13_test::attachment(pid, ipclab::names::sysv_key(lab::kInKey));
+      const auto out = lab13_test::attachment(pid, ipclab::names::sysv_key(lab::kOutKey));
+      ASSERT_NE(in.start, 0U) << "worker " << i << " has no IN segment attached";
+      ASSERT_NE(out.start, 0U) << "worker " << i << " has no OUT segment attached";
+      const std::size_t header = sizeof(lab::ShmHeader);
+      EXPECT_EQ(pages_not_mapped(pid, in.start, header + std::size_t(first) * row,
+                                 header + std::size_t(last) * row),
+                "")
+          << "worker " << i << " waiting for START: IN rows [" << first << ", " << last
+          << ") (its band " << band.begin << ".." << band.end << " and the halo)";
+      EXPECT_EQ(pages_not_mapped(pid, out.start, std::size_t(band.begin) * row,
+                                 std::size_t(band.end) * row),
+                "")
+          << "worker " << i << " waiting for START: OUT rows [" << band.begin << ", " << band.end
+          << ") (its band)";
+    }
+  });
+}
+
+GRADED_TEST(Speed, WorkersWaitForStartPinnedToTheirOwnCpu, 2,
+            "README §Speed — before READY, worker i pins itself to the (i mod C)-th of its C "
+            "CPUs; after START it takes the whole set back") {
+  const std::vector<int> all = cpus_of(0);
+  ASSERT_FALSE(all.empty());
+  // Two more workers than CPUs (at most 8): one is held, and the others wrap around the set.
+  const int workers = std::min(int(all.size()) + 2, 8);
+  const Image img = random_image(64, 40, 52);
+  with_last_worker_held(
+      img, {lab::Filter::kGray, 1}, workers,
+      [&](const std::vector<pid_t>& pids) {
+        for (std::size_t i = 0; i < pids.size(); ++i)
+          EXPECT_EQ(cpu_list(cpus_of(pids[i])), cpu_list({all[i % all.size()]}))
+              << "the CPU set of worker " << i << " waiting for START (the master's is "
+              << cpu_list(all) << ")";
+      },
+      [&](pid_t worker0) {
+        std::vector<int> now;
+        EXPECT_TRUE(grader::wait_until([&] { return (now = cpus_of(worker0)) == all; }, 5'000ms))
+            << "worker 0, past START (stalled before its band), may run on " << cpu_list(now)
+            << ", not on all of the master's CPUs " << cpu_list(all);
+      });
 }
 
 // ---- the benchmark ------------------------------------------------------------------------------

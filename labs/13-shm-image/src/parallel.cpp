@@ -97,18 +97,19 @@ void worker_say(const std::string& line) { (void)!::write(2, line.data(), line.s
 /// had. Why: START wakes every worker at once, and the scheduler tends to queue the second
 /// wakee behind the first on the one idle CPU (the master still holds the other); the
 /// balancer then moves it at its next tick, 2-4 ms later — 5% of a 2-worker phase. Pinned,
-/// each wakes on its own CPU's queue. A failure only loses that: it is ignored.
+/// each wakes on its own CPU's queue. A failure only loses that: it is ignored. (Our own
+/// pid, not 0: a 0 mistyped as 1 would read or pin init's CPU set, as root.)
 cpu_set_t pin_for_start(int index) {
   cpu_set_t all;
   CPU_ZERO(&all);
-  if (::sched_getaffinity(0, sizeof all, &all) != 0) return all;
+  if (::sched_getaffinity(::getpid(), sizeof all, &all) != 0) return all;
   int k = index % std::max(1, CPU_COUNT(&all));
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &all) && k-- == 0) {
       cpu_set_t one;
       CPU_ZERO(&one);
       CPU_SET(cpu, &one);
-      (void)::sched_setaffinity(0, sizeof one, &one);
+      (void)::sched_setaffinity(::getpid(), sizeof one, &one);
       break;
     }
   return all;
@@ -157,7 +158,7 @@ void map_rows(const ShmHeader& header, const std::uint8_t* in, const std::uint8_
     sem_add(sems, kReady, +1);
     sem_add(sems, kStart, -1);  // blocks until the master starts the filter phase
     // Awake on our own CPU: free again, so that a busy neighbour cannot hold us on its CPU.
-    if (CPU_COUNT(&cpus) > 0) (void)::sched_setaffinity(0, sizeof cpus, &cpus);
+    if (CPU_COUNT(&cpus) > 0) (void)::sched_setaffinity(::getpid(), sizeof cpus, &cpus);
     test_hook_before_band(opts, index);
     const std::int64_t cpu0 = cpu_now_ns();
     slot.start_ns = now_ns();

@@ -23,6 +23,10 @@ ParallelResult filter_parallel([[maybe_unused]] const Image& in,
   //     kPollPeriod in a loop that checks opts.signals (Interrupted), dead workers
   //     (WorkerFailed) and opts.timeout;
   //  6. copy the output out, fill the reports, waitpid every worker, return.
+  //  7. speed (README §Speed, graded): before READY, worker i maps its rows of IN (band and
+  //     halo, madvise MADV_POPULATE_READ) and of OUT (band, MADV_POPULATE_WRITE), and pins
+  //     itself to the (i mod C)-th of the C CPUs sched_getaffinity gives it; once it has
+  //     taken START, it sets that whole set back before its band.
   throw NotImplemented("TODO(lab13): implement filter_parallel() in src/parallel.cpp");
 }
 
