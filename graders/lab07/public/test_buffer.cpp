@@ -4,7 +4,9 @@
 #include <signal.h>        // kill, SIGCONT
 #include <sys/resource.h>  // setrlimit, RLIMIT_AS
 
-#include <fstream>  // std::ifstream
+#include <fstream>     // std::ifstream
+#include <functional>  // std::function
+#include <set>         // std::multiset
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError, SysError
@@ -221,6 +223,36 @@ struct UnlinkOnExit {
   UnlinkOnExit& operator=(const UnlinkOnExit&) = delete;
   ~UnlinkOnExit() { SharedBoundedBuffer::unlink(n); }
 };
+
+/// A child process takes `buf`'s lock, changes the ring with `damage` and is SIGKILLed
+/// holding the lock: the next locker gets EOWNERDEAD. (Call it while no thread runs: fork.)
+void owner_dies_holding_lock(SharedBoundedBuffer& buf,
+                             const std::function<void(SharedRing*)>& damage, const char* who) {
+  grader::Child owner(
+      [&] {
+        ASSERT_EQ(pthread_mutex_lock(&buf.ring()->mutex), 0);
+        damage(buf.ring());
+        (void)::raise(SIGKILL);
+      },
+      who);
+  (void)owner.finish();
+}
+
+/// Runs `calls` (the first to take a lock whose owner died) in a thread: an exception is a
+/// failure, and calls still blocked after 5 s end the test with `wedged`.
+void after_owner_died(const std::function<void()>& calls, const std::string& wedged) {
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    try {
+      calls();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "a call after the lock owner died threw: " << e.what();
+    }
+    done = true;
+  });
+  if (!grader::wait_until([&] { return done.load(); }, 5'000ms)) grader::abandon_test(wedged);
+  t.join();
+}
 }  // namespace
 
 GRADED_TEST(Shared, TwoHandlesShareOneFifo, 3, "README §The API — SharedBoundedBuffer") {
@@ -269,21 +301,13 @@ GRADED_TEST(Shared, OwnerKilledInsidePushIsRecovered, 6,
   owner.kill();
   // The next locker (a consumer here) gets EOWNERDEAD and must repair, not wedge or throw.
   std::optional<std::uint64_t> a, b;
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    try {
-      a = buf.pop();
-      b = buf.pop();
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "pop() after the owner died threw: " << e.what();
-    }
-    done = true;
-  });
-  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
-    grader::abandon_test(
-        "pop() after the lock owner was killed is still blocked: the mutex is "
-        "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");
-  t.join();
+  after_owner_died(
+      [&] {
+        a = buf.pop();
+        b = buf.pop();
+      },
+      "pop() after the lock owner was killed is still blocked: the mutex is "
+      "wedged (is it PTHREAD_MUTEX_ROBUST? do you handle EOWNERDEAD?)");
   EXPECT_EQ(a, 11u);
   EXPECT_EQ(b, 22u);
   EXPECT_EQ(buf.recoveries(), 1u) << "exactly one locker must have repaired the buffer";
@@ -375,16 +399,9 @@ GRADED_TEST(Shared, ProducerKilledAfterItsWakeUpLetsTheOtherIn, 4,
   producers[woken].kill();
   // The next locker repairs the ring; the other producer, still blocked, must be woken for the
   // room the dead one never used.
-  std::atomic<bool> done{false};
   std::size_t size = 99;
-  std::thread t([&] {
-    size = buf.size();
-    done = true;
-  });
-  if (!grader::wait_until([&] { return done.load(); }, 5'000ms))
-    grader::abandon_test(
-        "size() after the lock owner was killed is still blocked: the mutex is wedged");
-  t.join();
+  after_owner_died([&] { size = buf.size(); },
+                   "size() after the lock owner was killed is still blocked: the mutex is wedged");
   EXPECT_EQ(size, 0u) << "the dead producer's unfinished item must be discarded";
   if (!grader::wait_until(
           [&] { return ipclab::process_state(other.pid()) == 'T' || other.exited(); }, 5'000ms)) {
@@ -422,25 +439,12 @@ GRADED_TEST(Shared, CloserKilledHoldingTheLockWakesEveryWaiter, 2,
         << w.name() << " did not block";
   // A closer dies inside close(): it holds the lock, has marked the buffer closed, and has
   // not broadcast yet. The next locker gets EOWNERDEAD.
-  for (auto* buf : {&full, &empty}) {
-    grader::Child closer(
-        [buf] {
-          ASSERT_EQ(pthread_mutex_lock(&buf->ring()->mutex), 0);
-          buf->ring()->closed = 1;
-          (void)::raise(SIGKILL);
-        },
-        "a closer killed inside close()");
-    (void)closer.finish();
-  }
-  std::atomic<int> done{0};
+  for (auto* buf : {&full, &empty})
+    owner_dies_holding_lock(
+        *buf, [](SharedRing* r) { r->closed = 1; }, "a closer killed inside close()");
   bool both_closed = false;
-  std::thread t([&] {
-    both_closed = full.closed() && empty.closed();
-    done = 1;
-  });
-  if (!grader::wait_until([&] { return done.load() == 1; }, 5'000ms))
-    grader::abandon_test("closed() after the closer was killed is still blocked: wedged");
-  t.join();
+  after_owner_died([&] { both_closed = full.closed() && empty.closed(); },
+                   "closed() after the closer was killed is still blocked: wedged");
   EXPECT_TRUE(both_closed);
   EXPECT_EQ(full.recoveries() + empty.recoveries(), 2u) << "one repair per buffer";
   for (auto& w : waiters) {
@@ -451,6 +455,58 @@ GRADED_TEST(Shared, CloserKilledHoldingTheLockWakesEveryWaiter, 2,
            "buffer closed; one wake-up each leaves the other waiter asleep)";
   }
   EXPECT_EQ(full.pop(), 100u) << "the item pushed before the close was lost";
+}
+
+GRADED_TEST(Shared, RepairPutsHeadAndCountBackInRange, 2,
+            "README §Pitfalls 6 — the repair restores head < capacity and count <= capacity "
+            "(README §The API: what consistent means)") {
+  const std::string name = ipclab::names::posix("lab07.clamp");
+  const UnlinkOnExit unlink{name};
+  auto buf = SharedBoundedBuffer::create(name, 4);
+  for (std::uint64_t v : {11U, 22U, 33U, 44U}) ASSERT_TRUE(buf.push(v));
+  // The owner dies mid-update: head advanced one past the last slot (not wrapped yet), count
+  // one over the capacity.
+  owner_dies_holding_lock(
+      buf,
+      [](SharedRing* r) {
+        r->head = r->capacity;
+        r->count = r->capacity + 1;
+      },
+      "an owner killed with head == capacity and count == capacity + 1");
+  std::size_t size = 99;
+  after_owner_died([&] { size = buf.size(); },
+                   "size() after the lock owner was killed is still blocked: the mutex is wedged");
+  EXPECT_EQ(buf.recoveries(), 1u);
+  EXPECT_LT(buf.ring()->head, 4u) << "the repair must bring head back below the capacity";
+  EXPECT_EQ(size, 4u) << "the repair must clamp count to the capacity";
+  std::multiset<std::uint64_t> got;
+  for (int i = 0; i < 4; ++i)
+    if (auto v = buf.pop()) got.insert(*v);
+  EXPECT_EQ(got, (std::multiset<std::uint64_t>{11, 22, 33, 44}))
+      << "after the repair the four slots must be the buffer's four items";
+  EXPECT_EQ(buf.size(), 0u);
+}
+
+GRADED_TEST(Shared, RingFieldsFollowTheLayout, 1,
+            "README §The API — SharedBoundedBuffer: the SharedRing layout, as the header "
+            "documents each field") {
+  const std::string name = ipclab::names::posix("lab07.layout");
+  const UnlinkOnExit unlink{name};
+  auto buf = SharedBoundedBuffer::create(name, 4);
+  const SharedRing* r = buf.ring();
+  EXPECT_EQ(r->magic, SharedRing::kMagic);
+  EXPECT_EQ(r->capacity, 4u);
+  EXPECT_EQ(r->head + r->count + r->closed + r->in_progress + r->recoveries, 0u)
+      << "a new buffer: head, count, closed, in_progress and recoveries 0";
+  for (std::uint64_t v : {11U, 22U, 33U}) ASSERT_TRUE(buf.push(v));
+  ASSERT_EQ(buf.pop(), 11u);
+  EXPECT_EQ(r->head, 1u) << "head: the index of the oldest item";
+  EXPECT_EQ(r->count, 2u);
+  EXPECT_EQ(r->slots[1], 22u);
+  EXPECT_EQ(r->slots[2], 33u);
+  EXPECT_EQ(r->closed, 0u);
+  buf.close();
+  EXPECT_EQ(r->closed, 1u) << "closed: 0 open, 1 closed";
 }
 
 GRADED_TEST(Shared, CreateThatFailsLeavesNoObject, 1,

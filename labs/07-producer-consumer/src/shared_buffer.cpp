@@ -12,12 +12,11 @@ namespace {
 
 /// Makes the ring consistent after its lock owner died; we hold the mutex (EOWNERDEAD).
 void recover(SharedRing* r) {
-  if (r->in_progress != 0) {
-    // The dead producer had checked for room but not published its item: the slot at
-    // head + count is not part of the buffer. Discard it.
-    r->slots[(r->head + r->count) % r->capacity] = 0;
-    r->in_progress = 0;
-  }
+  // A producer that died between "room checked" and count++ published nothing: the slot at
+  // head + count is not part of the buffer, so there is nothing to undo (and nothing to
+  // write: had it died just after count++, with the buffer now full, that slot would be
+  // head's, the oldest item).
+  r->in_progress = 0;
   if (r->head >= r->capacity) r->head %= r->capacity;
   if (r->count > r->capacity) r->count = r->capacity;
   ++r->recoveries;
