@@ -478,3 +478,68 @@ GRADED_TEST(Hidden, MqClientWhoseSecondQueueFailsRemovesTheFirst, 1,
     }
   }
 }
+
+GRADED_TEST(Hidden, NothingServedAfterAProtocolError, 1,
+            "README §Protocol — a frame that breaks the protocol: ERROR, then the hub hangs "
+            "up; the frames after it, even in the same read, are not served") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Raw ear;
+  ASSERT_TRUE(ear.hello());
+  auto sub = ear.request(frame(kSubscribe, "after", ""));
+  ASSERT_TRUE(sub && sub->type == kAck);
+  const std::string connect = frame(kConnect, "", "socket " + std::to_string(::getpid()));
+  const std::string leak = frame(kPublish, "after", "leaked");
+  struct Case {
+    const char* what;
+    std::string bytes;
+    std::uint8_t first;  // the answer before the ERROR, 0 for none
+  };
+  const Case cases[] = {
+      {"a DATA from a connected client", connect + frame(kData, "x", "no") + leak, kAck},
+      {"a PUBLISH before CONNECT", leak + connect + leak, 0},
+  };
+  for (const auto& c : cases) {
+    Raw bad;
+    ASSERT_TRUE(bad.send(c.bytes));  // one write: the hub's read takes it whole
+    if (c.first != 0) {
+      auto f = bad.read_frame();
+      ASSERT_TRUE(f && f->type == c.first) << c.what;
+    }
+    auto err = bad.read_frame();
+    ASSERT_TRUE(err && err->type == kError) << c.what << ": no ERROR";
+    EXPECT_TRUE(bad.closed_by_hub()) << c.what << ": the hub did not hang up";
+    EXPECT_TRUE(bad.buf.empty()) << c.what << ": the hub answered a frame after its ERROR";
+  }
+  // The ear's own PUBLISH comes back after anything the bad clients' frames published.
+  ASSERT_TRUE(ear.send(frame(kPublish, "after", "mark")));
+  auto first = ear.read_frame();
+  ASSERT_TRUE(first && first->type == kData);
+  EXPECT_EQ(first->payload, "mark") << "a frame after the ERROR was published";
+}
+
+GRADED_TEST(Hidden, IdleHubNoticesADeadMqClient, 1,
+            "README §Backends — mqueue: the hub looks at the client's pid, even while "
+            "nothing else happens") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub sub("mqueue", "quiet");
+  ASSERT_TRUE(sub.saw("Subscribed to 'quiet'\n"));
+  // The hub's descriptors of the client's two queues (the names are gone, the links stay).
+  const std::string up = lab::client_mq_name(sub.proc.pid(), true).substr(1);
+  const std::string down = lab::client_mq_name(sub.proc.pid(), false).substr(1);
+  const auto held = [&] {
+    int n = 0;
+    for (const int fd : ipclab::open_fds(hub.proc.pid())) {
+      const std::string t = ipclab::fd_target(hub.proc.pid(), fd);
+      n += t.find(up) != std::string::npos || t.find(down) != std::string::npos ? 1 : 0;
+    }
+    return n;
+  };
+  ASSERT_TRUE(grader::wait_until([&] { return held() == 2; }, 10'000ms))
+      << "the hub does not hold the client's two queues";
+  sub.proc.kill();  // SIGKILL, reaped; the hub hears nothing from anyone after this
+  EXPECT_TRUE(grader::wait_until([&] { return held() == 0; }, 5'000ms))
+      << "an idle hub kept a dead MQ client (its pid is gone) for 5 s";
+}

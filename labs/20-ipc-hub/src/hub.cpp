@@ -166,7 +166,7 @@ class Hub {
       const int n = ::poll(pfds.data(), pfds.size(), timeout);
       if (n < 0 && errno != EINTR) throw_errno("poll");
       if (n <= 0) {
-        if (timeout != 0) sweep(last_sweep);
+        sweep(last_sweep);  // also in busy rounds: a ring that never wakes us must not starve it
         continue;
       }
       if (pfds[0].revents != 0) return;  // SIGINT or SIGTERM
