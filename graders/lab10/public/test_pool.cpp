@@ -118,6 +118,30 @@ GRADED_TEST(Api, NoFreeSlotThrowsAndGivesTheUnitBack, 1,
   EXPECT_TRUE(lab::Pool::remove());
 }
 
+GRADED_TEST(Api, ReclaimLooksOnlyAtThePoolsSlots, 1,
+            "README §The API you implement — reclaim_dead() scans the first n slots only") {
+  // A dead pid in the table's slot n, beyond a pool of n: not the pool's, so no reclaim,
+  // no post. (The grader writes it with its own mapping.)
+  constexpr unsigned kN = 2;
+  auto pool = lab::Pool::create(kN);
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // reaped: its pid names no process
+  view->h().slots[kN].owner.store(child);
+  EXPECT_TRUE(pool.reclaim_dead().empty())
+      << "slot " << kN << " is beyond max_connections " << kN << ": " << view->describe();
+  EXPECT_EQ(view->sem_value(), static_cast<int>(kN)) << view->describe();
+  EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
+  EXPECT_EQ(view->h().holders.load(), 0) << view->describe();
+  EXPECT_EQ(view->h().slots[kN].owner.load(), child) << "a slot beyond the pool was touched";
+  view->h().slots[kN].owner.store(0);
+  EXPECT_TRUE(lab::Pool::remove());
+}
+
 // ---- programs -----------------------------------------------------------------------------
 
 GRADED_TEST(Pool, SeedTranscript, 3) {

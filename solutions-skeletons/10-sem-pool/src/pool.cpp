@@ -54,9 +54,10 @@ void Pool::release([[maybe_unused]] unsigned slot, [[maybe_unused]] pid_t owner)
 }
 
 std::vector<Reclaimed> Pool::reclaim_dead() {
-  // TODO(lab10): for every used slot whose owner is not process_alive(): free it so that
-  // only one reclaimer can (README §Pitfalls 6), holders--, reclaimed++, and post the
-  // semaphore once for it (README §Pitfalls 5). Return what you reclaimed.
+  // TODO(lab10): for every used slot of the first max_connections (no others) whose owner
+  // is not process_alive(): free it so that only one reclaimer can (README §Pitfalls 6),
+  // holders--, reclaimed++, and post the semaphore once for it (README §Pitfalls 5).
+  // Return what you reclaimed.
   throw NotImplemented("TODO(lab10): implement Pool::reclaim_dead() in src/pool.cpp");
 }
 

@@ -193,10 +193,10 @@ class Pool {
   void release(unsigned slot, pid_t owner);
 
   /**
-   * @brief One reclamation pass (pool_manager calls it every 100 ms): every used slot
-   * whose owner process is gone (process_alive() is false) is freed, exactly once even if
-   * two reclaimers run, holders is decremented, reclaimed counted, and the semaphore
-   * posted once for that slot.
+   * @brief One reclamation pass (pool_manager calls it every 100 ms): every used slot of
+   * the first max_connections (the rest are not the pool's) whose owner process is gone
+   * (process_alive() is false) is freed, exactly once even if two reclaimers run, holders
+   * is decremented, reclaimed counted, and the semaphore posted once for that slot.
    * @return the slots reclaimed in this pass
    *
    * TODO(lab10): implement in src/pool.cpp.
