@@ -36,6 +36,14 @@ GRADED_TEST(Api, CreateOpenRemove, 3,
   EXPECT_THROW(lab::Pool::create(lab::kMaxConnections + 1), ipclab::UsageError);
   EXPECT_FALSE(lab10_test::pool_objects_exist()) << "a rejected create() left objects behind";
   {
+    auto pool = lab::Pool::create(lab::kMaxConnections);  // the largest size is valid
+    auto view = View::open();
+    ASSERT_TRUE(view);
+    EXPECT_EQ(view->sem_value(), static_cast<int>(lab::kMaxConnections))
+        << "a pool of kMaxConnections must be created with that many free connections";
+  }
+  EXPECT_TRUE(lab::Pool::remove());
+  {
     auto pool = lab::Pool::create(3);
     EXPECT_TRUE(lab10_test::exists(lab10_test::sem_file())) << lab10_test::sem_file();
     EXPECT_TRUE(lab10_test::exists(lab10_test::shm_file())) << lab10_test::shm_file();
