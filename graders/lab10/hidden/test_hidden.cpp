@@ -1,12 +1,17 @@
 // Lab 10 hidden grader: races made visible with the test hook (IPCLAB_TEST_YIELD=1) and
-// repetitions, a one-slot pool as a mutex, several holders killed at once, and a dead
-// owner that is still a zombie.
-#include <signal.h>  // SIGKILL
-#include <stdlib.h>  // setenv
+// repetitions, a one-slot pool as a mutex, several holders killed at once, a dead owner
+// that is still a zombie, and a live owner of another user (kill(pid, 0) gives EPERM).
+#include <grp.h>        // setgroups
+#include <signal.h>     // SIGKILL
+#include <stdlib.h>     // setenv
+#include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
+#include <unistd.h>     // setresuid, setresgid, geteuid, pause
 
 #include <array>     // std::array
 #include <atomic>    // std::atomic
+#include <cerrno>    // errno, EPERM
 #include <chrono>    // 10s
+#include <cstring>   // std::strerror
 #include <latch>     // std::latch
 #include <optional>  // std::optional
 #include <string>    // std::string
@@ -14,6 +19,7 @@
 #include <vector>    // std::vector
 
 #include "../public/common.hpp"
+#include "ipclab/io.hpp"       // read_file
 #include "ipclab/process.hpp"  // process_state
 
 using lab10_test::acquired_line;
@@ -42,6 +48,29 @@ struct RemovePoolAtEnd {
     }
   }
 };
+
+/// Makes this process (a Child) one of user and group `id`, with no supplementary groups:
+/// a process of another user, that the test's other processes may not signal. The change
+/// of credentials clears the parent-death signal, which is set again.
+void become_user(uid_t id) {
+  ASSERT_EQ(::setgroups(0, nullptr), 0) << "setgroups: " << std::strerror(errno);
+  ASSERT_EQ(::setresgid(id, id, id), 0) << "setresgid(" << id << "): " << std::strerror(errno);
+  ASSERT_EQ(::setresuid(id, id, id), 0) << "setresuid(" << id << "): " << std::strerror(errno);
+  ASSERT_EQ(::prctl(PR_SET_PDEATHSIG, SIGKILL), 0) << std::strerror(errno);
+}
+
+/// The Uid: line of /proc/PID/status (real, effective, saved, fs uid), "" if it is gone.
+std::string uids_of(pid_t pid) {
+  try {
+    const std::string status = ipclab::read_file(fmt::format("/proc/{}/status", pid));
+    const auto at = status.find("\nUid:");
+    if (at == std::string::npos) return {};
+    const auto from = status.find_first_not_of(" \t", at + 5);
+    return status.substr(from, status.find('\n', from) - from);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
 
 }  // namespace
 
@@ -134,6 +163,61 @@ GRADED_TEST(Hidden, LiveHoldersAreNeverReclaimed, 3,
   EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
   EXPECT_EQ(view->sem_value(), 2) << view->describe();
   grader::expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Hidden, HolderOfAnotherUserIsAlive, 2,
+            "README §Pitfalls 7 — kill(pid, 0) fails with EPERM for a live process of another "
+            "user: it exists, it is alive") {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root: the holder and the reclaimer run as two other users (65534 "
+                    "and 65533); the course's grader runs as root";
+  constexpr uid_t kHolderUid = 65534;     // nobody
+  constexpr uid_t kReclaimerUid = 65533;  // another user again: it may not signal the holder
+  constexpr unsigned kN = 2;
+  auto pool = lab::Pool::create(kN);
+  const RemovePoolAtEnd remove_at_end;
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  // The holder: a live process of another user, waiting until the test kills it.
+  grader::Child holder(
+      [] {
+        become_user(kHolderUid);
+        for (;;) ::pause();
+      },
+      "holder (uid 65534)");
+  const std::string want = fmt::format("{0}\t{0}\t{0}\t{0}", kHolderUid);
+  ASSERT_TRUE(grader::wait_until([&] { return holder.exited() || uids_of(holder.pid()) == want; }));
+  ASSERT_FALSE(holder.exited()) << holder.finish().describe();
+  const pid_t holder_pid = holder.pid();
+  const auto slot = pool.acquire(holder_pid, 1, ipclab::Deadline(grader::scaled(5'000ms)));
+  ASSERT_TRUE(slot) << "a pool of " << kN << " with no holder: acquire() timed out";
+  // The reclaimer runs as a third user: its kill(holder, 0) fails with EPERM.
+  grader::Child reclaimer(
+      [&] {
+        become_user(kReclaimerUid);
+        errno = 0;
+        ASSERT_EQ(::kill(holder_pid, 0), -1) << "the test's setup: user " << kReclaimerUid
+                                             << " may signal user " << kHolderUid << "'s process";
+        ASSERT_EQ(errno, EPERM) << std::strerror(errno);
+        EXPECT_TRUE(lab::Pool::process_alive(holder_pid))
+            << "pid " << holder_pid << " is a live process of user " << kHolderUid
+            << "; kill(pid, 0) from user " << kReclaimerUid
+            << " fails with EPERM, which says that it exists: process_alive must be true";
+        const auto freed = pool.reclaim_dead();
+        EXPECT_TRUE(freed.empty())
+            << "reclaim_dead() as user " << kReclaimerUid << " freed " << freed.size()
+            << " slot(s), slot " << *slot << " held by the live pid " << holder_pid << " of user "
+            << kHolderUid << " among them: " << view->describe();
+      },
+      "reclaimer (uid 65533)");
+  const auto r = reclaimer.finish(10'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+  EXPECT_EQ(view->owner(*slot), holder_pid)
+      << "a live holder's slot was taken: " << view->describe();
+  EXPECT_EQ(view->sem_value(), static_cast<int>(kN) - 1) << view->describe();
+  EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
+  if (view->owner(*slot) == holder_pid) pool.release(*slot, holder_pid);
+  holder.kill();
 }
 
 GRADED_TEST(Hidden, TwoReclaimersPostOncePerSlot, 4,

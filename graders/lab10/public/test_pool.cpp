@@ -150,6 +150,45 @@ GRADED_TEST(Api, ReclaimLooksOnlyAtThePoolsSlots, 1,
   EXPECT_TRUE(lab::Pool::remove());
 }
 
+GRADED_TEST(Api, ReleaseOnlyWhatIsHeld, 1,
+            "README §The API you implement — release() of a slot its pid does not hold, or "
+            "of a slot beyond the pool, throws and changes nothing") {
+  // The table has kMaxConnections slots; a pool of n uses the first n. Slot n exists in
+  // the table but is not the pool's: releasing it must throw, whatever it holds (free,
+  // owner 0, or this process's pid, written with the grader's mapping). Nor does pid 0
+  // (no process) hold a free slot of the pool, nor another pid a slot that is ours.
+  constexpr unsigned kN = 2;
+  auto pool = lab::Pool::create(kN);
+  auto view = View::open();
+  ASSERT_TRUE(view);
+  const pid_t me = ::getpid();
+  auto expect_refused = [&](unsigned slot, pid_t owner, const char* why) {
+    const pid_t was = view->owner(slot);
+    const int value = view->sem_value();
+    const int holders = view->h().holders.load();
+    EXPECT_THROW(pool.release(slot, owner), std::logic_error)
+        << "release(" << slot << ", " << owner << ") in a pool of " << kN << ": " << why << ": "
+        << view->describe();
+    EXPECT_EQ(view->sem_value(), value) << "a release that throws must not post: release(" << slot
+                                        << ", " << owner << "): " << view->describe();
+    EXPECT_EQ(view->h().holders.load(), holders) << view->describe();
+    EXPECT_EQ(view->owner(slot), was)
+        << "release(" << slot << ", " << owner << ") that throws must leave the slot as it was";
+  };
+  view->h().slots[kN].owner.store(0);
+  expect_refused(kN, 0, "slot 2 is beyond max_connections (and free)");
+  view->h().slots[kN].owner.store(me);
+  expect_refused(kN, me, "slot 2 is beyond max_connections: no worker was ever given it");
+  view->h().slots[kN].owner.store(0);
+  expect_refused(0, 0, "slot 0 is free: pid 0 holds nothing");
+  const auto slot = pool.acquire(me, 1, ipclab::Deadline(grader::scaled(5'000ms)));
+  ASSERT_TRUE(slot) << "a pool of " << kN << " with no holder: acquire() timed out";
+  expect_refused(*slot, 1, "the slot is held by the test, not by pid 1");
+  EXPECT_NO_THROW(pool.release(*slot, me)) << view->describe();
+  EXPECT_EQ(view->sem_value(), static_cast<int>(kN)) << view->describe();
+  EXPECT_TRUE(lab::Pool::remove());
+}
+
 // ---- programs -----------------------------------------------------------------------------
 
 GRADED_TEST(Pool, SeedTranscript, 3) {

@@ -104,7 +104,7 @@ void Pool::release(unsigned slot, pid_t owner) {
   PoolHeader& h = header();
   if (slot >= h.max_connections) throw std::logic_error(fmt::format("no slot {}", slot));
   Slot& s = h.slots[slot];
-  if (s.owner.load(std::memory_order_relaxed) != owner)
+  if (owner == 0 || s.owner.load(std::memory_order_relaxed) != owner)  // 0: nobody
     throw std::logic_error(fmt::format("slot {} is not held by pid {}", slot, owner));
   h.holders.fetch_sub(1, std::memory_order_acq_rel);
   test_yield_point();

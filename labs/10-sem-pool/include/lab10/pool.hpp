@@ -186,7 +186,9 @@ class Pool {
   /**
    * @brief Releases slot `slot` held by `owner`: decrements holders, frees the slot, then
    * posts the semaphore.
-   * @throws std::logic_error if `owner` does not hold `slot`
+   * @throws std::logic_error if `slot` is not one of the pool's (slot >= max_connections:
+   *         the table's other slots are not the pool's, whatever they hold) or `owner` does
+   *         not hold it; nothing is changed then
    *
    * TODO(lab10): implement in src/pool.cpp.
    */
