@@ -7,9 +7,11 @@
 
 #include <fstream>  // std::ifstream
 
-#include <atomic>  // std::atomic
-#include <random>  // std::mt19937_64
-#include <thread>  // std::thread
+#include <atomic>      // std::atomic
+#include <functional>  // std::function
+#include <optional>    // std::optional
+#include <random>      // std::mt19937_64
+#include <thread>      // std::thread
 
 #include "common.hpp"
 #include "ipclab/names.hpp"  // names::posix
@@ -373,12 +375,6 @@ class FutexHold {
   ipclab::Fd test_, child_;
 };
 
-/// Removes the ring however the test ends.
-struct RemoveAtEnd {
-  std::string name;
-  ~RemoveAtEnd() { ShmRing::remove(name); }
-};
-
 constexpr const char* kLostWakeUp =
     "held just before its futex_wait (registered as a sleeper, the futex word read, nothing "
     "ready), it was woken: the other side published and called futex_wake. Released, it "
@@ -386,81 +382,84 @@ constexpr const char* kLostWakeUp =
     "waker must change the futex word (seq += 1) before futex_wake, so that a futex_wait "
     "that has not started yet finds another value and returns at once (README §Pitfalls 4)";
 
+/// A 4 KiB ring "w"; `sleeper` runs in a child with the hook on and must come to wait (30 s
+/// deadline) and then end; the test holds its first long futex_wait, runs `wake` (which
+/// publishes what the child waits for, and wakes it), releases it, and expects it to end
+/// within 10 s. `who` and `what`: the child's name and what it waits for, for a message.
+void expect_held_sleeper_woken(const char* who, const char* what,
+                               const std::function<void(ShmRing&)>& sleeper,
+                               const std::function<void(ShmRing&)>& wake) {
+  ShmRing ring = ShmRing::create("w", 4096);
+  struct Remove {
+    ~Remove() { ShmRing::remove("w"); }
+  } remove;
+  FutexHold hold;
+  grader::Child child(
+      [&] {
+        hold.arm_child();
+        sleeper(ring);
+      },
+      who);
+  const bool held = hold.hold_long_wait(5'000ms);
+  ASSERT_FALSE(child.exited()) << "the " << who
+                               << " ended before the test woke it: " << child.finish().describe();
+  wake(ring);
+  if (::testing::Test::HasFatalFailure()) return;
+  hold.release_all();
+  if (!grader::wait_until([&] { return child.exited(); }, 10'000ms)) {
+    child.kill();
+    FAIL() << "the " << who << ", waiting for " << what << ", "
+           << (held ? kLostWakeUp : "did not go on within 10 s");
+  }
+  const auto done = child.finish(10s);
+  EXPECT_TRUE(done.passed()) << done.describe();
+}
+
 }  // namespace
 
 GRADED_TEST(Ring, ConsumerAboutToSleepIsNotMissed, 2,
             "README §Pitfalls 4 — the waker changes the futex word, then wakes") {
-  SharedCounters counters;
-  ShmRing ring = ShmRing::create("w", 4096);
-  const RemoveAtEnd remove{"w"};
-  FutexHold hold;
-  grader::Child consumer(
-      [&] {
-        hold.arm_child();
+  expect_held_sleeper_woken(
+      "consumer", "a message on an empty ring",
+      [](ShmRing&) {
         ShmRing c = ShmRing::open("w", grader::deadline(10s));
         std::vector<std::byte> got;
-        counters.progress(1).store(1);
         if (c.pop(got, grader::deadline(30s)) != Status::kMessage)
           throw std::runtime_error("consumer: pop timed out (30 s)");
         const std::string why = mismatch(got, 0, 100);
         if (!why.empty()) throw std::runtime_error(why);
-        counters.progress(1).store(2);
       },
-      "consumer");
-  const bool held = hold.hold_long_wait(5'000ms);
-  ASSERT_FALSE(consumer.exited()) << "the consumer ended before any message was pushed: "
-                                  << consumer.finish().describe();
-  std::vector<std::byte> buf(100);
-  fill(buf, 0);
-  ASSERT_TRUE(ring.push(buf, grader::deadline(1s)));
-  hold.release_all();
-  if (!grader::wait_until([&] { return counters.progress(1).load() == 2 || consumer.exited(); },
-                          10'000ms)) {
-    consumer.kill();
-    FAIL() << "the consumer, waiting for a message on an empty ring, "
-           << (held ? kLostWakeUp : "did not get the one pushed within 10 s");
-  }
-  const auto done = consumer.finish(10s);
-  EXPECT_TRUE(done.passed()) << done.describe();
+      [](ShmRing& ring) {
+        std::vector<std::byte> buf(100);
+        fill(buf, 0);
+        ASSERT_TRUE(ring.push(buf, grader::deadline(1s)));
+      });
 }
 
 GRADED_TEST(Ring, ProducerAboutToSleepIsNotMissed, 2,
             "README §Pitfalls 4 — the waker changes the futex word, then wakes") {
-  SharedCounters counters;
-  ShmRing ring = ShmRing::create("w", 4096);
-  const RemoveAtEnd remove{"w"};
-  FutexHold hold;
-  grader::Child producer(
-      [&] {
-        hold.arm_child();
+  std::optional<ShmRing> c;
+  expect_held_sleeper_woken(
+      "producer", "room in a full ring",
+      [](ShmRing& ring) {
         std::vector<std::byte> buf(1000);
         for (std::uint64_t seq = 0; seq < 5; ++seq) {  // 4 fill the ring: the 5th waits
           fill(buf, seq);
           if (!ring.push(buf, grader::deadline(30s)))
             throw std::runtime_error(fmt::format("producer: push {} timed out (30 s)", seq));
-          counters.progress(0).store(seq + 1);
         }
       },
-      "producer");
-  const bool held = hold.hold_long_wait(5'000ms);
-  ASSERT_FALSE(producer.exited()) << "the producer ended before anything was consumed: "
-                                  << producer.finish().describe();
-  ShmRing c = ShmRing::open("w", grader::deadline(5s));
+      [&](ShmRing&) {
+        c = ShmRing::open("w", grader::deadline(5s));
+        std::vector<std::byte> got;
+        for (std::uint64_t seq = 0; seq < 4; ++seq) {
+          ASSERT_EQ(c->pop(got, grader::deadline(5s)), Status::kMessage) << "message " << seq;
+          ASSERT_EQ(mismatch(got, seq, 1000), "");
+        }
+      });
+  if (!c || ::testing::Test::HasFailure()) return;
   std::vector<std::byte> got;
-  for (std::uint64_t seq = 0; seq < 4; ++seq) {
-    ASSERT_EQ(c.pop(got, grader::deadline(5s)), Status::kMessage) << "message " << seq;
-    ASSERT_EQ(mismatch(got, seq, 1000), "");
-  }
-  hold.release_all();
-  if (!grader::wait_until([&] { return counters.progress(0).load() == 5 || producer.exited(); },
-                          10'000ms)) {
-    producer.kill();
-    FAIL() << "the producer, waiting for room in a full ring, "
-           << (held ? kLostWakeUp : "did not push into the room freed within 10 s");
-  }
-  const auto done = producer.finish(10s);
-  ASSERT_TRUE(done.passed()) << done.describe();
-  ASSERT_EQ(c.pop(got, grader::deadline(1s)), Status::kMessage) << "message 4";
+  ASSERT_EQ(c->pop(got, grader::deadline(1s)), Status::kMessage) << "message 4";
   EXPECT_EQ(mismatch(got, 4, 1000), "");
 }
 
