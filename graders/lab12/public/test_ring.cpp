@@ -1,12 +1,17 @@
 // Lab 12 public grader, the ring itself: ShmRing between forked processes.
 #include <sys/resource.h>  // setrlimit, RLIMIT_AS
+#include <sys/socket.h>    // socketpair, recv
 #include <unistd.h>        // ftruncate, sysconf
+
+#include <cstdlib>  // setenv
 
 #include <fstream>  // std::ifstream
 
-#include <atomic>  // std::atomic
-#include <random>  // std::mt19937_64
-#include <thread>  // std::thread
+#include <atomic>      // std::atomic
+#include <functional>  // std::function
+#include <optional>    // std::optional
+#include <random>      // std::mt19937_64
+#include <thread>      // std::thread
 
 #include "common.hpp"
 #include "ipclab/names.hpp"  // names::posix
@@ -320,6 +325,142 @@ GRADED_TEST(Ring, ConsumerSleepsOnEmptyAndIsWoken, 5,
   ASSERT_FALSE(done.timed_out) << "the consumer did not see close(): close() must wake sleepers";
   EXPECT_TRUE(done.passed()) << done.describe();
   ShmRing::remove("r");
+}
+
+// ---- a wake-up in the last window before futex_wait ------------------------------------
+
+namespace {
+
+/// Holds a child process just before its futex_wait system call, through futex.hpp's test
+/// hook (IPCLAB_LAB12_FUTEX_HOLD): the child announces each futex_wait with the time left to
+/// its deadline and waits for the test's answer. The test lets short waits (a nap) go at
+/// once and holds the first long one: the sleeper has then registered, read the futex word
+/// and found nothing ready, and the kernel has not yet compared the word.
+class FutexHold {
+ public:
+  FutexHold() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      ipclab::throw_errno("socketpair");
+    test_.reset(sv[0]);
+    child_.reset(sv[1]);
+  }
+  /// In the child, before it uses the ring: turns the hook on.
+  void arm_child() {
+    test_.reset();
+    ::setenv("IPCLAB_LAB12_FUTEX_HOLD", std::to_string(child_.get()).c_str(), 1);
+  }
+  /// In the test, after the fork: true once the child is held in a futex_wait whose deadline
+  /// is more than a second away; false if none came within `timeout` (a ring that sleeps
+  /// some other way, e.g. on a semaphore, or a child that ended).
+  bool hold_long_wait(grader::Timeout timeout) {
+    child_.reset();
+    return grader::wait_until(
+        [&] {
+          std::int64_t left = 0;
+          while (::recv(test_.get(), &left, sizeof left, MSG_DONTWAIT | MSG_WAITALL) ==
+                 static_cast<long>(sizeof left)) {
+            if (left > 1'000'000'000) return true;
+            const char go = 1;  // a short wait: let it go
+            (void)::send(test_.get(), &go, 1, MSG_NOSIGNAL);
+          }
+          return false;
+        },
+        timeout);
+  }
+  /// Lets the held wait go on, and every later one at once (the socket's end).
+  void release_all() { test_.reset(); }
+
+ private:
+  ipclab::Fd test_, child_;
+};
+
+constexpr const char* kLostWakeUp =
+    "held just before its futex_wait (registered as a sleeper, the futex word read, nothing "
+    "ready), it was woken: the other side published and called futex_wake. Released, it "
+    "did not return in 10 s although its own deadline was 30 s away: a lost wake-up. The "
+    "waker must change the futex word (seq += 1) before futex_wake, so that a futex_wait "
+    "that has not started yet finds another value and returns at once (README §Pitfalls 4)";
+
+/// A 4 KiB ring "w"; `sleeper` runs in a child with the hook on and must come to wait (30 s
+/// deadline) and then end; the test holds its first long futex_wait, runs `wake` (which
+/// publishes what the child waits for, and wakes it), releases it, and expects it to end
+/// within 10 s. `who` and `what`: the child's name and what it waits for, for a message.
+void expect_held_sleeper_woken(const char* who, const char* what,
+                               const std::function<void(ShmRing&)>& sleeper,
+                               const std::function<void(ShmRing&)>& wake) {
+  ShmRing ring = ShmRing::create("w", 4096);
+  struct Remove {
+    ~Remove() { ShmRing::remove("w"); }
+  } remove;
+  FutexHold hold;
+  grader::Child child(
+      [&] {
+        hold.arm_child();
+        sleeper(ring);
+      },
+      who);
+  const bool held = hold.hold_long_wait(5'000ms);
+  ASSERT_FALSE(child.exited()) << "the " << who
+                               << " ended before the test woke it: " << child.finish().describe();
+  wake(ring);
+  if (::testing::Test::HasFatalFailure()) return;
+  hold.release_all();
+  if (!grader::wait_until([&] { return child.exited(); }, 10'000ms)) {
+    child.kill();
+    FAIL() << "the " << who << ", waiting for " << what << ", "
+           << (held ? kLostWakeUp : "did not go on within 10 s");
+  }
+  const auto done = child.finish(10s);
+  EXPECT_TRUE(done.passed()) << done.describe();
+}
+
+}  // namespace
+
+GRADED_TEST(Ring, ConsumerAboutToSleepIsNotMissed, 2,
+            "README §Pitfalls 4 — the waker changes the futex word, then wakes") {
+  expect_held_sleeper_woken(
+      "consumer", "a message on an empty ring",
+      [](ShmRing&) {
+        ShmRing c = ShmRing::open("w", grader::deadline(10s));
+        std::vector<std::byte> got;
+        if (c.pop(got, grader::deadline(30s)) != Status::kMessage)
+          throw std::runtime_error("consumer: pop timed out (30 s)");
+        const std::string why = mismatch(got, 0, 100);
+        if (!why.empty()) throw std::runtime_error(why);
+      },
+      [](ShmRing& ring) {
+        std::vector<std::byte> buf(100);
+        fill(buf, 0);
+        ASSERT_TRUE(ring.push(buf, grader::deadline(1s)));
+      });
+}
+
+GRADED_TEST(Ring, ProducerAboutToSleepIsNotMissed, 2,
+            "README §Pitfalls 4 — the waker changes the futex word, then wakes") {
+  std::optional<ShmRing> c;
+  expect_held_sleeper_woken(
+      "producer", "room in a full ring",
+      [](ShmRing& ring) {
+        std::vector<std::byte> buf(1000);
+        for (std::uint64_t seq = 0; seq < 5; ++seq) {  // 4 fill the ring: the 5th waits
+          fill(buf, seq);
+          if (!ring.push(buf, grader::deadline(30s)))
+            throw std::runtime_error(fmt::format("producer: push {} timed out (30 s)", seq));
+        }
+      },
+      [&](ShmRing&) {
+        c = ShmRing::open("w", grader::deadline(5s));
+        std::vector<std::byte> got;
+        for (std::uint64_t seq = 0; seq < 4; ++seq) {
+          ASSERT_EQ(c->pop(got, grader::deadline(5s)), Status::kMessage) << "message " << seq;
+          ASSERT_EQ(mismatch(got, seq, 1000), "");
+        }
+      });
+  if (!c || ::testing::Test::HasFailure()) return;
+  std::vector<std::byte> got;
+  ASSERT_EQ(c->pop(got, grader::deadline(1s)), Status::kMessage) << "message 4";
+  EXPECT_EQ(mismatch(got, 4, 1000), "");
 }
 
 GRADED_TEST(Ring, RemoveUnlinksEveryObject, 3,

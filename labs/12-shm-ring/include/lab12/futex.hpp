@@ -11,14 +11,17 @@
 #pragma once
 
 #include <linux/futex.h>  // FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_BITSET_MATCH_ANY
+#include <sys/socket.h>   // send, recv, MSG_NOSIGNAL
 #include <sys/syscall.h>  // SYS_futex
 #include <time.h>         // timespec
 #include <unistd.h>       // syscall
 
 #include <atomic>   // std::atomic
 #include <cerrno>   // errno
+#include <chrono>   // std::chrono::duration_cast
 #include <climits>  // INT_MAX
-#include <cstdint>  // std::uint32_t
+#include <cstdint>  // std::uint32_t, std::int64_t
+#include <cstdlib>  // std::getenv, std::atoi
 
 #include "ipclab/clock.hpp"  // Deadline
 #include "ipclab/error.hpp"  // throw_errno
@@ -28,6 +31,30 @@ namespace ipclab::lab12 {
 static_assert(sizeof(std::atomic<std::uint32_t>) == 4 &&
                   std::atomic<std::uint32_t>::is_always_lock_free,
               "a futex is a plain 32-bit word: the atomic must be exactly that");
+
+/**
+ * @brief The test hook: a pause just before the FUTEX_WAIT system call, held by a test.
+ *
+ * Does nothing unless IPCLAB_LAB12_FUTEX_HOLD=<fd> is set in the environment (a grader sets
+ * it in a child process it forks, <fd> being its end of a socket pair): then it sends the
+ * time left to `deadline` in nanoseconds (one std::int64_t) on that socket and waits for one
+ * byte back (or the socket's end: then it goes on at once). A sleeper held here has read the
+ * futex word and found nothing ready, and the kernel has not yet compared the word: a waker
+ * that publishes and wakes now is seen only if it changed the word. Given; do not change it.
+ */
+inline void test_wait_point(const Deadline& deadline) {
+  const char* v = std::getenv("IPCLAB_LAB12_FUTEX_HOLD");
+  if (v == nullptr) return;
+  const int fd = std::atoi(v);
+  const std::int64_t left =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.remaining()).count();
+  const int saved = errno;
+  if (::send(fd, &left, sizeof left, MSG_NOSIGNAL) == static_cast<long>(sizeof left)) {
+    char go = 0;
+    (void)::recv(fd, &go, 1, 0);
+  }
+  errno = saved;
+}
 
 enum class WaitResult { kWoken, kChanged, kTimeout, kInterrupted };
 
@@ -40,6 +67,7 @@ enum class WaitResult { kWoken, kChanged, kTimeout, kInterrupted };
  */
 inline WaitResult futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                              const Deadline& deadline) {
+  test_wait_point(deadline);
   const timespec abs = deadline.monotonic_abs();
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (FUTEX_WAIT a relative one).
   const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_BITSET,
