@@ -1,6 +1,7 @@
 // Lab 14 — a memory-mapped key-value database: one file, mapped MAP_SHARED by every process
-// that uses it. You write src/mmapdb.cpp (the class Db); everything in this header is given:
-// the file layout, the hash, the CRC, the slot encoding and the test hook.
+// that uses it. You write src/mmapdb.cpp (the class Db, and the three functions of the CRC
+// path: choose_crc_path, cpu_features, crc_path); everything else in this header is given:
+// the file layout, the hash, the CRC, the slot encoding and the test hooks.
 //
 // File layout (all offsets in bytes; the grader reads and damages files of this layout):
 //
