@@ -985,3 +985,31 @@ GRADED_TEST(Hidden, TheLockCoversByteZeroAlone, 1,
       << "): the lock is on byte 0 alone (l_len = 1), and a length of 0 means the whole file";
   db.commit();
 }
+
+GRADED_TEST(Hidden, ARemapAcceptsTheSmallestFileSize, 1,
+            "README §Pitfalls 5 — a remap checks file_size against the range open() accepts: "
+            "kMinSize itself is in it") {
+  using lab::Header;
+  const auto f = db_path("remap-min.db");
+  {
+    Db db = Db::create(f, 2 * lab::kMinSize, {.sync = false});
+    db.put("k", "v");
+  }
+  const Header h = header_of(read_bytes(f));
+  ASSERT_LE(h.heap_end, lab::kMinSize) << "the grader expected the heap to end below 64 KiB";
+  Db db = Db::open(f);
+  ASSERT_EQ(db.get("k"), std::optional<std::string_view>("v"));
+  // Another process's stores: file_size the smallest valid one (the file stays longer, and
+  // the heap ends below it: open() accepts this header), then the generation.
+  poke(f, offsetof(Header, file_size), lab::kMinSize);
+  poke(f, offsetof(Header, generation), h.generation + 1);
+  try {
+    EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v"))
+        << "get() after another process set file_size to kMinSize";
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "get() after another process set file_size to kMinSize (64 KiB, the "
+                     "smallest valid size; the heap ends below it) threw: "
+                  << e.what() << ". A remap accepts every file_size open() accepts";
+  }
+  EXPECT_NO_THROW((void)Db::open(f).check()) << "the same header through a fresh open()";
+}
