@@ -963,25 +963,15 @@ GRADED_TEST(Hidden, TheLockCoversByteZeroAlone, 1,
             "the whole file") {
   const auto f = db_path("one-byte.db");
   Db db = Db::create(f, lab::kMinSize, {.sync = false});
-  ipclab::Fd other(ipclab::check_unix(::open(f.c_str(), O_RDWR | O_CLOEXEC), "open"));
-  // What another open file description finds in the way of an exclusive lock on [start,
-  // start + len) (len 0: to the end of the file and beyond).
-  const auto holder = [&](off_t start, off_t len) {
-    struct flock fl {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = start;
-    fl.l_len = len;
-    ipclab::check_unix(::fcntl(other.get(), F_OFD_GETLK, &fl), "fcntl(F_OFD_GETLK)");
-    return fl;
-  };
   db.begin();
-  const struct flock at0 = holder(lab::kLockByte, 1);
-  EXPECT_EQ(at0.l_type, F_WRLCK) << "inside begin()..commit() byte 0 must be locked exclusively";
-  const struct flock rest = holder(1, 0);
-  EXPECT_EQ(rest.l_type, F_UNLCK)
-      << "inside begin()..commit() a lock covers bytes past byte 0 (it starts at " << rest.l_start
-      << ", " << (rest.l_len == 0 ? "to the end of the file" : fmt::format("{} bytes", rest.l_len))
+  // What another open file description finds in the way of an exclusive lock (len 0: to the
+  // end of the file and beyond).
+  const grader::LockHolder at0 = grader::lock_holder(f, lab::kLockByte, 1);
+  EXPECT_EQ(at0.type, F_WRLCK) << "inside begin()..commit() byte 0 must be locked exclusively";
+  const grader::LockHolder rest = grader::lock_holder(f, 1, 0);
+  EXPECT_EQ(rest.type, F_UNLCK)
+      << "inside begin()..commit() a lock covers bytes past byte 0 (it starts at " << rest.start
+      << ", " << (rest.len == 0 ? "to the end of the file" : fmt::format("{} bytes", rest.len))
       << "): the lock is on byte 0 alone (l_len = 1), and a length of 0 means the whole file";
   db.commit();
 }
