@@ -11,7 +11,7 @@
 #include <vector>  // std::vector
 
 #include "grader/grader.hpp"
-#include "grader/locks.hpp"  // blocked_lock_requests
+#include "grader/locks.hpp"  // blocked_lock_requests, lock_holder
 #include "ipclab/error.hpp"
 #include "ipclab/fd.hpp"
 #include "ipclab/io.hpp"  // read_file
@@ -55,25 +55,10 @@ inline grader::Process kvstart(const std::string& dbfile, std::vector<std::strin
                          grader::Process::Options{.env = kYieldEnv});
 }
 
-/// What F_OFD_GETLK reports for a write-lock request on [start, start + len): the first
-/// conflicting lock (type F_UNLCK if none). Asked through a fresh open file description,
-/// so it sees locks of every other owner, this process's OFD and classic locks included.
-struct Holder {
-  short type = F_UNLCK;
-  off_t start = 0;
-  off_t len = 0;
-  bool locked() const { return type != F_UNLCK; }
-};
+/// What F_OFD_GETLK reports for a write-lock request on [start, start + len) (grader/locks.hpp).
+using Holder = grader::LockHolder;
 inline Holder holder_of(const std::string& dbfile, off_t start, off_t len) {
-  ipclab::Fd fd(
-      ipclab::check_unix(::open(dbfile.c_str(), O_RDONLY | O_CLOEXEC), "open {}", dbfile));
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  ipclab::check_unix(::fcntl(fd.get(), F_OFD_GETLK, &fl), "fcntl(F_OFD_GETLK)");
-  return {fl.l_type, fl.l_start, fl.l_len};
+  return grader::lock_holder(dbfile, start, len);
 }
 inline Holder record_holder(const std::string& dbfile, std::uint32_t slot) {
   return holder_of(dbfile, lab::record_offset(slot), lab::kRecordSize);

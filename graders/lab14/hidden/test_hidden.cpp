@@ -957,3 +957,49 @@ GRADED_TEST(Hidden, ARecordAtTheHeapsFirstByteIsValid, 1,
   expect_exit(r, 0);
   EXPECT_EQ(r.out, "at the heap's first byte\n") << r.describe();
 }
+
+GRADED_TEST(Hidden, TheLockCoversByteZeroAlone, 1,
+            "README §The file and the API — begin() takes the exclusive lock on byte 0, not on "
+            "the whole file") {
+  const auto f = db_path("one-byte.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  db.begin();
+  // What another open file description finds in the way of an exclusive lock (len 0: to the
+  // end of the file and beyond).
+  const grader::LockHolder at0 = grader::lock_holder(f, lab::kLockByte, 1);
+  EXPECT_EQ(at0.type, F_WRLCK) << "inside begin()..commit() byte 0 must be locked exclusively";
+  const grader::LockHolder rest = grader::lock_holder(f, 1, 0);
+  EXPECT_EQ(rest.type, F_UNLCK)
+      << "inside begin()..commit() a lock covers bytes past byte 0 (it starts at " << rest.start
+      << ", " << (rest.len == 0 ? "to the end of the file" : fmt::format("{} bytes", rest.len))
+      << "): the lock is on byte 0 alone (l_len = 1), and a length of 0 means the whole file";
+  db.commit();
+}
+
+GRADED_TEST(Hidden, ARemapAcceptsTheSmallestFileSize, 1,
+            "README §Pitfalls 5 — a remap checks file_size against the range open() accepts: "
+            "kMinSize itself is in it") {
+  using lab::Header;
+  const auto f = db_path("remap-min.db");
+  {
+    Db db = Db::create(f, 2 * lab::kMinSize, {.sync = false});
+    db.put("k", "v");
+  }
+  const Header h = header_of(read_bytes(f));
+  ASSERT_LE(h.heap_end, lab::kMinSize) << "the grader expected the heap to end below 64 KiB";
+  Db db = Db::open(f);
+  ASSERT_EQ(db.get("k"), std::optional<std::string_view>("v"));
+  // Another process's stores: file_size the smallest valid one (the file stays longer, and
+  // the heap ends below it: open() accepts this header), then the generation.
+  poke(f, offsetof(Header, file_size), lab::kMinSize);
+  poke(f, offsetof(Header, generation), h.generation + 1);
+  try {
+    EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v"))
+        << "get() after another process set file_size to kMinSize";
+  } catch (const lab::CorruptDatabase& e) {
+    ADD_FAILURE() << "get() after another process set file_size to kMinSize (64 KiB, the "
+                     "smallest valid size; the heap ends below it) threw: "
+                  << e.what() << ". A remap accepts every file_size open() accepts";
+  }
+  EXPECT_NO_THROW((void)Db::open(f).check()) << "the same header through a fresh open()";
+}

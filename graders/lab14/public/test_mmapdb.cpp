@@ -350,3 +350,128 @@ GRADED_TEST(Corruption, CheckReadsEveryIndexSlotToTheLast, 2,
                                lab::key_tag(k) & 1 ? "last" : "last but one"));
   }
 }
+
+// ---- the CRC path: a pure choice, and the way gets go ------------------------------------------
+
+namespace {
+
+/// The grader's own reading of the header's table: the fastest path a CPU with `f` can run.
+lab::CrcPath fastest_runnable(const lab::CpuFeatures& f) {
+  if (f.sse42 && f.avx512f && f.avx512bw && f.vpclmulqdq) return lab::CrcPath::kVector;
+  return f.sse42 ? lab::CrcPath::kInstruction : lab::CrcPath::kPortable;
+}
+
+std::string path_name(lab::CrcPath p) {
+  switch (p) {
+    case lab::CrcPath::kPortable:
+      return "kPortable";
+    case lab::CrcPath::kInstruction:
+      return "kInstruction";
+    case lab::CrcPath::kVector:
+      return "kVector";
+  }
+  return fmt::format("CrcPath({}), not a path", static_cast<int>(p));
+}
+
+std::string features_text(const lab::CpuFeatures& f) {
+  std::vector<std::string> has;
+  if (f.sse42) has.emplace_back("sse4.2");
+  if (f.avx512f) has.emplace_back("avx512f");
+  if (f.avx512bw) has.emplace_back("avx512bw");
+  if (f.vpclmulqdq) has.emplace_back("vpclmulqdq");
+  return has.empty() ? "none of the four features" : fmt::format("{}", fmt::join(has, ", "));
+}
+
+/// What choosing `got` instead of `want` would do to a CPU with `f`.
+std::string consequence(const lab::CpuFeatures& f, lab::CrcPath got, lab::CrcPath want) {
+  if (got == lab::CrcPath::kVector)
+    return "It would crash there (SIGILL): the vector path needs sse4.2, avx512f, avx512bw "
+           "and vpclmulqdq, and this CPU lacks some";
+  if (got == lab::CrcPath::kInstruction && !f.sse42)
+    return "It would crash there (SIGILL): the crc32 instruction needs sse4.2";
+  return fmt::format("Every get would be slower there than it can be: the CPU runs {}",
+                     path_name(want));
+}
+
+}  // namespace
+
+GRADED_TEST(CrcChoice, EveryCpuGetsItsFastestPathItCanRun, 1,
+            "README §The CRC path — choose_crc_path(f) is a pure function of the features") {
+  for (unsigned bits = 0; bits < 16; ++bits) {
+    lab::CpuFeatures f;
+    f.sse42 = (bits & 1) != 0;
+    f.avx512f = (bits & 2) != 0;
+    f.avx512bw = (bits & 4) != 0;
+    f.vpclmulqdq = (bits & 8) != 0;
+    const lab::CrcPath want = fastest_runnable(f);
+    const lab::CrcPath got = lab::choose_crc_path(f);
+    EXPECT_EQ(path_name(got), path_name(want))
+        << "choose_crc_path() for a CPU with " << features_text(f) << ": " << path_name(got)
+        << ", expected " << path_name(want) << ". " << consequence(f, got, want);
+  }
+}
+
+GRADED_TEST(CrcChoice, ThisCpusFeaturesAndPath, 1,
+            "README §The CRC path — crc_path() is choose_crc_path(cpu_features()), read from "
+            "this CPU") {
+  lab::CpuFeatures here;  // what __builtin_cpu_supports says, read by the grader
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  here.sse42 = __builtin_cpu_supports("sse4.2") != 0;
+  here.avx512f = __builtin_cpu_supports("avx512f") != 0;
+  here.avx512bw = __builtin_cpu_supports("avx512bw") != 0;
+  here.vpclmulqdq = __builtin_cpu_supports("vpclmulqdq") != 0;
+#endif
+  const lab::CpuFeatures f = lab::cpu_features();
+  const auto field = [](const char* name, bool got, bool want) {
+    EXPECT_EQ(got, want) << "cpu_features()." << name << " is " << got << ", but this CPU "
+                         << (want ? "has" : "lacks") << " it (__builtin_cpu_supports): "
+                         << (want ? "a path this CPU can run would be left out"
+                                  : "a path that needs it would crash here (SIGILL)");
+  };
+  field("sse42", f.sse42, here.sse42);
+  field("avx512f", f.avx512f, here.avx512f);
+  field("avx512bw", f.avx512bw, here.avx512bw);
+  field("vpclmulqdq", f.vpclmulqdq, here.vpclmulqdq);
+  const lab::CrcPath want = fastest_runnable(here);
+  EXPECT_EQ(path_name(lab::crc_path()), path_name(want))
+      << "crc_path() on this CPU (" << features_text(here) << ") is " << path_name(lab::crc_path())
+      << ", expected " << path_name(want) << ". " << consequence(here, lab::crc_path(), want);
+}
+
+GRADED_TEST(CrcChoice, RecordCrcsAreVerifiedTheChosenWay, 2,
+            "README §The CRC path — with the crc32 instruction, get, list and check verify a "
+            "record's CRC inline, not through crc32c()") {
+  constexpr std::uint64_t kKeys = 200;  // make_valid's keys, records of 128 bytes
+  const auto f = make_valid("crc-path.db");
+  Db db = Db::open(f, {.sync = false});
+  const lab::CrcPath path = lab::crc_path();
+  std::uint64_t before = lab::crc32c_calls();
+  ASSERT_EQ(first_bad_key(db, "d", kKeys), "") << "a key that went in did not come back";
+  const std::uint64_t in_gets = lab::crc32c_calls() - before;
+  before = lab::crc32c_calls();
+  ASSERT_EQ(db.list().size(), kKeys) << "list() of a database of 200 keys";
+  const std::uint64_t in_list = lab::crc32c_calls() - before;
+  before = lab::crc32c_calls();
+  ASSERT_EQ(db.check().keys, kKeys) << "check() of a database of 200 keys";
+  const std::uint64_t in_check = lab::crc32c_calls() - before;
+  if (path == lab::CrcPath::kPortable) {
+    EXPECT_GE(in_gets, kKeys) << "crc_path() is kPortable, yet 200 gets called crc32c() only "
+                              << in_gets << " times: kPortable verifies through crc32c()";
+    EXPECT_GE(in_list, kKeys) << "crc_path() is kPortable, yet list() of 200 records called "
+                              << "crc32c() only " << in_list << " times";
+    return;
+  }
+  const std::string why = fmt::format(
+      "crc_path() is {} on this CPU: a record's CRC is verified with crc32 instructions "
+      "inline (or the vector fold), not through the given crc32c(), whose call and CPU "
+      "dispatch cost more than the record's cache miss (README §What a get touches)",
+      path_name(path));
+  EXPECT_EQ(in_gets, 0u) << "200 gets called crc32c() " << in_gets << " times. " << why;
+  EXPECT_EQ(in_list, 0u) << "list() of 200 records called crc32c() " << in_list << " times. "
+                         << why;
+  EXPECT_LT(in_check, kKeys) << "check() of 200 records called crc32c() " << in_check
+                             << " times (the header's CRC may go through it, the records' "
+                                "not). "
+                             << why;
+}

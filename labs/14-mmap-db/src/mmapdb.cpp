@@ -147,21 +147,13 @@ Layout validate_header(const Header& h, std::uint64_t real_size) {
 // head read once into registers, the CRC 64 bytes per instruction where the CPU can, the key
 // compared inline.
 
-/// How this CPU computes a record's CRC-32C fastest: the given crc32c (portable), a crc32
-/// instruction per 8 bytes (SSE4.2, every x86-64 CPU since about 2008), or 64 bytes per
-/// carry-less multiply (AVX-512 with VPCLMULQDQ: Ice Lake and later Xeons, Zen 4).
-enum class CrcPath { kPortable, kInstruction, kVector };
+/// How this CPU computes a record's CRC-32C fastest (CrcPath in the header): the given crc32c
+/// (portable), a crc32 instruction per 8 bytes (SSE4.2, every x86-64 CPU since about 2008),
+/// or 64 bytes per carry-less multiply (AVX-512 with VPCLMULQDQ: Ice Lake and later Xeons,
+/// Zen 4). Decided once, before main: the dispatch below is a compare with a constant.
+const CrcPath kCrcPath = choose_crc_path(cpu_features());
 
 #if defined(__x86_64__)
-const CrcPath kCrcPath = [] {
-  __builtin_cpu_init();  // needed when called during static initialization
-  if (__builtin_cpu_supports("sse4.2") == 0) return CrcPath::kPortable;
-  if (__builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
-      __builtin_cpu_supports("vpclmulqdq") != 0)
-    return CrcPath::kVector;
-  return CrcPath::kInstruction;
-}();
-
 /// One crc32 instruction on the 8 (4, 1) bytes at p, the load folded into it. Inline assembly
 /// rather than the intrinsic: it needs no target attribute, so it inlines anywhere.
 inline std::uint64_t crc_word(std::uint64_t c, const unsigned char* p) {
@@ -264,8 +256,6 @@ __attribute__((target("avx512f,avx512bw"))) inline bool same_bytes_vector(std::s
   return _mm512_mask_cmpneq_epi8_mask(m, _mm512_maskz_loadu_epi8(m, a.data()),
                                       _mm512_maskz_loadu_epi8(m, b.data())) == 0;
 }
-#else
-constexpr CrcPath kCrcPath = CrcPath::kPortable;
 #endif
 
 /// record_crc(r) for a record of `total` bytes (head, key, value), computed the way `P` says.
@@ -392,6 +382,28 @@ inline Hit find(const std::byte* base, std::uint64_t limit, const std::uint64_t*
 }
 
 }  // namespace
+
+// ---- the CRC path -----------------------------------------------------------------------------
+
+CrcPath choose_crc_path(CpuFeatures f) {
+  if (!f.sse42) return CrcPath::kPortable;  // the vector path ends with crc32 instructions too
+  if (f.avx512f && f.avx512bw && f.vpclmulqdq) return CrcPath::kVector;
+  return CrcPath::kInstruction;
+}
+
+CpuFeatures cpu_features() {
+  CpuFeatures f;
+#if defined(__x86_64__)
+  __builtin_cpu_init();  // needed when called during static initialization
+  f.sse42 = __builtin_cpu_supports("sse4.2") != 0;
+  f.avx512f = __builtin_cpu_supports("avx512f") != 0;
+  f.avx512bw = __builtin_cpu_supports("avx512bw") != 0;
+  f.vpclmulqdq = __builtin_cpu_supports("vpclmulqdq") != 0;
+#endif
+  return f;
+}
+
+CrcPath crc_path() { return kCrcPath; }
 
 // ---- opening --------------------------------------------------------------------------------
 

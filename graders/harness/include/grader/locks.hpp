@@ -2,6 +2,7 @@
 // that a locker sleeps in F_SETLKW / F_OFD_SETLKW (labs 09 and 14).
 #pragma once
 
+#include <fcntl.h>          // open, fcntl, F_OFD_GETLK
 #include <sys/stat.h>       // stat
 #include <sys/sysmacros.h>  // major, minor
 
@@ -10,7 +11,9 @@
 
 #include <fmt/format.h>
 
-#include "ipclab/io.hpp"  // read_file
+#include "ipclab/error.hpp"  // check_unix
+#include "ipclab/fd.hpp"     // Fd
+#include "ipclab/io.hpp"     // read_file
 
 namespace grader {
 
@@ -31,6 +34,27 @@ inline int blocked_lock_requests(const std::string& path) {
       if (w == id) ++n;
   }
   return n;
+}
+
+/// What F_OFD_GETLK reports for a write-lock request on [start, start + len) (len 0: to the
+/// end of the file and beyond): the first conflicting lock (type F_UNLCK if none). Asked
+/// through a fresh open file description, so it sees locks of every other owner, this
+/// process's OFD and classic locks included.
+struct LockHolder {
+  short type = F_UNLCK;
+  off_t start = 0;
+  off_t len = 0;
+  bool locked() const { return type != F_UNLCK; }
+};
+inline LockHolder lock_holder(const std::string& path, off_t start, off_t len) {
+  ipclab::Fd fd(ipclab::check_unix(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "open {}", path));
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = start;
+  fl.l_len = len;
+  ipclab::check_unix(::fcntl(fd.get(), F_OFD_GETLK, &fl), "fcntl(F_OFD_GETLK)");
+  return {fl.l_type, fl.l_start, fl.l_len};
 }
 
 }  // namespace grader
