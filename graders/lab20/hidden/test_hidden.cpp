@@ -690,3 +690,59 @@ GRADED_TEST(Hidden, ClientThatReadsNoAnswersHungUpPastItsLimit, 1,
                               << last;
   EXPECT_TRUE(responsive());
 }
+
+GRADED_TEST(Hidden, SocketPublisherOfAKilledHubSaysItLostTheHub, 1,
+            "README §Programs — exit 3 when the hub died, saying `error: lost the hub: ...`; "
+            "a write to the hub's closed socket fails with EPIPE") {
+  {
+    Hub hub;
+    ASSERT_TRUE(hub.ready);
+    grader::Process pub(
+        {"myipcpub", "--backend", "socket", "--channel", "gone", "--timeout", "10"});
+    ASSERT_TRUE(pub.wait_for_output("Publishing to 'gone' channel...\n", 15'000ms))
+        << pub.finish().describe();
+    hub.proc.kill();  // SIGKILL, reaped: its end of the socket is closed
+    pub.write("anyone?\n");
+    const auto st = pub.wait(15'000ms);
+    ASSERT_TRUE(st.has_value()) << "myipcpub still runs after its hub died and it published";
+    EXPECT_EQ(st->exit_code(), 3) << pub.err();
+    EXPECT_NE(pub.err().find("error: lost the hub"), std::string::npos)
+        << "a publisher whose write to the hub's socket fails (EPIPE: the hub is gone) must "
+           "say `error: lost the hub: ...`; it printed:\n"
+        << pub.err();
+  }
+  Hub again;  // replaces the killed hub's leftovers, and removes them when it stops
+  EXPECT_TRUE(again.ready);
+}
+
+GRADED_TEST(Hidden, DeadMqClientTakesNoLiveOneWithIt, 1,
+            "README §Backends — the hub looks at each FIFO or MQ client's pid: only the dead "
+            "one's is gone (kill(pid, 0) succeeds for a live one; errno then means nothing)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub dies("mqueue", "first");  // connected first: the hub looks at its pid first
+  ASSERT_TRUE(dies.saw("Subscribed to 'first'\n"));
+  Sub lives("mqueue", "second");
+  ASSERT_TRUE(lives.saw("Subscribed to 'second'\n"));
+  Sub fifo("fifo", "second");
+  ASSERT_TRUE(fifo.saw("Subscribed to 'second'\n"));
+  const std::string gone = "pid=" + std::to_string(dies.proc.pid()) + " ";
+  dies.proc.kill();  // SIGKILL, reaped
+  std::string last;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        last = hub.stats();
+        return last.find(gone) == std::string::npos;
+      },
+      10'000ms))
+      << "the hub kept a dead MQ client for 10 s; myipchub --stats:\n"
+      << last;
+  auto r = publish("socket", "second", "still here\n");
+  EXPECT_NE(r.out.find("Published (2 subscribers)"), std::string::npos)
+      << "after a dead MQ client was dropped, the live MQ and FIFO clients must still be "
+         "subscribed\n"
+      << r.describe() << "\nmyipchub --stats before:\n"
+      << last;
+  EXPECT_TRUE(lives.saw("[second] still here\n"));
+  EXPECT_TRUE(fifo.saw("[second] still here\n"));
+}
