@@ -543,3 +543,206 @@ GRADED_TEST(Hidden, IdleHubNoticesADeadMqClient, 1,
   EXPECT_TRUE(grader::wait_until([&] { return held() == 0; }, 5'000ms))
       << "an idle hub kept a dead MQ client (its pid is gone) for 5 s";
 }
+
+GRADED_TEST(Hidden, FifoPairOfAnotherUserOrNotAFifoRefused, 1,
+            "README §Pitfalls 5 — the hub opens files named after a pid another process "
+            "chose: both must be FIFOs of the hub's uid, or the CONNECT is dropped") {
+  namespace lab = ipclab::lab20;
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root, to give a client's FIFO to another user (uid 65534); the "
+                    "grader runs as root";
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  grader::Process other({"sleep", "60"});  // the live pid the fake clients name
+  const pid_t pid = other.pid();
+  const std::string up = lab::client_fifo_path(pid, true);
+  const std::string down = lab::client_fifo_path(pid, false);
+  constexpr uid_t kNobody = 65534;
+  struct Case {
+    const char* what;
+    bool up_is_file;  // a regular file where the up FIFO should be
+    uid_t up_uid, down_uid;
+  };
+  const Case cases[] = {
+      {"the up FIFO belongs to another user (uid 65534)", false, kNobody, 0},
+      {"the down FIFO belongs to another user (uid 65534)", false, 0, kNobody},
+      {"the up name is a regular file of the hub's user, not a FIFO", true, 0, 0},
+  };
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  for (const auto& c : cases) {
+    ipclab::Fd file;
+    if (c.up_is_file) file.reset(::open(up.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    ASSERT_TRUE(c.up_is_file ? file.valid() : ::mkfifo(up.c_str(), 0600) == 0) << c.what;
+    ASSERT_EQ(::mkfifo(down.c_str(), 0600), 0) << c.what;
+    ASSERT_EQ(::chown(up.c_str(), c.up_uid, c.up_uid), 0) << c.what;
+    ASSERT_EQ(::chown(down.c_str(), c.down_uid, c.down_uid), 0) << c.what;
+    const ipclab::Fd d(::open(down.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    const ipclab::Fd u(c.up_is_file ? -1 : ::open(up.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(d.valid() && (c.up_is_file || u.valid())) << c.what;
+    const std::string connect = frame(kConnect, "", "fifo " + std::to_string(pid));
+    ASSERT_EQ(::write(req.get(), connect.data(), connect.size()),
+              static_cast<ssize_t>(connect.size()));
+    // The hub opens both names, then removes them: after that it has decided.
+    const bool taken = grader::wait_until(
+        [&] { return ::access(up.c_str(), F_OK) != 0 && ::access(down.c_str(), F_OK) != 0; },
+        10'000ms);
+    if (!taken) {
+      ::unlink(up.c_str());
+      ::unlink(down.c_str());
+    }
+    ASSERT_TRUE(taken) << c.what << ": the hub did not open and remove the client's names";
+    // Refused: the hub closes its end of the down FIFO (a read gives end of file).
+    // Taken: it keeps that end open and writes its ACK there.
+    std::string got;
+    bool eof = false;
+    const bool decided = grader::wait_until(
+        [&] {
+          char buf[256];
+          const ssize_t n = ::read(d.get(), buf, sizeof buf);
+          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+          eof = n == 0;
+          return eof || got.size() >= 3;
+        },
+        10'000ms);
+    EXPECT_TRUE(decided && eof && got.empty())
+        << c.what << ": the hub took this client ("
+        << (got.size() >= 3 && static_cast<unsigned char>(got[2]) == kAck
+                ? "it answered the CONNECT with an ACK"
+                : "it kept its end of the down FIFO open")
+        << "); it must check that both are FIFOs of its own uid, and drop the CONNECT";
+  }
+  EXPECT_TRUE(hub.alive()) << "the hub died on a FIFO pair that is not a client's";
+  Sub real("fifo", "ours");
+  EXPECT_TRUE(real.saw("Subscribed to 'ours'\n")) << "a real FIFO client afterwards";
+  auto r = publish("socket", "ours", "still served\n");
+  EXPECT_NE(r.out.find("Published (1 subscriber)"), std::string::npos) << r.describe();
+  EXPECT_TRUE(real.saw("[ours] still served\n"));
+}
+
+GRADED_TEST(Hidden, ClientThatReadsNoAnswersHungUpPastItsLimit, 1,
+            "README §Pitfalls 9 — a client that does not read its answers: the hub holds at "
+            "most 4N+16 frames for it beyond its transport (N the --queue limit), and hangs up "
+            "on it at the next answer") {
+  namespace lab = ipclab::lab20;
+  constexpr std::size_t kLimit = 2;
+  constexpr std::size_t kHeld = 4 * kLimit + 16;  // 24 answers waiting in the hub
+  Hub hub({"--queue", std::to_string(kLimit)});
+  ASSERT_TRUE(hub.ready);
+  const pid_t pid = ::getpid();
+  const std::string up_name = lab::client_mq_name(pid, true);
+  const std::string down_name = lab::client_mq_name(pid, false);
+  // A raw MQ client whose down queue holds one message: the ACK of its CONNECT fills it and
+  // is never read, so every later answer waits in the hub's queue for this client.
+  auto up = ipclab::PosixMq::create(up_name, 8, static_cast<long>(lab::kMaxFrame), O_WRONLY);
+  auto down = ipclab::PosixMq::create(down_name, 1, static_cast<long>(lab::kMaxFrame), O_RDONLY);
+  const auto cleanup = [&] {
+    ipclab::PosixMq::unlink(up_name);  // the hub removes them when it takes the client
+    ipclab::PosixMq::unlink(down_name);
+  };
+  auto req = ipclab::PosixMq::open(lab::hub_mq_name(), O_WRONLY);
+  ASSERT_TRUE(req.send(frame(kConnect, "", "mqueue " + std::to_string(pid)), 0,
+                       grader::deadline(10'000ms)));
+  const bool acked = grader::wait_until([&] { return down.attr().mq_curmsgs == 1; }, 10'000ms);
+  cleanup();
+  ASSERT_TRUE(acked) << "no answer in the down queue of an MQ client's CONNECT";
+  // This client's `queued=` in `myipchub --stats`; nullopt once it is not listed.
+  const std::string me = " mqueue pid=" + std::to_string(pid) + " ";
+  std::string last;
+  const auto queued = [&]() -> std::optional<std::size_t> {
+    last = hub.stats();
+    for (const auto& line : lines(last)) {
+      const auto at = line.find("queued=");
+      if (line.find(me) != std::string::npos && at != std::string::npos)
+        return std::stoul(line.substr(at + 7));
+    }
+    return std::nullopt;
+  };
+  const auto ask = [&] {  // a PUBLISH no one hears: its answer is ACK "0"
+    return up.send(frame(kPublish, "nobody", "x"), 0, grader::deadline(10'000ms));
+  };
+  for (std::size_t i = 0; i < kHeld; ++i) ASSERT_TRUE(ask());
+  std::optional<std::size_t> q;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        q = queued();
+        return !q || *q >= kHeld;
+      },
+      15'000ms))
+      << "the hub did not answer " << kHeld << " requests; myipchub --stats:\n"
+      << last;
+  ASSERT_TRUE(q.has_value()) << "with --queue " << kLimit
+                             << ", the hub hung up on a client with fewer than " << kHeld
+                             << " (4N+16) answers waiting for it; myipchub --stats:\n"
+                             << last;
+  EXPECT_EQ(*q, kHeld) << "a client's " << kHeld << " unread answers (4N+16, --queue " << kLimit
+                       << "), all held";
+  ASSERT_TRUE(ask());  // answer 4N+17: hang up
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        q = queued();
+        return !q || *q > kHeld;
+      },
+      15'000ms));
+  EXPECT_FALSE(q.has_value()) << "with --queue " << kLimit << ", a client with " << kHeld
+                              << " (4N+16) unread answers sent one more request: the hub must "
+                                 "hang up on it; myipchub --stats:\n"
+                              << last;
+  EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Hidden, SocketPublisherOfAKilledHubSaysItLostTheHub, 1,
+            "README §Programs — exit 3 when the hub died, saying `error: lost the hub: ...`; "
+            "a write to the hub's closed socket fails with EPIPE") {
+  {
+    Hub hub;
+    ASSERT_TRUE(hub.ready);
+    grader::Process pub(
+        {"myipcpub", "--backend", "socket", "--channel", "gone", "--timeout", "10"});
+    ASSERT_TRUE(pub.wait_for_output("Publishing to 'gone' channel...\n", 15'000ms))
+        << pub.finish().describe();
+    hub.proc.kill();  // SIGKILL, reaped: its end of the socket is closed
+    pub.write("anyone?\n");
+    const auto st = pub.wait(15'000ms);
+    ASSERT_TRUE(st.has_value()) << "myipcpub still runs after its hub died and it published";
+    EXPECT_EQ(st->exit_code(), 3) << pub.err();
+    EXPECT_NE(pub.err().find("error: lost the hub"), std::string::npos)
+        << "a publisher whose write to the hub's socket fails (EPIPE: the hub is gone) must "
+           "say `error: lost the hub: ...`; it printed:\n"
+        << pub.err();
+  }
+  Hub again;  // replaces the killed hub's leftovers, and removes them when it stops
+  EXPECT_TRUE(again.ready);
+}
+
+GRADED_TEST(Hidden, DeadMqClientTakesNoLiveOneWithIt, 1,
+            "README §Backends — the hub looks at each FIFO or MQ client's pid: only the dead "
+            "one's is gone (kill(pid, 0) succeeds for a live one; errno then means nothing)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub dies("mqueue", "first");  // connected first: the hub looks at its pid first
+  ASSERT_TRUE(dies.saw("Subscribed to 'first'\n"));
+  Sub lives("mqueue", "second");
+  ASSERT_TRUE(lives.saw("Subscribed to 'second'\n"));
+  Sub fifo("fifo", "second");
+  ASSERT_TRUE(fifo.saw("Subscribed to 'second'\n"));
+  const std::string gone = "pid=" + std::to_string(dies.proc.pid()) + " ";
+  dies.proc.kill();  // SIGKILL, reaped
+  std::string last;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        last = hub.stats();
+        return last.find(gone) == std::string::npos;
+      },
+      10'000ms))
+      << "the hub kept a dead MQ client for 10 s; myipchub --stats:\n"
+      << last;
+  auto r = publish("socket", "second", "still here\n");
+  EXPECT_NE(r.out.find("Published (2 subscribers)"), std::string::npos)
+      << "after a dead MQ client was dropped, the live MQ and FIFO clients must still be "
+         "subscribed\n"
+      << r.describe() << "\nmyipchub --stats before:\n"
+      << last;
+  EXPECT_TRUE(lives.saw("[second] still here\n"));
+  EXPECT_TRUE(fifo.saw("[second] still here\n"));
+}

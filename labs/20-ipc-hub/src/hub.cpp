@@ -265,8 +265,9 @@ class Hub {
     struct stat a {
     }, b{};
     if (!in || !out || ::fstat(in.get(), &a) < 0 || ::fstat(out.get(), &b) < 0 ||
-        !S_ISFIFO(a.st_mode) || !S_ISFIFO(b.st_mode) || a.st_uid != ::geteuid())
-      return;  // not a client's FIFO pair (README §Pitfalls 5)
+        !S_ISFIFO(a.st_mode) || !S_ISFIFO(b.st_mode) || a.st_uid != ::geteuid() ||
+        b.st_uid != ::geteuid())
+      return;  // not a client's FIFO pair: both ours (README §Pitfalls 5)
     Conn& c = add(Backend::kFifo, pid);
     c.in = std::move(in);
     c.out = std::move(out);
