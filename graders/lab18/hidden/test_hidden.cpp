@@ -12,16 +12,17 @@
 #include <sys/syscall.h>   // SYS_futex, SYS_gettid
 #include <unistd.h>        // dup, dup2, close
 
-#include <algorithm>    // std::find
-#include <atomic>       // std::atomic
-#include <cstring>      // std::memcpy
-#include <filesystem>   // std::filesystem
-#include <fstream>      // std::ofstream, std::fstream
-#include <map>          // std::map
-#include <set>          // std::set
-#include <thread>       // std::thread
-#include <type_traits>  // std::remove_pointer_t
-#include <utility>      // std::make_pair
+#include <algorithm>           // std::find
+#include <atomic>              // std::atomic
+#include <condition_variable>  // std::condition_variable
+#include <cstring>             // std::memcpy
+#include <filesystem>          // std::filesystem
+#include <fstream>             // std::ofstream, std::fstream
+#include <map>                 // std::map
+#include <set>                 // std::set
+#include <thread>              // std::thread
+#include <type_traits>         // std::remove_pointer_t
+#include <utility>             // std::make_pair
 
 #include "../public/common.hpp"
 #include "grader/linearizability.hpp"
@@ -416,6 +417,9 @@ struct FailingStores {
   std::mutex mu;
   std::map<const CLIENT*, int> port;  // each live handle's peer port
   std::set<int> ports;                // a STORE to these fails
+  std::set<int> held;                 // a call to these waits until they are released
+  std::size_t held_calls = 0;         // calls waiting there now
+  std::condition_variable released;   // notified when a port is released
   const ClntOps* real = nullptr;      // libtirpc's table, one for every TCP handle
   ClntOps wrapped{};
 };
@@ -428,9 +432,15 @@ clnt_stat call_unless_failing(CLIENT* cl, rpcproc_t proc, xdrproc_t xargs, void*
                               xdrproc_t xres, void* res, timeval t) {
   auto& f = failing_stores();
   {
-    std::lock_guard lock(f.mu);
+    std::unique_lock lock(f.mu);
     const auto it = f.port.find(cl);
-    if (proc == STORE && it != f.port.end() && f.ports.contains(it->second)) return RPC_CANTRECV;
+    const int port = it == f.port.end() ? -1 : it->second;
+    if (proc == STORE && f.ports.contains(port)) return RPC_CANTRECV;
+    if (f.held.contains(port)) {
+      ++f.held_calls;
+      f.released.wait(lock, [&] { return !f.held.contains(port); });
+      --f.held_calls;
+    }
   }
   return f.real->cl_call(cl, proc, xargs, args, xres, res, t);
 }
@@ -466,6 +476,31 @@ class StoresFail {
   }
   StoresFail(const StoresFail&) = delete;
   StoresFail& operator=(const StoresFail&) = delete;
+};
+
+/// While alive, every call this process makes to `port` waits (a peer that hangs, but
+/// one the test can count the calls of and release at once).
+class CallsHeld {
+ public:
+  explicit CallsHeld(int port) : port_(port) {
+    std::lock_guard lock(failing_stores().mu);
+    failing_stores().held.insert(port_);
+  }
+  ~CallsHeld() { release(); }
+  CallsHeld(const CallsHeld&) = delete;
+  CallsHeld& operator=(const CallsHeld&) = delete;
+  std::size_t waiting() const {
+    std::lock_guard lock(failing_stores().mu);
+    return failing_stores().held_calls;
+  }
+  void release() {
+    std::lock_guard lock(failing_stores().mu);
+    failing_stores().held.erase(port_);
+    failing_stores().released.notify_all();
+  }
+
+ private:
+  int port_;
 };
 }  // namespace
 
@@ -706,6 +741,43 @@ GRADED_TEST(Hidden, ReadCountsTheReplicasThatAnsweredWithTheNewest, 2,
     EXPECT_EQ(r.entry.value, "v2");
   }
   c.resume(2);
+}
+
+GRADED_TEST(Hidden, DuplicateCacheNeverForgetsARunInProgress, 1,
+            "README §The coordinator — put: a request still running is never forgotten") {
+  Cluster c({.nodes = 1, .data = false});
+  // A node in this process whose one peer is node 1: a majority is both. Every call to
+  // node 1 is held, so the first kMaxInFlight puts wait for it; from then on node 1 counts
+  // as down at once, and each put is answered KV_NO_QUORUM without a call.
+  lab::Node& node = node_in_process(2, c, grader::scaled(600s));
+  CallsHeld held(c.port(0));
+  std::vector<std::unique_ptr<PutThread>> running;
+  for (std::uint64_t id = 100; id < 100 + lab::Node::kMaxInFlight; ++id)
+    running.push_back(std::make_unique<PutThread>(node, id, "k"));
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return held.waiting() == static_cast<std::size_t>(lab::Node::kMaxInFlight); },
+      10'000ms))
+      << "the first puts did not all call node 1";
+  // 100 000 requests after them, all answered: the running ones are older than the last
+  // 100 000 now, but still running, and a retry of one must wait for its run.
+  for (std::uint64_t r = 1; r <= 100'000; ++r)
+    ASSERT_EQ(node.put(1, r, "x", true, "").status, KV_NO_QUORUM) << "request " << r;
+  const PutThread retry(node, 100, "k");  // the first of the running ones, again
+  ASSERT_TRUE(grader::wait_until([&] { return retry.waiting() || retry.done(); }, 10'000ms));
+  held.release();  // node 1 answers: every run completes
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        return retry.done() &&
+               std::all_of(running.begin(), running.end(), [](const auto& p) { return p->done(); });
+      },
+      20'000ms));
+  ASSERT_TRUE(running.front()->reply() && retry.reply());
+  EXPECT_EQ(running.front()->reply()->status, KV_OK);
+  EXPECT_EQ(retry.reply()->status, KV_OK)
+      << "a retry of a request still running, older than the last 100 000, did not wait for "
+         "its run";
+  EXPECT_EQ(retry.reply()->version, running.front()->reply()->version)
+      << "a request still running was forgotten: its retry ran it a second time";
 }
 
 GRADED_TEST(Hidden, CatchUpStoresEveryEntryOfEveryPeer, 1,

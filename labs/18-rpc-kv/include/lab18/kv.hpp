@@ -230,7 +230,8 @@ class Node {
    *      the peer timeout passed, with acks = how many hold it.
    * A request id seen before (client_id, request_id) is answered with the first reply,
    * never executed again; a retry that arrives while the first is running waits for it.
-   * The node remembers the last 100 000 requests: an older one is forgotten, and runs again.
+   * The node remembers the last 100 000 requests: an older one is forgotten, and runs again
+   * (but never one still running: its retry waits for it, however many requests came since).
    * TODO(lab18): implement in src/node.cpp.
    */
   PutReply put(std::uint64_t client_id, std::uint64_t request_id, const std::string& key,
