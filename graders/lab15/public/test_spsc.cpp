@@ -120,6 +120,26 @@ GRADED_TEST(Edges, BadCapacityAndForeignMemoryRejected, 1, "README §The API") {
       << "a queue of 8-byte items attached as a queue of 32-byte items";
 }
 
+GRADED_TEST(Edges, CreateWritesOnlyTheBytesItWasGiven, 1,
+            "README §The API — create_in owns bytes_for(capacity) bytes, not one more") {
+  // The caller's memory goes on after the queue's bytes (a second queue, another header):
+  // create_in may write all of bytes_for(capacity), and nothing past it.
+  constexpr std::size_t kAfter = 256;
+  constexpr unsigned char kUntouched = 0xAB;
+  for (std::size_t cap : {1u, 2u, 16u, 64u}) {
+    const std::size_t bytes = SpscQueue<std::uint64_t>::bytes_for(cap);
+    alignas(64) static unsigned char mem[SpscQueue<std::uint64_t>::bytes_for(64) + kAfter];
+    std::fill(std::begin(mem), std::end(mem), kUntouched);
+    SpscQueue<std::uint64_t>::create_in(mem, bytes, cap);
+    std::size_t intact = 0;
+    while (intact < kAfter && mem[bytes + intact] == kUntouched) ++intact;
+    EXPECT_EQ(intact, kAfter) << "capacity " << cap << ": create_in(mem, " << bytes << ", " << cap
+                              << ") wrote byte " << bytes + intact
+                              << ", past the bytes_for(capacity) it was given (a loop over the "
+                                 "slots that runs once too often?)";
+  }
+}
+
 GRADED_TEST(Edges, DamagedCapacityInTheHeaderRejected, 1, "README §The API") {
   // A valid magic and item size over capacity fields another process (or a stray write)
   // damaged: attach_in must refuse each, or `index & mask_` indexes outside the mapping.
