@@ -59,6 +59,13 @@ GRADED_TEST(Hidden, CreateOverUsedMemoryStartsEmpty, 1, "README §The API") {
   EXPECT_EQ(q->size_approx(), 0u);
   for (int i = 0; i < 8; ++i) EXPECT_TRUE(q->try_push(i)) << "push " << i;
   EXPECT_FALSE(q->try_push(8));
+  // The memory of that full queue, reused for a new one of the same capacity: slot i holds
+  // stamp i + 1, which is "full" for the new queue's first lap unless every stamp is reset.
+  q = SpscQueue<std::uint64_t>::create_in(mem.data(), mem.size(), 8);
+  EXPECT_FALSE(q->try_pop(v)) << "a new queue over an old full queue of the same capacity "
+                                 "popped an item: reset the stamp of every slot, slot 0 too";
+  std::uint64_t out[8] = {};
+  EXPECT_EQ(q->pop_n(out, 8), 0u) << "pop_n on a new queue over an old full queue";
 }
 
 GRADED_TEST(Hidden, SizeApproxStaysInRangeUnderLoad, 1, "README §The API") {
