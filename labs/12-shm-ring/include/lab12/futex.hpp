@@ -16,12 +16,14 @@
 #include <time.h>         // timespec
 #include <unistd.h>       // syscall
 
-#include <atomic>   // std::atomic
-#include <cerrno>   // errno
-#include <chrono>   // std::chrono::duration_cast
-#include <climits>  // INT_MAX
-#include <cstdint>  // std::uint32_t, std::int64_t
-#include <cstdlib>  // std::getenv, std::atoi
+#include <atomic>    // std::atomic
+#include <cerrno>    // errno
+#include <charconv>  // std::from_chars
+#include <chrono>    // std::chrono::duration_cast
+#include <climits>   // INT_MAX
+#include <cstdint>   // std::uint32_t, std::int64_t
+#include <cstdlib>   // std::getenv
+#include <cstring>   // std::strlen
 
 #include "ipclab/clock.hpp"  // Deadline
 #include "ipclab/error.hpp"  // throw_errno
@@ -45,7 +47,10 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == 4 &&
 inline void test_wait_point(const Deadline& deadline) {
   const char* v = std::getenv("IPCLAB_LAB12_FUTEX_HOLD");
   if (v == nullptr) return;
-  const int fd = std::atoi(v);
+  int fd = -1;
+  const char* end = v + std::strlen(v);
+  if (const auto [p, ec] = std::from_chars(v, end, fd); ec != std::errc{} || p != end || fd < 0)
+    return;  // not a descriptor number: the hook stays off
   const std::int64_t left =
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.remaining()).count();
   const int saved = errno;
