@@ -2,7 +2,10 @@
 // concurrent writers, damaged files, the benchmark.
 #include <signal.h>  // SIGKILL
 
-#include <random>  // std::mt19937_64
+#include <array>       // std::array
+#include <cstdlib>     // std::getenv, std::strtoul, std::abort
+#include <filesystem>  // std::filesystem::read_symlink
+#include <random>      // std::mt19937_64
 
 #include "common.hpp"
 
@@ -395,14 +398,129 @@ std::string consequence(const lab::CpuFeatures& f, lab::CrcPath got, lab::CrcPat
 
 }  // namespace
 
+// ---- another CPU, shown to cpu_features() ----------------------------------------------------
+//
+// __builtin_cpu_supports reads libgcc's record of the CPU: __cpu_model (its first 32 feature
+// bits) and __cpu_features2 (the rest), filled once by __cpu_indicator_init (GCC 12:
+// common/config/i386/cpuinfo.h; three words of __cpu_features2 since GCC 12). Both are hidden
+// symbols of the static libgcc, so this binary has one copy, the one the lab's cpu_features()
+// reads as well: rewriting its words shows the lab another CPU without one. Which bit is which
+// feature is not assumed: show_cpu() finds each by setting one bit at a time and asking
+// __builtin_cpu_supports.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define LAB14_CAN_SHOW_ANOTHER_CPU 1
+extern "C" {
+struct LibgccCpuModel {
+  unsigned vendor, type, subtype, features[1];
+};
+extern LibgccCpuModel __cpu_model;   // NOLINT(bugprone-reserved-identifier)
+extern unsigned __cpu_features2[3];  // NOLINT(bugprone-reserved-identifier)
+}
+#endif
+
+namespace {
+
+lab::CpuFeatures features_from_bits(unsigned bits) {
+  lab::CpuFeatures f;
+  f.sse42 = (bits & 1) != 0;
+  f.avx512f = (bits & 2) != 0;
+  f.avx512bw = (bits & 4) != 0;
+  f.vpclmulqdq = (bits & 8) != 0;
+  return f;
+}
+
+bool same_features(const lab::CpuFeatures& a, const lab::CpuFeatures& b) {
+  return a.sse42 == b.sse42 && a.avx512f == b.avx512f && a.avx512bw == b.avx512bw &&
+         a.vpclmulqdq == b.vpclmulqdq;
+}
+
+/// What __builtin_cpu_supports says of the four features, read by the grader.
+lab::CpuFeatures supported_features() {
+  lab::CpuFeatures here;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  here.sse42 = __builtin_cpu_supports("sse4.2") != 0;
+  here.avx512f = __builtin_cpu_supports("avx512f") != 0;
+  here.avx512bw = __builtin_cpu_supports("avx512bw") != 0;
+  here.vpclmulqdq = __builtin_cpu_supports("vpclmulqdq") != 0;
+#endif
+  return here;
+}
+
+#if defined(LAB14_CAN_SHOW_ANOTHER_CPU)
+constexpr int kCpuWords = 4;  // __cpu_model's feature word, then __cpu_features2's three
+unsigned& cpu_word(int i) { return i == 0 ? __cpu_model.features[0] : __cpu_features2[i - 1]; }
+
+/// Makes __builtin_cpu_supports (hence the lab's cpu_features()) report exactly `f` of the
+/// four features, keeping every other feature bit as it was. Returns false if libgcc's layout
+/// is not what this expects (some feature cannot be shown or hidden).
+bool show_cpu(const lab::CpuFeatures& f) {
+  __builtin_cpu_init();  // filled now, so that a later __builtin_cpu_init() keeps our words
+  std::array<unsigned, kCpuWords> saved{};
+  for (int i = 0; i < kCpuWords; ++i) saved[i] = cpu_word(i);
+  // Each of the four features' bits: set one bit alone and see which feature appears.
+  std::array<std::array<unsigned, kCpuWords>, 4> mask{};
+  for (int w = 0; w < kCpuWords; ++w)
+    for (int b = 0; b < 32; ++b) {
+      for (int i = 0; i < kCpuWords; ++i) cpu_word(i) = 0;
+      cpu_word(w) = 1U << b;
+      const lab::CpuFeatures one = supported_features();
+      const bool which[4] = {one.sse42, one.avx512f, one.avx512bw, one.vpclmulqdq};
+      for (int k = 0; k < 4; ++k)
+        if (which[k]) mask[k][w] |= 1U << b;
+    }
+  const bool want[4] = {f.sse42, f.avx512f, f.avx512bw, f.vpclmulqdq};
+  for (int i = 0; i < kCpuWords; ++i) {
+    unsigned word = saved[i];
+    for (int k = 0; k < 4; ++k) word = want[k] ? word | mask[k][i] : word & ~mask[k][i];
+    cpu_word(i) = word;
+  }
+  return same_features(supported_features(), f);
+}
+
+/// Shows `f` for its lifetime, then the real CPU again.
+class AnotherCpu {
+ public:
+  explicit AnotherCpu(const lab::CpuFeatures& f) {
+    __builtin_cpu_init();
+    for (int i = 0; i < kCpuWords; ++i) saved_[i] = cpu_word(i);
+    shown_ = show_cpu(f);
+  }
+  ~AnotherCpu() {
+    for (int i = 0; i < kCpuWords; ++i) cpu_word(i) = saved_[i];
+  }
+  AnotherCpu(const AnotherCpu&) = delete;
+  AnotherCpu& operator=(const AnotherCpu&) = delete;
+  bool shown() const { return shown_; }
+
+ private:
+  std::array<unsigned, kCpuWords> saved_{};
+  bool shown_ = false;
+};
+
+/// A grader started with IPCLAB_LAB14_CPU=BITS (features_from_bits) shows the lab that CPU
+/// from before static initialization, when the lab decides crc_path(): a test can run on a
+/// CPU with fewer features than this one (never more: the grader only hides features).
+/// Priority 101 runs before every constructor without one.
+__attribute__((constructor(101))) void show_the_cpu_the_environment_names() {
+  const char* bits = std::getenv("IPCLAB_LAB14_CPU");
+  if (bits == nullptr || *bits == '\0') return;
+  lab::CpuFeatures f = features_from_bits(static_cast<unsigned>(std::strtoul(bits, nullptr, 10)));
+  const lab::CpuFeatures real = supported_features();
+  f.sse42 = f.sse42 && real.sse42;
+  f.avx512f = f.avx512f && real.avx512f;
+  f.avx512bw = f.avx512bw && real.avx512bw;
+  f.vpclmulqdq = f.vpclmulqdq && real.vpclmulqdq;
+  if (!show_cpu(f)) std::abort();
+}
+#endif
+
+}  // namespace
+
 GRADED_TEST(CrcChoice, EveryCpuGetsItsFastestPathItCanRun, 1,
             "README §The CRC path — choose_crc_path(f) is a pure function of the features") {
   for (unsigned bits = 0; bits < 16; ++bits) {
-    lab::CpuFeatures f;
-    f.sse42 = (bits & 1) != 0;
-    f.avx512f = (bits & 2) != 0;
-    f.avx512bw = (bits & 4) != 0;
-    f.vpclmulqdq = (bits & 8) != 0;
+    const lab::CpuFeatures f = features_from_bits(bits);
     const lab::CrcPath want = fastest_runnable(f);
     const lab::CrcPath got = lab::choose_crc_path(f);
     EXPECT_EQ(path_name(got), path_name(want))
@@ -414,14 +532,7 @@ GRADED_TEST(CrcChoice, EveryCpuGetsItsFastestPathItCanRun, 1,
 GRADED_TEST(CrcChoice, ThisCpusFeaturesAndPath, 1,
             "README §The CRC path — crc_path() is choose_crc_path(cpu_features()), read from "
             "this CPU") {
-  lab::CpuFeatures here;  // what __builtin_cpu_supports says, read by the grader
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  here.sse42 = __builtin_cpu_supports("sse4.2") != 0;
-  here.avx512f = __builtin_cpu_supports("avx512f") != 0;
-  here.avx512bw = __builtin_cpu_supports("avx512bw") != 0;
-  here.vpclmulqdq = __builtin_cpu_supports("vpclmulqdq") != 0;
-#endif
+  const lab::CpuFeatures here = supported_features();  // read by the grader
   const lab::CpuFeatures f = lab::cpu_features();
   const auto field = [](const char* name, bool got, bool want) {
     EXPECT_EQ(got, want) << "cpu_features()." << name << " is " << got << ", but this CPU "
@@ -437,6 +548,72 @@ GRADED_TEST(CrcChoice, ThisCpusFeaturesAndPath, 1,
   EXPECT_EQ(path_name(lab::crc_path()), path_name(want))
       << "crc_path() on this CPU (" << features_text(here) << ") is " << path_name(lab::crc_path())
       << ", expected " << path_name(want) << ". " << consequence(here, lab::crc_path(), want);
+}
+
+GRADED_TEST(CrcChoice, FeaturesAreReadOnAnyCpu, 1,
+            "README §The CRC path — cpu_features() reports what __builtin_cpu_supports says, "
+            "whatever the CPU has") {
+#if defined(LAB14_CAN_SHOW_ANOTHER_CPU)
+  for (unsigned bits = 0; bits < 16; ++bits) {
+    const lab::CpuFeatures want = features_from_bits(bits);
+    lab::CpuFeatures got;
+    {
+      const AnotherCpu cpu(want);
+      ASSERT_TRUE(cpu.shown()) << "the grader could not make __builtin_cpu_supports report "
+                               << features_text(want)
+                               << " (libgcc's CPU record is not laid out as in GCC 12): "
+                                  "report this to the course staff";
+      got = lab::cpu_features();
+    }
+    const lab::CrcPath path = lab::choose_crc_path(got);
+    const lab::CrcPath fastest = fastest_runnable(want);
+    EXPECT_TRUE(same_features(got, want))
+        << "on a CPU with " << features_text(want)
+        << " (the grader shows it one by rewriting what __builtin_cpu_supports reads), "
+           "cpu_features() reports "
+        << features_text(got) << "."
+        << (path == fastest ? std::string()
+                            : fmt::format(" crc_path() would be {} there. {}", path_name(path),
+                                          consequence(want, path, fastest)));
+  }
+#else
+  GTEST_SKIP() << "needs GCC 12 or later on x86-64: the grader rewrites libgcc's CPU record";
+#endif
+}
+
+GRADED_TEST(CrcChoice, OlderCpusGetTheirPathAndGetsGoIt, 1,
+            "README §The CRC path — on a CPU with sse4.2 alone crc_path() is kInstruction, "
+            "without it kPortable, and gets, list and check go that way there") {
+#if defined(LAB14_CAN_SHOW_ANOTHER_CPU)
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  int runs = 0;
+  const bool has_sse42 = supported_features().sse42;
+  for (const unsigned bits : {1U, 0U}) {
+    if (bits == 1 && !has_sse42) continue;  // the grader can hide features, not add them
+    const std::string cpu = features_text(features_from_bits(bits));
+    for (const char* test :
+         {"CrcChoice.ThisCpusFeaturesAndPath", "CrcChoice.RecordCrcsAreVerifiedTheChosenWay"}) {
+      // a scratch directory of its own: the test makes the same files again
+      const std::string scratch = fmt::format("{}/older-cpu-{}", grader::scratch(), ++runs);
+      std::filesystem::create_directory(scratch);
+      const std::string result = scratch + "/.result";
+      const auto r =
+          run({self, std::string("--gtest_filter=") + test},
+              {.timeout = 30'000ms,
+               .env = {"IPCLAB_GRADER_RESULT=" + result, "IPCLAB_GRADER_SCRATCH=" + scratch,
+                       fmt::format("IPCLAB_LAB14_CPU={}", bits)}});
+      const std::string verdict =
+          std::filesystem::exists(result) ? ipclab::read_file(result) : std::string();
+      EXPECT_EQ(verdict.substr(0, 6), "passed")
+          << "on a CPU with " << cpu << " (this grader run again with IPCLAB_LAB14_CPU=" << bits
+          << ", which hides the other features from before main, when crc_path() is decided), "
+          << test << " did not pass:\n"
+          << grader::excerpt(r.out + r.err, 2000);
+    }
+  }
+#else
+  GTEST_SKIP() << "needs GCC 12 or later on x86-64: the grader rewrites libgcc's CPU record";
+#endif
 }
 
 GRADED_TEST(CrcChoice, RecordCrcsAreVerifiedTheChosenWay, 2,
