@@ -148,6 +148,34 @@ for name in sorted(os.listdir(mutate.EQUIVALENT_DIR)) if os.path.isdir(mutate.EQ
     except mutate.Fatal as e:
         check(False, f"{name} parses", str(e))
 
+# same access order: what a relaxed mutant can change on x86-64 is the order of the accesses
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
+LOADS = """#include <atomic>
+std::atomic<int> a, b;
+int f() { int x = a.load(std::memory_order_%s); int y = b.load(std::memory_order_%s); return x - y; }
+"""
+with tempfile.TemporaryDirectory() as tmp:
+    objs = {}
+    for name, text in (("acquire", LOADS % ("acquire", "acquire")),
+                       ("relaxed", LOADS % ("relaxed", "acquire")),
+                       ("swapped", LOADS.replace("int x = a.load", "int y0 = b.load")
+                        .replace("int y = b.load", "int x = a.load").replace("return x - y", "return x - y0")
+                        % ("acquire", "acquire"))):
+        src, obj = os.path.join(tmp, name + ".cpp"), os.path.join(tmp, name + ".o")
+        with open(src, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        r = subprocess.run(["c++", "-std=c++20", "-O2", "-c", src, "-o", obj], capture_output=True, text=True)
+        objs[name] = obj if r.returncode == 0 else None
+    if all(objs.values()):
+        acq, rlx, swp = (mutate.access_order(objs[k]) for k in ("acquire", "relaxed", "swapped"))
+        check(acq is not None and acq == rlx, "a load made relaxed: the same accesses in the same order")
+        check(acq is not None and acq != swp, "two loads swapped: another access order",
+              str(acq and acq[0]) + " / " + str(swp and swp[0]))
+    else:
+        check(False, "c++ compiles the access-order examples")
+
 # a grader killed mid-test: the namespaces of its tests are cleaned (run directories always;
 # a POSIX shm object too when the build has ipc-clean)
 import tempfile  # noqa: E402
