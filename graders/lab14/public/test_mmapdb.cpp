@@ -401,12 +401,12 @@ std::string consequence(const lab::CpuFeatures& f, lab::CrcPath got, lab::CrcPat
 // ---- another CPU, shown to cpu_features() ----------------------------------------------------
 //
 // __builtin_cpu_supports reads libgcc's record of the CPU: __cpu_model (its first 32 feature
-// bits) and __cpu_features2 (the rest), filled once by __cpu_indicator_init (GCC 12:
-// common/config/i386/cpuinfo.h; three words of __cpu_features2 since GCC 12). Both are hidden
-// symbols of the static libgcc, so this binary has one copy, the one the lab's cpu_features()
-// reads as well: rewriting its words shows the lab another CPU without one. Which bit is which
+// bits) and __cpu_features2 (the rest: three words in GCC 12), filled once by
+// __cpu_indicator_init (GCC's common/config/i386/cpuinfo.h). Both are hidden symbols of the
+// static libgcc, so this binary, the lab's code linked in, has one copy, which the lab's
+// cpu_features() reads too: rewriting its words shows the lab another CPU. Which bit is which
 // feature is not assumed: show_cpu() finds each by setting one bit at a time and asking
-// __builtin_cpu_supports.
+// __builtin_cpu_supports, and a test fails (not passes) if the words do not behave so.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define LAB14_CAN_SHOW_ANOTHER_CPU 1
 extern "C" {
