@@ -2,6 +2,7 @@
 // concurrent writers, damaged files, the benchmark.
 #include <signal.h>  // SIGKILL
 
+#include <algorithm>   // std::find_if
 #include <array>       // std::array
 #include <cstdlib>     // std::getenv, std::strtoul, std::abort
 #include <filesystem>  // std::filesystem::read_symlink
@@ -324,22 +325,33 @@ GRADED_TEST(Corruption, IndexPastHeapEndIsReported, 2,
   expect_all_report_corrupt(f, "an index that runs past heap_end");
 }
 
+namespace {
+
+/// Puts one key at home in each of the index's last two slots (last but one, then last).
+std::vector<std::string> put_keys_at_the_last_slots(Db& db) {
+  std::vector<std::string> keys;
+  const std::uint64_t mask = db.stats().slots - 1;
+  for (std::uint64_t want : {mask - 1, mask}) {
+    for (int i = 0;; ++i) {
+      const std::string k = fmt::format("z{}", i);
+      if ((lab::key_tag(k) & mask) != want) continue;
+      db.put(k, lab::test_value(k));
+      keys.push_back(k);
+      break;
+    }
+  }
+  return keys;
+}
+
+}  // namespace
+
 GRADED_TEST(Corruption, CheckReadsEveryIndexSlotToTheLast, 2,
             "README §Pitfalls 6 — check() verifies every record the index names") {
   const auto f = db_path("last-slots.db");
   std::vector<std::string> keys;  // one key at home in each of the index's last two slots
   {
     Db db = Db::create(f, 64 * 1024);
-    const std::uint64_t mask = db.stats().slots - 1;
-    for (std::uint64_t want : {mask - 1, mask}) {
-      for (int i = 0;; ++i) {
-        const std::string k = fmt::format("z{}", i);
-        if ((lab::key_tag(k) & mask) != want) continue;
-        db.put(k, lab::test_value(k));
-        keys.push_back(k);
-        break;
-      }
-    }
+    keys = put_keys_at_the_last_slots(db);
   }
   const std::string good = lab14_test::read_bytes(f);
   for (const auto& k : keys) {
@@ -351,6 +363,23 @@ GRADED_TEST(Corruption, CheckReadsEveryIndexSlotToTheLast, 2,
     expect_corrupt(run({"mmapdb", "check", f}),
                    fmt::format("a flipped bit in the record of index slot {}, mmapdb check",
                                lab::key_tag(k) & 1 ? "last" : "last but one"));
+  }
+}
+
+GRADED_TEST(RoundTrip, ListReadsEveryIndexSlotToTheLast, 1,
+            "README §Pitfalls 6 — list() returns every live key the index names, to its last "
+            "slot") {
+  Db db = Db::create(db_path("list-last.db"), 64 * 1024);
+  const std::vector<std::string> keys = put_keys_at_the_last_slots(db);
+  const auto listed = db.list();
+  const char* where[] = {"last but one", "last"};
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto it = std::find_if(listed.begin(), listed.end(),
+                                 [&](const auto& kv) { return kv.first == keys[i]; });
+    EXPECT_TRUE(it != listed.end() && it->second == lab::test_value(keys[i]))
+        << "list() of a database of " << keys.size() << " keys left out \"" << keys[i]
+        << "\" (or gave it another value), the key at home in the index's " << where[i]
+        << " slot of " << db.stats().slots << ": it returned " << listed.size() << " pairs";
   }
 }
 
