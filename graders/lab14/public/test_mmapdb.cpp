@@ -480,51 +480,65 @@ lab::CpuFeatures supported_features() {
 constexpr int kCpuWords = 4;  // __cpu_model's feature word, then __cpu_features2's three
 unsigned& cpu_word(int i) { return i == 0 ? __cpu_model.features[0] : __cpu_features2[i - 1]; }
 
+using CpuWords = std::array<unsigned, kCpuWords>;
+
+CpuWords cpu_words() {
+  __builtin_cpu_init();  // filled now, so that a later __builtin_cpu_init() keeps our words
+  CpuWords w{};
+  for (int i = 0; i < kCpuWords; ++i) w[i] = cpu_word(i);
+  return w;
+}
+void set_cpu_words(const CpuWords& w) {
+  for (int i = 0; i < kCpuWords; ++i) cpu_word(i) = w[i];
+}
+
+/// The bits of each of the four features (sse4.2, avx512f, avx512bw, vpclmulqdq), found once
+/// by setting one bit alone and seeing which feature __builtin_cpu_supports then reports.
+const std::array<CpuWords, 4>& feature_bits() {
+  static const std::array<CpuWords, 4> bits = [] {
+    const CpuWords real = cpu_words();
+    std::array<CpuWords, 4> found{};
+    for (int w = 0; w < kCpuWords; ++w)
+      for (int b = 0; b < 32; ++b) {
+        CpuWords one{};
+        one[w] = 1U << b;
+        set_cpu_words(one);
+        const lab::CpuFeatures f = supported_features();
+        const bool which[4] = {f.sse42, f.avx512f, f.avx512bw, f.vpclmulqdq};
+        for (int k = 0; k < 4; ++k)
+          if (which[k]) found[k][w] |= 1U << b;
+      }
+    set_cpu_words(real);
+    return found;
+  }();
+  return bits;
+}
+
 /// Makes __builtin_cpu_supports (hence the lab's cpu_features()) report exactly `f` of the
-/// four features, keeping every other feature bit as it was. Returns false if libgcc's layout
+/// four features, keeping every other feature bit as it is. Returns false if libgcc's layout
 /// is not what this expects (some feature cannot be shown or hidden).
 bool show_cpu(const lab::CpuFeatures& f) {
-  __builtin_cpu_init();  // filled now, so that a later __builtin_cpu_init() keeps our words
-  std::array<unsigned, kCpuWords> saved{};
-  for (int i = 0; i < kCpuWords; ++i) saved[i] = cpu_word(i);
-  // Each of the four features' bits: set one bit alone and see which feature appears.
-  std::array<std::array<unsigned, kCpuWords>, 4> mask{};
-  for (int w = 0; w < kCpuWords; ++w)
-    for (int b = 0; b < 32; ++b) {
-      for (int i = 0; i < kCpuWords; ++i) cpu_word(i) = 0;
-      cpu_word(w) = 1U << b;
-      const lab::CpuFeatures one = supported_features();
-      const bool which[4] = {one.sse42, one.avx512f, one.avx512bw, one.vpclmulqdq};
-      for (int k = 0; k < 4; ++k)
-        if (which[k]) mask[k][w] |= 1U << b;
-    }
+  const auto& bits = feature_bits();
   const bool want[4] = {f.sse42, f.avx512f, f.avx512bw, f.vpclmulqdq};
-  for (int i = 0; i < kCpuWords; ++i) {
-    unsigned word = saved[i];
-    for (int k = 0; k < 4; ++k) word = want[k] ? word | mask[k][i] : word & ~mask[k][i];
-    cpu_word(i) = word;
-  }
+  CpuWords w = cpu_words();
+  for (int i = 0; i < kCpuWords; ++i)
+    for (int k = 0; k < 4; ++k) w[i] = want[k] ? w[i] | bits[k][i] : w[i] & ~bits[k][i];
+  set_cpu_words(w);
   return same_features(supported_features(), f);
 }
 
 /// Shows `f` for its lifetime, then the real CPU again.
 class AnotherCpu {
  public:
-  explicit AnotherCpu(const lab::CpuFeatures& f) {
-    __builtin_cpu_init();
-    for (int i = 0; i < kCpuWords; ++i) saved_[i] = cpu_word(i);
-    shown_ = show_cpu(f);
-  }
-  ~AnotherCpu() {
-    for (int i = 0; i < kCpuWords; ++i) cpu_word(i) = saved_[i];
-  }
+  explicit AnotherCpu(const lab::CpuFeatures& f) : saved_(cpu_words()), shown_(show_cpu(f)) {}
+  ~AnotherCpu() { set_cpu_words(saved_); }
   AnotherCpu(const AnotherCpu&) = delete;
   AnotherCpu& operator=(const AnotherCpu&) = delete;
   bool shown() const { return shown_; }
 
  private:
-  std::array<unsigned, kCpuWords> saved_{};
-  bool shown_ = false;
+  CpuWords saved_;
+  bool shown_;
 };
 
 /// A grader started with IPCLAB_LAB14_CPU=BITS (features_from_bits) shows the lab that CPU
