@@ -1,7 +1,7 @@
 // Lab 14 hidden grader: a fuzz corpus of damaged files, gets without system calls, a reader
 // racing a writer, overwrites and deletes; each header field checked alone, a header changed
 // under an open Db, used_slots, a failed create, close-on-exec descriptors, the shared lock
-// on descriptor 0.
+// on descriptor 0, the header of the largest database.
 #include <fcntl.h>          // fcntl, FD_CLOEXEC
 #include <linux/seccomp.h>  // SECCOMP_MODE_STRICT
 #include <signal.h>         // signal, SIGXFSZ
@@ -478,6 +478,23 @@ GRADED_TEST(Hidden, CreateChecksItsSize, 1,
     EXPECT_THROW((void)Db::create(f, size), ipclab::UsageError) << "Db::create(" << size << ")";
     EXPECT_FALSE(std::filesystem::exists(f)) << "a refused create() made " << f;
   }
+  // The bounds themselves are in range: on a file that exists, create() of kMinSize or
+  // kMaxSize fails because the file exists, never because of its size.
+  const auto taken = db_path("taken.db");
+  lab14_test::write_bytes(taken, "not a database");
+  for (const std::uint64_t size : {lab::kMinSize, lab::kMaxSize}) {
+    try {
+      (void)Db::create(taken, size);
+      ADD_FAILURE() << "Db::create(a file that exists, " << size << ") returned";
+    } catch (const ipclab::UsageError& e) {
+      ADD_FAILURE() << "Db::create(a file that exists, " << size << ") threw UsageError ("
+                    << e.what() << "): " << size
+                    << " is in range (kMinSize..kMaxSize, both included); the error is that "
+                       "the file exists (OperationFailed)";
+    } catch (const ipclab::OperationFailed&) {
+    }
+  }
+  EXPECT_EQ(read_bytes(taken), "not a database") << "a refused create() changed the file";
   // errno says something only after a call failed: a value left by an earlier failure
   // must not make a create() that worked report that the file exists.
   const auto f = db_path("errno.db");
@@ -1002,4 +1019,90 @@ GRADED_TEST(Hidden, ARemapAcceptsTheSmallestFileSize, 1,
                   << e.what() << ". A remap accepts every file_size open() accepts";
   }
   EXPECT_NO_THROW((void)Db::open(f).check()) << "the same header through a fresh open()";
+}
+
+namespace {
+
+/// The header of the largest database there can be: a 32 GiB file whose heap runs to its end,
+/// with an index of 2^31 slots at the heap's first byte, every slot used. No test can make
+/// the file (each runs under an RLIMIT_FSIZE of 256 MiB): validate_header() is given its
+/// header alone.
+lab::Header largest_header() {
+  lab::Header h{};
+  std::memcpy(h.magic, lab::kMagic, sizeof lab::kMagic);
+  h.version = lab::kVersion;
+  h.header_size = lab::kHeaderSize;
+  h.align = lab::kAlign;
+  h.max_key = lab::kMaxKey;
+  h.max_value = lab::kMaxValue;
+  h.header_crc = lab::crc32c(&h, lab::kHeaderCrcBytes);
+  h.generation = 9;
+  h.file_size = lab::kMaxSize;
+  h.index_ref = lab::make_index_ref(lab::kHeaderSize, lab::kMaxLog2Slots);
+  h.heap_end = lab::kMaxSize;
+  h.used_slots = std::uint64_t{1} << lab::kMaxLog2Slots;
+  return h;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, TheLargestDatabaseIsValid, 1,
+            "README §The file and the API — validate_header: every bound is inclusive, a file "
+            "of kMaxSize and an index of 2^31 slots included") {
+  using lab::Header;
+  constexpr std::uint64_t kIndexBytes = std::uint64_t{8} << lab::kMaxLog2Slots;  // 16 GiB
+  struct Case {
+    const char* what;
+    void (*apply)(Header&);
+    std::uint64_t real_size;
+  };
+  const Case valid[] = {
+      {"the largest database: file_size = the real size = kMaxSize (32 GiB), heap_end = "
+       "file_size, an index of 2^31 slots at 4096, used_slots = 2^31",
+       [](Header&) {}, lab::kMaxSize},
+      {"the same with the index of 2^31 slots ending at heap_end, the file's last byte",
+       [](Header& h) {
+         h.index_ref = lab::make_index_ref(lab::kMaxSize - kIndexBytes, lab::kMaxLog2Slots);
+       },
+       lab::kMaxSize},
+  };
+  for (const auto& c : valid) {
+    Header h = largest_header();
+    c.apply(h);
+    try {
+      const lab::Layout l = lab::validate_header(h, c.real_size);
+      EXPECT_EQ(l.generation, h.generation) << c.what;
+      EXPECT_EQ(l.file_size, h.file_size) << c.what;
+      EXPECT_EQ(l.index_ref, h.index_ref) << c.what;
+      EXPECT_EQ(l.heap_end, h.heap_end) << c.what;
+      EXPECT_EQ(l.used_slots, h.used_slots) << c.what;
+    } catch (const lab::CorruptDatabase& e) {
+      ADD_FAILURE() << "validate_header() refused " << c.what << ": " << e.what()
+                    << ". Every bound of the header's check is inclusive";
+    }
+  }
+  // One step past each bound: refused.
+  const Case past[] = {
+      {"file_size kMaxSize + 8 (the real size and heap_end the same)",
+       [](Header& h) { h.file_size = h.heap_end = lab::kMaxSize + lab::kAlign; },
+       lab::kMaxSize + lab::kAlign},
+      {"a real size one byte short of file_size (kMaxSize)", [](Header&) {}, lab::kMaxSize - 1},
+      {"heap_end 8 past file_size (kMaxSize)", [](Header& h) { h.heap_end += lab::kAlign; },
+       lab::kMaxSize + lab::kAlign},
+      {"an index of 2^32 slots (32 GiB, at 4096: past heap_end too)",
+       [](Header& h) { h.index_ref = lab::make_index_ref(lab::kHeaderSize, 32); }, lab::kMaxSize},
+      {"an index of 2^31 slots ending 8 bytes past heap_end",
+       [](Header& h) {
+         h.index_ref =
+             lab::make_index_ref(lab::kMaxSize - kIndexBytes + lab::kAlign, lab::kMaxLog2Slots);
+       },
+       lab::kMaxSize},
+      {"used_slots 2^31 + 1, above the index's slots", [](Header& h) { h.used_slots += 1; },
+       lab::kMaxSize},
+  };
+  for (const auto& c : past) {
+    Header h = largest_header();
+    c.apply(h);
+    EXPECT_THROW((void)lab::validate_header(h, c.real_size), lab::CorruptDatabase) << c.what;
+  }
 }

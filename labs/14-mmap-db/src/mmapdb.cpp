@@ -33,8 +33,14 @@ namespace ipclab::lab14 {
 namespace {
 
 constexpr std::uint64_t kGrowStep = 1u << 20;  // files grow in whole MiB
-constexpr unsigned kMinLog2Slots = 10;         // 1024 slots
-constexpr unsigned kMaxLog2Slots = 31;         // the tag's bits give the home slot
+
+/// The sizes a database file may have: what create() accepts, and a header's file_size.
+constexpr bool file_size_in_range(std::uint64_t n) { return n >= kMinSize && n <= kMaxSize; }
+/// The index sizes a database may have: what a header's index_ref may say, and what a
+/// rebuild may make.
+constexpr bool index_log2_in_range(unsigned log2) {
+  return log2 >= kMinLog2Slots && log2 <= kMaxLog2Slots;
+}
 
 /** Takes (F_RDLCK/F_WRLCK, waiting) or drops (F_UNLCK) this open file's lock on kLockByte.
  *  OFD locks belong to the open file description: another Db on the same file in the same
@@ -93,11 +99,6 @@ Mapping map_file(int fd, std::uint64_t size, const OpenOptions& opts) {
   return map;
 }
 
-/// The header's dynamic fields, loaded once.
-struct Layout {
-  std::uint64_t generation, file_size, index_ref, heap_end, used_slots;
-};
-
 Layout load_layout(const Header& h) {
   // generation first: a writer stores the others before it bumps generation.
   Layout l{};
@@ -109,8 +110,27 @@ Layout load_layout(const Header& h) {
   return l;
 }
 
-/// Throws CorruptDatabase unless the header's static part is ours and its dynamic fields
-/// are in range for a file of `real_size` bytes.
+/// Throws CorruptDatabase unless file_size is a size a database may have and the file of
+/// `real_size` bytes holds it (open, check, and a remap to a new file_size).
+void check_file_size(std::uint64_t file_size, std::uint64_t real_size) {
+  if (!file_size_in_range(file_size) || file_size % kAlign != 0)
+    throw CorruptDatabase(fmt::format("file_size {} out of range", file_size));
+  if (file_size > real_size)
+    throw CorruptDatabase(
+        fmt::format("truncated file: {} bytes, the header says {}", real_size, file_size));
+}
+
+/// Throws CorruptDatabase unless the index `ref` names lies inside [kHeaderSize, end).
+void check_index_ref(std::uint64_t ref, std::uint64_t end) {
+  const unsigned log2 = index_log2_slots(ref);
+  const std::uint64_t ioff = index_offset(ref);
+  // The range first: it is what keeps the shift below defined.
+  if (!index_log2_in_range(log2) || ioff < kHeaderSize || ioff + (std::uint64_t{8} << log2) > end)
+    throw CorruptDatabase("index table out of range");
+}
+
+}  // namespace
+
 Layout validate_header(const Header& h, std::uint64_t real_size) {
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw CorruptDatabase("bad magic");
   if (h.version != kVersion)
@@ -120,22 +140,16 @@ Layout validate_header(const Header& h, std::uint64_t real_size) {
       h.max_value != kMaxValue)
     throw CorruptDatabase("header sizes differ from this program's");
   const Layout l = load_layout(h);
-  if (l.file_size < kMinSize || l.file_size > kMaxSize || l.file_size % kAlign != 0)
-    throw CorruptDatabase(fmt::format("file_size {} out of range", l.file_size));
-  if (l.file_size > real_size)
-    throw CorruptDatabase(
-        fmt::format("truncated file: {} bytes, the header says {}", real_size, l.file_size));
+  check_file_size(l.file_size, real_size);
   if (l.heap_end < kHeaderSize || l.heap_end > l.file_size || l.heap_end % kAlign != 0)
     throw CorruptDatabase(fmt::format("heap_end {} out of range", l.heap_end));
-  const unsigned log2 = index_log2_slots(l.index_ref);
-  const std::uint64_t ioff = index_offset(l.index_ref);
-  if (log2 < kMinLog2Slots || log2 > kMaxLog2Slots || ioff < kHeaderSize ||
-      ioff + (std::uint64_t{8} << log2) > l.heap_end)
-    throw CorruptDatabase("index table out of range");
-  if (l.used_slots > (std::uint64_t{1} << log2))
+  check_index_ref(l.index_ref, l.heap_end);
+  if (l.used_slots > (std::uint64_t{1} << index_log2_slots(l.index_ref)))
     throw CorruptDatabase("used_slots above the index size");
   return l;
 }
+
+namespace {
 
 // ---- what a get touches ----------------------------------------------------------------------
 //
@@ -408,7 +422,7 @@ CrcPath crc_path() { return kCrcPath; }
 // ---- opening --------------------------------------------------------------------------------
 
 Db Db::create(const std::string& path, std::uint64_t size, const OpenOptions& opts) {
-  if (size < kMinSize || size > kMaxSize)
+  if (!file_size_in_range(size))
     throw UsageError(fmt::format("size {} out of range ({}..{} bytes)", size, kMinSize, kMaxSize));
   size = align_up(size, kHeaderSize);
   const int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -465,15 +479,12 @@ Db Db::open(const std::string& path, const OpenOptions& opts) {
 void Db::refresh() {
   const Layout l = load_layout(*header());
   if (l.file_size != map_.size()) {
-    if (l.file_size < kMinSize || l.file_size > kMaxSize || l.file_size > real_file_size(fd_.get()))
-      throw CorruptDatabase(fmt::format("file_size {} beyond the file", l.file_size));
+    check_file_size(l.file_size, real_file_size(fd_.get()));  // what open() accepts
     map_ = map_file(fd_.get(), l.file_size, s_.opts);  // the old mapping goes: views end here
   }
+  check_index_ref(l.index_ref, map_.size());
   const unsigned log2 = index_log2_slots(l.index_ref);
   const std::uint64_t ioff = index_offset(l.index_ref);
-  if (log2 < kMinLog2Slots || log2 > kMaxLog2Slots || ioff < kHeaderSize ||
-      ioff + (std::uint64_t{8} << log2) > map_.size())
-    throw CorruptDatabase("index table out of range");
   s_.generation = l.generation;
   s_.index_ref = l.index_ref;
   s_.index = reinterpret_cast<std::uint64_t*>(base() + ioff);
@@ -675,7 +686,8 @@ NewIndex plan_index(const std::uint64_t* index, std::uint64_t slots, std::uint64
   for (std::uint64_t i = 0; i < slots; ++i) n.live += slot_live(index[i]) ? 1 : 0;
   n.log2 =
       std::max<unsigned>(kMinLog2Slots, static_cast<unsigned>(std::bit_width((n.live + 1) * 2)));
-  if (n.log2 > kMaxLog2Slots) throw OperationFailed("database full (too many keys)");
+  // Past the largest index (2^31 slots: about 2^30 live keys) the database is full.
+  if (!index_log2_in_range(n.log2)) throw OperationFailed("database full (too many keys)");
   n.at = align_up(heap_end, 64);  // slots share cache lines evenly
   return n;
 }

@@ -1,7 +1,8 @@
 // Lab 14 — a memory-mapped key-value database: one file, mapped MAP_SHARED by every process
-// that uses it. You write src/mmapdb.cpp (the class Db, and the three functions of the CRC
-// path: choose_crc_path, cpu_features, crc_path); everything else in this header is given:
-// the file layout, the hash, the CRC, the slot encoding and the test hooks.
+// that uses it. You write src/mmapdb.cpp (the class Db, the header check validate_header,
+// and the three functions of the CRC path: choose_crc_path, cpu_features, crc_path);
+// everything else in this header is given: the file layout, the hash, the CRC, the slot
+// encoding and the test hooks.
 //
 // File layout (all offsets in bytes; the grader reads and damages files of this layout):
 //
@@ -72,6 +73,9 @@ inline constexpr std::uint64_t kMaxSize = (std::uint64_t{1} << 32) * kAlign;
 inline constexpr off_t kLockByte = 0;
 /// An index is rebuilt twice as big before more than 7/10 of its slots are in use.
 inline constexpr std::uint64_t kMaxLoadNum = 7, kMaxLoadDen = 10;
+/// Index sizes, as log2 of the slots: at least 1024 slots; at most 2^31 (a tag's low bits
+/// give the home slot, and a larger table would not fit in kMaxSize).
+inline constexpr unsigned kMinLog2Slots = 10, kMaxLog2Slots = 31;
 
 /// The header, at offset 0. Plain integers: the dynamic fields are read and written through
 /// std::atomic_ref (load_acquire/store_release below), so the struct stays trivially
@@ -98,6 +102,11 @@ struct Header {
 inline constexpr std::size_t kHeaderCrcBytes = offsetof(Header, header_crc);
 static_assert(sizeof(Header) <= kHeaderSize, "the header fits its page");
 static_assert(std::is_trivially_copyable_v<Header>, "the header is the bytes on disk");
+
+/// The header's dynamic fields, as one load of each read them.
+struct Layout {
+  std::uint64_t generation, file_size, index_ref, heap_end, used_slots;
+};
 
 /// What precedes a record's key and value. 12 bytes: a 16-byte key and a 100-byte value
 /// make a 128-byte record.
@@ -309,6 +318,28 @@ inline std::string test_value(std::string_view key, std::size_t size = 100) {
   }
   return v;
 }
+
+// ---- the header check (you write it) ---------------------------------------------------------
+
+/**
+ * @brief What open() and check() verify of a header before they trust it (README §Pitfalls
+ *        5), and what a remap checks again of the fields it uses: a pure function of the
+ *        header's bytes and the real file size, so that the grader can give it the headers
+ *        of files no test can make (32 GiB, an index of 2^31 slots).
+ *
+ * In this order: magic, version, header_crc, the four sizes (header_size, align, max_key,
+ * max_value: this program's); file_size in [kMinSize, kMaxSize] and a multiple of kAlign;
+ * file_size not above real_size (a truncated file); heap_end in [kHeaderSize, file_size] and
+ * a multiple of kAlign; the index of 2^kMinLog2Slots to 2^kMaxLog2Slots slots, starting at
+ * or after kHeaderSize and ending at or before heap_end; used_slots not above its slots.
+ * Every bound is inclusive: the largest database (file_size = real_size = kMaxSize, a heap
+ * to its end, an index of 2^31 slots all used) is valid.
+ *
+ * @return the dynamic fields it checked (each loaded once, with load_acquire)
+ * @throws CorruptDatabase naming the first check that fails.
+ * TODO(lab14): implement in src/mmapdb.cpp.
+ */
+Layout validate_header(const Header& h, std::uint64_t real_size);
 
 // ---- the database (you write it) --------------------------------------------------------------
 
