@@ -1,11 +1,12 @@
 #include "ipclab/io.hpp"
 
+#include <fcntl.h>   // open
 #include <unistd.h>  // read, write
 
-#include <array>    // std::array
-#include <fstream>  // std::ifstream
+#include <array>  // std::array
 
 #include "ipclab/error.hpp"  // throw_errno, throw_error
+#include "ipclab/fd.hpp"     // Fd
 
 namespace ipclab {
 
@@ -43,8 +44,17 @@ std::string read_all(int fd) {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Not an ifstream: libstdc++'s filebuf throws when a read fails after the open, which is
+  // what /proc/PID/stat does (ESRCH) when the process is reaped between the two.
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  std::string out;
+  std::array<char, 65536> chunk;
+  for (;;) {
+    const ssize_t n = retry_eintr(::read, fd.get(), chunk.data(), chunk.size());
+    if (n <= 0) return out;  // end of file, or an error: what was read
+    out.append(chunk.data(), static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace ipclab

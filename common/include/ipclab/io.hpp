@@ -19,7 +19,8 @@ void write_full(int fd, const void* buf, std::size_t size);
 inline void write_full(int fd, std::string_view s) { write_full(fd, s.data(), s.size()); }
 /// Reads until end of file.
 std::string read_all(int fd);
-/// The whole content of the file at `path`; empty if it cannot be opened.
+/// The whole content of the file at `path`; empty if it cannot be opened, and what was read
+/// before a read failed (a /proc file of a process reaped meanwhile): no I/O error throws.
 std::string read_file(const std::string& path);
 
 }  // namespace ipclab

@@ -1,11 +1,13 @@
 // Lab 10 hidden grader: races made visible with the test hook (IPCLAB_TEST_YIELD=1) and
 // repetitions, a one-slot pool as a mutex, several holders killed at once, a dead owner
-// that is still a zombie, and a live owner of another user (kill(pid, 0) gives EPERM).
+// that is still a zombie, one reaped while it is looked at, and a live owner of another user
+// (kill(pid, 0) gives EPERM).
 #include <grp.h>        // setgroups
 #include <signal.h>     // SIGKILL
 #include <stdlib.h>     // setenv
 #include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
-#include <unistd.h>     // setresuid, setresgid, geteuid, pause
+#include <sys/wait.h>   // waitid, waitpid, WNOWAIT
+#include <unistd.h>     // setresuid, setresgid, geteuid, pause, fork
 
 #include <array>     // std::array
 #include <atomic>    // std::atomic
@@ -163,6 +165,46 @@ GRADED_TEST(Hidden, LiveHoldersAreNeverReclaimed, 3,
   EXPECT_EQ(view->h().reclaimed.load(), 0U) << view->describe();
   EXPECT_EQ(view->sem_value(), 2) << view->describe();
   grader::expect_exit(stop_manager(*m), 0);
+}
+
+GRADED_TEST(Hidden, AChildReapedDuringTheLookIsNotAlive, 1,
+            "README §Pitfalls 7 — a process whose /proc entry is gone (process_state 0) is not "
+            "alive, even when kill(pid, 0) found it a moment before") {
+  // A child that has exited (a zombie) is reaped by another thread while process_alive()
+  // looks at it. kill(pid, 0) may still find the zombie, and /proc then no longer has it:
+  // at no instant of the call was the process alive. The reaper waits a little longer each
+  // round, so that some round reaps between the two looks (whatever the two cost here).
+  constexpr int kRounds = 2000;  // about 1 ms each
+  for (int i = 0; i < kRounds; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    ASSERT_GT(pid, 0) << std::strerror(errno);
+    siginfo_t si{};
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT), 0)
+        << std::strerror(errno);  // it has exited; not reaped yet
+    std::atomic<bool> go{false};
+    const auto delay = std::chrono::nanoseconds(250 * (i % 100));  // 0 to 25 µs
+    std::thread reaper([&] {
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      const auto until = std::chrono::steady_clock::now() + delay;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      ::waitpid(pid, nullptr, 0);
+    });
+    go.store(true, std::memory_order_release);
+    const bool alive = lab::Pool::process_alive(pid);
+    reaper.join();
+    if (alive) {
+      ADD_FAILURE() << "round " << i + 1 << ": process_alive(" << pid
+                    << ") was true for a child that had exited before the call and was reaped "
+                       "during it. If kill(pid, 0) succeeds (the zombie) and /proc/"
+                    << pid
+                    << "/stat is gone a moment later (process_state() returns 0), the process "
+                       "is gone: not alive";
+      break;
+    }
+  }
 }
 
 GRADED_TEST(Hidden, HolderOfAnotherUserIsAlive, 2,

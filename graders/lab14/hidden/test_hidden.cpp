@@ -12,6 +12,7 @@
 
 #include <algorithm>   // std::sort
 #include <atomic>      // std::atomic
+#include <cerrno>      // errno
 #include <filesystem>  // std::filesystem::directory_iterator, canonical
 #include <random>      // std::mt19937_64
 #include <thread>      // std::thread
@@ -357,6 +358,59 @@ GRADED_TEST(Hidden, WriterCatchesUpWithAnIndexWhoseGenerationBumpWasLost, 2,
         << " (put by the other writer) is lost: the writer with the old index_ref worked "
            "on (or rebuilt from) the old index";
   }
+}
+
+GRADED_TEST(Hidden, WriterCatchesUpWithAFileSizeWhoseGenerationBumpWasLost, 1,
+            "README §Pitfalls 4 — after taking the lock, compare file_size too: a writer killed "
+            "between its growth and its generation bump leaves generation unchanged") {
+  using lab::Header;
+  constexpr std::uint64_t kMiB = 1024 * 1024;
+  const auto f = db_path("lost-growth.db");
+  Db a = Db::create(f, lab::kMinSize, {.sync = false});
+  a.put("first", "1");
+  ASSERT_EQ(a.mapped_size(), lab::kMinSize);
+  const Header before = header_of(read_bytes(f));
+  // Another writer's growth to 2 MiB, killed before its generation bump: the file is
+  // ftruncate()d, then file_size stored, and generation stays as a saw it.
+  ASSERT_EQ(::truncate(f.c_str(), static_cast<off_t>(2 * kMiB)), 0) << std::strerror(errno);
+  poke(f, offsetof(Header, file_size), 2 * kMiB);
+  // A record that does not fit in the 64 KiB a has mapped, and fits in the 2 MiB file.
+  const std::string big(256 * 1024, 'x');
+  a.put("big", big);
+  const Header after = header_of(read_bytes(f));
+  EXPECT_EQ(after.file_size, 2 * kMiB)
+      << "a 256 KiB record fits in the 2 MiB the file already had (file_size said so, the "
+         "generation unchanged at "
+      << before.generation
+      << "), yet the file grew: the writer did not catch up with file_size after taking the "
+         "lock, and grew the file again from its old mapping";
+  EXPECT_EQ(lab14_test::file_size(f), after.file_size);
+  Db c = Db::open(f);
+  EXPECT_EQ(c.get("big"), std::optional<std::string_view>(big));
+  EXPECT_EQ(c.get("first"), std::optional<std::string_view>("1"));
+  EXPECT_NO_THROW((void)c.check());
+}
+
+GRADED_TEST(Hidden, TheIndexIsRebuiltPastSevenTenthsNotBefore, 1,
+            "README §The file and the API — a new key that would make more than 7/10 of the "
+            "slots non-empty has the index rebuilt first; one that would not, does not") {
+  const auto f = db_path("load.db");
+  Db db = Db::create(f, lab::kMinSize, {.sync = false});
+  const std::uint64_t slots = db.stats().slots;
+  ASSERT_EQ(slots, 2048u) << "a 64 KiB file starts with 2048 slots";
+  const std::uint64_t fit = slots * lab::kMaxLoadNum / lab::kMaxLoadDen;  // 1433 of 2048
+  db.begin();
+  for (std::uint64_t i = 0; i < fit; ++i) db.put(fmt::format("k{:05}", i), "v");
+  db.commit();
+  EXPECT_EQ(db.stats().slots, slots)
+      << fit << " keys make " << fit << " of " << slots << " slots non-empty, not more than 7/10 ("
+      << slots * lab::kMaxLoadNum / 10.0 << "): the index is not rebuilt yet";
+  EXPECT_EQ(header_of(read_bytes(f)).used_slots, fit);
+  db.put(fmt::format("k{:05}", fit), "v");
+  EXPECT_EQ(db.stats().slots, 2 * slots)
+      << "key " << fit + 1 << " would make " << fit + 1 << " of " << slots
+      << " slots non-empty, more than 7/10: the index is rebuilt (twice as big) first";
+  EXPECT_EQ(db.check().keys, fit + 1);
 }
 
 // ---- get, used_slots, create, descriptors ----------------------------------------------------

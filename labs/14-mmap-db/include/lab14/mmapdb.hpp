@@ -71,7 +71,9 @@ inline constexpr std::uint64_t kMinSize = std::uint64_t{64} * 1024;
 inline constexpr std::uint64_t kMaxSize = (std::uint64_t{1} << 32) * kAlign;
 /// The byte the fcntl locks cover (inside the header, never written through the lock).
 inline constexpr off_t kLockByte = 0;
-/// An index is rebuilt twice as big before more than 7/10 of its slots are in use.
+/// An index is rebuilt twice as big before more than 7/10 of its slots are in use: a new key
+/// that would make more than slots * 7/10 of them non-empty has it rebuilt first, and a new
+/// key that would not, does not.
 inline constexpr std::uint64_t kMaxLoadNum = 7, kMaxLoadDen = 10;
 /// Index sizes, as log2 of the slots: at least 1024 slots; at most 2^31 (a tag's low bits
 /// give the home slot, and a larger table would not fit in kMaxSize).
