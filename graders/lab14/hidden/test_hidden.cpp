@@ -297,8 +297,11 @@ GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
     const auto r = reader.finish(10'000ms);
     EXPECT_TRUE(r.passed()) << d.what << ":\n" << r.describe();
   }
-  // A writer reads heap_end afresh in every transaction: it must check it too.
-  for (const std::uint64_t heap_end : {std::uint64_t{8}, std::uint64_t{64} << 20}) {
+  // A writer reads heap_end afresh in every transaction: it must check it too. The index
+  // lies in [4096, heap_end): a heap_end inside it would have the record written over it.
+  const std::uint64_t index_end = ioff + (std::uint64_t{8} << log2);
+  for (const std::uint64_t heap_end :
+       {std::uint64_t{8}, std::uint64_t{64} << 20, index_end - lab::kAlign}) {
     lab14_test::write_bytes(f, good);
     grader::Child writer(
         [&] {
@@ -306,9 +309,9 @@ GRADED_TEST(Hidden, HeaderDamagedUnderAnOpenDbIsReported, 2,
           poke(f, offsetof(Header, heap_end), heap_end);
           try {
             db.put("d00000007", "new value");
-            ADD_FAILURE() << "put() with heap_end " << heap_end
-                          << " (outside [4096, file_size)) returned instead of throwing "
-                             "CorruptDatabase";
+            ADD_FAILURE() << "put() with heap_end " << heap_end << " (outside [" << index_end
+                          << ", file_size]: the index ends at " << index_end
+                          << ") returned instead of throwing CorruptDatabase";
           } catch (const lab::CorruptDatabase&) {
           }
         },
@@ -549,6 +552,25 @@ GRADED_TEST(Hidden, CreateChecksItsSize, 1,
     }
   }
   EXPECT_EQ(read_bytes(taken), "not a database") << "a refused create() changed the file";
+  // Descriptor 0 is a descriptor: with standard input closed, open() returns it.
+  const auto f0 = db_path("on-fd0.db");
+  grader::Child on_fd0(
+      [&] {
+        ::close(0);
+        errno = EEXIST;  // left by an earlier failure
+        try {
+          Db db = Db::create(f0, lab::kMinSize, {.sync = false});
+          db.put("k", "v");
+          EXPECT_EQ(db.get("k"), std::optional<std::string_view>("v"));
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "with standard input closed (open() returns descriptor 0) and errno "
+                           "EEXIST beforehand, create() threw: "
+                        << e.what();
+        }
+      },
+      "create() on descriptor 0");
+  const auto r0 = on_fd0.finish(10'000ms);
+  EXPECT_TRUE(r0.passed()) << r0.describe();
   // errno says something only after a call failed: a value left by an earlier failure
   // must not make a create() that worked report that the file exists.
   const auto f = db_path("errno.db");
@@ -732,6 +754,22 @@ GRADED_TEST(Hidden, CraftedRecordsWithRightCrcsAreReported, 2,
     std::memcpy(bytes.data() + rec7, &head, sizeof head);
     lab14_test::write_bytes(f, bytes);
     expect_all_report_corrupt(f, fmt::format("a record whose reserved field is {:#06x}", reserved));
+  }
+  {
+    // d00000007's value_len with its high byte set (2^24 bytes more than the file has), the
+    // CRC made right for the record as it was: value_len is read whole, and out of range.
+    std::string bytes = good;
+    lab::RecordHead head{};
+    std::memcpy(&head, bytes.data() + rec7, sizeof head);
+    const std::size_t covered = sizeof head - sizeof head.crc + head.key_len + head.value_len;
+    head.value_len += std::uint32_t{1} << 24;
+    std::memcpy(bytes.data() + rec7, &head, sizeof head);
+    head.crc = lab::crc32c(bytes.data() + rec7 + sizeof head.crc, covered);
+    std::memcpy(bytes.data() + rec7, &head, sizeof head);
+    lab14_test::write_bytes(f, bytes);
+    expect_all_report_corrupt(f, fmt::format("a record whose value_len is {} (2^24 more than its "
+                                             "value's), its CRC right for the value it has",
+                                             head.value_len));
   }
   {
     // d00000007's slot names an offset 1 GiB past the file.

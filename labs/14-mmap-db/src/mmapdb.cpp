@@ -741,9 +741,12 @@ void Db::put(std::string_view key, std::string_view value) {
     const std::uint64_t need = record_size(key.size(), value.size());
     Probe p;  // header() and base() are re-read after every growth: a remap moves them
     for (;;) {
+      // The current index lies in [kHeaderSize, heap_end): a record appended at a heap_end
+      // below its end would overwrite it.
       const std::uint64_t heap_end = load_acquire(header()->heap_end);
-      if (heap_end < kHeaderSize || heap_end > map_.size())
-        throw CorruptDatabase("heap_end out of range");
+      const std::uint64_t index_end = index_offset(s_.index_ref) + (s_.mask + 1) * 8;
+      if (heap_end < index_end || heap_end > map_.size())
+        throw CorruptDatabase(fmt::format("heap_end {} out of range", heap_end));
       if (grow_file(fd_.get(), header(), map_.size(), heap_end + need)) refresh();
       p = probe(base(), heap_end, s_.index, s_.mask, key, tag);
       if (!p.too_full(load_acquire(header()->used_slots), s_.mask + 1)) break;
