@@ -383,6 +383,38 @@ GRADED_TEST(RoundTrip, ListReadsEveryIndexSlotToTheLast, 1,
   }
 }
 
+GRADED_TEST(RoundTrip, StatsAndCheckCountEveryIndexSlotToTheLast, 1,
+            "README §The file and the API — stats() counts every slot of the index, and check() "
+            "returns the same counts") {
+  Db db = Db::create(db_path("stats-last.db"), 64 * 1024);
+  const std::vector<std::string> keys = put_keys_at_the_last_slots(db);
+  ASSERT_EQ(keys.size(), 2u);
+  const auto expect_counts = [&](std::uint64_t live, std::uint64_t deleted, const char* when) {
+    const lab::Stats st = db.stats();
+    EXPECT_EQ(st.keys, live) << when << ": stats().keys (the keys are at home in the index's "
+                             << "last two slots)";
+    EXPECT_EQ(st.tombstones, deleted) << when << ": stats().tombstones";
+    EXPECT_EQ(st.slots, 2048u) << when << ": stats().slots of a 64 KiB database";
+    const lab::Stats ck = db.check();
+    const std::pair<const char*, std::uint64_t> fields[][2] = {
+        {{"keys", st.keys}, {"keys", ck.keys}},
+        {{"tombstones", st.tombstones}, {"tombstones", ck.tombstones}},
+        {{"slots", st.slots}, {"slots", ck.slots}},
+        {{"heap_end", st.heap_end}, {"heap_end", ck.heap_end}},
+        {{"file_size", st.file_size}, {"file_size", ck.file_size}},
+        {{"generation", st.generation}, {"generation", ck.generation}},
+    };
+    for (const auto& f : fields)
+      EXPECT_EQ(f[1].second, f[0].second)
+          << when << ": check()." << f[0].first << " differs from stats()." << f[0].first;
+  };
+  expect_counts(2, 0, "two keys");
+  ASSERT_TRUE(db.del(keys[0]));
+  expect_counts(1, 1, "the key of the last-but-one slot deleted");
+  ASSERT_TRUE(db.del(keys[1]));
+  expect_counts(0, 2, "both deleted");
+}
+
 // ---- the CRC path: a pure choice, and the way gets go ------------------------------------------
 
 namespace {
