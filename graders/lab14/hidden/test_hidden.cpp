@@ -440,6 +440,29 @@ GRADED_TEST(Hidden, TheIndexIsRebuiltPastSevenTenthsNotBefore, 1,
   EXPECT_EQ(db.check().keys, fit + 1);
 }
 
+GRADED_TEST(Hidden, TheFirstIndexHasSizeOver32SlotsRoundedDown, 1,
+            "README §The file and the API — create: the first index has size/32 slots rounded "
+            "down to a power of two, at least 1024") {
+  constexpr std::uint64_t kKiB = 1024, kMiB = 1024 * kKiB;
+  const std::pair<std::uint64_t, std::uint64_t> sizes[] = {
+      {lab::kMinSize, 2048},
+      {kMiB, 32768},                 // the README's session
+      {2 * kMiB - 4 * kKiB, 32768},  // 65408 slots' worth: rounded down
+      {2 * kMiB, 65536},
+  };
+  for (const auto& [size, slots] : sizes) {
+    const auto f = db_path(fmt::format("first-index-{}.db", size));
+    Db db = Db::create(f, size, {.sync = false});
+    EXPECT_EQ(db.stats().slots, slots)
+        << "a new database of " << size << " bytes: size/32 = " << size / 32
+        << ", the largest power of two not above it is " << slots;
+    const lab::Header h = header_of(read_bytes(f));
+    EXPECT_EQ(lab::index_offset(h.index_ref), lab::kHeaderSize) << size << " bytes";
+    EXPECT_EQ(h.heap_end, lab::kHeaderSize + 8 * slots)
+        << size << " bytes: a new database's heap is its first index";
+  }
+}
+
 // ---- get, used_slots, create, descriptors ----------------------------------------------------
 
 GRADED_TEST(Hidden, GetSkipsTheDamagedRecordOfAnotherKey, 2,
