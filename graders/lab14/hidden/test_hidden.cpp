@@ -433,10 +433,18 @@ GRADED_TEST(Hidden, TheIndexIsRebuiltPastSevenTenthsNotBefore, 1,
       << fit << " keys make " << fit << " of " << slots << " slots non-empty, not more than 7/10 ("
       << slots * lab::kMaxLoadNum / 10.0 << "): the index is not rebuilt yet";
   EXPECT_EQ(header_of(read_bytes(f)).used_slots, fit);
-  db.put(fmt::format("k{:05}", fit), "v");
+  const std::string last = fmt::format("k{:05}", fit);
+  db.put(last, "v");
   EXPECT_EQ(db.stats().slots, 2 * slots)
       << "key " << fit + 1 << " would make " << fit + 1 << " of " << slots
       << " slots non-empty, more than 7/10: the index is rebuilt (twice as big) first";
+  // The heap then ends with the new index and the record appended after it, nothing more.
+  const lab::Header h = header_of(read_bytes(f));
+  const std::uint64_t index_end =
+      lab::index_offset(h.index_ref) + (std::uint64_t{8} << lab::index_log2_slots(h.index_ref));
+  EXPECT_EQ(h.heap_end, index_end + lab::record_size(last.size(), 1))
+      << "after the rebuild and the put of " << last
+      << ": the index table takes 8 bytes a slot of the heap, and the record comes after it";
   EXPECT_EQ(db.check().keys, fit + 1);
 }
 
