@@ -32,29 +32,33 @@ void write_full(int fd, const void* buf, std::size_t size) {
   }
 }
 
-std::string read_all(int fd) {
-  std::string out;
+namespace {
+/// Appends what `fd` has up to end of file to `out`; 0 at end of file, or the errno of the
+/// read that failed (what came before it stays in `out`).
+int append_to_eof(int fd, std::string& out) {
   std::array<char, 65536> chunk;
   for (;;) {
     const ssize_t n = retry_eintr(::read, fd, chunk.data(), chunk.size());
-    if (n < 0) throw_errno("read(fd {})", fd);
-    if (n == 0) return out;
+    if (n < 0) return errno;
+    if (n == 0) return 0;
     out.append(chunk.data(), static_cast<std::size_t>(n));
   }
+}
+}  // namespace
+
+std::string read_all(int fd) {
+  std::string out;
+  if (const int err = append_to_eof(fd, out); err != 0) throw_error(err, "read(fd {})", fd);
+  return out;
 }
 
 std::string read_file(const std::string& path) {
   // Not an ifstream: libstdc++'s filebuf throws when a read fails after the open, which is
   // what /proc/PID/stat does (ESRCH) when the process is reaped between the two.
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
   std::string out;
-  std::array<char, 65536> chunk;
-  for (;;) {
-    const ssize_t n = retry_eintr(::read, fd.get(), chunk.data(), chunk.size());
-    if (n <= 0) return out;  // end of file, or an error: what was read
-    out.append(chunk.data(), static_cast<std::size_t>(n));
-  }
+  if (fd) (void)append_to_eof(fd.get(), out);  // an error: what was read
+  return out;
 }
 
 }  // namespace ipclab
