@@ -16,6 +16,7 @@ long read_limit(const char* file, long fallback) {
 
 long PosixMq::limit_msg_max() { return read_limit("msg_max", 10); }
 long PosixMq::limit_msgsize_max() { return read_limit("msgsize_max", 8192); }
+long PosixMq::limit_queues_max() { return read_limit("queues_max", 256); }
 
 PosixMq PosixMq::create(const std::string& name, long max_msgs, long msg_size, int flags,
                         bool exclusive, int mode) {

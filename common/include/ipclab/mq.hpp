@@ -33,9 +33,11 @@ class PosixMq {
   static PosixMq open(const std::string& name, int flags = O_RDWR);
   /// mq_unlink; returns false if it did not exist.
   static bool unlink(const std::string& name);
-  /// The system limits from /proc/sys/fs/mqueue (msg_max, msgsize_max).
+  /// The system limits from /proc/sys/fs/mqueue (msg_max, msgsize_max, queues_max), or
+  /// their defaults where the file cannot be read.
   static long limit_msg_max();
   static long limit_msgsize_max();
+  static long limit_queues_max();
 
   PosixMq(PosixMq&& o) noexcept : name_(std::move(o.name_)), mq_(std::exchange(o.mq_, -1)) {}
   PosixMq& operator=(PosixMq&& o) noexcept;

@@ -1,21 +1,16 @@
 // Lab 01 hidden grader: random pipelines against bash, binary data, repeated runs, and the
 // corners of exec and signals.
-#include <linux/audit.h>    // AUDIT_ARCH_*
-#include <linux/filter.h>   // sock_filter, BPF_STMT
-#include <linux/seccomp.h>  // SECCOMP_MODE_FILTER, seccomp_data
-#include <pthread.h>        // pthread_atfork
-#include <signal.h>         // SIGPIPE, SIGTERM, SIGUSR1, sigaction
-#include <sys/ioctl.h>      // FIONREAD
-#include <sys/mman.h>       // mmap, mprotect
-#include <sys/prctl.h>      // prctl
-#include <sys/resource.h>   // setrlimit, RLIMIT_NOFILE
-#include <sys/socket.h>     // socketpair, shutdown
-#include <sys/stat.h>       // chmod, mkdir
-#include <sys/syscall.h>    // SYS_*
+#include <pthread.h>       // pthread_atfork
+#include <signal.h>        // SIGPIPE, SIGTERM, SIGUSR1, sigaction
+#include <sys/ioctl.h>     // FIONREAD
+#include <sys/mman.h>      // mmap, mprotect
+#include <sys/resource.h>  // setrlimit, RLIMIT_NOFILE
+#include <sys/socket.h>    // socketpair, shutdown
+#include <sys/stat.h>      // chmod, mkdir
+#include <sys/syscall.h>   // SYS_*
 
 #include <algorithm>  // std::binary_search, std::min
 #include <atomic>     // std::atomic
-#include <cstddef>    // offsetof
 #include <cstdlib>    // std::getenv
 #include <cstring>    // std::memcpy
 #include <fstream>    // std::ofstream
@@ -23,6 +18,7 @@
 #include <thread>     // std::thread
 
 #include "../public/common.hpp"
+#include "grader/syscalls.hpp"  // SyscallDenial, seccomp_filters_work
 #include "ipclab/process.hpp"
 
 namespace lab = ipclab::lab01;
@@ -31,6 +27,8 @@ using grader::bash;
 using grader::expect_exit;
 using grader::expect_output;
 using grader::run;
+using grader::seccomp_filters_work;
+using grader::SyscallDenial;
 using lab01_test::commands;
 using lab01_test::run_in_process;
 using lab01_test::shell_text;
@@ -130,41 +128,6 @@ GRADED_TEST(Hidden, SigpipeResetInChildren, 2,
 
 namespace {
 
-/// A seccomp filter (made ready in advance: install() only calls prctl) under which the
-/// given system calls fail with `err` in the calling thread and everything it forks.
-class SyscallDenial {
- public:
-  SyscallDenial(std::initializer_list<long> nrs, int err) {
-#if defined(__x86_64__)
-    constexpr std::uint32_t kArch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-    constexpr std::uint32_t kArch = AUDIT_ARCH_AARCH64;
-#else
-#error "SyscallDenial: add this architecture's AUDIT_ARCH"
-#endif
-    const auto ret = [](std::uint32_t v) -> sock_filter { return BPF_STMT(BPF_RET | BPF_K, v); };
-    filter_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
-    filter_.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0));
-    filter_.push_back(ret(SECCOMP_RET_ALLOW));
-    filter_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
-    for (const long nr : nrs) {
-      filter_.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(nr), 0, 1));
-      filter_.push_back(
-          ret(SECCOMP_RET_ERRNO | (static_cast<std::uint32_t>(err) & SECCOMP_RET_DATA)));
-    }
-    filter_.push_back(ret(SECCOMP_RET_ALLOW));
-  }
-  bool install() const {
-    sock_fprog prog{static_cast<unsigned short>(filter_.size()),
-                    const_cast<sock_filter*>(filter_.data())};
-    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-           ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
-  }
-
- private:
-  std::vector<sock_filter> filter_;
-};
-
 /// The system calls glibc's fork (and a student's vfork) may make.
 SyscallDenial no_fork() {
   return SyscallDenial(
@@ -212,13 +175,6 @@ void expect_yes_ended(grader::Child& c) {
                             << (end.timed_out ? "\n(a pipe end still open keeps `yes` writing, and "
                                                 "the wait for it never ends)"
                                               : "");
-}
-
-/// False where seccomp filters cannot be installed (a kernel without CONFIG_SECCOMP_FILTER).
-bool seccomp_filters_work() {
-  grader::Child probe([] { ::_exit(SyscallDenial({SYS_close_range}, ENOSYS).install() ? 0 : 1); },
-                      "seccomp probe");
-  return probe.finish().passed();
 }
 
 /// The descriptors open in this process, read with fcntl (no directory to open: it works

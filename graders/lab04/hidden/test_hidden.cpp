@@ -17,8 +17,9 @@
 #include <thread>   // std::thread
 
 #include "../public/common.hpp"
-#include "ipclab/clock.hpp"    // Stopwatch
-#include "ipclab/process.hpp"  // process_state
+#include "grader/syscalls.hpp"  // SyscallDenial, seccomp_filters_work
+#include "ipclab/clock.hpp"     // Stopwatch
+#include "ipclab/process.hpp"   // process_state
 
 using grader::expect_exit;
 using grader::run;
@@ -562,6 +563,59 @@ GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
       << "65536 messages are not above the hard ceiling\n"
       << ceiling.describe();
   EXPECT_FALSE(queue.exists());
+}
+
+GRADED_TEST(Hidden, TooManyQueuesNamesQueuesMax, 1,
+            "README §Limits — ENOSPC is queues_max: name it, with its value") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv (util-linux) here";
+  // queues_max belongs to the IPC namespace, and this test has one of its own: no queue
+  // more may be made there without CAP_SYS_RESOURCE. The old value comes back at the end.
+  const std::string path = "/proc/sys/fs/mqueue/queues_max";
+  const std::string before = ipclab::read_file(path);
+  if (before.empty() || !(std::ofstream(path) << "0\n").flush())
+    GTEST_SKIP() << "cannot write " << path << " here";
+  struct Restore {
+    std::string path, value;
+    ~Restore() { std::ofstream(path) << value; }
+  } restore{path, before};
+  const auto r =
+      run({"/usr/bin/setpriv", "--bounding-set=-sys_resource", "--inh-caps=-sys_resource",
+           grader::program("job_dispatcher"), "--max-msgs", "1", "--msg-size", "64"});
+  expect_exit(r, 3);
+  EXPECT_NE(r.err.find("queues_max = 0 "), std::string::npos)
+      << "mq_open failed with ENOSPC: name queues_max, with its value (0 here), on one line\n"
+      << r.describe();
+  EXPECT_FALSE(queue.exists());
+}
+
+GRADED_TEST(Hidden, WithoutPidfdOpenJobsStillFinish, 1,
+            "README §The design — without pidfd_open, look at the jobs every 50 ms") {
+  LAB04_REQUIRE_MQ();
+  if (!grader::seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
+  TestQueue queue;
+  // From here on this test process, and every program it starts, runs on what looks like
+  // a kernel older than 5.3: pidfd_open fails with ENOSYS. (The test is a process of its
+  // own: the filter ends with it.)
+  ASSERT_TRUE(grader::SyscallDenial({SYS_pidfd_open}, ENOSYS).install());
+  LAB04_START(d, queue, {"--workers", "2"});
+  Gate gate;
+  ASSERT_TRUE(queue.submit(5, gate.cmd()));
+  ASSERT_TRUE(queue.submit(5, "echo quick-one"));
+  ASSERT_TRUE(wait_count(d, "quick-one", 1)) << report(d);
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 1))
+      << "a job that ended must be seen while another runs: without pidfds, poll with a "
+         "50 ms timeout, and a poll that times out (returns 0) is no error\n"
+      << report(d);
+  gate.open();
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 2)) << report(d);
+  ASSERT_TRUE(queue.submit(5, "echo after-the-gate"));
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 3)) << report(d);
+  d.signal(SIGTERM);
+  const auto r = d.finish(10'000ms);
+  expect_exit(r, 0);
+  EXPECT_NE(r.out.find("after-the-gate"), std::string::npos) << r.describe();
 }
 
 GRADED_TEST(Hidden, StoppingLineNamesTheSignal, 1,

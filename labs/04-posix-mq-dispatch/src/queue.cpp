@@ -18,7 +18,6 @@
 
 #include "ipclab/clock.hpp"  // Deadline, now_ns
 #include "ipclab/error.hpp"  // SysError, UsageError, OperationFailed
-#include "ipclab/io.hpp"     // read_file
 #include "lab04/dispatch.hpp"
 
 namespace ipclab::lab04 {
@@ -74,8 +73,10 @@ std::string limit_reason(int err, const QueueAttrs& a) {
           limit);
     }
     case ENOSPC:
-      return fmt::format("queues_max = {} (/proc/sys/fs/mqueue/queues_max): too many queues",
-                         read_file("/proc/sys/fs/mqueue/queues_max").substr(0, 10));
+      return fmt::format(
+          "queues_max = {} (/proc/sys/fs/mqueue/queues_max): too many queues (only a process "
+          "with CAP_SYS_RESOURCE may pass it)",
+          PosixMq::limit_queues_max());
     default:
       return "mq_open failed";
   }

@@ -12,8 +12,8 @@ PosixMq create_queue([[maybe_unused]] const std::string& queue,
   // ENOSPC, throw a new SysError (same errno) whose message says which limit was hit and
   // its value: msgsize_max / msg_max (and the hard ceilings 16777216 / 65536),
   // RLIMIT_MSGQUEUE (above it only if max_msgs * msg_size is; else used up by other
-  // queues, or out of descriptors), queues_max. PosixMq::limit_msg_max() and
-  // limit_msgsize_max() read /proc/sys/fs/mqueue for you.
+  // queues, or out of descriptors), queues_max. PosixMq::limit_msg_max(),
+  // limit_msgsize_max() and limit_queues_max() read /proc/sys/fs/mqueue for you.
   throw NotImplemented("TODO(lab04): implement create_queue() in src/queue.cpp");
 }
 
