@@ -280,6 +280,26 @@ bool sigusr1_pending(pid_t pid) {
 }
 
 /// Expects `finished` jobs to end, then stops the dispatcher with SIGTERM: exit 0.
+/// One of /proc/sys/fs/mqueue's limits set for the test: they belong to the IPC namespace,
+/// and each test has one of its own. The old value comes back at the end anyway.
+class MqLimit {
+ public:
+  MqLimit(const std::string& name, long value)
+      : path_("/proc/sys/fs/mqueue/" + name), before_(ipclab::read_file(path_)) {
+    set_ = !before_.empty() && static_cast<bool>((std::ofstream(path_) << value << '\n').flush());
+  }
+  ~MqLimit() {
+    if (set_) std::ofstream(path_) << before_;
+  }
+  MqLimit(const MqLimit&) = delete;
+  MqLimit& operator=(const MqLimit&) = delete;
+  bool set() const { return set_; }
+
+ private:
+  std::string path_, before_;
+  bool set_ = false;
+};
+
 void stop_after(grader::Process& d, std::size_t finished) {
   EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", finished)) << report(d);
   d.signal(SIGTERM);
@@ -435,6 +455,52 @@ GRADED_TEST(Hidden, OneDecisionStartsAJobForEveryFreeWorker, 2,
   stop_after(d, 3);
 }
 
+GRADED_TEST(Hidden, NotifyRegistrationHeldElsewhereIsNamed, 1,
+            "README §The programs — one mq_notify registration per queue: EBUSY is another "
+            "process, exit 1") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  auto q = ipclab::PosixMq::create(queue.name(), lab::kDefaultMaxMsgs, lab04_test::kTestMsgSize);
+  sigevent none{};
+  none.sigev_notify = SIGEV_NONE;
+  ASSERT_EQ(::mq_notify(q.native(), &none), 0);  // the test holds the queue's registration
+  auto d = queue.start({"--notify"});
+  const auto r = d.finish(10'000ms);
+  (void)::mq_notify(q.native(), nullptr);
+  expect_exit(r, 1);
+  EXPECT_NE(r.err.find("another process is registered with mq_notify"), std::string::npos)
+      << "mq_notify failed with EBUSY: say that another process holds the registration\n"
+      << r.describe();
+}
+
+GRADED_TEST(Hidden, ForgedJobsWithOneIdAllRun, 1,
+            "README §The rule — ids are unique only if every job came from submit_job: sort "
+            "and pick with a strict order, which equal ids do not break") {
+  LAB04_REQUIRE_MQ();
+  TestQueue queue;
+  constexpr int kForged = 36;
+  const MqLimit msg_max("msg_max", 40);
+  if (!msg_max.set()) GTEST_SKIP() << "cannot write /proc/sys/fs/mqueue/msg_max here";
+  LAB04_START(d, queue, {"--max-msgs", "40"});
+  Gate gate;
+  ASSERT_TRUE(queue.submit(5, gate.cmd()));
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Processing job", 1)) << report(d);
+  // While the one worker is busy, messages another program wrote: one id for all of them.
+  auto q = ipclab::PosixMq::open(queue.name(), O_WRONLY);
+  for (int i = 0; i < kForged; ++i)
+    q.send(lab::encode_job({777, 5, ipclab::now_ns(), fmt::format("echo forged-{}", i)}), 5);
+  gate.open();
+  ASSERT_TRUE(wait_count(d, "Dispatcher: Finished job", 1 + kForged, 20'000ms))
+      << "36 jobs with one id, sent back and taken again, must all run\n"
+      << report(d);
+  for (int i = 0; i < kForged; ++i)
+    EXPECT_EQ(lab04_test::count_of(d.out(), fmt::format("\nforged-{}\n", i)), 1u)
+        << "forged job " << i << "\n"
+        << report(d);
+  d.signal(SIGTERM);
+  expect_exit(d.finish(), 0);
+}
+
 GRADED_TEST(Hidden, BusyDispatcherSleepsWhileJobsWait, 2,
             "README §The design — while every worker is busy, the dispatcher does not touch the "
             "queue (not even poll it)") {
@@ -570,16 +636,9 @@ GRADED_TEST(Hidden, TooManyQueuesNamesQueuesMax, 1,
   LAB04_REQUIRE_MQ();
   TestQueue queue;
   if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv (util-linux) here";
-  // queues_max belongs to the IPC namespace, and this test has one of its own: no queue
-  // more may be made there without CAP_SYS_RESOURCE. The old value comes back at the end.
-  const std::string path = "/proc/sys/fs/mqueue/queues_max";
-  const std::string before = ipclab::read_file(path);
-  if (before.empty() || !(std::ofstream(path) << "0\n").flush())
-    GTEST_SKIP() << "cannot write " << path << " here";
-  struct Restore {
-    std::string path, value;
-    ~Restore() { std::ofstream(path) << value; }
-  } restore{path, before};
+  // No queue more may be made in this test's IPC namespace without CAP_SYS_RESOURCE.
+  const MqLimit queues_max("queues_max", 0);
+  if (!queues_max.set()) GTEST_SKIP() << "cannot write /proc/sys/fs/mqueue/queues_max here";
   const auto r =
       run({"/usr/bin/setpriv", "--bounding-set=-sys_resource", "--inh-caps=-sys_resource",
            grader::program("job_dispatcher"), "--max-msgs", "1", "--msg-size", "64"});
