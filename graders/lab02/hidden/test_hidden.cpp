@@ -227,6 +227,35 @@ GRADED_TEST(Hidden, InProcessServerStopsOnStopFdAndCleansUp, 3,
   }
 }
 
+GRADED_TEST(Hidden, WithoutAStopFdTheServerServesForEver, 1,
+            "README §The API you implement — stop_fd -1 means never stop: poll the FIFO alone") {
+  const ipclab::Pipe ready = ipclab::make_pipe();
+  grader::Child server(
+      [&] {
+        lab::ServerOptions o;  // stop_fd -1
+        o.on_ready = [&](const std::string&) { ipclab::write_full(ready.write.get(), "r"); };
+        lab::run_server(o);
+        ADD_FAILURE() << "run_server returned, and it had no stop_fd";
+      },
+      "run_server without a stop_fd");
+  pollfd p{ready.read.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1) << "run_server never called on_ready";
+  lab::CallOptions o;
+  o.client_id = "forever";
+  o.timeout = 5'000ms;
+  try {
+    EXPECT_EQ(lab::call("6 * 7", o), (lab::Reply{lab::Status::kOk, 42, ""}));
+    EXPECT_EQ(lab::call("1 + 1", o), (lab::Reply{lab::Status::kOk, 2, ""}));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "call() against a server with stop_fd -1: " << e.what()
+                  << "\n(poll the FIFO even when there is no stop descriptor to poll)";
+  }
+  EXPECT_FALSE(server.exited()) << server.finish().describe();
+  server.kill();  // it never stops by itself: what it leaves is a killed server's
+  ::unlink(lab::server_fifo_path().c_str());
+  ::unlink(lab::server_lock_path().c_str());
+}
+
 GRADED_TEST(Hidden, ClientsVanishingAtAnyMomentDoNotKillServer, 4,
             "README §Pitfalls 4 — ENXIO, ENOENT and EPIPE all mean: client gone, carry on") {
   Server s;
