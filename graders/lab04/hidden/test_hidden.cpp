@@ -300,6 +300,15 @@ class MqLimit {
   bool set_ = false;
 };
 
+/// Runs job_dispatcher with `args` and without CAP_SYS_RESOURCE (setpriv), as a user who
+/// is not root: the /proc/sys/fs/mqueue limits apply to it.
+grader::RunResult dispatcher_without_cap_sys_resource(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=-sys_resource",
+                                   "--inh-caps=-sys_resource", grader::program("job_dispatcher")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
 void stop_after(grader::Process& d, std::size_t finished) {
   EXPECT_TRUE(wait_count(d, "Dispatcher: Finished job", finished)) << report(d);
   d.signal(SIGTERM);
@@ -605,14 +614,8 @@ GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
   const long msg_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msg_max"));
   const long msgsize_max = std::stol("0" + ipclab::read_file("/proc/sys/fs/mqueue/msgsize_max"));
   if (msg_max <= 0 || msg_max >= 65536 || msgsize_max <= 0) GTEST_SKIP() << "unusual /proc limits";
-  auto without_cap = [](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"/usr/bin/setpriv", "--bounding-set=-sys_resource",
-                                     "--inh-caps=-sys_resource", grader::program("job_dispatcher")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  };
   // One message too many, at the largest size allowed: it is max-msgs that is refused.
-  auto over = without_cap(
+  auto over = dispatcher_without_cap_sys_resource(
       {"--max-msgs", std::to_string(msg_max + 1), "--msg-size", std::to_string(msgsize_max)});
   expect_exit(over, 3);
   EXPECT_NE(over.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
@@ -621,7 +624,7 @@ GRADED_TEST(Hidden, LimitMessagesWithoutCapSysResource, 1,
       << "msg-size " << msgsize_max << " is not above msgsize_max\n"
       << over.describe();
   // 65536 messages: above msg_max, but not above the hard ceiling (HARD_MSGMAX = 65536).
-  auto ceiling = without_cap({"--max-msgs", "65536", "--msg-size", "64"});
+  auto ceiling = dispatcher_without_cap_sys_resource({"--max-msgs", "65536", "--msg-size", "64"});
   expect_exit(ceiling, 3);
   EXPECT_NE(ceiling.err.find(fmt::format("msg_max = {}", msg_max)), std::string::npos)
       << ceiling.describe();
@@ -639,9 +642,7 @@ GRADED_TEST(Hidden, TooManyQueuesNamesQueuesMax, 1,
   // No queue more may be made in this test's IPC namespace without CAP_SYS_RESOURCE.
   const MqLimit queues_max("queues_max", 0);
   if (!queues_max.set()) GTEST_SKIP() << "cannot write /proc/sys/fs/mqueue/queues_max here";
-  const auto r =
-      run({"/usr/bin/setpriv", "--bounding-set=-sys_resource", "--inh-caps=-sys_resource",
-           grader::program("job_dispatcher"), "--max-msgs", "1", "--msg-size", "64"});
+  const auto r = dispatcher_without_cap_sys_resource({"--max-msgs", "1", "--msg-size", "64"});
   expect_exit(r, 3);
   EXPECT_NE(r.err.find("queues_max = 0 "), std::string::npos)
       << "mq_open failed with ENOSPC: name queues_max, with its value (0 here), on one line\n"
