@@ -28,6 +28,7 @@ GRADED_TEST(Hidden, SixConsumersOnATinyRingExactlyOnce, 4, "README §Pitfalls 5"
 GRADED_TEST(Hidden, InPlaceApiContract, 2, "README §The API") {
   ShmRing r = ShmRing::create("h", 512);
   ShmRing c = ShmRing::open("h", grader::deadline(5s));
+  EXPECT_THROW(r.commit(), std::logic_error) << "commit before any reserve";
   auto slot = r.reserve(40, grader::deadline(1s));
   ASSERT_TRUE(slot.has_value());
   EXPECT_EQ(slot->size(), 40u);
@@ -38,6 +39,7 @@ GRADED_TEST(Hidden, InPlaceApiContract, 2, "README §The API") {
   EXPECT_EQ(c.peek(msg, grader::deadline(30ms)), Status::kTimeout)
       << "a reserved message is not yet visible";
   r.commit();
+  EXPECT_THROW(r.commit(), std::logic_error) << "a second commit of one reservation";
   ASSERT_EQ(c.peek(msg, grader::deadline(1s)), Status::kMessage);
   EXPECT_EQ(mismatch(msg, 7, 40), "");
   EXPECT_THROW((void)c.peek(msg, grader::deadline(1s)), std::logic_error)

@@ -130,6 +130,8 @@ class ShmRing {
    * @brief Publishes the reserved message to the consumers (its bytes must be written
    * before this publishes the index), and wakes a consumer if one is asleep.
    *
+   * @throws std::logic_error if nothing is reserved (no reserve(), or it was committed)
+   *
    * TODO(lab12): implement in src/shm_ring.cpp.
    */
   void commit();
