@@ -52,6 +52,21 @@ GRADED_TEST(Hidden, InPlaceApiContract, 2, "README §The API") {
   ShmRing::remove("h");
 }
 
+GRADED_TEST(Hidden, CapacityBoundsAreInclusive, 1,
+            "README §The API — a power of two from 64 B to 1 GiB, both included") {
+  namespace lab = ipclab::lab12;
+  for (std::size_t c = lab::kMinCapacity; c <= lab::kMaxCapacity; c *= 2)
+    EXPECT_TRUE(lab::valid_capacity(c)) << c;
+  for (const std::size_t c : {std::size_t{0}, std::size_t{1}, lab::kMinCapacity / 2,
+                              lab::kMinCapacity + 1, std::size_t{3000}, lab::kMaxCapacity - 1,
+                              lab::kMaxCapacity + 1, lab::kMaxCapacity * 2, ~std::size_t{0}})
+    EXPECT_FALSE(lab::valid_capacity(c)) << c;
+  EXPECT_THROW((void)ShmRing::create("h", 3000), ipclab::UsageError);
+  EXPECT_THROW((void)ShmRing::create("h", lab::kMinCapacity / 2), ipclab::UsageError);
+  ShmRing::create("h", lab::kMinCapacity).close();
+  ShmRing::remove("h");
+}
+
 GRADED_TEST(Hidden, CloseWakesEverySleepingConsumer, 3,
             "README §Waiting — close() must wake all sleepers") {
   SharedCounters counters;

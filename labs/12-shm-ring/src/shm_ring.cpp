@@ -226,8 +226,12 @@ std::string shm_name(std::string_view name) { return names::posix(name); }
 
 }  // namespace
 
+bool valid_capacity(std::size_t capacity) {
+  return std::has_single_bit(capacity) && capacity >= kMinCapacity && capacity <= kMaxCapacity;
+}
+
 ShmRing ShmRing::create(std::string_view name, std::size_t capacity) {
-  if (!std::has_single_bit(capacity) || capacity < kMinCapacity || capacity > kMaxCapacity)
+  if (!valid_capacity(capacity))
     throw UsageError(fmt::format("ring capacity {} must be a power of two from {} to {} bytes",
                                  capacity, kMinCapacity, kMaxCapacity));
   PosixShm shm = PosixShm::create(shm_name(name), kHeaderPage + capacity);

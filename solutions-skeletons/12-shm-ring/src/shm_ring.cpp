@@ -24,11 +24,17 @@ struct RingShared {
   std::atomic<std::uint64_t> magic;
 };
 
+bool valid_capacity([[maybe_unused]] std::size_t capacity) {
+  // TODO(lab12): a power of two (std::has_single_bit) from kMinCapacity to kMaxCapacity,
+  // both included.
+  throw NotImplemented("TODO(lab12): implement valid_capacity() in src/shm_ring.cpp");
+}
+
 ShmRing ShmRing::create([[maybe_unused]] std::string_view name,
                         [[maybe_unused]] std::size_t capacity) {
-  // TODO(lab12): check the capacity (UsageError); PosixShm::create(names::posix(name),
-  // header + capacity); map it (if that fails, unlink the object before rethrowing);
-  // construct the header (placement new), publish magic last.
+  // TODO(lab12): check the capacity with valid_capacity() (UsageError);
+  // PosixShm::create(names::posix(name), header + capacity); map it (if that fails, unlink the
+  // object before rethrowing); construct the header (placement new), publish magic last.
   throw NotImplemented("TODO(lab12): implement ShmRing::create() in src/shm_ring.cpp");
 }
 

@@ -33,6 +33,15 @@ namespace ipclab::lab12 {
 inline constexpr std::size_t kMinCapacity = 64;
 inline constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
 
+/**
+ * @brief True if `capacity` is a power of two in [kMinCapacity, kMaxCapacity], both bounds
+ * included: what ShmRing::create() accepts. A pure function, so that a test can ask about
+ * a 1 GiB ring without making one (a test may not write that much).
+ *
+ * TODO(lab12): implement in src/shm_ring.cpp.
+ */
+bool valid_capacity(std::size_t capacity);
+
 struct RingShared;  // the layout of the shared object: defined in src/shm_ring.cpp
 
 class ShmRing {
