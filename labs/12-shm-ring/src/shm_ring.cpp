@@ -197,29 +197,35 @@ void prefetch(const std::byte* data, std::uint64_t capacity, std::uint64_t from,
     __builtin_prefetch(data + (i & (capacity - 1)), 0, 3);
 }
 
-/// The consumers' lock (Drepper, "Futexes Are Tricky", mutex 2). False at the deadline.
+// The consumers' lock word (Drepper, "Futexes Are Tricky", mutex 2): each state named once,
+// so that every use agrees on it.
+inline constexpr std::uint32_t kUnlocked = 0;
+inline constexpr std::uint32_t kLocked = 1;     // held, nobody sleeps on it
+inline constexpr std::uint32_t kContended = 2;  // held, and someone may sleep on it
+
+/// Takes the consumers' lock. False at the deadline.
 bool lock_consumers(std::atomic<std::uint32_t>& lock, const Deadline& deadline) {
-  std::uint32_t expected = 0;
-  if (lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return true;
+  std::uint32_t expected = kUnlocked;
+  if (lock.compare_exchange_strong(expected, kLocked, std::memory_order_acquire)) return true;
   if (spin_until(
           [&] {
-            expected = 0;
-            return lock.load(std::memory_order_relaxed) == 0 &&
-                   lock.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+            expected = kUnlocked;
+            return lock.load(std::memory_order_relaxed) == kUnlocked &&
+                   lock.compare_exchange_strong(expected, kLocked, std::memory_order_acquire);
           },
           deadline))
     return true;
-  while (lock.exchange(2, std::memory_order_acquire) != 0) {
-    if (futex_wait(lock, 2, deadline) == WaitResult::kTimeout || deadline.expired()) {
-      expected = 0;
-      return lock.compare_exchange_strong(expected, 2, std::memory_order_acquire);
+  while (lock.exchange(kContended, std::memory_order_acquire) != kUnlocked) {
+    if (futex_wait(lock, kContended, deadline) == WaitResult::kTimeout || deadline.expired()) {
+      expected = kUnlocked;  // a last try; taken, it is marked contended, as in the loop
+      return lock.compare_exchange_strong(expected, kContended, std::memory_order_acquire);
     }
   }
   return true;
 }
 
 void unlock_consumers(std::atomic<std::uint32_t>& lock) {
-  if (lock.exchange(0, std::memory_order_release) == 2) futex_wake(lock, 1);
+  if (lock.exchange(kUnlocked, std::memory_order_release) == kContended) futex_wake(lock, 1);
 }
 
 std::string shm_name(std::string_view name) { return names::posix(name); }
