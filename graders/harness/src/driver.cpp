@@ -93,6 +93,7 @@ struct Args {
   std::string json_out;
   ms per_test_timeout = 30'000ms;  // unscaled, like every timeout of the harness
   bool verbose = false;
+  bool fail_fast = false;  // stop at the first test that does not pass (gtest's own flag)
 };
 
 Args parse_args(int argc, char** argv) {
@@ -114,11 +115,17 @@ Args parse_args(int argc, char** argv) {
       a.per_test_timeout = ms(static_cast<long long>(std::stod(*seconds) * 1000));
     else if (s == "--verbose" || s == "-v")
       a.verbose = true;
+    else if (s == "--gtest_fail_fast")
+      a.fail_fast = true;
     else if (s == "--help" || s == "-h") {
       fmt::print(
           "usage: {} [--gtest_filter=PATTERN] [--per-test-timeout=SECONDS] [--json=FILE] [-v]\n"
+          "          [--gtest_fail_fast]\n"
           "Runs each graded test in a child process with its own IPC namespace, a watchdog\n"
           "and a leak check; prints one line per test and `{}: N/M points`.\n"
+          "--gtest_fail_fast stops at the first test that fails, times out or crashes: the\n"
+          "tests after it are not run, and not counted (tools/mutate uses it: one failure is\n"
+          "enough to kill a mutant).\n"
           "Environment: IPCLAB_SEED (seed for randomized tests), IPCLAB_RESULTS_DIR (write\n"
           "<dir>/<lab>.json), IPCLAB_TIMEOUT_SCALE (stretch deadlines and the watchdog, e.g.\n"
           "sanitizers).\n",
@@ -315,7 +322,13 @@ int driver_main(int argc, char** argv) {
   for (const auto& name : tests) {
     TestOutcome t = run_one(self, name, ++index, args);
     print_outcome(t, args.verbose);
+    const bool failed = t.status != Status::kPassed && t.status != Status::kSkipped;
     report.tests.push_back(std::move(t));
+    if (failed && args.fail_fast && static_cast<std::size_t>(index) < tests.size()) {
+      fmt::print("--gtest_fail_fast: stopped at the first failure; {} of {} tests not run\n",
+                 tests.size() - static_cast<std::size_t>(index), tests.size());
+      break;
+    }
   }
   report.seconds = total.elapsed_s();
   print_summary(report);

@@ -224,6 +224,25 @@ TEST(Scaling, VerbsAndWatchdogScaleOnceAtScaleFour) {
       << tests.at("Self.Hangs").output;
 }
 
+/// --gtest_fail_fast (what tools/mutate runs): the tests after the first failure are not run.
+TEST(FailFast, StopsAtTheFirstFailureAndExitsOne) {
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("ipclab-harness-failfast-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ::setenv("SELFTEST_DIR", dir.c_str(), 1);
+  const auto r = grader::run({MISBEHAVING_GRADER, "--gtest_fail_fast", "--json=" + dir + "/r.json",
+                              "--gtest_filter=Self.Passes:Self.Fails:Self.Skips:Self.Crashes"},
+                             {.timeout = 60'000ms});
+  const auto tests = parse(ipclab::read_file(dir + "/r.json"));
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.exit_code(), 1) << r.describe();
+  ASSERT_EQ(tests.size(), 2u) << r.describe();
+  EXPECT_EQ(tests.at("Self.Passes").status, "passed");
+  EXPECT_EQ(tests.at("Self.Fails").status, "failed");
+  EXPECT_NE(r.out.find("stopped at the first failure; 2 of 4 tests not run"), std::string::npos)
+      << r.out;
+}
+
 // ---- grader::Child: a function of the test in a child process -----------------------------
 
 TEST(Child, ThatPassesReportsNothing) {
