@@ -13,6 +13,7 @@
 #include <regex>       // std::regex
 
 #include "../public/common.hpp"
+#include "ipclab/io.hpp"       // read_file
 #include "ipclab/names.hpp"    // names::sysv_key
 #include "ipclab/process.hpp"  // child_pids, process_state
 #include "ipclab/sysv.hpp"     // SysvShm, SysvSemSet
@@ -184,6 +185,71 @@ void signal_stalled_worker(
 GRADED_TEST(Hidden, WorkerKilledFromOutsideIsReported, 3,
             "README §Pitfalls 6 — check your workers while you wait") {
   signal_stalled_worker(SIGKILL);
+}
+
+/// Whether `pid` is blocked in (clock_)nanosleep: the stall of the test hook, not yet over.
+bool sleeping(pid_t pid) {
+  const std::string call = ipclab::read_file(fmt::format("/proc/{}/syscall", pid));
+  return call.rfind("230 ", 0) == 0 || call.rfind("35 ", 0) == 0;  // x86-64 numbers
+}
+
+GRADED_TEST(Hidden, SemaphoreSetRemovedFromOutsideEndsTheRunCleanly, 2,
+            "README §The program — a worker whose semop fails says so on stderr and exits "
+            "non-zero; the master reports it") {
+  // `ipcrm -s` of the run's set while worker 1 sleeps in its stall and the master is
+  // stopped: the worker wakes, its DONE += 1 fails (EINVAL), it must say so on stderr
+  // (stdout is the transcript's) and exit non-zero. Then the master is continued: it must
+  // end (a dead worker, exit 1, or its own semop's error, exit 3) and remove its segments.
+  // The stall must still be on when the set goes: checked, and the run tried again (at
+  // most 3 times) if the machine was too slow for that.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    const std::string in = write_png("rm.png", random_image(16, 24, 41));
+    const std::string out = grader::scratch() + "/rm-out.png";
+    grader::Process p({"shm_image_filter", in, out, "--filter=blur", "--workers=3",
+                       "--test-stall-worker=1", "--test-stall-ms=3000"});
+    pid_t victim = -1;
+    std::vector<IpcObject> seen;
+    ASSERT_TRUE(grader::wait_until(
+        [&] {
+          seen = lab13_test::objects();
+          const auto kids = ipclab::child_pids(p.pid());
+          int running = 0;
+          for (const pid_t k : kids)
+            if (!gone(k)) {
+              ++running;
+              victim = k;
+            }
+          return kids.size() >= 3 && running == 1 && !seen.empty();
+        },
+        5'000ms))
+        << "expected 3 workers, only the stalled one left running: " << p.err();
+    (void)::kill(p.pid(), SIGSTOP);
+    const auto set = std::find_if(seen.begin(), seen.end(), [](const IpcObject& o) {
+      return o.kind == IpcObject::Kind::kSysvSem;
+    });
+    ASSERT_NE(set, seen.end()) << "no semaphore set in the namespace";
+    ASSERT_EQ(::semctl(set->id, 0, IPC_RMID), 0) << "IPC_RMID of the run's set";
+    const bool stalled = sleeping(victim);
+    if (stalled) {  // the master stays stopped: it cannot kill the worker before it wakes
+      EXPECT_TRUE(grader::wait_until([&] { return gone(victim); }, 10'000ms))
+          << "worker 1 woke from its 3 s stall into a removed set and did not exit";
+    }
+    (void)::kill(p.pid(), SIGCONT);
+    auto r = p.finish(10'000ms);
+    ASSERT_FALSE(r.timed_out) << "the set was removed: the master hung";
+    if (!stalled) {  // too slow a machine: the stall was over before the set went
+      ASSERT_LT(attempt, 3) << "the stalled worker was never caught in its stall";
+      continue;
+    }
+    EXPECT_TRUE(r.exit_code() == 1 || r.exit_code() == 3) << r.describe();
+    EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(error: worker 1\b.*semop)")))
+        << "worker 1's failing semop must be named on stderr: " << r.err;
+    EXPECT_EQ(r.out.find("semop"), std::string::npos)
+        << "a worker's error belongs on stderr, not in the transcript on stdout: " << r.out;
+    EXPECT_FALSE(lab13_test::file_exists(out));
+    lab13_test::expect_all_removed(seen, "after the semaphore set was removed from outside");
+    return;
+  }
 }
 
 GRADED_TEST(Hidden, SemaphoresCountAsTheProtocolSays, 2,
