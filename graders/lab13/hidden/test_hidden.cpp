@@ -401,6 +401,26 @@ GRADED_TEST(Hidden, InProcessTimeoutKillsTheWorkersAndThrows, 2,
   EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
 }
 
+GRADED_TEST(Hidden, InProcessTimeoutZeroIsNoLimit, 1,
+            "README §The API you implement — opts.timeout 0 (the default) means no limit") {
+  // Worker 1 takes 4 poll periods: a master that read 0 as "already expired" gives up at
+  // its first check instead of waiting.
+  lab::ParallelOptions opts;
+  opts.workers = 2;
+  opts.hooks.stall_worker = 1;
+  opts.hooks.stall = 4 * lab::kPollPeriod;
+  const Image img = random_image(10, 12, 43);
+  try {
+    const lab::ParallelResult r = lab::filter_parallel(img, {lab::Filter::kGray, 1}, opts);
+    EXPECT_EQ(first_difference(lab13_test::naive("gray", img, 1), r.output), "");
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "filter_parallel with opts.timeout 0 and a worker " << opts.hooks.stall.count()
+                  << " ms slow threw: " << e.what();
+  }
+  EXPECT_TRUE(grader::zombie_children().empty());
+  EXPECT_TRUE(lab13_test::objects().empty()) << lab13_test::describe_objects(lab13_test::objects());
+}
+
 GRADED_TEST(Hidden, EachWaitInvolvesItsOwnSemaphoreOnly, 2,
             "README §The API you implement — \"wait X >= N\" is one semop {X, -N}, and no other "
             "semaphore is in it") {
