@@ -1,12 +1,23 @@
 // Lab 19 hidden grader: churn and descriptor leaks in the server, the exact line limit,
-// no busy loop, half-close, random demo sizes.
-#include <signal.h>      // SIGTERM
-#include <sys/socket.h>  // shutdown
+// no busy loop, half-close, random demo sizes, a client's wait interrupted by a signal.
+#include <fcntl.h>        // open, O_CLOEXEC
+#include <pthread.h>      // pthread_kill
+#include <signal.h>       // SIGTERM, SIGUSR1, sigaction
+#include <sys/socket.h>   // shutdown
+#include <sys/syscall.h>  // SYS_gettid
+#include <unistd.h>       // pipe2, syscall
 
+#include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
+#include <thread>  // std::thread
 
 #include "../public/common.hpp"
-#include "ipclab/fd.hpp"  // open_fds
+#include "ipclab/fd.hpp"       // open_fds
+#include "ipclab/io.hpp"       // read_file
+#include "ipclab/process.hpp"  // process_state
+#include "lab19/chat.hpp"      // run_client
+
+namespace lab = ipclab::lab19;
 
 using grader::expect_exit;
 using grader::expect_output;
@@ -103,4 +114,66 @@ GRADED_TEST(Hidden, DemoRandomSizesAndSeeds, 2, "README §Pitfalls 12") {
       expect_exit(r, 0);
     }
   });
+}
+
+GRADED_TEST(Hidden, ClientGoesOnAcrossAnInterruptedPoll, 1,
+            "README §Pitfalls 14 — a signal whose handler returns interrupts poll with EINTR: "
+            "poll again") {
+  // run_client is a library function: its caller may have a handler installed (SIGUSR1
+  // here, without SA_RESTART), and a signal then interrupts the client's wait. Sent once
+  // the client sleeps in that wait, after its welcome; once handled, its input ends, the
+  // server lets it go, and run_client must return 0.
+  Server s;
+  ASSERT_TRUE(s.ready);
+  grader::Child c(
+      [path = s.path] {
+        static std::atomic<int> handled{0};
+        struct sigaction sa {};
+        sa.sa_handler = [](int) { handled.fetch_add(1); };
+        ASSERT_EQ(::sigaction(SIGUSR1, &sa, nullptr), 0);
+        int in[2];
+        ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+        const std::string out_path = grader::scratch() + "/eintr-client.out";
+        ipclab::Fd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        ASSERT_TRUE(out.valid());
+        lab::ClientOptions o;
+        o.socket_path = path;
+        o.name = "sig";
+        o.in_fd = in[0];
+        o.out_fd = out.get();
+        const pid_t client = static_cast<pid_t>(::syscall(SYS_gettid));
+        const pthread_t client_thread = ::pthread_self();
+        bool signalled = false;
+        std::thread sender([&] {
+          // The client's welcome is out, and it sleeps in its wait: then the signal.
+          signalled =
+              grader::wait_until(
+                  [&] {
+                    return ipclab::read_file(out_path).find("you are now sig") != std::string::npos;
+                  },
+                  10'000ms) &&
+              grader::wait_until([&] { return ipclab::process_state(client) == 'S'; }, 10'000ms) &&
+              ::pthread_kill(client_thread, SIGUSR1) == 0 &&
+              // Handled: the wait it interrupted has returned (EINTR, for nothing was ready).
+              // Only now may the input end, or the wait could return that instead.
+              grader::wait_until([] { return handled.load() > 0; }, 10'000ms);
+          ::close(in[1]);  // end of input: the client half-closes, the server lets it go
+        });
+        int rc = -1;
+        std::string error;
+        try {
+          rc = lab::run_client(o);
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        sender.join();
+        ::close(in[0]);
+        ASSERT_TRUE(signalled) << "the client never slept after its welcome: "
+                               << ipclab::read_file(out_path);
+        EXPECT_EQ(error, "") << "run_client threw after a SIGUSR1 whose handler returned";
+        EXPECT_EQ(rc, 0) << "run_client once the server closed";
+      },
+      "run_client with SIGUSR1");
+  const auto r = c.finish(20'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
 }
