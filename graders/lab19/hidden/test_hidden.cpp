@@ -177,3 +177,59 @@ GRADED_TEST(Hidden, ClientGoesOnAcrossAnInterruptedPoll, 1,
   const auto r = c.finish(20'000ms);
   EXPECT_TRUE(r.passed()) << r.describe();
 }
+
+GRADED_TEST(Hidden, AClientOnDescriptorZeroIsServed, 1,
+            "README §Server — any descriptor accept returns is a client's, 0 included") {
+  // A process that closed its stdin (a daemon does) gets descriptor 0 for the next thing it
+  // opens: here the connection run_server accepts. It is a client like any other.
+  grader::Child c(
+      [] {
+        int stop[2];
+        ASSERT_EQ(::pipe2(stop, O_CLOEXEC), 0);
+        const std::string log_path = grader::scratch() + "/zero.log";
+        std::FILE* log = std::fopen(log_path.c_str(), "we");
+        ASSERT_NE(log, nullptr);
+        lab::ServerOptions o;
+        o.socket_path = lab19_test::sock_path("zero.sock");
+        o.log = log;
+        std::string error;
+        std::thread server([&] {
+          try {
+            lab::run_server(o, stop[0]);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        });
+        const bool listening = grader::wait_until(
+            [&] { return ipclab::read_file(log_path).find("listening on") != std::string::npos; },
+            10'000ms);
+        ipclab::Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));  // before: not 0
+        ::close(0);  // the server's accept now returns 0
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::memcpy(a.sun_path, o.socket_path.c_str(), o.socket_path.size() + 1);
+        const bool connected =
+            listening && ::connect(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        std::string got;
+        char buf[4096];
+        const bool welcomed =
+            connected && grader::wait_until(
+                             [&] {
+                               const ssize_t n = ::recv(sock.get(), buf, sizeof buf, MSG_DONTWAIT);
+                               if (n > 0) got.append(buf, std::size_t(n));
+                               return got.find("* welcome") != std::string::npos;
+                             },
+                             10'000ms);
+        (void)!::write(stop[1], "x", 1);
+        server.join();
+        std::fclose(log);
+        EXPECT_TRUE(listening) << "run_server never logged `listening on`";
+        EXPECT_TRUE(welcomed) << "the connection accepted as descriptor 0 got no welcome: `" << got
+                              << "`; the server's log:\n"
+                              << ipclab::read_file(log_path);
+        EXPECT_EQ(error, "");
+      },
+      "run_server with stdin closed");
+  const auto r = c.finish(30'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
