@@ -3,7 +3,9 @@
 #include <sys/stat.h>  // mkfifo
 #include <sys/wait.h>  // waitid
 
-#include <fstream>  // std::ofstream
+#include <algorithm>  // std::sort
+#include <fstream>    // std::ofstream
+#include <vector>     // std::vector
 
 #include "common.hpp"
 #include "ipclab/error.hpp"    // check_unix
@@ -206,6 +208,29 @@ GRADED_TEST(Demo, BenchCountsEveryVerifiedMessage, 1,
     EXPECT_EQ(r.rows[i].verified, 2u * (10 + 4))
         << r.rows[i].name << ": 2 rounds of 10 pings and 4 stream messages";
     EXPECT_GT(r.rows[i].mb_per_s, 0.0) << r.rows[i].name;
+  }
+}
+
+GRADED_TEST(Demo, BenchLatencyIsTheNearestRankOfItsRoundTrips, 1,
+            "README §Bench — each row keeps its round trips (rtt_ns, every round's); p50 and "
+            "p99 are their nearest-rank percentiles, in microseconds") {
+  // 2 rounds of 50 pings: 100 round trips, where the 49th, 50th, 98th, 99th and 100th
+  // percentiles are five different ranks.
+  auto o = small_bench(2);
+  o.pings = 50;
+  const auto r = ipclab::lab19::run_bench(o);
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const auto& row : r.rows) {
+    ASSERT_EQ(row.rtt_ns.size(), 100u) << row.name << ": 2 rounds of 50 pings";
+    std::vector<double> sorted = row.rtt_ns;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_GT(sorted.front(), 0.0) << row.name << ": a round trip takes time";
+    // Nearest rank: the smallest sample with at least p% of them at or below it.
+    const auto rank = [&](int p) { return sorted[std::size_t(p) * sorted.size() / 100 - 1]; };
+    EXPECT_DOUBLE_EQ(row.rtt_p50_us, rank(50) / 1e3)
+        << row.name << ": p50 of 100 round trips is the 50th smallest, in microseconds";
+    EXPECT_DOUBLE_EQ(row.rtt_p99_us, rank(99) / 1e3)
+        << row.name << ": p99 of 100 round trips is the 99th smallest, in microseconds";
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>  // std::max
 #include <cstring>    // std::memcpy
+#include <utility>    // std::move
 #include <vector>     // std::vector
 
 #include <fmt/core.h>  // fmt::format
@@ -163,8 +164,7 @@ BenchResult run_bench(const BenchOptions& o) {
     throw UsageError("bench: sizes too small");
   constexpr Mechanism kOrder[] = {Mechanism::kPipe, Mechanism::kShm, Mechanism::kSock};
   constexpr const char* kNames[] = {"pipe", "shm+sem", "socketpair"};
-  Samples rtt[3];
-  std::vector<double> bps[3], mps[3], ratio[3];
+  std::vector<double> rtt[3], bps[3], mps[3], ratio[3];
   std::uint64_t verified[3] = {0, 0, 0};
   Stopwatch clock;
   BenchResult result;
@@ -173,7 +173,7 @@ BenchResult run_bench(const BenchOptions& o) {
     double round_bps[3] = {};
     for (int i = 0; i < 3; ++i) {
       const auto r = session(kOrder[i], o, o.seed * 1000 + static_cast<std::uint64_t>(round));
-      for (double x : r.rtt_ns) rtt[i].add(x);
+      rtt[i].insert(rtt[i].end(), r.rtt_ns.begin(), r.rtt_ns.end());
       bps[i].push_back(r.bytes_per_s);
       mps[i].push_back(r.msgs_per_s);
       verified[i] += r.verified;
@@ -185,8 +185,11 @@ BenchResult run_bench(const BenchOptions& o) {
   for (int i = 0; i < 3; ++i) {
     BenchRow row;
     row.name = kNames[i];
-    row.rtt_p50_us = rtt[i].percentile(50) / 1e3;
-    row.rtt_p99_us = rtt[i].percentile(99) / 1e3;
+    Samples round_trips;
+    for (const double x : rtt[i]) round_trips.add(x);
+    row.rtt_p50_us = round_trips.percentile(50) / 1e3;
+    row.rtt_p99_us = round_trips.percentile(99) / 1e3;
+    row.rtt_ns = std::move(rtt[i]);
     row.mb_per_s = median(bps[i]) / 1e6;
     row.mb_min = *std::min_element(bps[i].begin(), bps[i].end()) / 1e6;
     row.mb_max = *std::max_element(bps[i].begin(), bps[i].end()) / 1e6;

@@ -17,8 +17,9 @@ BenchResult run_bench([[maybe_unused]] const BenchOptions& opts) {
   // ping_bytes (each stamped with a sequence number and checksum, verified on both ends),
   // then a one-way stream of stream_bytes in chunk_bytes messages that the child verifies
   // and acknowledges with a count at the end (a failure: kill and reap the child, then
-  // throw). Pool the round trips for p50/p99; take the median throughput over rounds and
-  // the median of per-round ratios against the pipe.
+  // throw). Pool the round trips (each row keeps them: rtt_ns) for p50/p99, nearest rank;
+  // take the median throughput over rounds and the median of per-round ratios against
+  // the pipe.
   throw NotImplemented("TODO(lab19): implement run_bench() in src/bench.cpp");
 }
 

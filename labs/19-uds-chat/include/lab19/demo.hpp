@@ -85,8 +85,11 @@ struct BenchOptions {
 };
 
 struct BenchRow {
-  std::string name;       ///< "pipe", "shm+sem", "socketpair"
-  double rtt_p50_us = 0;  ///< round trip, all rounds' samples pooled
+  std::string name;  ///< "pipe", "shm+sem", "socketpair"
+  /// Every round trip measured (ns), all rounds' samples pooled; rtt_p50_us and rtt_p99_us
+  /// are their nearest-rank 50th and 99th percentiles (ipclab::Samples::percentile) / 1e3.
+  std::vector<double> rtt_ns;
+  double rtt_p50_us = 0;
   double rtt_p99_us = 0;
   double mb_per_s = 0;            ///< throughput, median over rounds (MB = 1e6 bytes)
   double mb_min = 0, mb_max = 0;  ///< its spread over rounds
