@@ -84,11 +84,25 @@ GRADED_TEST(Frame, RejectsBadHeaders, 3, "README §Pitfalls 8 — check the head
   EXPECT_THROW(lab::decode_one(f.substr(0, f.size() - 1)), ProtocolError);
   EXPECT_THROW(lab::decode_one(f + "x"), ProtocolError);
   EXPECT_THROW(lab::decode_one("HB"), ProtocolError);
+  // A header alone is a whole frame: no channel, no payload (STATS asks nothing more).
+  const std::string header_only = lab::encode(Type::kStats, "", "");
+  ASSERT_EQ(header_only.size(), lab::kHeaderSize);
+  Frame stats;
+  ASSERT_NO_THROW(stats = lab::decode_one(header_only)) << "a STATS frame of 8 bytes, all header";
+  EXPECT_EQ(stats.type, Type::kStats);
+  EXPECT_EQ(stats.channel, "");
+  EXPECT_EQ(stats.payload, "");
 }
 
 GRADED_TEST(Frame, ChannelNamesAndPatterns, 2, "README §Protocol") {
   EXPECT_TRUE(lab::valid_channel("weather"));
   EXPECT_TRUE(lab::valid_channel("a.b-c_9"));
+  // Each end of each range is in it: a-z, A-Z, 0-9; the characters just outside are not.
+  EXPECT_TRUE(lab::valid_channel("azAZ09"));
+  for (const char c : {'a', 'z', 'A', 'Z', '0', '9', '.', '_', '-'})
+    EXPECT_TRUE(lab::valid_channel(std::string(1, c) + "x")) << "'" << c << "' is a name character";
+  for (const char c : {'`', '{', '@', '[', '/', ':'})
+    EXPECT_FALSE(lab::valid_channel(std::string(1, c) + "x")) << "'" << c << "' is not";
   EXPECT_TRUE(lab::valid_channel(std::string(64, 'x')));
   EXPECT_FALSE(lab::valid_channel(std::string(65, 'x')));
   for (const char* bad : {"", "a b", "a/b", "é", "a*", "weather.*"})
@@ -176,6 +190,12 @@ GRADED_TEST(Ring, PushPopWrapAndFull, 4,
   while (ch.down().try_push(fill)) ++n;
   EXPECT_EQ(n, static_cast<int>(lab::kRingCapacity / 1008)) << "1000-byte records in the ring";
   EXPECT_THROW(up.try_push(std::string(up.max_message() + 1, 'x')), ipclab::UsageError);
+  // The longest message there is goes through an empty ring whole.
+  const std::string longest(up.max_message(), 'm');
+  ASSERT_TRUE(up.try_push(longest)) << "a message of max_message() bytes into an empty ring";
+  std::string back;
+  ASSERT_NO_THROW(EXPECT_TRUE(up.try_pop(back))) << "a record of max_message() bytes";
+  EXPECT_EQ(back, longest);
 }
 
 GRADED_TEST(Ring, ExactlyFullRingGivesBackEveryRecord, 1,
