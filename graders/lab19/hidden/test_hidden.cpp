@@ -2,20 +2,27 @@
 // no busy loop, half-close, random demo sizes, a client's wait interrupted by a signal.
 #include <fcntl.h>        // open, O_CLOEXEC
 #include <pthread.h>      // pthread_kill
+#include <sched.h>        // unshare, CLONE_NEWNS
 #include <signal.h>       // SIGTERM, SIGUSR1, sigaction
+#include <sys/mount.h>    // mount
 #include <sys/socket.h>   // shutdown
+#include <sys/stat.h>     // mkdir
 #include <sys/syscall.h>  // SYS_gettid
+#include <sys/un.h>       // sockaddr_un
 #include <unistd.h>       // pipe2, syscall
 
-#include <atomic>  // std::atomic
-#include <random>  // std::mt19937_64
-#include <thread>  // std::thread
+#include <atomic>   // std::atomic
+#include <cstring>  // std::memcpy, std::strerror
+#include <random>   // std::mt19937_64
+#include <thread>   // std::thread
 
 #include "../public/common.hpp"
+#include "ipclab/error.hpp"    // SysError
 #include "ipclab/fd.hpp"       // open_fds
 #include "ipclab/io.hpp"       // read_file
 #include "ipclab/process.hpp"  // process_state
 #include "lab19/chat.hpp"      // run_client
+#include "lab19/unix.hpp"      // listen_unix
 
 namespace lab = ipclab::lab19;
 
@@ -232,4 +239,35 @@ GRADED_TEST(Hidden, AClientOnDescriptorZeroIsServed, 1,
       "run_server with stdin closed");
   const auto r = c.finish(30'000ms);
   EXPECT_TRUE(r.passed()) << r.describe();
+}
+
+GRADED_TEST(Hidden, StaleSocketThatCannotBeRemovedSaysWhy, 1,
+            "README §Stale sockets — a stale socket that cannot be unlinked is an error of "
+            "unlink, with its errno") {
+  // A stale socket on a file system mounted read-only (in a mount namespace of this test's
+  // own): unlink fails with EROFS, and that is the error listen_unix must throw, not the
+  // bind's EADDRINUSE that follows when the failure is ignored.
+  if (::unshare(CLONE_NEWNS) != 0) GTEST_SKIP() << "no mount namespace here (CAP_SYS_ADMIN)";
+  // Private first: nothing mounted below may reach the machine's own namespace.
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+      << std::strerror(errno);
+  const std::string dir = grader::scratch() + "/ro";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
+  const std::string path = dir + "/chat.sock";
+  {
+    ipclab::Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }  // closed without a listen: connect gets ECONNREFUSED, the socket is stale
+  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0)
+      << std::strerror(errno);
+  try {
+    (void)lab::listen_unix(path);
+    ADD_FAILURE() << "listen_unix over a stale socket on a read-only file system returned";
+  } catch (const ipclab::SysError& e) {
+    EXPECT_EQ(e.err(), EROFS) << "the error must be unlink's (EROFS), got: " << e.what();
+  }
 }

@@ -36,7 +36,9 @@ PeerCred peer_credentials(int sock);
  *
  * If `path` already exists:
  *  - a socket nobody listens on (connect(2) gives ECONNREFUSED: a server was killed and
- *    left it behind) is stale: it is unlinked and replaced, and *stale_removed is set;
+ *    left it behind) is stale: it is unlinked and replaced, and *stale_removed is set
+ *    (an unlink that fails is the error: SysError with its errno, EROFS say; ENOENT, the
+ *    socket gone meanwhile, is not);
  *  - a socket a live server listens on (connect succeeds) is left alone:
  *    OperationFailed("PATH is in use by a running server");
  *  - anything else (a regular file, a FIFO, a directory) is left alone:
