@@ -1,11 +1,12 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
-#include <dlfcn.h>     // dlsym, RTLD_NEXT
-#include <fcntl.h>     // fcntl, FD_CLOEXEC
-#include <poll.h>      // poll
-#include <signal.h>    // SIGKILL, kill
-#include <sys/stat.h>  // mkfifo
-#include <unistd.h>    // access
+#include <dlfcn.h>        // dlsym, RTLD_NEXT
+#include <fcntl.h>        // fcntl, FD_CLOEXEC
+#include <poll.h>         // poll
+#include <signal.h>       // SIGKILL, kill
+#include <sys/stat.h>     // mkfifo
+#include <sys/syscall.h>  // SYS_mq_open
+#include <unistd.h>       // access
 
 #include <algorithm>  // std::find
 #include <atomic>     // std::atomic
@@ -16,6 +17,7 @@
 #include <thread>     // std::thread
 
 #include "../public/common.hpp"
+#include "grader/syscalls.hpp"       // SyscallDenial, seccomp_filters_work
 #include "ipclab/error.hpp"          // OperationFailed
 #include "ipclab/fd.hpp"             // open_fds, fd_target
 #include "ipclab/instance_lock.hpp"  // InstanceLock
@@ -745,4 +747,99 @@ GRADED_TEST(Hidden, DeadMqClientTakesNoLiveOneWithIt, 1,
       << last;
   EXPECT_TRUE(lives.saw("[second] still here\n"));
   EXPECT_TRUE(fifo.saw("[second] still here\n"));
+}
+
+GRADED_TEST(Hidden, NoHubEverStartedIsAnErrorAtTheTimeout, 1,
+            "README §Programs — a client waits for a hub at most --timeout seconds, on every "
+            "backend, then exits 3") {
+  // No hub has ever run in this namespace: no socket, no FIFO, no queue, no leftovers. A
+  // client that retries the missing name must still give up at its deadline.
+  for (const auto& b : kDirectBackends) {
+    const auto r =
+        grader::run({"myipcpub", "--backend", b, "--channel", "nobody", "--timeout", "0.5"},
+                    {.input = "anyone?\n", .timeout = 10'000ms});
+    ASSERT_FALSE(r.timed_out) << b << ": myipcpub --timeout 0.5 with no hub still waits after 10 s";
+    EXPECT_EQ(r.exit_code(), 3) << b << ": " << r.describe();
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << b << ": " << r.err;
+  }
+}
+
+GRADED_TEST(Hidden, ShmConnectAnsweredInTwoPiecesConnects, 1,
+            "README §Backends — shm: the ACK that comes with the ring's descriptor may arrive "
+            "in pieces: read the rest of its header") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: it answers CONNECT with the ring's descriptor and the ACK's first
+  // 3 bytes, then, in a second send, the rest. A stream may cut a frame anywhere.
+  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
+  ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
+  std::atomic<bool> done{false};
+  std::string failure;  // the client's, read after the join
+  std::thread client([&] {
+    try {
+      auto c = lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms));
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    done = true;
+  });
+  ipclab::Fd conn;
+  bool answered = false;
+  if (grader::wait_until(
+          [&] {
+            conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            return conn.get() >= 0 || done;
+          },
+          10'000ms) &&
+      conn.get() >= 0) {
+    char connect[256];
+    pollfd p{conn.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10'000) == 1 && ::recv(conn.get(), connect, sizeof connect, 0) > 0) {
+      const std::string name = ipclab::names::posix("test.split");
+      auto ch = lab::ShmChannel::create(name);
+      ipclab::PosixShm::unlink(name);
+      const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
+      lab::send_fd(conn.get(), ch.fd(), ack.substr(0, 3));
+      answered = ::send(conn.get(), ack.data() + 3, ack.size() - 3, MSG_NOSIGNAL) ==
+                 static_cast<ssize_t>(ack.size() - 3);
+      (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
+    }
+  }
+  conn.reset();
+  client.join();
+  ::unlink(lab::hub_socket_path().c_str());
+  ASSERT_TRUE(answered) << "the client never sent its CONNECT: " << failure;
+  EXPECT_TRUE(failure.empty()) << "an ACK in two pieces (3 bytes with the descriptor, then "
+                                  "the rest) must connect: "
+                               << failure;
+}
+
+GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
+            "README §Pitfalls 6 — no POSIX MQ support (mq_open: ENOSYS): the hub serves the "
+            "other backends, and never looks at a queue it does not have") {
+  if (!grader::seccomp_filters_work()) GTEST_SKIP() << "seccomp filters are not available here";
+  // From here on this test process and every program it starts run on a kernel without
+  // POSIX message queues: mq_open fails with ENOSYS. The hub's stdin is /dev/null, which
+  // is always readable: a hub that polled descriptor 0 in place of the queue it lacks would
+  // wake at once, every round.
+  ASSERT_TRUE(grader::SyscallDenial({SYS_mq_open}, ENOSYS).install());
+  grader::Process hub({"myipchub"}, {.stdin_pipe = false});
+  ASSERT_TRUE(hub.wait_for_output("Listening for connections...\n", 15'000ms))
+      << "myipchub without MQ support must still start:\n"
+      << hub.finish().describe();
+  EXPECT_EQ(hub.out().find("mqueue"), std::string::npos)
+      << "the banner offers no mqueue backend here:\n"
+      << hub.out();
+  Sub sub("socket", "nomq");
+  ASSERT_TRUE(sub.saw("Subscribed to 'nomq'\n"));
+  const double before = grader::cpu_seconds(hub.pid());
+  const auto start = std::chrono::steady_clock::now();
+  grader::wait_until([&] { return std::chrono::steady_clock::now() - start > 1'000ms; }, 2'000ms);
+  const double used = grader::cpu_seconds(hub.pid()) - before;
+  EXPECT_LT(used, 0.2) << "an idle myipchub without MQ support used " << used
+                       << " s of CPU in one second: it spins";
+  EXPECT_EQ(publish("fifo", "nomq", "no queues needed\n").exit_code(), 0);
+  EXPECT_TRUE(sub.saw("[nomq] no queues needed\n"));
+  hub.signal(SIGTERM);
+  const auto r = hub.finish(10'000ms);
+  EXPECT_EQ(r.exit_code(), 0) << r.describe();
 }
