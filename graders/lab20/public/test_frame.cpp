@@ -1,4 +1,6 @@
 // Lab 20 public grader, in-process part: the frame codec and the shm rings.
+#include <sys/stat.h>  // fstat
+
 #include <atomic>  // std::atomic
 #include <random>  // std::mt19937_64
 #include <thread>  // std::thread, std::this_thread::yield
@@ -154,6 +156,9 @@ lab::ShmChannel unnamed_channel(const std::string& tag) {
 GRADED_TEST(Ring, PushPopWrapAndFull, 4,
             "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {
   auto ch = unnamed_channel("test.ring");
+  struct stat st {};
+  ASSERT_EQ(::fstat(ch.fd(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "ShmChannel::create makes the object with mode 0600";
   lab::Ring& up = ch.up();
   std::mt19937_64 rng(grader::seed());
   std::string got;
