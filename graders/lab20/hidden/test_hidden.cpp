@@ -844,3 +844,36 @@ GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
   const auto r = hub.finish(10'000ms);
   EXPECT_EQ(r.exit_code(), 0) << r.describe();
 }
+
+GRADED_TEST(Hidden, StoppedStreamSubscribersGetEveryFrameWhole, 2,
+            "README §Pitfalls 9 — a partial write leaves the rest of its frame for the next "
+            "write: resume where it stopped, then the frames after it") {
+  // Two stream subscribers (socket, FIFO) are stopped while 600 frames of about 1 KB come:
+  // their socket buffer and pipe fill up, and the hub's writes to them end mid-frame. Once
+  // they read again, every frame must arrive whole and in order.
+  Hub hub({"--queue", "2000"});
+  ASSERT_TRUE(hub.ready);
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const std::string b : {"socket", "fifo"}) {
+    subs.push_back(std::make_unique<Sub>(b, "part", std::vector<std::string>{"--count", "600"}));
+    ASSERT_TRUE(subs.back()->saw("Subscribed to 'part'\n"));
+    subs.back()->proc.signal(SIGSTOP);
+  }
+  const std::string pad(1000, 'y');
+  std::string input;
+  for (int k = 0; k < 600; ++k) input += fmt::format("{:03} {}\n", k, pad);
+  const auto r = publish("socket", "part", input);
+  EXPECT_EQ(r.exit_code(), 0) << r.describe();
+  for (auto& s : subs) {
+    s->proc.signal(SIGCONT);
+    ASSERT_TRUE(s->saw(fmt::format("[part] 599 {}\n", pad), 20'000ms));
+    int want = 0;
+    for (const auto& l : lines(s->out())) {
+      if (l.rfind("[part] ", 0) != 0) continue;
+      ASSERT_EQ(l, fmt::format("[part] {:03} {}", want, pad))
+          << s->backend << ": message " << want << " after the subscriber resumed";
+      ++want;
+    }
+    EXPECT_EQ(want, 600) << s->backend;
+  }
+}
