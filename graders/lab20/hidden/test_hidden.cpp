@@ -4,6 +4,7 @@
 #include <fcntl.h>        // fcntl, FD_CLOEXEC
 #include <poll.h>         // poll
 #include <signal.h>       // SIGKILL, kill
+#include <sys/ioctl.h>    // ioctl, FIONREAD
 #include <sys/stat.h>     // mkfifo
 #include <sys/syscall.h>  // SYS_mq_open
 #include <unistd.h>       // access
@@ -12,6 +13,7 @@
 #include <atomic>     // std::atomic
 #include <cerrno>     // errno, ESRCH
 #include <cstdarg>    // va_list, va_start, va_arg
+#include <cstring>    // std::strerror
 #include <memory>     // std::unique_ptr
 #include <string>     // std::stoi
 #include <thread>     // std::thread
@@ -876,4 +878,105 @@ GRADED_TEST(Hidden, StoppedStreamSubscribersGetEveryFrameWhole, 2,
     }
     EXPECT_EQ(want, 600) << s->backend;
   }
+}
+
+namespace {
+
+/// A FIFO client the test plays for the live process `pid`: its up and down FIFOs made
+/// and opened (the down end for reading, the up one read-write, as a client that keeps it).
+struct FakeFifoClient {
+  std::string up, down;
+  ipclab::Fd d, u;
+  explicit FakeFifoClient(pid_t pid)
+      : up(ipclab::lab20::client_fifo_path(pid, true)),
+        down(ipclab::lab20::client_fifo_path(pid, false)) {
+    if (::mkfifo(up.c_str(), 0600) == 0 && ::mkfifo(down.c_str(), 0600) == 0) {
+      d.reset(::open(down.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+      u.reset(::open(up.c_str(), O_RDWR | O_CLOEXEC));
+    }
+  }
+  ~FakeFifoClient() {
+    ::unlink(up.c_str());
+    ::unlink(down.c_str());
+  }
+  bool ready() const { return d.valid() && u.valid(); }
+  /// Once the hub has opened and removed both names (before that, a read of the down FIFO
+  /// with no writer says end of file), reads it until the hub's first frame header has come
+  /// (true: an ACK), or end of file.
+  bool acked(std::string& got) {
+    if (!grader::wait_until(
+            [&] { return ::access(up.c_str(), F_OK) != 0 && ::access(down.c_str(), F_OK) != 0; },
+            10'000ms))
+      return false;
+    bool eof = false;
+    (void)grader::wait_until(
+        [&] {
+          char buf[256];
+          const ssize_t n = ::read(d.get(), buf, sizeof buf);
+          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+          eof = n == 0;
+          return eof || got.size() >= 3;
+        },
+        10'000ms);
+    return got.size() >= 3 && static_cast<unsigned char>(got[2]) == kAck;
+  }
+};
+
+}  // namespace
+
+GRADED_TEST(Hidden, FifoConnectWrittenByteByByteIsServed, 1,
+            "README §Protocol — the request FIFO is a stream: a read of any size, one byte too, "
+            "is part of a frame") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  FakeFifoClient c(::getpid());
+  ASSERT_TRUE(c.ready()) << std::strerror(errno);
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  // One byte at a time, each taken by the hub (the FIFO empty again) before the next.
+  const std::string connect = frame(kConnect, "", "fifo " + std::to_string(::getpid()));
+  for (std::size_t i = 0; i < connect.size(); ++i) {
+    ASSERT_EQ(::write(req.get(), &connect[i], 1), 1);
+    int left = 1;
+    ASSERT_TRUE(grader::wait_until(
+        [&] { return ::ioctl(req.get(), FIONREAD, &left) == 0 && left == 0; }, 10'000ms))
+        << "the hub did not read byte " << i << " of the CONNECT";
+  }
+  std::string got;
+  EXPECT_TRUE(c.acked(got)) << "a CONNECT written one byte at a time got no ACK (got " << got.size()
+                            << " bytes)";
+}
+
+GRADED_TEST(Hidden, DeadFifoClientWhoseFifoStaysOpenIsDropped, 1,
+            "README §Pitfalls 4 — a FIFO client can die without a hang-up (its FIFO held "
+            "open elsewhere): look at its pid") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  // The client is `sleep`; the test holds its FIFOs open, so its death closes nothing the
+  // hub could see. Only a look at the pid, which the hub's poll must time out for, can tell.
+  grader::Process client({"sleep", "60"});
+  FakeFifoClient c(client.pid());
+  ASSERT_TRUE(c.ready()) << std::strerror(errno);
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  const std::string connect = frame(kConnect, "", "fifo " + std::to_string(client.pid()));
+  ASSERT_EQ(::write(req.get(), connect.data(), connect.size()),
+            static_cast<ssize_t>(connect.size()));
+  std::string got;
+  ASSERT_TRUE(c.acked(got)) << "the fake FIFO client was not taken: got " << got.size()
+                            << " bytes; the hub said:\n"
+                            << hub.proc.out() << hub.proc.err();
+  client.kill();  // dead and reaped; its FIFOs stay open in this test
+  bool eof = false;
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        char buf[4096];
+        const ssize_t n = ::read(c.d.get(), buf, sizeof buf);
+        eof = n == 0;
+        return eof;
+      },
+      10'000ms))
+      << "the hub still holds the down FIFO of a FIFO client whose pid is gone, 10 s later";
 }
