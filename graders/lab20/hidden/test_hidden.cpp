@@ -980,3 +980,29 @@ GRADED_TEST(Hidden, DeadFifoClientWhoseFifoStaysOpenIsDropped, 1,
       10'000ms))
       << "the hub still holds the down FIFO of a FIFO client whose pid is gone, 10 s later";
 }
+
+GRADED_TEST(Hidden, SubscriberThatHungUpInTheSameRoundIsNotCounted, 1,
+            "README §Protocol — PUBLISH is answered with the number of live subscribers that "
+            "got it: one whose hang-up came in the same round is not one") {
+  // The hub is stopped while a subscriber hangs up and a PUBLISH comes, so that one round
+  // of its loop sees both: the subscriber first (it connected first), then the PUBLISH.
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  auto sub = std::make_unique<Raw>();
+  ASSERT_TRUE(sub->hello());
+  auto ack = sub->request(frame(kSubscribe, "round", ""));
+  ASSERT_TRUE(ack && ack->type == kAck);
+  Raw pub;
+  ASSERT_TRUE(pub.hello());
+  hub.proc.signal(SIGSTOP);
+  ASSERT_TRUE(
+      grader::wait_until([&] { return ipclab::process_state(hub.proc.pid()) == 'T'; }, 5'000ms));
+  sub.reset();  // its hang-up waits for the hub
+  ASSERT_TRUE(pub.send(frame(kPublish, "round", "to nobody")));
+  hub.proc.signal(SIGCONT);
+  const auto answer = pub.read_frame();
+  ASSERT_TRUE(answer.has_value()) << "no answer to the PUBLISH";
+  EXPECT_EQ(answer->type, kAck);
+  EXPECT_EQ(answer->payload, "0")
+      << "the only subscriber had hung up when the PUBLISH was handled: 0 got it";
+}
