@@ -245,6 +245,23 @@ GRADED_TEST(Ring, PadRecordInTheLastEightBytes, 1,
   EXPECT_FALSE(r.try_pop(got));
 }
 
+GRADED_TEST(Ring, SleepRegistrationIsTakenOnce, 1,
+            "README §Pitfalls 1 — a side about to sleep registers; the other side takes that "
+            "registration once, and only its own side's") {
+  auto ch = unnamed_channel("test.flags");
+  lab::Ring& r = ch.up();
+  EXPECT_FALSE(r.take_consumer_waiter()) << "no consumer registered";
+  EXPECT_FALSE(r.take_producer_waiter()) << "no producer registered";
+  r.wait_for_data();
+  EXPECT_FALSE(r.take_producer_waiter()) << "a consumer's registration is not a producer's";
+  EXPECT_TRUE(r.take_consumer_waiter()) << "after wait_for_data(): a consumer to wake";
+  EXPECT_FALSE(r.take_consumer_waiter()) << "taken once: the flag is cleared";
+  r.wait_for_room();
+  EXPECT_FALSE(r.take_consumer_waiter()) << "a producer's registration is not a consumer's";
+  EXPECT_TRUE(r.take_producer_waiter()) << "after wait_for_room(): a producer to wake";
+  EXPECT_FALSE(r.take_producer_waiter()) << "taken once: the flag is cleared";
+}
+
 GRADED_TEST(Ring, ProducerAndConsumerThreadsShareOneMapping, 2,
             "README §Pitfalls 1 — write the record, then publish the index with a release "
             "store; read the index with an acquire load before the record") {
