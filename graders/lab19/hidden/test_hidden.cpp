@@ -1,15 +1,16 @@
 // Lab 19 hidden grader: churn and descriptor leaks in the server, the exact line limit,
 // no busy loop, half-close, random demo sizes, a client's wait interrupted by a signal.
-#include <fcntl.h>        // open, O_CLOEXEC
-#include <pthread.h>      // pthread_kill
-#include <sched.h>        // unshare, CLONE_NEWNS
-#include <signal.h>       // SIGTERM, SIGUSR1, sigaction
-#include <sys/mount.h>    // mount
-#include <sys/socket.h>   // shutdown
-#include <sys/stat.h>     // mkdir
-#include <sys/syscall.h>  // SYS_gettid
-#include <sys/un.h>       // sockaddr_un
-#include <unistd.h>       // pipe2, syscall
+#include <fcntl.h>         // open, O_CLOEXEC
+#include <pthread.h>       // pthread_kill
+#include <sched.h>         // unshare, CLONE_NEWNS
+#include <signal.h>        // SIGTERM, SIGUSR1, sigaction
+#include <sys/mount.h>     // mount
+#include <sys/resource.h>  // getrusage
+#include <sys/socket.h>    // shutdown
+#include <sys/stat.h>      // mkdir
+#include <sys/syscall.h>   // SYS_gettid
+#include <sys/un.h>        // sockaddr_un
+#include <unistd.h>        // pipe2, syscall
 
 #include <atomic>   // std::atomic
 #include <cstring>  // std::memcpy, std::strerror
@@ -270,4 +271,50 @@ GRADED_TEST(Hidden, StaleSocketThatCannotBeRemovedSaysWhy, 1,
   } catch (const ipclab::SysError& e) {
     EXPECT_EQ(e.err(), EROFS) << "the error must be unlink's (EROFS), got: " << e.what();
   }
+}
+
+GRADED_TEST(Hidden, OutBufferOfALaggingClientStaysSmall, 1,
+            "README §Pitfalls 2 — a bounded buffer must also give back what was written: "
+            "reclaim the written front") {
+  // A client that always lags 32 KiB behind, never catching up: 16 MiB go through a
+  // buffer that is never empty. Its storage must not grow with what went through.
+  grader::Child c(
+      [] {
+        int sv[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        const int small = 4096;  // small socket buffers: the kernel never takes the backlog
+        (void)::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        (void)::setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        lab::OutBuffer out(64 << 10);
+        const std::string chunk(1024, 'o');
+        while (out.size() < (32u << 10)) {
+          ASSERT_TRUE(out.push(chunk));
+          ASSERT_EQ(out.flush(sv[0]), 0);
+        }
+        rusage before{};
+        ::getrusage(RUSAGE_SELF, &before);
+        char buf[1024];
+        for (int i = 0; i < 16 * 1024; ++i) {
+          const ssize_t n = ::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);  // the client reads
+          if (n < 0) {
+            ASSERT_EQ(errno, EAGAIN);
+          }
+          if (out.size() + chunk.size() <= (64u << 10)) {
+            ASSERT_TRUE(out.push(chunk));
+          }
+          ASSERT_EQ(out.flush(sv[0]), 0);
+          ASSERT_GT(out.size(), 0u) << "the buffer drained: the test's lag was lost";
+        }
+        rusage after{};
+        ::getrusage(RUSAGE_SELF, &after);
+        const long grown_kib = after.ru_maxrss - before.ru_maxrss;
+        EXPECT_LT(grown_kib, 8 * 1024)
+            << "16 MiB through an OutBuffer of 64 KiB that never emptied grew this process by "
+            << grown_kib << " KiB: the written front is never given back";
+        ::close(sv[0]);
+        ::close(sv[1]);
+      },
+      "OutBuffer lagging");
+  const auto r = c.finish(60'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
 }

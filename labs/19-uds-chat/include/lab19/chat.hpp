@@ -96,6 +96,8 @@ class OutBuffer {
  public:
   explicit OutBuffer(std::size_t cap = kDefaultMaxPending) : cap_(cap) {}
   /// Appends all of `data`, or nothing and returns false if size() + data.size() > cap.
+  /// The storage stays within a small multiple of cap however long the client lags behind
+  /// without catching up: the written front is reclaimed (README §Pitfalls 2).
   bool push(std::string_view data);
   /// Bytes still to write.
   std::size_t size() const;
