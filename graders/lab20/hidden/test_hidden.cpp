@@ -1006,3 +1006,28 @@ GRADED_TEST(Hidden, SubscriberThatHungUpInTheSameRoundIsNotCounted, 1,
   EXPECT_EQ(answer->payload, "0")
       << "the only subscriber had hung up when the PUBLISH was handled: 0 got it";
 }
+
+GRADED_TEST(Hidden, AFloodIsCutPastMaxClientsPlus64, 1,
+            "README §Protocol — at most --max-clients + 64 connections at once: past that a "
+            "newcomer is closed unanswered; below it, CONNECT gets ACK or ERROR") {
+  // --max-clients 1 and 64 connections that never CONNECT: 65 are allowed, so the 65th
+  // connection is still answered (ACK: nobody has connected), and the 66th is closed
+  // without a word.
+  Hub hub({"--max-clients", "1"});
+  ASSERT_TRUE(hub.ready);
+  const std::size_t base = ipclab::open_fds(hub.proc.pid()).size();
+  std::vector<std::unique_ptr<Raw>> flood;
+  for (int i = 0; i < 64; ++i) flood.push_back(std::make_unique<Raw>());
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return ipclab::open_fds(hub.proc.pid()).size() >= base + 64; }, 10'000ms))
+      << "the hub did not accept the 64 silent connections";
+  Raw within;
+  EXPECT_TRUE(within.hello()) << "the 65th connection (max-clients 1 + 64) must be served";
+  Raw past;
+  // Closed already (the send fails with EPIPE), or soon: either way, no answer.
+  const bool sent = past.send(frame(kConnect, "", "socket " + std::to_string(::getpid())));
+  const auto f = sent ? past.read_frame() : std::nullopt;
+  EXPECT_FALSE(f.has_value()) << "the 66th connection must be closed unanswered, got a frame of "
+                                 "type "
+                              << (f ? int{f->type} : 0);
+}
