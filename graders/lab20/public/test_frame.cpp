@@ -215,10 +215,18 @@ GRADED_TEST(Ring, ExactlyFullRingGivesBackEveryRecord, 1,
     ASSERT_TRUE(r.try_push(std::string(1016, static_cast<char>('a' + k % 26)))) << k;
   EXPECT_FALSE(r.try_push("x")) << "a ring whose records fill every byte is full";
   std::string got;
-  for (int k = 0; k < kRecords; ++k) {
+  ASSERT_TRUE(r.try_pop(got));
+  // One record's room, which the producer finds only by reading the tail again: the
+  // ring is exactly full once more.
+  const std::string last(1016, 'Z');
+  ASSERT_TRUE(r.try_push(last)) << "a full ring after one pop has room for that one record";
+  EXPECT_FALSE(r.try_push("x")) << "and is full again";
+  for (int k = 1; k < kRecords; ++k) {
     ASSERT_TRUE(r.try_pop(got)) << "record " << k << " of a ring filled to its last byte";
     EXPECT_EQ(got, std::string(1016, static_cast<char>('a' + k % 26))) << k;
   }
+  ASSERT_TRUE(r.try_pop(got));
+  EXPECT_EQ(got, last);
   EXPECT_TRUE(r.empty());
 }
 
