@@ -9,14 +9,15 @@
 #include <sys/syscall.h>  // SYS_mq_open
 #include <unistd.h>       // access
 
-#include <algorithm>  // std::find
-#include <atomic>     // std::atomic
-#include <cerrno>     // errno, ESRCH
-#include <cstdarg>    // va_list, va_start, va_arg
-#include <cstring>    // std::strerror
-#include <memory>     // std::unique_ptr
-#include <string>     // std::stoi
-#include <thread>     // std::thread
+#include <algorithm>   // std::find
+#include <atomic>      // std::atomic
+#include <cerrno>      // errno, ESRCH
+#include <cstdarg>     // va_list, va_start, va_arg
+#include <cstring>     // std::strerror
+#include <functional>  // std::function
+#include <memory>      // std::unique_ptr
+#include <string>      // std::stoi
+#include <thread>      // std::thread
 
 #include "../public/common.hpp"
 #include "grader/syscalls.hpp"       // SyscallDenial, seccomp_filters_work
@@ -346,29 +347,32 @@ GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
   EXPECT_TRUE(sub.saw(std::string(1000, 'x') + "399\n", 20'000ms));
 }
 
-GRADED_TEST(Hidden, ShmClientOnAFullRingSetsItsFlagBeforeItSleeps, 1,
-            "README §Pitfalls 1 — a side that finds the ring full sets its flag, re-checks, "
-            "and sleeps until the other side's wake-up byte") {
+namespace {
+
+/// The test as the hub of one shm client: it holds the hub's lock, listens on hub.sock, runs
+/// `client` in a thread, accepts its connection and reads its CONNECT (what it says is the
+/// hub's business, not the test's), makes a ring of its own, and calls `serve` with the
+/// connection, the ring and the client's `done` flag. Returns the client's exception
+/// message ("" if none) and sets `served` when `serve` ran.
+std::string as_fake_hub(
+    const std::function<void()>& client, const char* ring_tag,
+    const std::function<void(int, ipclab::lab20::ShmChannel&, const std::atomic<bool>&)>& serve,
+    bool& served) {
   namespace lab = ipclab::lab20;
-  // The test is the hub: it holds the hub's lock, listens on hub.sock, answers CONNECT with
-  // a ring object of its own and reads nothing. A client that fills the up ring must set
-  // producer_waiting (wait_for_room) before it sleeps, or no hub would ever wake it.
+  served = false;
   auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
   ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
   std::atomic<bool> done{false};
   std::string failure;  // the client's, read after the join
-  std::thread client([&] {
+  std::thread runner([&] {
     try {
-      auto c = lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms));
-      // 200 frames of 4 KiB: more than the 256 KiB ring holds
-      for (int i = 0; i < 200; ++i) c.publish_async("full", std::string(lab::kMaxPayload, 'f'));
+      client();
     } catch (const std::exception& e) {
       failure = e.what();
     }
     done = true;
   });
   ipclab::Fd conn;
-  bool registered = false;
   if (grader::wait_until(
           [&] {
             conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -376,32 +380,57 @@ GRADED_TEST(Hidden, ShmClientOnAFullRingSetsItsFlagBeforeItSleeps, 1,
           },
           10'000ms) &&
       conn.get() >= 0) {
-    char connect[256];  // the CONNECT frame: what it says is the hub's business, not this test's
+    char connect[256];
     pollfd p{conn.get(), POLLIN, 0};
     if (::poll(&p, 1, 10'000) == 1 && ::recv(conn.get(), connect, sizeof connect, 0) > 0) {
-      const std::string name = ipclab::names::posix("test.fullring");
+      const std::string name = ipclab::names::posix(ring_tag);
       auto ch = lab::ShmChannel::create(name);
       ipclab::PosixShm::unlink(name);
-      lab::send_fd(conn.get(), ch.fd(), frame(kAck, "", "hub " + std::to_string(::getpid())));
-      registered =
-          grader::wait_until([&] { return ch.up().take_producer_waiter() || done; }, 10'000ms) &&
-          !done;
-      if (registered) (void)::send(conn.get(), "w", 1, MSG_NOSIGNAL);  // as a hub would
-      // Let it finish: take what it pushed, and wake it whenever it waits for room again.
-      std::string got;
-      (void)grader::wait_until(
-          [&] {
-            while (ch.up().try_pop(got)) {
-            }
-            if (ch.up().take_producer_waiter()) (void)::send(conn.get(), "w", 1, MSG_NOSIGNAL);
-            return done.load();
-          },
-          20'000ms);
+      serve(conn.get(), ch, done);
+      served = true;
     }
   }
   conn.reset();  // a client still waiting sees the hub gone
-  client.join();
+  runner.join();
   ::unlink(lab::hub_socket_path().c_str());
+  return failure;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, ShmClientOnAFullRingSetsItsFlagBeforeItSleeps, 1,
+            "README §Pitfalls 1 — a side that finds the ring full sets its flag, re-checks, "
+            "and sleeps until the other side's wake-up byte") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub, and reads nothing. A client that fills the up ring must set
+  // producer_waiting (wait_for_room) before it sleeps, or no hub would ever wake it.
+  bool registered = false, served = false;
+  const std::string failure = as_fake_hub(
+      [] {
+        auto c = lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms));
+        // 200 frames of 4 KiB: more than the 256 KiB ring holds
+        for (int i = 0; i < 200; ++i) c.publish_async("full", std::string(lab::kMaxPayload, 'f'));
+      },
+      "test.fullring",
+      [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>& done) {
+        lab::send_fd(conn, ch.fd(), frame(kAck, "", "hub " + std::to_string(::getpid())));
+        registered =
+            grader::wait_until([&] { return ch.up().take_producer_waiter() || done; }, 10'000ms) &&
+            !done;
+        if (registered) (void)::send(conn, "w", 1, MSG_NOSIGNAL);  // as a hub would
+        // Let it finish: take what it pushed, and wake it whenever it waits for room again.
+        std::string got;
+        (void)grader::wait_until(
+            [&] {
+              while (ch.up().try_pop(got)) {
+              }
+              if (ch.up().take_producer_waiter()) (void)::send(conn, "w", 1, MSG_NOSIGNAL);
+              return done.load();
+            },
+            20'000ms);
+      },
+      served);
+  EXPECT_TRUE(served) << "the client never sent its CONNECT: " << failure;
   EXPECT_TRUE(failure.empty()) << "the shm client failed: " << failure;
   EXPECT_TRUE(registered)
       << "the client filled its up ring and never set producer_waiting (wait_for_room): "
@@ -773,44 +802,19 @@ GRADED_TEST(Hidden, ShmConnectAnsweredInTwoPiecesConnects, 1,
   namespace lab = ipclab::lab20;
   // The test is the hub: it answers CONNECT with the ring's descriptor and the ACK's first
   // 3 bytes, then, in a second send, the rest. A stream may cut a frame anywhere.
-  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
-  ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
-  std::atomic<bool> done{false};
-  std::string failure;  // the client's, read after the join
-  std::thread client([&] {
-    try {
-      auto c = lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms));
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    done = true;
-  });
-  ipclab::Fd conn;
-  bool answered = false;
-  if (grader::wait_until(
-          [&] {
-            conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            return conn.get() >= 0 || done;
-          },
-          10'000ms) &&
-      conn.get() >= 0) {
-    char connect[256];
-    pollfd p{conn.get(), POLLIN, 0};
-    if (::poll(&p, 1, 10'000) == 1 && ::recv(conn.get(), connect, sizeof connect, 0) > 0) {
-      const std::string name = ipclab::names::posix("test.split");
-      auto ch = lab::ShmChannel::create(name);
-      ipclab::PosixShm::unlink(name);
-      const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
-      lab::send_fd(conn.get(), ch.fd(), ack.substr(0, 3));
-      answered = ::send(conn.get(), ack.data() + 3, ack.size() - 3, MSG_NOSIGNAL) ==
-                 static_cast<ssize_t>(ack.size() - 3);
-      (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
-    }
-  }
-  conn.reset();
-  client.join();
-  ::unlink(lab::hub_socket_path().c_str());
-  ASSERT_TRUE(answered) << "the client never sent its CONNECT: " << failure;
+  bool answered = false, served = false;
+  const std::string failure = as_fake_hub(
+      [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms)); },
+      "test.split",
+      [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>& done) {
+        const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
+        lab::send_fd(conn, ch.fd(), ack.substr(0, 3));
+        answered = ::send(conn, ack.data() + 3, ack.size() - 3, MSG_NOSIGNAL) ==
+                   static_cast<ssize_t>(ack.size() - 3);
+        (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
+      },
+      served);
+  ASSERT_TRUE(served && answered) << "the client never sent its CONNECT: " << failure;
   EXPECT_TRUE(failure.empty()) << "an ACK in two pieces (3 bytes with the descriptor, then "
                                   "the rest) must connect: "
                                << failure;
