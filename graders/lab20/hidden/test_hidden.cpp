@@ -1035,3 +1035,51 @@ GRADED_TEST(Hidden, AFloodIsCutPastMaxClientsPlus64, 1,
                                  "type "
                               << (f ? int{f->type} : 0);
 }
+
+GRADED_TEST(Hidden, OneAsyncAnswerIsNotTakenForTheNextReply, 1,
+            "README §Programs — publish_async's ACK comes first; a request after it waits for "
+            "its own answer") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Sub one("socket", "one");
+  ASSERT_TRUE(one.saw("Subscribed to 'one'\n"));
+  auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+  c.publish_async("nobody", "first");  // answered ACK "0", before the next request's ACK
+  EXPECT_EQ(c.publish("one", "second", grader::deadline(10'000ms)), 1u)
+      << "the PUBLISH to 'one' (1 subscriber) took the answer of the one publish_async before "
+         "it (0 subscribers)";
+  EXPECT_EQ(c.async_acked(), 1u);
+  EXPECT_EQ(c.async_pending(), 0u);
+}
+
+GRADED_TEST(Hidden, FifoClientMakesItsFifosWithMode0600, 1,
+            "README §Pitfalls 5 — create FIFOs with mode 0600") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: it holds the lock and the request FIFO, reads the client's
+  // CONNECT, looks at the two FIFOs the client made, and never answers.
+  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
+  ::unlink(lab::hub_fifo_path().c_str());
+  ASSERT_EQ(::mkfifo(lab::hub_fifo_path().c_str(), 0600), 0);
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  std::thread client([] {
+    try {
+      (void)lab::HubClient::connect(lab::Backend::kFifo, grader::deadline(3'000ms));
+    } catch (const std::exception&) {  // no answer: expected
+    }
+  });
+  int left = 0;
+  const bool asked = grader::wait_until(
+      [&] { return ::ioctl(req.get(), FIONREAD, &left) == 0 && left > 0; }, 10'000ms);
+  struct stat up {
+  }, down{};
+  const bool made = asked && ::stat(lab::client_fifo_path(::getpid(), true).c_str(), &up) == 0 &&
+                    ::stat(lab::client_fifo_path(::getpid(), false).c_str(), &down) == 0;
+  client.join();
+  ::unlink(lab::hub_fifo_path().c_str());
+  ASSERT_TRUE(asked) << "the FIFO client sent no CONNECT";
+  ASSERT_TRUE(made) << "the client's FIFOs were not there when its CONNECT came";
+  EXPECT_EQ(up.st_mode & 07777, 0600u) << "the up FIFO";
+  EXPECT_EQ(down.st_mode & 07777, 0600u) << "the down FIFO";
+}
