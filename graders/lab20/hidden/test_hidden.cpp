@@ -846,6 +846,14 @@ GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
                        << " s of CPU in one second: it spins";
   EXPECT_EQ(publish("fifo", "nomq", "no queues needed\n").exit_code(), 0);
   EXPECT_TRUE(sub.saw("[nomq] no queues needed\n"));
+  // A client of the mqueue backend says what is missing, at once: not "is a hub running?".
+  const auto mq = grader::run(
+      {"myipcpub", "--backend", "mqueue", "--channel", "nomq", "--timeout", "30", "--message", "x"},
+      {.timeout = 10'000ms});
+  EXPECT_FALSE(mq.timed_out) << "an mqueue client waited for a hub on a kernel without MQs";
+  EXPECT_EQ(mq.exit_code(), 3) << mq.describe();
+  EXPECT_NE(mq.err.find("not available"), std::string::npos)
+      << "the error must say POSIX message queues are not available here: " << mq.err;
   hub.signal(SIGTERM);
   const auto r = hub.finish(10'000ms);
   EXPECT_EQ(r.exit_code(), 0) << r.describe();
