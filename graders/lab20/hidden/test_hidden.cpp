@@ -1091,3 +1091,86 @@ GRADED_TEST(Hidden, FifoClientMakesItsFifosWithMode0600, 1,
   EXPECT_EQ(up.st_mode & 07777, 0600u) << "the up FIFO";
   EXPECT_EQ(down.st_mode & 07777, 0600u) << "the down FIFO";
 }
+
+GRADED_TEST(Hidden, ClientsStartedBeforeTheHubWaitForIt, 1,
+            "README §Programs — a client waits up to --timeout for a hub that is not there "
+            "yet, on every backend") {
+  std::vector<std::unique_ptr<Sub>> subs;
+  for (const auto& b : kDirectBackends) subs.push_back(std::make_unique<Sub>(b, "early"));
+  // Each is retrying (asleep between tries) before the hub exists.
+  for (auto& s : subs)
+    ASSERT_TRUE(grader::wait_until(
+        [&] { return ipclab::process_state(s->proc.pid()) == 'S' || !s->proc.running(); },
+        5'000ms));
+  for (auto& s : subs)
+    ASSERT_TRUE(s->proc.running()) << s->backend << ": myipcsub --timeout 10 gave up before a "
+                                   << "hub started: " << s->proc.err();
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  for (auto& s : subs) EXPECT_TRUE(s->saw("Subscribed to 'early'\n")) << s->backend;
+}
+
+GRADED_TEST(Hidden, RequestFifoTakesOnlyFifoConnects, 1,
+            "README §Protocol — the request FIFO carries CONNECT \"fifo PID\" only; any pid "
+            "above 0 is one, 1 too") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  // A FIFO pair for this test's pid, which a CONNECT of another backend must not take, and
+  // one for pid 1 (init: alive), which a CONNECT "fifo 1" must.
+  FakeFifoClient mine(::getpid()), init(1);
+  ASSERT_TRUE(mine.ready() && init.ready()) << std::strerror(errno);
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  const std::string pid = std::to_string(::getpid());
+  std::string bytes = frame(kPublish, "x", "not a CONNECT") + frame(kConnect, "", "socket " + pid) +
+                      frame(kConnect, "", "mqueue " + pid) + frame(kConnect, "", "fifo 1");
+  ASSERT_EQ(::write(req.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  std::string got;
+  EXPECT_TRUE(init.acked(got)) << "CONNECT \"fifo 1\" got no ACK (got " << got.size()
+                               << " bytes): pid 1 is a pid like any other";
+  EXPECT_EQ(::access(mine.up.c_str(), F_OK), 0)
+      << "a CONNECT \"socket PID\" on the request FIFO opened that pid's FIFO pair";
+  EXPECT_TRUE(hub.alive());
+}
+
+GRADED_TEST(Hidden, ProducerWaitingForRoomIsWokenAfterOneRecord, 1,
+            "README §Pitfalls 1 — after every pop that found a producer registered, wake it: "
+            "one record taken is room") {
+  namespace lab = ipclab::lab20;
+  // The test is a shm client by hand: it registers as a producer waiting for room, then
+  // pushes one PUBLISH and tells the hub. The hub takes that one record, finds the
+  // registration, and must send its wake-up byte.
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Raw ctl;
+  ASSERT_TRUE(ctl.send(frame(kConnect, "", "shm " + std::to_string(::getpid()))));
+  pollfd p{ctl.fd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1) << "no answer to CONNECT \"shm PID\"";
+  std::string head;
+  ipclab::Fd ring_fd = lab::recv_fd(ctl.fd.get(), head, lab::kHeaderSize);
+  ASSERT_TRUE(ring_fd.valid());
+  auto ch = lab::ShmChannel::attach(std::move(ring_fd));
+  std::string ack;  // the rest of the ACK, if it came apart
+  (void)grader::wait_until(
+      [&] {
+        char buf[256];
+        const ssize_t n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) ack.append(buf, static_cast<std::size_t>(n));
+        return head.size() + ack.size() >= lab::kHeaderSize + 4;
+      },
+      2'000ms);
+  ch.up().wait_for_room();  // registered first: whenever the hub pops, it must look
+  ASSERT_TRUE(ch.up().try_push(frame(kPublish, "nobody", "one record")));
+  ASSERT_EQ(::send(ctl.fd.get(), "w", 1, MSG_NOSIGNAL), 1);
+  std::string woken;
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        char buf[256];
+        const ssize_t n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) woken.append(buf, static_cast<std::size_t>(n));
+        return !woken.empty();
+      },
+      10'000ms))
+      << "the hub took the one record of a registered producer and sent no wake-up byte";
+}
