@@ -343,3 +343,45 @@ GRADED_TEST(Hidden, OutBufferOfALaggingClientStaysSmall, 1,
   const auto r = c.finish(60'000ms);
   EXPECT_TRUE(r.passed()) << r.describe();
 }
+
+GRADED_TEST(Hidden, ResetsAreLeavesNotErrors, 2,
+            "README §Server and §Client — a peer that closed with bytes unread makes recv "
+            "fail with ECONNRESET: that is a hang-up, not an error") {
+  {
+    // A client that never reads its welcome closes: the server's recv says ECONNRESET.
+    Server s;
+    ASSERT_TRUE(s.ready);
+    {
+      Raw r(s.path);
+      r.send("one line\n");
+      ASSERT_TRUE(grader::wait_until(
+          [&] { return s.proc.out().find("guest1 connected") != std::string::npos; }, 10'000ms));
+    }  // closed with the welcome unread
+    EXPECT_TRUE(grader::wait_until(
+        [&] { return s.proc.out().find("guest1 left") != std::string::npos; }, 10'000ms))
+        << s.proc.out();
+    EXPECT_EQ(s.proc.out().find("recv:"), std::string::npos)
+        << "a client that hung up is a leave, not an error line:\n"
+        << s.proc.out();
+  }
+  // The test is the server: it closes the client's connection without reading its /name.
+  const std::string path = lab19_test::sock_path("reset.sock");
+  ipclab::Fd listener = lab::listen_unix(path);
+  grader::Process client({"chat_client", "--socket", path, "--name", "x", "--timeout", "10"});
+  ipclab::Fd conn;
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        return conn.valid();
+      },
+      10'000ms));
+  int unread = 0;
+  ASSERT_TRUE(grader::wait_until(
+      [&] { return ::ioctl(conn.get(), FIONREAD, &unread) == 0 && unread > 0; }, 10'000ms))
+      << "the client sent no /name";
+  conn.reset();  // with its /name unread: the client's recv says ECONNRESET
+  const auto r = client.finish(10'000ms);
+  ::unlink(path.c_str());
+  EXPECT_EQ(r.exit_code(), 0) << "the server closed the connection: run_client returns 0\n"
+                              << r.describe();
+}
