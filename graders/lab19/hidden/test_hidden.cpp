@@ -385,3 +385,46 @@ GRADED_TEST(Hidden, ResetsAreLeavesNotErrors, 2,
   EXPECT_EQ(r.exit_code(), 0) << "the server closed the connection: run_client returns 0\n"
                               << r.describe();
 }
+
+GRADED_TEST(Hidden, UnixHelpersFailAtOnceOrSendEverything, 1,
+            "README §Stale sockets and §Passing descriptors — connect_unix retries only while "
+            "the server is not there yet; send_fd sends all its bytes or throws") {
+  // A path under a regular file (ENOTDIR) is no server that may still come: connect_unix
+  // must throw at once, not at its deadline 120 s away.
+  const std::string file = grader::scratch() + "/not-a-dir";
+  ASSERT_TRUE(ipclab::Fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)).valid());
+  grader::Child at_once(
+      [&] {
+        try {
+          (void)lab::connect_unix(file + "/chat.sock", ipclab::Deadline(120s));
+          ADD_FAILURE() << "connect_unix under a regular file returned";
+        } catch (const ipclab::SysError& e) {
+          EXPECT_EQ(e.err(), ENOTDIR) << e.what();
+        }
+      },
+      "connect_unix ENOTDIR");
+  const auto r = at_once.finish(15'000ms);
+  EXPECT_TRUE(r.passed()) << "connect_unix with a path under a regular file: " << r.describe();
+  // A non-blocking socket with little room: sendmsg takes part of 64 KiB with the
+  // descriptor; the rest does not fit now. send_fd either got all of it out or throws.
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  ipclab::Fd a(sv[0]), b(sv[1]);
+  const int small = 4096;
+  (void)::setsockopt(a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const std::string data(64 << 10, 'd');
+  bool threw = false;
+  try {
+    lab::send_fd(a.get(), b.get(), data);
+  } catch (const ipclab::SysError&) {
+    threw = true;
+  }
+  if (!threw) {
+    std::string got;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(b.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+    EXPECT_EQ(got.size(), data.size())
+        << "send_fd returned, yet only part of its bytes went: it must send the rest or throw";
+  }
+}

@@ -73,7 +73,10 @@ Fd connect_unix(const std::string& path, const Deadline& deadline);
  * The caller still owns `fd` afterwards: the receiver gets a new descriptor for the same
  * open file description (same offset, same status flags). It never raises SIGPIPE
  * (MSG_NOSIGNAL): a peer that has gone is SysError(EPIPE), whatever the process's disposition.
- * @throws ipclab::UsageError if data is empty; ipclab::SysError if sendmsg fails
+ * All of `data` goes, or it throws: a stream socket may take part of it with the
+ * descriptor, and then the rest is sent after it.
+ * @throws ipclab::UsageError if data is empty; ipclab::SysError if sendmsg (or the send of
+ *         the rest) fails
  *
  * TODO(lab19): implement in src/unix.cpp.
  */
