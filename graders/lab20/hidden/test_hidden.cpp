@@ -1174,3 +1174,39 @@ GRADED_TEST(Hidden, ProducerWaitingForRoomIsWokenAfterOneRecord, 1,
       10'000ms))
       << "the hub took the one record of a registered producer and sent no wake-up byte";
 }
+
+GRADED_TEST(Hidden, AClientThatHangsUpIsLetGo, 1,
+            "README §Pitfalls 10 — end of file on a client's stream is its leave: close it") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  ASSERT_TRUE(responsive());  // the hub's descriptors settled
+  const std::size_t base = ipclab::open_fds(hub.proc.pid()).size();
+  {
+    Raw r;
+    ASSERT_TRUE(r.hello());
+  }  // hung up
+  std::size_t now = 0;
+  EXPECT_TRUE(grader::wait_until(
+      [&] { return (now = ipclab::open_fds(hub.proc.pid()).size()) <= base; }, 10'000ms))
+      << "the hub held " << base << " descriptors before a client came and left, " << now
+      << " after";
+}
+
+GRADED_TEST(Hidden, RingRecordPastTheEndIsAProtocolError, 1,
+            "README §Pitfalls 8 — trust no length: a record that would run past the end of "
+            "the data area is refused") {
+  namespace lab = ipclab::lab20;
+  // A ring of 64 bytes over memory of the test's own; a producer that claims a record of
+  // 16 bytes (24 with its header) at position 56, running 16 bytes past the end.
+  lab::RingControl ctl{};
+  std::vector<std::byte> data(256);
+  lab::Ring r(&ctl, data.data(), 64);
+  std::string got;
+  for (int k = 0; k < 7; ++k) ASSERT_TRUE(r.try_push(""));  // 7 records of 8 bytes
+  for (int k = 0; k < 7; ++k) ASSERT_TRUE(r.try_pop(got));  // head = tail = 56
+  const std::uint32_t len = 16;
+  std::memcpy(data.data() + 56, &len, sizeof len);
+  ctl.head.store(56 + 24);
+  EXPECT_THROW((void)r.try_pop(got), lab::ProtocolError)
+      << "a record at 56 of a 64-byte ring, 24 bytes long, was taken: " << got.size() << " bytes";
+}
