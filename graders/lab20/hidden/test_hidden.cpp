@@ -578,6 +578,33 @@ GRADED_TEST(Hidden, IdleHubNoticesADeadMqClient, 1,
       << "an idle hub kept a dead MQ client (its pid is gone) for 5 s";
 }
 
+namespace {
+
+/// A fake FIFO client's two names: true once the hub has opened and removed both (it has
+/// decided on the CONNECT).
+bool fifo_names_taken(const std::string& up, const std::string& down) {
+  return grader::wait_until(
+      [&] { return ::access(up.c_str(), F_OK) != 0 && ::access(down.c_str(), F_OK) != 0; },
+      10'000ms);
+}
+
+/// Reads the down FIFO `fd` into `got` until the hub's first frame header has come or the
+/// hub closed its end (`eof`); false at the deadline.
+bool read_first_header(int fd, std::string& got, bool& eof) {
+  eof = false;
+  return grader::wait_until(
+      [&] {
+        char buf[256];
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        eof = n == 0;
+        return eof || got.size() >= 3;
+      },
+      10'000ms);
+}
+
+}  // namespace
+
 GRADED_TEST(Hidden, FifoPairOfAnotherUserOrNotAFifoRefused, 1,
             "README §Pitfalls 5 — the hub opens files named after a pid another process "
             "chose: both must be FIFOs of the hub's uid, or the CONNECT is dropped") {
@@ -618,9 +645,7 @@ GRADED_TEST(Hidden, FifoPairOfAnotherUserOrNotAFifoRefused, 1,
     ASSERT_EQ(::write(req.get(), connect.data(), connect.size()),
               static_cast<ssize_t>(connect.size()));
     // The hub opens both names, then removes them: after that it has decided.
-    const bool taken = grader::wait_until(
-        [&] { return ::access(up.c_str(), F_OK) != 0 && ::access(down.c_str(), F_OK) != 0; },
-        10'000ms);
+    const bool taken = fifo_names_taken(up, down);
     if (!taken) {
       ::unlink(up.c_str());
       ::unlink(down.c_str());
@@ -630,15 +655,7 @@ GRADED_TEST(Hidden, FifoPairOfAnotherUserOrNotAFifoRefused, 1,
     // Taken: it keeps that end open and writes its ACK there.
     std::string got;
     bool eof = false;
-    const bool decided = grader::wait_until(
-        [&] {
-          char buf[256];
-          const ssize_t n = ::read(d.get(), buf, sizeof buf);
-          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-          eof = n == 0;
-          return eof || got.size() >= 3;
-        },
-        10'000ms);
+    const bool decided = read_first_header(d.get(), got, eof);
     EXPECT_TRUE(decided && eof && got.empty())
         << c.what << ": the hub took this client ("
         << (got.size() >= 3 && static_cast<unsigned char>(got[2]) == kAck
@@ -916,21 +933,9 @@ struct FakeFifoClient {
   /// with no writer says end of file), reads it until the hub's first frame header has come
   /// (true: an ACK), or end of file.
   bool acked(std::string& got) {
-    if (!grader::wait_until(
-            [&] { return ::access(up.c_str(), F_OK) != 0 && ::access(down.c_str(), F_OK) != 0; },
-            10'000ms))
-      return false;
     bool eof = false;
-    (void)grader::wait_until(
-        [&] {
-          char buf[256];
-          const ssize_t n = ::read(d.get(), buf, sizeof buf);
-          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-          eof = n == 0;
-          return eof || got.size() >= 3;
-        },
-        10'000ms);
-    return got.size() >= 3 && static_cast<unsigned char>(got[2]) == kAck;
+    return fifo_names_taken(up, down) && read_first_header(d.get(), got, eof) && got.size() >= 3 &&
+           static_cast<unsigned char>(got[2]) == kAck;
   }
 };
 
