@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>    // ioctl, FIONREAD
 #include <sys/stat.h>     // mkfifo
 #include <sys/syscall.h>  // SYS_mq_open
+#include <sys/un.h>       // sockaddr_un
 #include <unistd.h>       // access
 
 #include <algorithm>   // std::find
@@ -18,6 +19,7 @@
 #include <memory>      // std::unique_ptr
 #include <string>      // std::stoi
 #include <thread>      // std::thread
+#include <utility>     // std::move
 
 #include "../public/common.hpp"
 #include "grader/syscalls.hpp"       // SyscallDenial, seccomp_filters_work
@@ -29,6 +31,7 @@
 #include "ipclab/process.hpp"        // process_state
 #include "ipclab/shm.hpp"            // PosixShm
 #include "lab20/client.hpp"          // HubClient
+#include "lab20/hub.hpp"             // run_hub, HubOptions
 #include "lab20/ring.hpp"            // ShmChannel
 #include "lab20/unix.hpp"            // listen_unix, send_fd
 
@@ -1214,4 +1217,55 @@ GRADED_TEST(Hidden, RingRecordPastTheEndIsAProtocolError, 1,
   ctl.head.store(56 + 24);
   EXPECT_THROW((void)r.try_pop(got), lab::ProtocolError)
       << "a record at 56 of a 64-byte ring, 24 bytes long, was taken: " << got.size() << " bytes";
+}
+
+GRADED_TEST(Hidden, AClientOnDescriptorZeroIsServed, 1,
+            "README §Backends — any descriptor accept returns is a client's, 0 included") {
+  namespace lab = ipclab::lab20;
+  // A process that closed its stdin (a daemon does) gets descriptor 0 for the next thing it
+  // opens: here the connection run_hub accepts. It is a client like any other.
+  grader::Child c(
+      [] {
+        int stop[2];
+        ASSERT_EQ(::pipe2(stop, O_CLOEXEC), 0);
+        lab::HubOptions o;
+        o.banner = false;
+        std::string error;
+        std::thread hub([&] {
+          try {
+            lab::run_hub(o, stop[0]);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        });
+        const auto connect_to_hub = [](int fd) {
+          sockaddr_un a{};
+          a.sun_family = AF_UNIX;
+          const std::string path = hub_socket();
+          std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+          return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        };
+        // Listening: a probe connects and is answered (so no probe is left to accept).
+        const bool listening = grader::wait_until(
+            [&] {
+              ipclab::Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+              return connect_to_hub(probe.get()) && Raw(std::move(probe)).hello();
+            },
+            10'000ms);
+        bool acked = false;
+        if (listening) {
+          ipclab::Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));  // before: not 0
+          ::close(0);  // run_hub's accept now returns 0
+          Raw raw(std::move(sock));
+          acked = connect_to_hub(raw.fd.get()) && raw.hello();
+        }
+        (void)!::write(stop[1], "x", 1);
+        hub.join();
+        EXPECT_TRUE(listening) << "run_hub never listened on " << hub_socket();
+        EXPECT_TRUE(acked) << "the connection accepted as descriptor 0 got no ACK to its CONNECT";
+        EXPECT_EQ(error, "");
+      },
+      "run_hub with stdin closed");
+  const auto r = c.finish(30'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
 }

@@ -12,6 +12,7 @@
 #include <cstring>   // std::memcpy
 #include <optional>  // std::optional
 #include <string>    // std::string
+#include <utility>   // std::move
 #include <vector>    // std::vector
 
 #include "frames.hpp"  // frame(), the frame types
@@ -123,6 +124,8 @@ struct Raw {
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
       ADD_FAILURE() << "connect(" << path << "): " << std::strerror(errno);
   }
+  /// A connection the test made itself (a socket it made before it closed a descriptor).
+  explicit Raw(ipclab::Fd connected) : fd(std::move(connected)) {}
   /// Sends all of `s`; false if the hub hung up.
   bool send(const std::string& s) {
     for (std::size_t off = 0; off < s.size();) {
