@@ -10,7 +10,7 @@
 #include <sys/un.h>       // sockaddr_un
 #include <unistd.h>       // access
 
-#include <algorithm>   // std::find
+#include <algorithm>   // std::find, std::min
 #include <atomic>      // std::atomic
 #include <cerrno>      // errno, ESRCH
 #include <cstdarg>     // va_list, va_start, va_arg
@@ -966,6 +966,77 @@ GRADED_TEST(Hidden, FifoConnectWrittenByteByByteIsServed, 1,
   std::string got;
   EXPECT_TRUE(c.acked(got)) << "a CONNECT written one byte at a time got no ACK (got " << got.size()
                             << " bytes)";
+}
+
+GRADED_TEST(Hidden, WriteEndingOneByteIntoAFrameResumesAtThatByte, 1,
+            "README §Pitfalls 9 — a partial write leaves the rest of its frame for the next "
+            "write: resume at the byte where it stopped, even one byte in") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  // The test is a FIFO subscriber that lets its down FIFO fill with frames of 4095 bytes,
+  // then reads 4096 bytes at a time, each time waiting for the hub to fill the pipe again.
+  // A pipe takes a write in pages: each read frees one page, and the hub's next write puts
+  // 4096 bytes there, one frame and the first byte of the next.
+  constexpr std::size_t kFrame = 4095, kCount = 24;
+  FakeFifoClient c(::getpid());
+  ASSERT_TRUE(c.ready()) << std::strerror(errno);
+  const ipclab::Fd req(::open(lab::hub_fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(req.valid());
+  const std::string connect = frame(kConnect, "", "fifo " + std::to_string(::getpid()));
+  ASSERT_EQ(::write(req.get(), connect.data(), connect.size()),
+            static_cast<ssize_t>(connect.size()));
+  std::string got;
+  ASSERT_TRUE(c.acked(got)) << "the fake FIFO client was not taken: got " << got.size() << " bytes";
+  const int fd = c.d.get();
+  // A write end of our own, to see when the pipe is full (no POLLOUT).
+  const ipclab::Fd full_probe(
+      ::open(fmt::format("/proc/self/fd/{}", fd).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(full_probe.valid()) << std::strerror(errno);
+  Raw down(std::move(c.d));
+  down.buf = got;
+  auto ack = down.read_frame();
+  ASSERT_TRUE(ack && ack->type == kAck);
+  const std::string subscribe = frame(kSubscribe, "p", "");
+  ASSERT_EQ(::write(c.u.get(), subscribe.data(), subscribe.size()),
+            static_cast<ssize_t>(subscribe.size()));
+  ack = down.read_frame();
+  ASSERT_TRUE(ack && ack->type == kAck) << "SUBSCRIBE p over the up FIFO got no ACK";
+  ASSERT_TRUE(down.buf.empty());
+  const auto payload = [](std::size_t k) {
+    return fmt::format("{:02} ", k) + std::string(kFrame - 8 - 1 - 3, 'z');
+  };
+  std::string input;
+  for (std::size_t k = 0; k < kCount; ++k) input += payload(k) + "\n";
+  const auto r = publish("socket", "p", input);
+  ASSERT_EQ(r.exit_code(), 0) << r.describe();
+  const std::size_t total = kFrame * kCount;
+  std::string& bytes = down.buf;
+  while (bytes.size() < total) {
+    int avail = 0;
+    const bool settled = grader::wait_until(
+        [&] {
+          pollfd p{full_probe.get(), POLLOUT, 0};
+          const bool full = ::poll(&p, 1, 0) == 0;
+          return ::ioctl(fd, FIONREAD, &avail) == 0 && avail > 0 &&
+                 (full || bytes.size() + static_cast<std::size_t>(avail) >= total);
+        },
+        10'000ms);
+    ASSERT_TRUE(settled) << "after " << bytes.size() << " of " << total
+                         << " bytes the hub neither filled the down FIFO nor wrote the rest";
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, std::min<std::size_t>(sizeof buf, std::size_t(avail)));
+    ASSERT_GT(n, 0);
+    bytes.append(buf, static_cast<std::size_t>(n));
+  }
+  for (std::size_t k = 0; k < kCount; ++k) {
+    const std::size_t at = k * kFrame;
+    auto f = down.read_frame(0ms);
+    ASSERT_TRUE(f && f->type == kData && f->channel == "p" && f->payload == payload(k))
+        << "frame " << k << " (bytes " << at << " on) is not DATA p \"" << k
+        << " zz...\": the hub resumed a write that ended inside a frame at the wrong byte";
+  }
+  EXPECT_EQ(down.buf, "") << "bytes after the last frame";
 }
 
 GRADED_TEST(Hidden, DeadFifoClientWhoseFifoStaysOpenIsDropped, 1,

@@ -7,6 +7,7 @@
 #include <signal.h>      // SIGTERM
 #include <sys/socket.h>  // socket, connect, send, recv
 #include <sys/un.h>      // sockaddr_un
+#include <unistd.h>      // read
 
 #include <cstdint>   // std::uint32_t
 #include <cstring>   // std::memcpy
@@ -124,7 +125,8 @@ struct Raw {
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
       ADD_FAILURE() << "connect(" << path << "): " << std::strerror(errno);
   }
-  /// A connection the test made itself (a socket it made before it closed a descriptor).
+  /// A connection the test made itself: a socket made before it closed a descriptor, or the
+  /// down FIFO of a FIFO client it plays (read_frame only).
   explicit Raw(ipclab::Fd connected) : fd(std::move(connected)) {}
   /// Sends all of `s`; false if the hub hung up.
   bool send(const std::string& s) {
@@ -152,7 +154,7 @@ struct Raw {
       pollfd p{fd.get(), POLLIN, 0};
       if (::poll(&p, 1, deadline.poll_ms()) <= 0) return std::nullopt;
       char tmp[65536];
-      const ssize_t n = ::recv(fd.get(), tmp, sizeof tmp, 0);
+      const ssize_t n = ::read(fd.get(), tmp, sizeof tmp);  // a socket, or a down FIFO
       if (n <= 0) return std::nullopt;
       buf.append(tmp, static_cast<std::size_t>(n));
     }
