@@ -1,14 +1,15 @@
 // Lab 20 hidden grader: families of channels, a hub that dies or restarts, counters,
 // UNSUBSCRIBE, and the pipe backend's children.
-#include <dlfcn.h>        // dlsym, RTLD_NEXT
-#include <fcntl.h>        // fcntl, FD_CLOEXEC
-#include <poll.h>         // poll
-#include <signal.h>       // SIGKILL, kill
-#include <sys/ioctl.h>    // ioctl, FIONREAD
-#include <sys/stat.h>     // mkfifo
-#include <sys/syscall.h>  // SYS_mq_open
-#include <sys/un.h>       // sockaddr_un
-#include <unistd.h>       // access
+#include <dlfcn.h>          // dlsym, RTLD_NEXT
+#include <fcntl.h>          // fcntl, FD_CLOEXEC
+#include <linux/sockios.h>  // SIOCOUTQ
+#include <poll.h>           // poll
+#include <signal.h>         // SIGKILL, kill
+#include <sys/ioctl.h>      // ioctl, FIONREAD
+#include <sys/stat.h>       // mkfifo
+#include <sys/syscall.h>    // SYS_mq_open
+#include <sys/un.h>         // sockaddr_un
+#include <unistd.h>         // access
 
 #include <algorithm>   // std::find, std::min
 #include <atomic>      // std::atomic
@@ -816,12 +817,13 @@ GRADED_TEST(Hidden, NoHubEverStartedIsAnErrorAtTheTimeout, 1,
   }
 }
 
-GRADED_TEST(Hidden, ShmConnectAnsweredInTwoPiecesConnects, 1,
+GRADED_TEST(Hidden, ShmConnectAnsweredInPiecesConnects, 1,
             "README §Backends — shm: the ACK that comes with the ring's descriptor may arrive "
-            "in pieces: read the rest of its header") {
+            "in pieces: read the rest of its header, then its payload, a byte at a time too") {
   namespace lab = ipclab::lab20;
   // The test is the hub: it answers CONNECT with the ring's descriptor and the ACK's first
-  // 3 bytes, then, in a second send, the rest. A stream may cut a frame anywhere.
+  // 3 bytes, then the rest of the header, then the payload one byte at a time, each sent
+  // once the client has read the one before. A stream may cut a frame anywhere.
   bool answered = false, served = false;
   const std::string failure = as_fake_hub(
       [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms)); },
@@ -829,15 +831,58 @@ GRADED_TEST(Hidden, ShmConnectAnsweredInTwoPiecesConnects, 1,
       [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>& done) {
         const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
         lab::send_fd(conn, ch.fd(), ack.substr(0, 3));
-        answered = ::send(conn, ack.data() + 3, ack.size() - 3, MSG_NOSIGNAL) ==
-                   static_cast<ssize_t>(ack.size() - 3);
+        std::vector<std::string> pieces = {ack.substr(3, 5)};
+        for (std::size_t i = 8; i < ack.size(); ++i) pieces.push_back(ack.substr(i, 1));
+        answered = true;
+        for (const auto& piece : pieces) {
+          int unread = 0;  // what the client has not read yet: send the next piece after it
+          answered =
+              answered &&
+              grader::wait_until(
+                  [&] { return ::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0; }, 10'000ms) &&
+              ::send(conn, piece.data(), piece.size(), MSG_NOSIGNAL) ==
+                  static_cast<ssize_t>(piece.size());
+        }
         (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
       },
       served);
-  ASSERT_TRUE(served && answered) << "the client never sent its CONNECT: " << failure;
-  EXPECT_TRUE(failure.empty()) << "an ACK in two pieces (3 bytes with the descriptor, then "
-                                  "the rest) must connect: "
+  ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
+  EXPECT_TRUE(failure.empty()) << "an ACK in pieces (3 bytes with the descriptor, the rest of "
+                                  "the header, then its payload a byte at a time) must "
+                                  "connect: "
                                << failure;
+  EXPECT_TRUE(answered || !failure.empty()) << "the client stopped reading before the last piece";
+}
+
+GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAckIsGone, 1,
+            "README §Pitfalls 4 — a hub that closes the connection mid-frame is gone: a read "
+            "of 0 bytes is end of file, never a frame to wait for") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: it sends the ring's descriptor with the ACK's header and two bytes
+  // of its payload, and hangs up. The client must say the hub is gone, before its deadline.
+  grader::Child child(
+      [] {
+        bool served = false;
+        const std::string failure = as_fake_hub(
+            [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(5'000ms)); },
+            "test.cut",
+            [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>&) {
+              const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
+              lab::send_fd(conn, ch.fd(), ack.substr(0, 10));
+            },
+            served);
+        ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
+        EXPECT_NE(failure.find("lost the hub"), std::string::npos)
+            << "a hub that hung up after 2 bytes of its ACK's payload: connect must throw "
+               "hub_gone(); it said: `"
+            << failure << "`";
+      },
+      "HubClient::connect(kShm) against a hub that hangs up mid-ACK");
+  const auto r = child.finish(20'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe()
+                          << (r.timed_out ? "\n(connect never returned: a read of 0 bytes is "
+                                            "end of file; it spun on it)"
+                                          : "");
 }
 
 GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
