@@ -78,6 +78,18 @@ GRADED_TEST(Frame, RejectsBadHeaders, 3, "README §Pitfalls 8 — check the head
   bad(std::string("HB\x04\x41\x00\x00\x00\x00", 8));  // channel 65
   bad(std::string("HB\x04\x01\x01\x10\x00\x00", 8));  // payload 4097
   bad(std::string("HB\x04\x01\xff\xff\xff\xff", 8));  // payload 4 GiB
+  // A bad header after good frames, all in one read: 1 to 70 frames of 1010 bytes, so
+  // past the 64 KiB where a decoder may compact its buffer. What it keeps must stay as it
+  // came, the bad byte too.
+  const std::string good = lab::encode(Type::kPublish, "ch", std::string(1000, 'p'));
+  for (int n = 1; n <= 70; ++n) {
+    FrameDecoder d;
+    std::string stream;
+    for (int k = 0; k < n; ++k) stream += good;
+    d.feed(stream + std::string("XB\x04\x01\x00\x00\x00\x00", 8) + "c");  // magic "XB"
+    for (int k = 0; k < n; ++k) ASSERT_TRUE(d.next().has_value()) << "good frame " << k;
+    EXPECT_THROW(d.next(), ProtocolError) << "the bad magic after " << n << " good frames";
+  }
   FrameDecoder partial;  // a valid header whose body has not come: wait, do not throw
   partial.feed(std::string("HB\x04\x01\x00\x10\x00\x00", 8));  // payload 4096
   EXPECT_FALSE(partial.next().has_value());
