@@ -1216,6 +1216,17 @@ GRADED_TEST(Hidden, FifoClientMakesItsFifosWithMode0600, 1,
   EXPECT_EQ(down.st_mode & 07777, 0600u) << "the down FIFO";
 }
 
+GRADED_TEST(Hidden, HubMakesItsRequestFifoWithMode0600, 1,
+            "README §Pitfalls 5 — create FIFOs with mode 0600") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  struct stat st {};
+  ASSERT_EQ(::stat(lab::hub_fifo_path().c_str(), &st), 0) << lab::hub_fifo_path();
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << lab::hub_fifo_path() << " is not a FIFO";
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the hub's request FIFO " << lab::hub_fifo_path();
+}
+
 GRADED_TEST(Hidden, ClientsStartedBeforeTheHubWaitForIt, 1,
             "README §Programs — a client waits up to --timeout for a hub that is not there "
             "yet, on every backend") {
