@@ -854,35 +854,78 @@ GRADED_TEST(Hidden, ShmConnectAnsweredInPiecesConnects, 1,
   EXPECT_TRUE(answered || !failure.empty()) << "the client stopped reading before the last piece";
 }
 
-GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAckIsGone, 1,
+GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAnswerIsGone, 1,
             "README §Pitfalls 4 — a hub that closes the connection mid-frame is gone: a read "
             "of 0 bytes is end of file, never a frame to wait for") {
   namespace lab = ipclab::lab20;
-  // The test is the hub: it sends the ring's descriptor with the ACK's header and two bytes
-  // of its payload, and hangs up. The client must say the hub is gone, before its deadline.
-  grader::Child child(
-      [] {
-        bool served = false;
-        const std::string failure = as_fake_hub(
-            [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(5'000ms)); },
-            "test.cut",
-            [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>&) {
-              const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
-              lab::send_fd(conn, ch.fd(), ack.substr(0, 10));
-            },
-            served);
-        ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
-        EXPECT_NE(failure.find("lost the hub"), std::string::npos)
-            << "a hub that hung up after 2 bytes of its ACK's payload: connect must throw "
-               "hub_gone(); it said: `"
-            << failure << "`";
+  // The test is the hub: it sends the start of its answer to CONNECT and hangs up. The
+  // client must say the hub is gone, before its deadline.
+  struct Case {
+    const char* what;
+    bool with_ring;  // the ring's descriptor comes with the bytes (an ACK), or not (ERROR)
+    std::string bytes;
+  };
+  const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
+  const std::string error = frame(kError, "", "too many clients (max 1)");
+  for (const Case& c :
+       {Case{"an ACK cut 2 bytes into its payload", true, ack.substr(0, 10)},
+        Case{"an ERROR cut 3 bytes into its header", false, error.substr(0, 3)},
+        Case{"an ERROR cut 2 bytes into its payload", false, error.substr(0, 10)}}) {
+    grader::Child child(
+        [&c] {
+          bool served = false;
+          const std::string failure = as_fake_hub(
+              [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(5'000ms)); },
+              "test.cut",
+              [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>&) {
+                if (c.with_ring)
+                  lab::send_fd(conn, ch.fd(), c.bytes);
+                else
+                  (void)::send(conn, c.bytes.data(), c.bytes.size(), MSG_NOSIGNAL);
+              },
+              served);
+          ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
+          EXPECT_NE(failure.find("lost the hub"), std::string::npos)
+              << c.what << ", then a hang-up: connect must throw hub_gone(); it said: `" << failure
+              << "`";
+        },
+        fmt::format("HubClient::connect(kShm) against a hub that hangs up: {}", c.what));
+    const auto r = child.finish(10'000ms);
+    EXPECT_TRUE(r.passed()) << r.describe()
+                            << (r.timed_out ? "\n(connect never returned: a read of 0 bytes is "
+                                              "end of file; it spun on it)"
+                                            : "");
+  }
+}
+
+GRADED_TEST(Hidden, ShmRefusalInPiecesIsReportedWhole, 1,
+            "README §Backends — shm: a refusal is an ERROR frame without a descriptor, and "
+            "it too may arrive in pieces") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: it refuses the CONNECT with an ERROR whose first 3 bytes come
+  // alone (no descriptor), the rest once the client has read them.
+  bool served = false, answered = false;
+  const std::string failure = as_fake_hub(
+      [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms)); },
+      "test.refused",
+      [&](int conn, lab::ShmChannel&, const std::atomic<bool>& done) {
+        const std::string error = frame(kError, "", "too many clients (max 1)");
+        int unread = 0;
+        answered =
+            ::send(conn, error.data(), 3, MSG_NOSIGNAL) == 3 &&
+            grader::wait_until(
+                [&] { return (::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0) || done; },
+                10'000ms) &&
+            !done &&
+            ::send(conn, error.data() + 3, error.size() - 3, MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(error.size() - 3);
+        (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
       },
-      "HubClient::connect(kShm) against a hub that hangs up mid-ACK");
-  const auto r = child.finish(20'000ms);
-  EXPECT_TRUE(r.passed()) << r.describe()
-                          << (r.timed_out ? "\n(connect never returned: a read of 0 bytes is "
-                                            "end of file; it spun on it)"
-                                          : "");
+      served);
+  ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
+  EXPECT_EQ(failure, "hub: too many clients (max 1)")
+      << "an ERROR in two pieces (3 bytes, then the rest) must be reported whole"
+      << (answered ? "" : " (the client stopped reading after the first piece)");
 }
 
 GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,

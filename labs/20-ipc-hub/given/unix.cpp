@@ -102,9 +102,9 @@ Fd recv_fd(int sock, std::string& data, std::size_t max_data) {
       fds.emplace_back(fd);
     }
   }
+  data.resize(static_cast<std::size_t>(n));  // what came, a frame without a descriptor too
   if (n == 0 && fds.empty()) throw_error(ECONNRESET, "recvmsg: the peer closed the connection");
   if (fds.size() != 1) throw_error(EPROTO, "recvmsg: expected 1 descriptor, got {}", fds.size());
-  data.resize(static_cast<std::size_t>(n));
   return std::move(fds.front());
 }
 

@@ -29,7 +29,8 @@ PeerCred peer_credentials(int sock);
 /// Sends `data` with one descriptor attached (SCM_RIGHTS); all of `data` is written.
 void send_fd(int sock, int fd, std::string_view data);
 /// Receives up to `max_data` bytes and the one descriptor that came with them (close-on-
-/// exec). SysError(EPROTO) if none came; SysError(ECONNRESET) at end of file.
+/// exec). SysError(EPROTO) if none came, `data` then holding the bytes that did (an ERROR
+/// frame's first bytes); SysError(ECONNRESET) at end of file.
 Fd recv_fd(int sock, std::string& data, std::size_t max_data);
 
 }  // namespace ipclab::lab20
