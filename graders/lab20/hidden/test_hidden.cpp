@@ -898,6 +898,56 @@ GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAnswerIsGone, 1,
   }
 }
 
+GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
+            "README §Pitfalls 4 — a hub that dies with a client's request unread resets the "
+            "connection (ECONNRESET): the hub is gone, as at end of file") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub of one socket client: it ACKs the CONNECT, lets the SUBSCRIBE
+  // come, and closes the connection without reading it: the client's read fails with
+  // ECONNRESET, and the client must say it lost the hub.
+  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
+  ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
+  std::atomic<bool> done{false};
+  std::string failure;  // the client's, read after the join
+  std::thread client([&] {
+    try {
+      auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+      c.subscribe("x", grader::deadline(10'000ms));
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    done = true;
+  });
+  ipclab::Fd conn;
+  bool reset = false;
+  if (grader::wait_until(
+          [&] {
+            conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            return conn.valid() || done;
+          },
+          10'000ms) &&
+      conn.valid()) {
+    Raw hub_end(std::move(conn));
+    auto hello = hub_end.read_frame();
+    int unread = 0;
+    reset = hello && hello->type == kConnect &&
+            hub_end.send(frame(kAck, "", "hub " + std::to_string(::getpid()))) &&
+            grader::wait_until(
+                [&] {
+                  return (::ioctl(hub_end.fd.get(), FIONREAD, &unread) == 0 && unread > 0) || done;
+                },
+                10'000ms) &&
+            !done;
+  }  // closed, the SUBSCRIBE unread
+  client.join();
+  ::unlink(lab::hub_socket_path().c_str());
+  ASSERT_TRUE(reset) << "the client sent no CONNECT, or no SUBSCRIBE after the ACK: " << failure;
+  EXPECT_NE(failure.find("lost the hub"), std::string::npos)
+      << "the hub reset the connection (ECONNRESET): the client must throw hub_gone(); it "
+         "said: `"
+      << failure << "`";
+}
+
 GRADED_TEST(Hidden, ShmRefusalInPiecesIsReportedWhole, 1,
             "README §Backends — shm: a refusal is an ERROR frame without a descriptor, and "
             "it too may arrive in pieces") {

@@ -131,6 +131,7 @@ GRADED_TEST(Frame, ChannelNamesAndPatterns, 2, "README §Protocol") {
   EXPECT_FALSE(lab::channel_matches("weather.*", "weatherman"));
   EXPECT_TRUE(lab::channel_matches("a.*", "a.b")) << "the shortest family covers its channels";
   EXPECT_FALSE(lab::channel_matches("a.*", "a."));
+  EXPECT_FALSE(lab::channel_matches(".*", ".x")) << "`.*` is no family: it has no name";
   EXPECT_TRUE(lab::channel_matches("test", "test"));
   EXPECT_FALSE(lab::channel_matches("test", "test2"));
 }

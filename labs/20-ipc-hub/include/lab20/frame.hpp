@@ -105,9 +105,9 @@ class FrameDecoder {
 bool valid_channel(std::string_view name, bool allow_pattern = false);
 
 /**
- * @brief True if a subscription `pattern` covers `channel`: equal, or pattern `p.*` and
- * channel begins with `p.` and has more after it (`weather.*` covers `weather.today`, not
- * `weather` nor `weatherman`).
+ * @brief True if a subscription `pattern` covers `channel`: equal, or pattern `p.*` (p a
+ * name of one byte or more: `.*` is no family) and channel begins with `p.` and has more
+ * after it (`weather.*` covers `weather.today`, not `weather` nor `weatherman`).
  *
  * TODO(lab20): implement in src/frame.cpp.
  */
