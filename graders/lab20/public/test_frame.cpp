@@ -1,9 +1,13 @@
 // Lab 20 public grader, in-process part: the frame codec and the shm rings.
+#include <fcntl.h>     // fcntl, F_DUPFD_CLOEXEC
 #include <sys/stat.h>  // fstat
 
-#include <atomic>  // std::atomic
-#include <random>  // std::mt19937_64
-#include <thread>  // std::thread, std::this_thread::yield
+#include <atomic>   // std::atomic
+#include <cstdint>  // std::uint64_t
+#include <cstring>  // std::memcpy
+#include <random>   // std::mt19937_64
+#include <thread>   // std::thread, std::this_thread::yield
+#include <utility>  // std::move
 
 #include "common.hpp"
 #include "ipclab/error.hpp"  // UsageError
@@ -165,6 +169,40 @@ lab::ShmChannel unnamed_channel(const std::string& tag) {
   return ch;
 }
 }  // namespace
+
+GRADED_TEST(Ring, AttachRefusesWhatIsNotARingObject, 1,
+            "README §Pitfalls 8 — trust nothing that comes from outside: attach checks the "
+            "object's size, magic and capacity, each") {
+  const std::size_t size = lab::ShmChannel::size_for(lab::kRingCapacity);
+  struct Case {
+    const char* what;
+    std::size_t size;
+    std::uint64_t magic, capacity;
+    bool ring;
+  };
+  for (const Case& c :
+       {Case{"the right size, magic and capacity", size, lab::kShmMagic, lab::kRingCapacity, true},
+        Case{"a wrong magic", size, lab::kShmMagic ^ 1, lab::kRingCapacity, false},
+        Case{"a wrong capacity", size, lab::kShmMagic, lab::kRingCapacity / 2, false},
+        Case{"zeros", size, 0, 0, false},
+        Case{"a page short", size - 4096, lab::kShmMagic, lab::kRingCapacity, false}}) {
+    const std::string name = ipclab::names::posix("test.attach");
+    auto shm = ipclab::PosixShm::create(name, c.size, 0600);
+    ipclab::PosixShm::unlink(name);
+    {
+      auto map = shm.map();
+      std::memcpy(map.as<std::byte>(), &c.magic, sizeof c.magic);
+      std::memcpy(map.as<std::byte>() + 8, &c.capacity, sizeof c.capacity);
+    }
+    ipclab::Fd fd(::fcntl(shm.fd(), F_DUPFD_CLOEXEC, 0));
+    ASSERT_TRUE(fd.valid());
+    if (c.ring)
+      EXPECT_NO_THROW((void)lab::ShmChannel::attach(std::move(fd))) << c.what;
+    else
+      EXPECT_THROW((void)lab::ShmChannel::attach(std::move(fd)), ProtocolError)
+          << "an object of " << c.size << " bytes with " << c.what;
+  }
+}
 
 GRADED_TEST(Ring, PushPopWrapAndFull, 4,
             "README §Pitfalls 7 — a record never crosses the end; full is full, not overwrite") {

@@ -22,7 +22,6 @@ namespace ipclab::lab20 {
 namespace {
 
 constexpr std::size_t kHeaderPage = kRingHeaderPage;
-constexpr std::uint64_t kShmMagic = 0x3032'6275'4862'6853ULL;  // "ShbHub20"
 constexpr std::uint32_t kPadRecord = 0xffff'ffffU;
 
 struct SharedHeader {

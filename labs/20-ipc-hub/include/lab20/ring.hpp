@@ -28,8 +28,11 @@ namespace ipclab::lab20 {
 inline constexpr std::size_t kCacheLine = 64;
 /// Each ring's data area: a power of two, room for many maximum frames.
 inline constexpr std::size_t kRingCapacity = std::size_t{256} << 10;
-/// The shared object's first page: magic, capacity, the two RingControl.
+/// The shared object's first page: kShmMagic (a u64 at offset 0), the rings' capacity (a
+/// u64 at offset 8), then the two RingControl.
 inline constexpr std::size_t kRingHeaderPage = 4096;
+/// What a ring object's first 8 bytes hold ("ShbHub20"): attach refuses an object without it.
+inline constexpr std::uint64_t kShmMagic = 0x3032'6275'4862'6853ULL;
 
 /// One ring's shared indices and flags (lives in the shared object's first page).
 struct RingControl {
@@ -109,9 +112,9 @@ class ShmChannel {
    */
   static ShmChannel create(const std::string& name);
   /**
-   * @brief Maps an object received as a descriptor and checks its header (magic,
-   * capacity, size).
-   * @throws ProtocolError if it is not a hub ring object
+   * @brief Maps an object received as a descriptor and checks it: its size
+   * (size_for(kRingCapacity)), kShmMagic at offset 0 and kRingCapacity at offset 8.
+   * @throws ProtocolError if it is not a hub ring object (any one of the three wrong)
    *
    * TODO(lab20): implement in src/ring.cpp.
    */
