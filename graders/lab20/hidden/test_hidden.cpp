@@ -1320,6 +1320,76 @@ GRADED_TEST(Hidden, HubMakesItsRequestFifoWithMode0600, 1,
   EXPECT_EQ(st.st_mode & 07777, 0600u) << "the hub's request FIFO " << lab::hub_fifo_path();
 }
 
+GRADED_TEST(Hidden, FifoClientOnDescriptorZeroConnects, 1,
+            "README §Backends — any descriptor open returns is the one asked for, 0 included") {
+  namespace lab = ipclab::lab20;
+  // A client whose stdin is closed gets descriptor 0 for the request FIFO. The test is the
+  // hub: it holds the lock and keeps the request FIFO away (the client retries while it is
+  // not there) until descriptor 0 is free, then renames it into place, its reader open.
+  grader::Child child(
+      [] {
+        auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
+        const std::string fifo = lab::hub_fifo_path(), staged = fifo + ".staged";
+        ::unlink(fifo.c_str());
+        ASSERT_EQ(::mkfifo(staged.c_str(), 0600), 0);
+        const ipclab::Fd req(::open(staged.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        ASSERT_TRUE(req.valid());
+        std::atomic<bool> done{false};
+        std::string failure;
+        std::thread client([&] {
+          try {
+            (void)lab::HubClient::connect(lab::Backend::kFifo, grader::deadline(10'000ms));
+          } catch (const std::exception& e) {
+            failure = e.what();
+          }
+          done = true;
+        });
+        const std::string up = lab::client_fifo_path(::getpid(), true);
+        const std::string down = lab::client_fifo_path(::getpid(), false);
+        // Its FIFOs made and opened: it is retrying the request FIFO now.
+        const bool waiting = grader::wait_until(
+            [&] {
+              for (const int fd : ipclab::open_fds())
+                if (ipclab::fd_target(0, fd) == up) return true;
+              return done.load();
+            },
+            10'000ms);
+        ::close(0);
+        ASSERT_EQ(::rename(staged.c_str(), fifo.c_str()), 0);
+        std::string got;
+        const bool asked = waiting && grader::wait_until(
+                                          [&] {
+                                            char buf[256];
+                                            const ssize_t n = ::read(req.get(), buf, sizeof buf);
+                                            if (n > 0) got.append(buf, std::size_t(n));
+                                            return got.size() >= 8 || done;
+                                          },
+                                          10'000ms);
+        if (asked) {  // answer, as a hub would: ACK on its down FIFO
+          const ipclab::Fd d(::open(down.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+          const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
+          (void)!::write(d.get(), ack.data(), ack.size());
+        }
+        client.join();
+        std::vector<std::string> left;  // the client's descriptors still open
+        for (const int fd : ipclab::open_fds()) {
+          if (fd == req.get()) continue;  // the hub's end, the test's
+          const std::string t = ipclab::fd_target(0, fd);
+          if (t.starts_with(fifo) || t.starts_with(up) || t.starts_with(down))  // or (deleted)
+            left.push_back(fmt::format("{} -> {}", fd, t));
+        }
+        ::unlink(fifo.c_str());
+        ASSERT_TRUE(waiting) << "the client never opened its FIFOs: " << failure;
+        EXPECT_TRUE(asked) << "no CONNECT came on the request FIFO opened as descriptor 0";
+        EXPECT_EQ(failure, "") << "the client with descriptor 0 free failed";
+        EXPECT_TRUE(left.empty()) << "descriptors of the client left open once it was gone: "
+                                  << fmt::format("{}", fmt::join(left, ", "));
+      },
+      "HubClient::connect(kFifo) with stdin closed");
+  const auto r = child.finish(30'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
 GRADED_TEST(Hidden, ClientsStartedBeforeTheHubWaitForIt, 1,
             "README §Programs — a client waits up to --timeout for a hub that is not there "
             "yet, on every backend") {
@@ -1439,8 +1509,9 @@ GRADED_TEST(Hidden, RingRecordPastTheEndIsAProtocolError, 1,
       << "a record at 56 of a 64-byte ring, 24 bytes long, was taken: " << got.size() << " bytes";
 }
 
-GRADED_TEST(Hidden, AClientOnDescriptorZeroIsServed, 1,
-            "README §Backends — any descriptor accept returns is a client's, 0 included") {
+GRADED_TEST(
+    Hidden, AClientOnDescriptorZeroIsServed, 1,
+    "README §Backends — any descriptor accept or open returns is the one asked for, 0 included") {
   namespace lab = ipclab::lab20;
   // A process that closed its stdin (a daemon does) gets descriptor 0 for the next thing it
   // opens: here the connection run_hub accepts. It is a client like any other.
