@@ -675,75 +675,124 @@ GRADED_TEST(Hidden, FifoPairOfAnotherUserOrNotAFifoRefused, 1,
   EXPECT_TRUE(real.saw("[ours] still served\n"));
 }
 
+namespace {
+
+/// A raw MQ client of `hub` whose down queue holds one message: the ACK of its CONNECT
+/// fills it and is never read, so every later frame for it waits in the hub's queue.
+struct DeafMqClient {
+  Hub& hub;
+  pid_t pid = ::getpid();
+  ipclab::PosixMq up, down;
+  bool acked = false;
+  std::string last;  // the last `myipchub --stats`
+  explicit DeafMqClient(Hub& h)
+      : hub(h),
+        up(ipclab::PosixMq::create(ipclab::lab20::client_mq_name(pid, true), 8,
+                                   static_cast<long>(ipclab::lab20::kMaxFrame), O_WRONLY)),
+        down(ipclab::PosixMq::create(ipclab::lab20::client_mq_name(pid, false), 1,
+                                     static_cast<long>(ipclab::lab20::kMaxFrame), O_RDONLY)) {
+    auto req = ipclab::PosixMq::open(ipclab::lab20::hub_mq_name(), O_WRONLY);
+    acked = req.send(frame(kConnect, "", "mqueue " + std::to_string(pid)), 0,
+                     grader::deadline(10'000ms)) &&
+            grader::wait_until([&] { return down.attr().mq_curmsgs == 1; }, 10'000ms);
+    ipclab::PosixMq::unlink(up.name());  // the hub removes them when it takes the client
+    ipclab::PosixMq::unlink(down.name());
+  }
+  /// Sends a request (never reading its answer).
+  bool send(const std::string& bytes) { return up.send(bytes, 0, grader::deadline(10'000ms)); }
+  /// This client's line of `myipchub --stats`; "" once it is not listed.
+  std::string stats_line() {
+    last = hub.stats();
+    const std::string me = " mqueue pid=" + std::to_string(pid) + " ";
+    for (const auto& line : lines(last))
+      if (line.find(me) != std::string::npos) return line;
+    return "";
+  }
+  /// Its `queued=`; nullopt once it is not listed.
+  std::optional<std::size_t> queued() {
+    const std::string line = stats_line();
+    const auto at = line.find("queued=");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoul(line.substr(at + 7));
+  }
+};
+
+}  // namespace
+
 GRADED_TEST(Hidden, ClientThatReadsNoAnswersHungUpPastItsLimit, 1,
             "README §Pitfalls 9 — a client that does not read its answers: the hub holds at "
             "most 4N+16 frames for it beyond its transport (N the --queue limit), and hangs up "
             "on it at the next answer") {
-  namespace lab = ipclab::lab20;
   constexpr std::size_t kLimit = 2;
   constexpr std::size_t kHeld = 4 * kLimit + 16;  // 24 answers waiting in the hub
   Hub hub({"--queue", std::to_string(kLimit)});
   ASSERT_TRUE(hub.ready);
-  const pid_t pid = ::getpid();
-  const std::string up_name = lab::client_mq_name(pid, true);
-  const std::string down_name = lab::client_mq_name(pid, false);
-  // A raw MQ client whose down queue holds one message: the ACK of its CONNECT fills it and
-  // is never read, so every later answer waits in the hub's queue for this client.
-  auto up = ipclab::PosixMq::create(up_name, 8, static_cast<long>(lab::kMaxFrame), O_WRONLY);
-  auto down = ipclab::PosixMq::create(down_name, 1, static_cast<long>(lab::kMaxFrame), O_RDONLY);
-  const auto cleanup = [&] {
-    ipclab::PosixMq::unlink(up_name);  // the hub removes them when it takes the client
-    ipclab::PosixMq::unlink(down_name);
-  };
-  auto req = ipclab::PosixMq::open(lab::hub_mq_name(), O_WRONLY);
-  ASSERT_TRUE(req.send(frame(kConnect, "", "mqueue " + std::to_string(pid)), 0,
-                       grader::deadline(10'000ms)));
-  const bool acked = grader::wait_until([&] { return down.attr().mq_curmsgs == 1; }, 10'000ms);
-  cleanup();
-  ASSERT_TRUE(acked) << "no answer in the down queue of an MQ client's CONNECT";
-  // This client's `queued=` in `myipchub --stats`; nullopt once it is not listed.
-  const std::string me = " mqueue pid=" + std::to_string(pid) + " ";
-  std::string last;
-  const auto queued = [&]() -> std::optional<std::size_t> {
-    last = hub.stats();
-    for (const auto& line : lines(last)) {
-      const auto at = line.find("queued=");
-      if (line.find(me) != std::string::npos && at != std::string::npos)
-        return std::stoul(line.substr(at + 7));
-    }
-    return std::nullopt;
-  };
+  DeafMqClient c(hub);
+  ASSERT_TRUE(c.acked) << "no answer in the down queue of an MQ client's CONNECT";
   const auto ask = [&] {  // a PUBLISH no one hears: its answer is ACK "0"
-    return up.send(frame(kPublish, "nobody", "x"), 0, grader::deadline(10'000ms));
+    return c.send(frame(kPublish, "nobody", "x"));
   };
   for (std::size_t i = 0; i < kHeld; ++i) ASSERT_TRUE(ask());
   std::optional<std::size_t> q;
   ASSERT_TRUE(grader::wait_until(
       [&] {
-        q = queued();
+        q = c.queued();
         return !q || *q >= kHeld;
       },
       15'000ms))
       << "the hub did not answer " << kHeld << " requests; myipchub --stats:\n"
-      << last;
+      << c.last;
   ASSERT_TRUE(q.has_value()) << "with --queue " << kLimit
                              << ", the hub hung up on a client with fewer than " << kHeld
                              << " (4N+16) answers waiting for it; myipchub --stats:\n"
-                             << last;
+                             << c.last;
   EXPECT_EQ(*q, kHeld) << "a client's " << kHeld << " unread answers (4N+16, --queue " << kLimit
                        << "), all held";
   ASSERT_TRUE(ask());  // answer 4N+17: hang up
   EXPECT_TRUE(grader::wait_until(
       [&] {
-        q = queued();
+        q = c.queued();
         return !q || *q > kHeld;
       },
       15'000ms));
   EXPECT_FALSE(q.has_value()) << "with --queue " << kLimit << ", a client with " << kHeld
                               << " (4N+16) unread answers sent one more request: the hub must "
                                  "hang up on it; myipchub --stats:\n"
-                              << last;
+                              << c.last;
   EXPECT_TRUE(responsive());
+}
+
+GRADED_TEST(Hidden, SubscriberThatDoesNotReadHasExactlyNFramesHeld, 1,
+            "README §Pitfalls 9 — with --queue N the hub holds N frames for a client beyond "
+            "its transport: a DATA that finds N held is dropped and counted") {
+  constexpr std::size_t kLimit = 4, kSent = 10;
+  Hub hub({"--queue", std::to_string(kLimit)});
+  ASSERT_TRUE(hub.ready);
+  DeafMqClient c(hub);
+  ASSERT_TRUE(c.acked) << "no answer in the down queue of an MQ client's CONNECT";
+  ASSERT_TRUE(c.send(frame(kSubscribe, "held", "")));
+  // The SUBSCRIBE's ACK is held: 1 frame.
+  ASSERT_TRUE(grader::wait_until(
+      [&] {
+        const std::string line = c.stats_line();
+        return line.find("channels=held ") != std::string::npos &&
+               line.find(" queued=1") != std::string::npos;
+      },
+      15'000ms))
+      << "the hub holds the ACK of the SUBSCRIBE of a client whose queue is full; myipchub "
+         "--stats:\n"
+      << c.last;
+  std::string input;
+  for (std::size_t k = 0; k < kSent; ++k) input += fmt::format("m{}\n", k);
+  const auto r = publish("socket", "held", input);
+  EXPECT_EQ(r.exit_code(), 0) << r.describe();
+  // Held: the ACK and N - 1 DATA; the rest dropped.
+  const std::string want = fmt::format("dropped={} queued={}", kSent - (kLimit - 1), kLimit);
+  EXPECT_TRUE(
+      grader::wait_until([&] { return c.stats_line().find(want) != std::string::npos; }, 15'000ms))
+      << "with --queue " << kLimit << ", a client with 1 answer held and " << kSent
+      << " DATA for it: `" << want << "` expected; myipchub --stats:\n"
+      << c.last;
 }
 
 GRADED_TEST(Hidden, SocketPublisherOfAKilledHubSaysItLostTheHub, 1,
