@@ -135,6 +135,12 @@ GRADED_TEST(Hidden, StatsAndUnsubscribe, 3, "README §Programs") {
   EXPECT_NE(st.find("channel news subscribers=0 published=2 delivered=1 dropped=0"),
             std::string::npos)
       << st;
+  // Six frames sent: CONNECT, SUBSCRIBE, PUBLISH, UNSUBSCRIBE, PUBLISH, UNSUBSCRIBE.
+  EXPECT_NE(
+      st.find(fmt::format(" socket pid={} channels=- received=6 dropped=0 queued=0\n", ::getpid())),
+      std::string::npos)
+      << "this client's line, after its 6 frames (its CONNECT included):\n"
+      << st;
 }
 
 GRADED_TEST(Hidden, SpawnedPipeChildrenBothWays, 3,
@@ -786,8 +792,9 @@ GRADED_TEST(Hidden, SubscriberThatDoesNotReadHasExactlyNFramesHeld, 1,
   for (std::size_t k = 0; k < kSent; ++k) input += fmt::format("m{}\n", k);
   const auto r = publish("socket", "held", input);
   EXPECT_EQ(r.exit_code(), 0) << r.describe();
-  // Held: the ACK and N - 1 DATA; the rest dropped.
-  const std::string want = fmt::format("dropped={} queued={}", kSent - (kLimit - 1), kLimit);
+  // Held: the ACK and N - 1 DATA; the rest dropped. Received: its CONNECT and SUBSCRIBE.
+  const std::string want =
+      fmt::format("received=2 dropped={} queued={}", kSent - (kLimit - 1), kLimit);
   EXPECT_TRUE(
       grader::wait_until([&] { return c.stats_line().find(want) != std::string::npos; }, 15'000ms))
       << "with --queue " << kLimit << ", a client with 1 answer held and " << kSent

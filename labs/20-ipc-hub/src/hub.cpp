@@ -271,6 +271,7 @@ class Hub {
     Conn& c = add(Backend::kFifo, pid);
     c.in = std::move(in);
     c.out = std::move(out);
+    ++c.received;  // its CONNECT, which came on the request FIFO
     accept_connect(c);
   }
 
@@ -299,6 +300,7 @@ class Hub {
       Conn& c = add(Backend::kMqueue, pid);
       c.mq_in.emplace(std::move(in));
       c.mq_out.emplace(std::move(out));
+      ++c.received;  // its CONNECT, which came on the hub's queue
       accept_connect(c);
     } catch (const SysError&) {
       PosixMq::unlink(up);
