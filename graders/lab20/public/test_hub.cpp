@@ -265,14 +265,15 @@ GRADED_TEST(Clients, ClientDescriptorsAreCloseOnExec, 1,
 }
 
 GRADED_TEST(Clients, MalformedConnectRefused, 1,
-            "README §Protocol — CONNECT carries exactly `BACKEND PID`: a known backend, a "
-            "decimal pid > 0, nothing after it; anything else is ERROR and a hang-up") {
+            "README §Protocol — CONNECT carries exactly `BACKEND PID`: the backend it came "
+            "over, a decimal pid > 0, nothing after it; anything else is ERROR and a hang-up") {
   Hub hub;
   ASSERT_TRUE(hub.ready);
   const std::string me = std::to_string(::getpid());
   const std::string bad_payloads[] = {
-      "socket " + me + "x", "socket " + me + " ", "socket 0",     "socket -" + me, "socket",
-      "socket x" + me,      "sock " + me,         "socket  " + me};
+      "socket " + me + "x", "socket " + me + " ", "socket 0",      "socket -" + me, "socket",
+      "socket x" + me,      "sock " + me,         "socket  " + me, "fifo " + me,    "mqueue " + me,
+      "pipe " + me};  // the last three: not over the socket
   for (const auto& bad : bad_payloads) {
     Raw r;
     auto f = r.request(frame(kConnect, "", bad));
