@@ -1488,6 +1488,44 @@ GRADED_TEST(Hidden, RequestFifoTakesOnlyFifoConnects, 1,
   EXPECT_TRUE(hub.alive());
 }
 
+GRADED_TEST(Hidden, RequestQueueTakesOnlyMqueueConnects, 1,
+            "README §Protocol — the hub's queue carries CONNECT \"mqueue PID\" only; any "
+            "other message there is dropped") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  // Queue pairs for this test's pid, which a message of another kind or a CONNECT of
+  // another backend must not take, and for pid 1 (init: alive), which "mqueue 1" must.
+  const long size = static_cast<long>(lab::kMaxFrame);
+  struct Pair {
+    ipclab::PosixMq up, down;
+    explicit Pair(pid_t pid, long size)
+        : up(ipclab::PosixMq::create(lab::client_mq_name(pid, true), 8, size, O_WRONLY)),
+          down(ipclab::PosixMq::create(lab::client_mq_name(pid, false), 8, size, O_RDONLY)) {}
+    ~Pair() {
+      ipclab::PosixMq::unlink(up.name());
+      ipclab::PosixMq::unlink(down.name());
+    }
+  };
+  Pair mine(::getpid(), size), init(1, size);
+  auto req = ipclab::PosixMq::open(lab::hub_mq_name(), O_WRONLY);
+  const std::string pid = std::to_string(::getpid());
+  for (const std::string& m :
+       {frame(kPublish, "x", "not a CONNECT"), frame(kConnect, "", "socket " + pid),
+        frame(kConnect, "", "fifo " + pid), frame(kConnect, "", "mqueue 1")})
+    ASSERT_TRUE(req.send(m, 0, grader::deadline(10'000ms)));
+  // One queue, taken in order: once pid 1 has its ACK, the three before it were read.
+  EXPECT_TRUE(grader::wait_until([&] { return init.down.attr().mq_curmsgs == 1; }, 10'000ms))
+      << "CONNECT \"mqueue 1\" got no ACK: pid 1 is a pid like any other";
+  EXPECT_EQ(mine.down.attr().mq_curmsgs, 0)
+      << "a message on the hub's queue that is not CONNECT \"mqueue PID\" made this pid a "
+         "client (an answer came in its down queue)";
+  EXPECT_NO_THROW((void)ipclab::PosixMq::open(lab::client_mq_name(::getpid(), true), O_RDONLY))
+      << "a message on the hub's queue that is not CONNECT \"mqueue PID\" took this pid's "
+         "queues (their names are gone)";
+  EXPECT_TRUE(hub.alive());
+}
+
 GRADED_TEST(Hidden, ProducerWaitingForRoomIsWokenAfterOneRecord, 1,
             "README §Pitfalls 1 — after every pop that found a producer registered, wake it: "
             "one record taken is room") {
