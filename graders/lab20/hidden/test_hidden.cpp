@@ -768,6 +768,27 @@ GRADED_TEST(Hidden, ClientThatReadsNoAnswersHungUpPastItsLimit, 1,
   EXPECT_TRUE(responsive());
 }
 
+GRADED_TEST(Hidden, EmptyMqMessageIsAProtocolError, 1,
+            "README §Protocol — a message queue message is exactly one frame: an empty one is "
+            "none (ERROR, then the hub hangs up)") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  DeafMqClient c(hub);
+  ASSERT_TRUE(c.acked) << "no answer in the down queue of an MQ client's CONNECT";
+  ASSERT_TRUE(c.send(""));
+  const auto ack = c.down.receive(grader::deadline(10'000ms));  // makes room for the next
+  ASSERT_TRUE(ack && ack->data.size() >= 3 && ack->data[2] == char{kAck});
+  const auto answer = c.down.receive(grader::deadline(10'000ms));
+  ASSERT_TRUE(answer.has_value())
+      << "an empty message on an MQ client's up queue got no answer: a message of 0 bytes "
+         "(mq_receive returns 0) is no frame, an ERROR";
+  EXPECT_TRUE(answer->data.size() >= 3 && answer->data[2] == char{kError})
+      << "the answer to an empty message is not an ERROR";
+  EXPECT_TRUE(grader::wait_until([&] { return !c.queued().has_value(); }, 10'000ms))
+      << "the hub did not hang up on the client after its ERROR; myipchub --stats:\n"
+      << c.last;
+}
+
 GRADED_TEST(Hidden, SubscriberThatDoesNotReadHasExactlyNFramesHeld, 1,
             "README §Pitfalls 9 — with --queue N the hub holds N frames for a client beyond "
             "its transport: a DATA that finds N held is dropped and counted") {
@@ -954,28 +975,30 @@ GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAnswerIsGone, 1,
   }
 }
 
-GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
-            "README §Pitfalls 4 — a hub that dies with a client's request unread resets the "
-            "connection (ECONNRESET): the hub is gone, as at end of file") {
+namespace {
+
+/// The test as the hub of one socket client: it holds the hub's lock, listens on hub.sock,
+/// runs `client` in a thread, accepts its connection, reads its CONNECT and calls `serve`
+/// with the connection and the client's `done` flag, then closes it. Returns the client's
+/// exception message ("" if none); `served` tells whether `serve` ran.
+std::string as_fake_socket_hub(const std::function<void()>& client,
+                               const std::function<void(Raw&, const std::atomic<bool>&)>& serve,
+                               bool& served) {
   namespace lab = ipclab::lab20;
-  // The test is the hub of one socket client: it ACKs the CONNECT, lets the SUBSCRIBE
-  // come, and closes the connection without reading it: the client's read fails with
-  // ECONNRESET, and the client must say it lost the hub.
+  served = false;
   auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
   ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
   std::atomic<bool> done{false};
   std::string failure;  // the client's, read after the join
-  std::thread client([&] {
+  std::thread runner([&] {
     try {
-      auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
-      c.subscribe("x", grader::deadline(10'000ms));
+      client();
     } catch (const std::exception& e) {
       failure = e.what();
     }
     done = true;
   });
   ipclab::Fd conn;
-  bool reset = false;
   if (grader::wait_until(
           [&] {
             conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -985,8 +1008,34 @@ GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
       conn.valid()) {
     Raw hub_end(std::move(conn));
     auto hello = hub_end.read_frame();
-    int unread = 0;
-    reset = hello && hello->type == kConnect &&
+    if (hello && hello->type == kConnect) {
+      serve(hub_end, done);
+      served = true;
+    }
+  }  // closed
+  runner.join();
+  ::unlink(lab::hub_socket_path().c_str());
+  return failure;
+}
+
+}  // namespace
+
+GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
+            "README §Pitfalls 4 — a hub that dies with a client's request unread resets the "
+            "connection (ECONNRESET): the hub is gone, as at end of file") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub of one socket client: it ACKs the CONNECT, lets the SUBSCRIBE
+  // come, and closes the connection without reading it: the client's read fails with
+  // ECONNRESET, and the client must say it lost the hub.
+  bool served = false, reset = false;
+  const std::string failure = as_fake_socket_hub(
+      [] {
+        auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+        c.subscribe("x", grader::deadline(10'000ms));
+      },
+      [&](Raw& hub_end, const std::atomic<bool>& done) {
+        int unread = 0;
+        reset =
             hub_end.send(frame(kAck, "", "hub " + std::to_string(::getpid()))) &&
             grader::wait_until(
                 [&] {
@@ -994,14 +1043,45 @@ GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
                 },
                 10'000ms) &&
             !done;
-  }  // closed, the SUBSCRIBE unread
-  client.join();
-  ::unlink(lab::hub_socket_path().c_str());
-  ASSERT_TRUE(reset) << "the client sent no CONNECT, or no SUBSCRIBE after the ACK: " << failure;
+      },  // then closed, the SUBSCRIBE unread
+      served);
+  ASSERT_TRUE(served && reset) << "the client sent no CONNECT, or no SUBSCRIBE after the ACK: "
+                               << failure;
   EXPECT_NE(failure.find("lost the hub"), std::string::npos)
       << "the hub reset the connection (ECONNRESET): the client must throw hub_gone(); it "
          "said: `"
       << failure << "`";
+}
+
+GRADED_TEST(Hidden, AnAckNoRequestAwaitsIsNoPublishAnswered, 1,
+            "README §Protocol — an ACK answers one request: one that no publish_async "
+            "awaits counts for none") {
+  namespace lab = ipclab::lab20;
+  // The test is the hub: after the CONNECT's ACK it sends a second ACK that answers
+  // nothing, then a DATA. The client's next() returns the DATA, and its counters of
+  // publish_async answers must not move.
+  bool served = false;
+  std::optional<lab::Frame> got;
+  std::size_t pending = 99, acked = 99;
+  const std::string failure = as_fake_socket_hub(
+      [&] {
+        auto c = lab::HubClient::connect(lab::Backend::kSocket, grader::deadline(10'000ms));
+        got = c.next(grader::deadline(10'000ms));
+        pending = c.async_pending();
+        acked = c.async_acked();
+      },
+      [&](Raw& hub_end, const std::atomic<bool>& done) {
+        (void)hub_end.send(frame(kAck, "", "hub " + std::to_string(::getpid())) +
+                           frame(kAck, "", "0") + frame(kData, "news", "hello"));
+        (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
+      },
+      served);
+  ASSERT_TRUE(served) << "the client sent no CONNECT: " << failure;
+  ASSERT_EQ(failure, "");
+  ASSERT_TRUE(got.has_value()) << "next() returned nothing: the DATA after the stray ACK";
+  EXPECT_EQ(got->payload, "hello");
+  EXPECT_EQ(pending, 0u) << "async_pending() after an ACK no publish_async awaited";
+  EXPECT_EQ(acked, 0u) << "async_acked() after an ACK no publish_async awaited";
 }
 
 GRADED_TEST(Hidden, ShmRefusalInPiecesIsReportedWhole, 1,
@@ -1526,45 +1606,86 @@ GRADED_TEST(Hidden, RequestQueueTakesOnlyMqueueConnects, 1,
   EXPECT_TRUE(hub.alive());
 }
 
+namespace {
+
+/// A shm client by hand: CONNECT "shm PID" on a raw socket, the ring's descriptor taken
+/// and the whole ACK read; `ch` is empty if any of it failed.
+struct RawShmClient {
+  Raw ctl;
+  std::optional<ipclab::lab20::ShmChannel> ch;
+  RawShmClient() {
+    namespace lab = ipclab::lab20;
+    if (!ctl.send(frame(kConnect, "", "shm " + std::to_string(::getpid())))) return;
+    pollfd p{ctl.fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10'000) != 1) return;
+    std::string head;
+    ipclab::Fd ring_fd = lab::recv_fd(ctl.fd.get(), head, lab::kHeaderSize);
+    const auto whole = [&] {  // the ACK's header, and its payload after it
+      std::uint32_t len = 0;
+      if (head.size() >= lab::kHeaderSize) std::memcpy(&len, head.data() + 4, sizeof len);
+      return head.size() >= lab::kHeaderSize && head.size() >= lab::kHeaderSize + len;
+    };
+    if (!grader::wait_until(
+            [&] {
+              char buf[256];
+              const ssize_t n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+              if (n > 0) head.append(buf, static_cast<std::size_t>(n));
+              return whole();
+            },
+            10'000ms))
+      return;
+    ch.emplace(lab::ShmChannel::attach(std::move(ring_fd)));
+  }
+  /// Tells the hub to look at the up ring (a wake-up byte).
+  bool nudge() { return ::send(ctl.fd.get(), "w", 1, MSG_NOSIGNAL) == 1; }
+  /// What the hub has sent on the control socket so far (wake-up bytes), without waiting.
+  std::string received() {
+    std::string got;
+    char buf[256];
+    for (ssize_t n; (n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+    return got;
+  }
+};
+
+}  // namespace
+
 GRADED_TEST(Hidden, ProducerWaitingForRoomIsWokenAfterOneRecord, 1,
             "README §Pitfalls 1 — after every pop that found a producer registered, wake it: "
             "one record taken is room") {
-  namespace lab = ipclab::lab20;
   // The test is a shm client by hand: it registers as a producer waiting for room, then
   // pushes one PUBLISH and tells the hub. The hub takes that one record, finds the
   // registration, and must send its wake-up byte.
   Hub hub;
   ASSERT_TRUE(hub.ready);
-  Raw ctl;
-  ASSERT_TRUE(ctl.send(frame(kConnect, "", "shm " + std::to_string(::getpid()))));
-  pollfd p{ctl.fd.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 10'000), 1) << "no answer to CONNECT \"shm PID\"";
-  std::string head;
-  ipclab::Fd ring_fd = lab::recv_fd(ctl.fd.get(), head, lab::kHeaderSize);
-  ASSERT_TRUE(ring_fd.valid());
-  auto ch = lab::ShmChannel::attach(std::move(ring_fd));
-  std::string ack;  // the rest of the ACK, if it came apart
-  (void)grader::wait_until(
-      [&] {
-        char buf[256];
-        const ssize_t n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0) ack.append(buf, static_cast<std::size_t>(n));
-        return head.size() + ack.size() >= lab::kHeaderSize + 4;
-      },
-      2'000ms);
-  ch.up().wait_for_room();  // registered first: whenever the hub pops, it must look
-  ASSERT_TRUE(ch.up().try_push(frame(kPublish, "nobody", "one record")));
-  ASSERT_EQ(::send(ctl.fd.get(), "w", 1, MSG_NOSIGNAL), 1);
-  std::string woken;
-  EXPECT_TRUE(grader::wait_until(
-      [&] {
-        char buf[256];
-        const ssize_t n = ::recv(ctl.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0) woken.append(buf, static_cast<std::size_t>(n));
-        return !woken.empty();
-      },
-      10'000ms))
+  RawShmClient c;
+  ASSERT_TRUE(c.ch.has_value()) << "no whole answer to CONNECT \"shm PID\"";
+  c.ch->up().wait_for_room();  // registered first: whenever the hub pops, it must look
+  ASSERT_TRUE(c.ch->up().try_push(frame(kPublish, "nobody", "one record")));
+  ASSERT_TRUE(c.nudge());
+  EXPECT_TRUE(grader::wait_until([&] { return !c.received().empty(); }, 10'000ms))
       << "the hub took the one record of a registered producer and sent no wake-up byte";
+}
+
+GRADED_TEST(Hidden, ShmWakeUpByteOnlyForARegisteredSide, 1,
+            "README §Backends — the other side sends one byte only when the flag was set") {
+  // The test is a shm client by hand that never registers: it pushes a PUBLISH and tells
+  // the hub. The hub takes it and answers in the down ring, and owes no wake-up byte.
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  RawShmClient c;
+  ASSERT_TRUE(c.ch.has_value()) << "no whole answer to CONNECT \"shm PID\"";
+  ASSERT_TRUE(c.ch->up().try_push(frame(kPublish, "nobody", "one record")));
+  ASSERT_TRUE(c.nudge());
+  std::string answer;
+  ASSERT_TRUE(grader::wait_until([&] { return c.ch->down().try_pop(answer); }, 10'000ms))
+      << "no answer in the down ring to a PUBLISH in the up ring";
+  // Another client served: a later round of the hub's loop, after the one that took the
+  // record (and would have sent its wake-up byte then).
+  ASSERT_TRUE(responsive());
+  EXPECT_EQ(c.received(), "")
+      << "the hub sent bytes on the control socket of a shm client that never registered "
+         "(wait_for_room, wait_for_data): a wake-up byte only for a side whose flag was set";
 }
 
 GRADED_TEST(Hidden, AClientThatHangsUpIsLetGo, 1,
