@@ -768,6 +768,34 @@ GRADED_TEST(Hidden, ClientThatReadsNoAnswersHungUpPastItsLimit, 1,
   EXPECT_TRUE(responsive());
 }
 
+GRADED_TEST(Hidden, ClientThatShutsItsReadingSideIsDropped, 1,
+            "README §Pitfalls 9 — a write to a client that fails for good (EPIPE: it will "
+            "never read again) ends that client; only EAGAIN waits") {
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  Raw r;
+  ASSERT_TRUE(r.hello());
+  auto ack = r.request(frame(kSubscribe, "deaf", ""));
+  ASSERT_TRUE(ack && ack->type == kAck);
+  // It reads no more, for good: the hub's next write to it fails with EPIPE.
+  ASSERT_EQ(::shutdown(r.fd.get(), SHUT_RD), 0);
+  const std::string me = fmt::format(" socket pid={} ", ::getpid());
+  std::string st = hub.stats();
+  ASSERT_NE(st.find(me), std::string::npos) << st;
+  const auto p = publish("socket", "deaf", "to no one\n");
+  EXPECT_EQ(p.exit_code(), 0) << p.describe();
+  EXPECT_TRUE(grader::wait_until(
+      [&] {
+        st = hub.stats();
+        return st.find(me) == std::string::npos;
+      },
+      10'000ms))
+      << "a client whose socket refuses the hub's writes (EPIPE) is still listed; myipchub "
+         "--stats:\n"
+      << st;
+  EXPECT_TRUE(responsive());
+}
+
 GRADED_TEST(Hidden, EmptyMqMessageIsAProtocolError, 1,
             "README §Protocol — a message queue message is exactly one frame: an empty one is "
             "none (ERROR, then the hub hangs up)") {
