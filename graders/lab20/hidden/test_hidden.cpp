@@ -1114,32 +1114,39 @@ GRADED_TEST(Hidden, AnAckNoRequestAwaitsIsNoPublishAnswered, 1,
 
 GRADED_TEST(Hidden, ShmRefusalInPiecesIsReportedWhole, 1,
             "README §Backends — shm: a refusal is an ERROR frame without a descriptor, and "
-            "it too may arrive in pieces") {
+            "it too may arrive in pieces, a byte at a time") {
   namespace lab = ipclab::lab20;
   // The test is the hub: it refuses the CONNECT with an ERROR whose first 3 bytes come
-  // alone (no descriptor), the rest once the client has read them.
+  // alone (no descriptor), then the rest of the header, then the payload a byte at a
+  // time, each piece once the client has read the one before.
   bool served = false, answered = false;
   const std::string failure = as_fake_hub(
       [] { (void)lab::HubClient::connect(lab::Backend::kShm, grader::deadline(10'000ms)); },
       "test.refused",
       [&](int conn, lab::ShmChannel&, const std::atomic<bool>& done) {
         const std::string error = frame(kError, "", "too many clients (max 1)");
-        int unread = 0;
-        answered =
-            ::send(conn, error.data(), 3, MSG_NOSIGNAL) == 3 &&
-            grader::wait_until(
-                [&] { return (::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0) || done; },
-                10'000ms) &&
-            !done &&
-            ::send(conn, error.data() + 3, error.size() - 3, MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(error.size() - 3);
+        std::vector<std::string> pieces = {error.substr(0, 3), error.substr(3, 5)};
+        for (std::size_t i = 8; i < error.size(); ++i) pieces.push_back(error.substr(i, 1));
+        answered = true;
+        for (const auto& piece : pieces) {
+          int unread = 0;  // what the client has not read yet: send the next piece after it
+          answered =
+              answered &&
+              grader::wait_until(
+                  [&] { return (::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0) || done; },
+                  10'000ms) &&
+              !done &&
+              ::send(conn, piece.data(), piece.size(), MSG_NOSIGNAL) ==
+                  static_cast<ssize_t>(piece.size());
+        }
         (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
       },
       served);
   ASSERT_TRUE(served) << "the client never sent its CONNECT: " << failure;
   EXPECT_EQ(failure, "hub: too many clients (max 1)")
-      << "an ERROR in two pieces (3 bytes, then the rest) must be reported whole"
-      << (answered ? "" : " (the client stopped reading after the first piece)");
+      << "an ERROR in pieces (3 bytes, the rest of the header, then its payload a byte at a "
+         "time) must be reported whole"
+      << (answered ? "" : " (the client stopped reading before the last piece)");
 }
 
 GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
