@@ -1759,6 +1759,60 @@ GRADED_TEST(Hidden, RingRecordPastTheEndIsAProtocolError, 1,
       << "a record at 56 of a 64-byte ring, 24 bytes long, was taken: " << got.size() << " bytes";
 }
 
+GRADED_TEST(Hidden, InProcessPipeClientIsServedAndLetGo, 1,
+            "README §Backends — pipe clients made by the caller (HubOptions::pipe_clients): "
+            "served like spawned ones, and let go at end of file without a child to reap") {
+  namespace lab = ipclab::lab20;
+  // run_hub in a process of its own, with one pipe client whose other ends the test
+  // holds: it connects, subscribes, gets a DATA, and hangs up. The hub serves on.
+  grader::Child c(
+      [] {
+        int stop[2];
+        ASSERT_EQ(::pipe2(stop, O_CLOEXEC), 0);
+        ipclab::Pipe up = ipclab::make_pipe(), down = ipclab::make_pipe();
+        lab::HubOptions o;
+        o.banner = false;
+        o.pipe_clients.emplace_back(std::move(up.read), std::move(down.write));
+        std::string error;
+        std::thread hub([&] {
+          try {
+            lab::run_hub(o, stop[0]);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        });
+        Raw from_hub(std::move(down.read));
+        const auto request = [&](const std::string& bytes) {
+          return ::write(up.write.get(), bytes.data(), bytes.size()) ==
+                         static_cast<ssize_t>(bytes.size())
+                     ? from_hub.read_frame()
+                     : std::nullopt;
+        };
+        const auto ack = request(frame(kConnect, "", "pipe " + std::to_string(::getpid())));
+        const auto sub = request(frame(kSubscribe, "pipes", ""));
+        bool delivered = false;
+        if (ack && sub) {
+          Raw pub;
+          const auto p =
+              pub.hello() ? pub.request(frame(kPublish, "pipes", "through")) : std::nullopt;
+          const auto data = from_hub.read_frame();
+          delivered = p && data && data->type == kData && data->payload == "through";
+        }
+        up.write.reset();  // end of file: the client is gone
+        const bool serves = static_cast<bool>(responsive());
+        (void)!::write(stop[1], "x", 1);
+        hub.join();
+        EXPECT_TRUE(ack && ack->type == kAck) << "no ACK to the pipe client's CONNECT";
+        EXPECT_TRUE(sub && sub->type == kAck) << "no ACK to the pipe client's SUBSCRIBE";
+        EXPECT_TRUE(delivered) << "a PUBLISH to its channel did not reach the pipe client";
+        EXPECT_TRUE(serves) << "once the pipe client hung up the hub no longer served";
+        EXPECT_EQ(error, "") << "run_hub threw after a pipe client made by the caller hung up";
+      },
+      "run_hub with a pipe client of its caller");
+  const auto r = c.finish(30'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
 GRADED_TEST(
     Hidden, AClientOnDescriptorZeroIsServed, 1,
     "README §Backends — any descriptor accept or open returns is the one asked for, 0 included") {
