@@ -228,6 +228,20 @@ GRADED_TEST(Hidden, MqPublisherWaitsWhileTheHubIsStopped, 2,
   EXPECT_TRUE(sub.saw(want));
 }
 
+GRADED_TEST(Hidden, HubPidComesFromTheAckOnEveryBackend, 1,
+            "README §Protocol — the hub answers CONNECT with ACK \"hub PID\": hub_pid() is "
+            "that pid, on every backend") {
+  namespace lab = ipclab::lab20;
+  Hub hub;
+  ASSERT_TRUE(hub.ready);
+  for (const auto b :
+       {lab::Backend::kSocket, lab::Backend::kFifo, lab::Backend::kMqueue, lab::Backend::kShm}) {
+    auto c = lab::HubClient::connect(b, grader::deadline(10'000ms));
+    EXPECT_EQ(c.hub_pid(), hub.proc.pid())
+        << "HubClient::hub_pid() of a client of backend " << lab::backend_name(b);
+  }
+}
+
 GRADED_TEST(Hidden, SubscribeAndUnsubscribeWaitForTheHubsAnswer, 1,
             "README §Protocol — SUBSCRIBE or UNSUBSCRIBE channel: ACK, or ERROR") {
   namespace lab = ipclab::lab20;

@@ -66,7 +66,7 @@ struct Conn {
   std::deque<std::string> queue;
   std::size_t queue_off = 0;  // bytes of queue.front() already written
   std::vector<std::string> subs;
-  std::uint64_t received = 0, dropped = 0, published = 0;
+  std::uint64_t received = 0, dropped = 0;
   pid_t child = 0;  // a child spawned with --spawn
   int out_fd() const { return out.valid() ? out.get() : in.get(); }
 };
@@ -449,7 +449,6 @@ class Hub {
   void publish(Conn& c, const std::string& channel, const std::string& payload) {
     if (!valid_channel(channel, false))
       return reply(c, Type::kError, fmt::format("bad channel name '{}'", channel));
-    ++c.published;
     ChannelStats& st = channels_[channel];
     ++st.published;
     const std::string data = encode(Type::kData, channel, payload);
