@@ -1756,6 +1756,27 @@ GRADED_TEST(Hidden, AClientThatHangsUpIsLetGo, 1,
       << " after";
 }
 
+GRADED_TEST(Hidden, RingObjectKeepsOffTheStandardDescriptors, 1,
+            "README §Backends — ShmChannel::create's descriptor is 3 or above: a process "
+            "whose stdio is closed must not write its messages into a ring") {
+  namespace lab = ipclab::lab20;
+  grader::Child c(
+      [] {
+        ::close(0);  // a daemon's stdio: closed, so each is the next descriptor opened
+        ::close(1);
+        ::close(2);
+        const std::string name = ipclab::names::posix("test.stdio");
+        auto ch = lab::ShmChannel::create(name);
+        ipclab::PosixShm::unlink(name);
+        EXPECT_GE(ch.fd(), 3) << "ShmChannel::create with descriptors 0, 1 and 2 closed kept "
+                                 "the object on descriptor "
+                              << ch.fd() << ", which the process writes to as stdio";
+      },
+      "ShmChannel::create with stdio closed");
+  const auto r = c.finish(30'000ms);
+  EXPECT_TRUE(r.passed()) << r.describe();
+}
+
 GRADED_TEST(Hidden, RingRecordPastTheEndIsAProtocolError, 1,
             "README §Pitfalls 8 — trust no length: a record that would run past the end of "
             "the data area is refused") {

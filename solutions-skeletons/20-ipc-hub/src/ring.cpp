@@ -42,8 +42,9 @@ bool Ring::take_producer_waiter() {
 }
 
 ShmChannel ShmChannel::create([[maybe_unused]] const std::string& name) {
-  // TODO(lab20): PosixShm::create (mode 0600), map it, write the header (magic and
-  // capacity), set up up_ and down_ on the two data areas; keep a descriptor to pass on.
+  // TODO(lab20): PosixShm::create (mode 0600), map it, write the header (kShmMagic at 0,
+  // the capacity at 8), set up up_ and down_ on the two data areas; keep a descriptor to
+  // pass on, at 3 or above (fcntl F_DUPFD_CLOEXEC).
   throw NotImplemented("TODO(lab20): implement ShmChannel::create() in src/ring.cpp");
 }
 

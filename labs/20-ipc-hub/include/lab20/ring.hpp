@@ -106,7 +106,9 @@ class ShmChannel {
   static std::size_t size_for(std::size_t capacity) { return kRingHeaderPage + 2 * capacity; }
   /**
    * @brief Creates the object `name` (a full POSIX name, mode 0600), sized and
-   * initialized with two empty rings of kRingCapacity. The caller keeps fd() to pass on.
+   * initialized with two empty rings of kRingCapacity. The caller keeps fd() to pass on;
+   * it is 3 or above (F_DUPFD_CLOEXEC), so that a process whose standard descriptors are
+   * closed never writes a message meant for stderr into the ring.
    *
    * TODO(lab20): implement in src/ring.cpp.
    */
