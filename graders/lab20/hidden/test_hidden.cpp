@@ -375,15 +375,13 @@ GRADED_TEST(Hidden, ShmSubscriberThatCatchesUpWakesTheHub, 2,
 
 namespace {
 
-/// The test as the hub of one shm client: it holds the hub's lock, listens on hub.sock, runs
-/// `client` in a thread, accepts its connection and reads its CONNECT (what it says is the
-/// hub's business, not the test's), makes a ring of its own, and calls `serve` with the
-/// connection, the ring and the client's `done` flag. Returns the client's exception
-/// message ("" if none) and sets `served` when `serve` ran.
-std::string as_fake_hub(
-    const std::function<void()>& client, const char* ring_tag,
-    const std::function<void(int, ipclab::lab20::ShmChannel&, const std::atomic<bool>&)>& serve,
-    bool& served) {
+/// The test as the hub of one socket client: it holds the hub's lock, listens on hub.sock,
+/// runs `client` in a thread, accepts its connection, reads its CONNECT and calls `serve`
+/// with the connection and the client's `done` flag, then closes it. Returns the client's
+/// exception message ("" if none); `served` tells whether `serve` ran.
+std::string as_fake_socket_hub(const std::function<void()>& client,
+                               const std::function<void(Raw&, const std::atomic<bool>&)>& serve,
+                               bool& served) {
   namespace lab = ipclab::lab20;
   served = false;
   auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
@@ -402,24 +400,38 @@ std::string as_fake_hub(
   if (grader::wait_until(
           [&] {
             conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            return conn.get() >= 0 || done;
+            return conn.valid() || done;
           },
           10'000ms) &&
-      conn.get() >= 0) {
-    char connect[256];
-    pollfd p{conn.get(), POLLIN, 0};
-    if (::poll(&p, 1, 10'000) == 1 && ::recv(conn.get(), connect, sizeof connect, 0) > 0) {
-      const std::string name = ipclab::names::posix(ring_tag);
-      auto ch = lab::ShmChannel::create(name);
-      ipclab::PosixShm::unlink(name);
-      serve(conn.get(), ch, done);
+      conn.valid()) {
+    Raw hub_end(std::move(conn));
+    auto hello = hub_end.read_frame();
+    if (hello && hello->type == kConnect) {
+      serve(hub_end, done);
       served = true;
     }
-  }
-  conn.reset();  // a client still waiting sees the hub gone
+  }  // closed
   runner.join();
   ::unlink(lab::hub_socket_path().c_str());
   return failure;
+}
+
+/// The test as the hub of one shm client: as_fake_socket_hub, with a ring of the test's own
+/// made once the CONNECT came (what it says is the hub's business, not the test's); `serve`
+/// gets the connection's descriptor, the ring and the client's `done` flag.
+std::string as_fake_hub(
+    const std::function<void()>& client, const char* ring_tag,
+    const std::function<void(int, ipclab::lab20::ShmChannel&, const std::atomic<bool>&)>& serve,
+    bool& served) {
+  return as_fake_socket_hub(
+      client,
+      [&](Raw& hub_end, const std::atomic<bool>& done) {
+        const std::string name = ipclab::names::posix(ring_tag);
+        auto ch = ipclab::lab20::ShmChannel::create(name);
+        ipclab::PosixShm::unlink(name);
+        serve(hub_end.fd.get(), ch, done);
+      },
+      served);
 }
 
 }  // namespace
@@ -1018,51 +1030,6 @@ GRADED_TEST(Hidden, ShmHubThatHangsUpInItsAnswerIsGone, 1,
                                             : "");
   }
 }
-
-namespace {
-
-/// The test as the hub of one socket client: it holds the hub's lock, listens on hub.sock,
-/// runs `client` in a thread, accepts its connection, reads its CONNECT and calls `serve`
-/// with the connection and the client's `done` flag, then closes it. Returns the client's
-/// exception message ("" if none); `served` tells whether `serve` ran.
-std::string as_fake_socket_hub(const std::function<void()>& client,
-                               const std::function<void(Raw&, const std::atomic<bool>&)>& serve,
-                               bool& served) {
-  namespace lab = ipclab::lab20;
-  served = false;
-  auto lock = ipclab::InstanceLock::acquire(lab::kHubLockName);
-  ipclab::Fd listener = lab::listen_unix(lab::hub_socket_path());
-  std::atomic<bool> done{false};
-  std::string failure;  // the client's, read after the join
-  std::thread runner([&] {
-    try {
-      client();
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    done = true;
-  });
-  ipclab::Fd conn;
-  if (grader::wait_until(
-          [&] {
-            conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            return conn.valid() || done;
-          },
-          10'000ms) &&
-      conn.valid()) {
-    Raw hub_end(std::move(conn));
-    auto hello = hub_end.read_frame();
-    if (hello && hello->type == kConnect) {
-      serve(hub_end, done);
-      served = true;
-    }
-  }  // closed
-  runner.join();
-  ::unlink(lab::hub_socket_path().c_str());
-  return failure;
-}
-
-}  // namespace
 
 GRADED_TEST(Hidden, HubThatResetsTheConnectionIsGone, 1,
             "README §Pitfalls 4 — a hub that dies with a client's request unread resets the "
