@@ -237,9 +237,17 @@ void read_verdict(TestOutcome& t, const ipclab::WaitStatus& status, const std::s
   }
 }
 
-/// Leak guard: whatever the test left in its namespace is removed and named, and fails it.
+/// Leak guard: whatever the test left in its namespace, or in a namespace of its own that a
+/// program it ran made (`NS-name`: lab 20's benchmark runs its hub in `NS-benchPID`), is
+/// removed and named, and fails it.
 void guard_leaks(TestOutcome& t, const TestPlace& place) {
-  const auto leftovers = ipclab::inventory(place.ns, place.rundir, ipclab::LockFiles::kList);
+  auto leftovers = ipclab::inventory(place.ns, place.rundir, ipclab::LockFiles::kList);
+  for (const auto& sub : ipclab::known_namespaces()) {
+    if (sub.rfind(place.ns + "-", 0) != 0) continue;
+    const std::string rundir = ipclab::names::rundir_base() + "/" + sub;
+    for (auto& obj : ipclab::inventory(sub, rundir, ipclab::LockFiles::kList))
+      leftovers.push_back(std::move(obj));
+  }
   if (!leftovers.empty()) {
     std::string names;
     for (const auto& obj : leftovers) {
@@ -248,6 +256,11 @@ void guard_leaks(TestOutcome& t, const TestPlace& place) {
     }
     t.output += "leaked IPC objects (removed by the grader):\n" + names;
     if (t.status == Status::kPassed) t.status = Status::kFailed;
+  }
+  for (const auto& sub : ipclab::known_namespaces()) {  // their run directories, now empty
+    std::error_code ec;
+    if (sub.rfind(place.ns + "-", 0) == 0)
+      fs::remove_all(ipclab::names::rundir_base() + "/" + sub, ec);
   }
   // rpcbind registrations of the test's program number are objects like the rest.
   if (const std::string rpc = remove_leaked_registrations(place.ns); !rpc.empty()) {

@@ -408,7 +408,7 @@ TEST_F(Harness, ExceptionFromSkeletonIsAFailureNamingTheTodo) {
 TEST_F(Harness, LeakedObjectsFailTheTestByNameAndAreRemoved) {
   const auto& t = test("Self.LeaksShmAndFifoAndSysvQueue");
   EXPECT_EQ(t.status, "failed");
-  for (const char* what : {"shm /ipclab.selftest-", "fifo ", "sysv-msg key"})
+  for (const char* what : {"shm /ipclab.selftest-", "fifo ", "sysv-msg key", "-sub.leaked_sub"})
     EXPECT_NE(t.output.find(what), std::string::npos) << "leak report lacks '" << what << "':\n"
                                                       << t.output;
   for (const auto& ns : ipclab::known_namespaces()) {

@@ -50,6 +50,13 @@ GRADED_TEST(Self, LeaksShmAndFifoAndSysvQueue, 1) {
   ::close(fd);
   ASSERT_EQ(::mkfifo(ipclab::names::path("leaked_fifo").c_str(), 0600), 0);
   ASSERT_GE(::msgget(ipclab::names::sysv_key("leaked_queue"), IPC_CREAT | 0600), 0);
+  // A namespace of the test's own, as a program it runs may make (NS-name): its leaks too.
+  const std::string ns = ipclab::names::ns();
+  ipclab::names::set_ns(ns + "-sub");
+  const int sub = ::shm_open(ipclab::names::posix("leaked_sub").c_str(), O_CREAT | O_RDWR, 0600);
+  ipclab::names::set_ns(ns);
+  ASSERT_GE(sub, 0);
+  ::close(sub);
 }
 
 GRADED_TEST(Self, LeavesAnOrphanBehind, 1) {
