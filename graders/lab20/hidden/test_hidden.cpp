@@ -1156,7 +1156,8 @@ GRADED_TEST(Hidden, WithoutMessageQueuesTheHubServesTheRest, 2,
   const double used = grader::cpu_seconds(hub.pid()) - before;
   EXPECT_LT(used, 0.2) << "an idle myipchub without MQ support used " << used
                        << " s of CPU in one second: it spins";
-  EXPECT_EQ(publish("fifo", "nomq", "no queues needed\n").exit_code(), 0);
+  const auto fifo = publish("fifo", "nomq", "no queues needed\n");
+  EXPECT_EQ(fifo.exit_code(), 0) << fifo.describe();
   EXPECT_TRUE(sub.saw("[nomq] no queues needed\n"));
   // A client of the mqueue backend says what is missing, at once: not "is a hub running?".
   const auto mq = grader::run(
