@@ -8,7 +8,6 @@
 #include <sys/ioctl.h>      // ioctl, FIONREAD
 #include <sys/stat.h>       // mkfifo
 #include <sys/syscall.h>    // SYS_mq_open
-#include <sys/un.h>         // sockaddr_un
 #include <unistd.h>         // access
 
 #include <algorithm>   // std::find, std::min
@@ -950,6 +949,36 @@ GRADED_TEST(Hidden, NoHubEverStartedIsAnErrorAtTheTimeout, 1,
   }
 }
 
+namespace {
+
+/// The bytes of `frame` from `from` on, as the pieces a stream may cut them into: the rest
+/// of its header, then each byte after it.
+std::vector<std::string> header_then_bytes(const std::string& frame, std::size_t from) {
+  std::vector<std::string> pieces = {frame.substr(from, 8 - from)};
+  for (std::size_t i = 8; i < frame.size(); ++i) pieces.push_back(frame.substr(i, 1));
+  return pieces;
+}
+
+/// Sends each of `pieces` on `conn` once the client has read all that came before (none
+/// of it left in the socket: SIOCOUTQ 0). False if the client was `done` first or a send
+/// failed.
+bool send_each_once_read(int conn, const std::vector<std::string>& pieces,
+                         const std::atomic<bool>& done) {
+  for (const auto& piece : pieces) {
+    int unread = 0;
+    if (!grader::wait_until(
+            [&] { return (::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0) || done; },
+            10'000ms) ||
+        done ||
+        ::send(conn, piece.data(), piece.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(piece.size()))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 GRADED_TEST(Hidden, ShmConnectAnsweredInPiecesConnects, 1,
             "README §Backends — shm: the ACK that comes with the ring's descriptor may arrive "
             "in pieces: read the rest of its header, then its payload, a byte at a time too") {
@@ -964,18 +993,7 @@ GRADED_TEST(Hidden, ShmConnectAnsweredInPiecesConnects, 1,
       [&](int conn, lab::ShmChannel& ch, const std::atomic<bool>& done) {
         const std::string ack = frame(kAck, "", "hub " + std::to_string(::getpid()));
         lab::send_fd(conn, ch.fd(), ack.substr(0, 3));
-        std::vector<std::string> pieces = {ack.substr(3, 5)};
-        for (std::size_t i = 8; i < ack.size(); ++i) pieces.push_back(ack.substr(i, 1));
-        answered = true;
-        for (const auto& piece : pieces) {
-          int unread = 0;  // what the client has not read yet: send the next piece after it
-          answered =
-              answered &&
-              grader::wait_until(
-                  [&] { return ::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0; }, 10'000ms) &&
-              ::send(conn, piece.data(), piece.size(), MSG_NOSIGNAL) ==
-                  static_cast<ssize_t>(piece.size());
-        }
+        answered = send_each_once_read(conn, header_then_bytes(ack, 3), done);
         (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
       },
       served);
@@ -1108,20 +1126,9 @@ GRADED_TEST(Hidden, ShmRefusalInPiecesIsReportedWhole, 1,
       "test.refused",
       [&](int conn, lab::ShmChannel&, const std::atomic<bool>& done) {
         const std::string error = frame(kError, "", "too many clients (max 1)");
-        std::vector<std::string> pieces = {error.substr(0, 3), error.substr(3, 5)};
-        for (std::size_t i = 8; i < error.size(); ++i) pieces.push_back(error.substr(i, 1));
-        answered = true;
-        for (const auto& piece : pieces) {
-          int unread = 0;  // what the client has not read yet: send the next piece after it
-          answered =
-              answered &&
-              grader::wait_until(
-                  [&] { return (::ioctl(conn, SIOCOUTQ, &unread) == 0 && unread == 0) || done; },
-                  10'000ms) &&
-              !done &&
-              ::send(conn, piece.data(), piece.size(), MSG_NOSIGNAL) ==
-                  static_cast<ssize_t>(piece.size());
-        }
+        std::vector<std::string> pieces = {error.substr(0, 3)};
+        for (auto& piece : header_then_bytes(error, 3)) pieces.push_back(std::move(piece));
+        answered = send_each_once_read(conn, pieces, done);
         (void)grader::wait_until([&] { return done.load(); }, 10'000ms);
       },
       served);
@@ -1838,18 +1845,11 @@ GRADED_TEST(
             error = e.what();
           }
         });
-        const auto connect_to_hub = [](int fd) {
-          sockaddr_un a{};
-          a.sun_family = AF_UNIX;
-          const std::string path = hub_socket();
-          std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-          return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        };
         // Listening: a probe connects and is answered (so no probe is left to accept).
         const bool listening = grader::wait_until(
             [&] {
               ipclab::Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-              return connect_to_hub(probe.get()) && Raw(std::move(probe)).hello();
+              return Raw::connect_to(probe.get()) && Raw(std::move(probe)).hello();
             },
             10'000ms);
         bool acked = false;
@@ -1857,7 +1857,7 @@ GRADED_TEST(
           ipclab::Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));  // before: not 0
           ::close(0);  // run_hub's accept now returns 0
           Raw raw(std::move(sock));
-          acked = connect_to_hub(raw.fd.get()) && raw.hello();
+          acked = Raw::connect_to(raw.fd.get()) && raw.hello();
         }
         (void)!::write(stop[1], "x", 1);
         hub.join();

@@ -118,12 +118,16 @@ struct Raw {
   ipclab::Fd fd;
   std::string buf;
   explicit Raw(const std::string& path = hub_socket()) {
+    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!connect_to(fd.get(), path))
+      ADD_FAILURE() << "connect(" << path << "): " << std::strerror(errno);
+  }
+  /// Connects the stream socket `sock` to the socket at `path`; false (errno set) if not.
+  static bool connect_to(int sock, const std::string& path = hub_socket()) {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-      ADD_FAILURE() << "connect(" << path << "): " << std::strerror(errno);
+    return ::connect(sock, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   }
   /// A connection the test made itself: a socket made before it closed a descriptor, or the
   /// down FIFO of a FIFO client it plays (read_frame only).
